@@ -1,0 +1,55 @@
+# The two commands a fresh clone needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup migrate load-data demo-users worker beat lint format check-migrations bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+
+## Set up, load ICE's bundled real lists and MOAs, create demo accounts, serve.
+run: migrate
+	DEBUG=$${DEBUG:-1} $(PY) manage.py load_sample_data
+	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
+	@echo "Serving the portal at http://$(HOST):$(PORT)/"
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver $(HOST):$(PORT)
+
+## Set up and run the whole suite (SQLite unless DATABASE_URL is set).
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check-migrations: setup
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+worker: setup
+	$(VENV)/bin/celery -A portal worker --loglevel=INFO
+
+beat: setup
+	$(VENV)/bin/celery -A portal beat --loglevel=INFO --schedule var/celerybeat-schedule
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

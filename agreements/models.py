@@ -1,0 +1,290 @@
+"""Agencies, their 287(g) agreements, and every version of ICE's lists.
+
+Every figure the portal shows can be traced: an ``Agreement`` is resolved from
+``SnapshotRow``s, each row belongs to a ``ListSnapshot`` (one ICE file, kept
+with its sha256), and ``AgreementEvent``s are derived from consecutive snapshots.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+
+class SupportModel(models.TextChoices):
+    """ICE's "SUPPORT TYPE": the model of 287(g) agreement."""
+
+    JEM = "JEM", _("Jail Enforcement Model")
+    TFM = "TFM", _("Task Force Model")
+    WSO = "WSO", _("Warrant Service Officer")
+
+
+class AgencyKind(models.TextChoices):
+    COUNTY = "county", _("County agency")
+    MUNICIPALITY = "municipality", _("Municipal agency")
+    STATE = "state", _("State agency")
+    OTHER = "other", _("Other")
+
+
+class Agency(models.Model):
+    """A law-enforcement agency, under its canonical name."""
+
+    name = models.CharField(_("name"), max_length=255)
+    slug = models.SlugField(_("slug"), max_length=255, unique=True)
+    state = models.CharField(_("state"), max_length=2, help_text=_("USPS code, e.g. TX."))
+    kind = models.CharField(_("kind"), max_length=20, choices=AgencyKind, default=AgencyKind.OTHER)
+    # ICE's own TYPE column as last seen, e.g. "Sheriff's Office".
+    agency_type = models.CharField(_("agency type"), max_length=100, blank=True)
+    county_name = models.CharField(_("county"), max_length=100, blank=True)
+    county_fips = models.CharField(
+        _("county FIPS"), max_length=5, blank=True, help_text=_("5-digit state+county FIPS code.")
+    )
+    ori = models.CharField(_("FBI ORI"), max_length=9, blank=True)
+    name_key = models.CharField(
+        _("match key"),
+        max_length=255,
+        editable=False,
+        help_text=_("Normalized name used to recognise the agency in new files."),
+    )
+    needs_review = models.BooleanField(
+        _("needs review"),
+        default=False,
+        help_text=_("A near-duplicate of another agency that the importer would not merge alone."),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("agency")
+        verbose_name_plural = _("agencies")
+        ordering = ["state", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["state", "name_key"], name="agency_unique_state_key"),
+            models.CheckConstraint(
+                condition=Q(county_fips="") | Q(county_fips__regex=r"^[0-9]{5}$"),
+                name="agency_county_fips_5_digits",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__regex=r"^[A-Z]{2}$"), name="agency_state_usps_code"
+            ),
+        ]
+        indexes = [models.Index(fields=["county_fips"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.state})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("agreements:agency-detail", kwargs={"slug": self.slug})
+
+
+class AgencyAlias(models.Model):
+    """A spelling of an agency's name seen in an ICE file or added by a curator."""
+
+    class Source(models.TextChoices):
+        ICE = "ice", _("ICE file")
+        CURATOR = "curator", _("Curator")
+        MERGE = "merge", _("Merged agency")
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(_("name"), max_length=255)
+    state = models.CharField(_("state"), max_length=2)
+    name_key = models.CharField(_("match key"), max_length=255)
+    source = models.CharField(max_length=10, choices=Source, default=Source.ICE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("agency alias")
+        verbose_name_plural = _("agency aliases")
+        constraints = [
+            models.UniqueConstraint(fields=["state", "name_key"], name="alias_unique_state_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Agreement(models.Model):
+    """One 287(g) agreement of one agency under one model.
+
+    A renewal (new signed date) or a model switch is a new agreement that
+    records the one it succeeds.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACTIVE = "active", _("Active")
+        ENDED = "ended", _("Ended")
+
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="agreements")
+    model = models.CharField(_("model"), max_length=3, choices=SupportModel)
+    signed_on = models.DateField(_("signed"), null=True, blank=True)
+    signed_raw = models.CharField(
+        _("signed, as ICE wrote it"),
+        max_length=100,
+        blank=True,
+        help_text=_("Kept when the SIGNED cell could not be read as a date."),
+    )
+    moa_url = models.URLField(_("MOA URL"), max_length=2000, blank=True)
+    addendum_url = models.URLField(_("addendum URL"), max_length=2000, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PENDING)
+    first_listed_at = models.DateTimeField(_("first listed"), null=True, blank=True)
+    last_listed_at = models.DateTimeField(_("last listed"), null=True, blank=True)
+    predecessor = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="successors",
+        help_text=_("The agreement this one renews or replaces."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("agreement")
+        verbose_name_plural = _("agreements")
+        ordering = ["agency__state", "agency__name", "model", "signed_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "model", "signed_on"],
+                name="agreement_unique_signed",
+                condition=Q(signed_on__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=Q(first_listed_at__isnull=True)
+                | Q(last_listed_at__isnull=True)
+                | Q(first_listed_at__lte=models.F("last_listed_at")),
+                name="agreement_listed_in_order",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "model"])]
+
+    def __str__(self) -> str:
+        signed = self.signed_on.isoformat() if self.signed_on else "unsigned"
+        return f"{self.agency} {self.model} {signed}"
+
+
+class ListSnapshot(models.Model):
+    """One ICE spreadsheet, kept byte for byte: a version of the record."""
+
+    class Kind(models.TextChoices):
+        PARTICIPATING = "participating", _("Participating agencies")
+        PENDING = "pending", _("Pending agencies")
+
+    class PublishedAtSource(models.TextChoices):
+        ARGUMENT = "argument", _("Given at import")
+        METADATA = "metadata", _("Workbook metadata")
+        FILENAME = "filename", _("File name")
+        FETCHED = "fetched", _("Time of download")
+
+    kind = models.CharField(_("kind"), max_length=15, choices=Kind)
+    published_at = models.DateTimeField(_("published"), db_index=True)
+    published_at_source = models.CharField(max_length=10, choices=PublishedAtSource)
+    sha256 = models.CharField(_("sha256"), max_length=64, unique=True)
+    file = models.FileField(_("original file"), upload_to="snapshots/%Y/%m/")
+    original_filename = models.CharField(max_length=255, blank=True)
+    source_url = models.URLField(_("source URL"), max_length=2000, blank=True)
+    sheet_name = models.CharField(max_length=100, blank=True)
+    header = models.JSONField(_("header"), default=list)
+    row_count = models.PositiveIntegerField(_("rows"), default=0)
+    warnings = models.JSONField(
+        _("warnings"),
+        default=list,
+        help_text=_("Each oddity found: row, column, value and message."),
+    )
+    imported_at = models.DateTimeField(auto_now_add=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("ICE list snapshot")
+        verbose_name_plural = _("ICE list snapshots")
+        ordering = ["-published_at"]
+        get_latest_by = "published_at"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="snapshot_sha256_hex"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.published_at:%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("agreements:snapshot-detail", kwargs={"pk": self.pk})
+
+
+class SnapshotRow(models.Model):
+    """A data row of a snapshot as ICE wrote it, and what it was resolved to."""
+
+    snapshot = models.ForeignKey(ListSnapshot, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField(_("row"), help_text=_("1-based row in the worksheet."))
+    raw = models.JSONField(_("cells"), help_text=_("Header -> cell value, as in the file."))
+    state = models.CharField(max_length=2, blank=True)
+    agency_name = models.CharField(max_length=255, blank=True)
+    model = models.CharField(max_length=3, choices=SupportModel, blank=True)
+    signed_on = models.DateField(null=True, blank=True)
+    agency = models.ForeignKey(
+        Agency, on_delete=models.SET_NULL, null=True, blank=True, related_name="snapshot_rows"
+    )
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.SET_NULL, null=True, blank=True, related_name="snapshot_rows"
+    )
+    is_duplicate = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("snapshot row")
+        verbose_name_plural = _("snapshot rows")
+        ordering = ["snapshot", "row_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "row_number"], name="row_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot} row {self.row_number}"
+
+
+class AgreementEvent(models.Model):
+    """A change in an agreement, derived from two consecutive snapshots."""
+
+    class Kind(models.TextChoices):
+        PENDING_LISTED = "pending_listed", _("Listed as pending")
+        SIGNED = "signed", _("Signed (first on the participating list)")
+        FIELD_CHANGED = "field_changed", _("Field changed")
+        MOA_POSTED = "moa_posted", _("MOA posted")
+        DELISTED = "delisted", _("Delisted")
+        RELISTED = "relisted", _("Relisted")
+
+    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="events")
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind)
+    occurred_at = models.DateTimeField(_("seen at"), db_index=True)
+    snapshot = models.ForeignKey(ListSnapshot, on_delete=models.CASCADE, related_name="events")
+    previous_snapshot = models.ForeignKey(
+        ListSnapshot, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    field = models.CharField(max_length=50, blank=True)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("agreement event")
+        verbose_name_plural = _("agreement events")
+        ordering = ["-occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agreement", "kind", "snapshot", "field"], name="event_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.agreement}"

@@ -1,0 +1,36 @@
+from functools import cache
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+# (label, URL name) of the main navigation; entries whose page does not exist are left out.
+NAVIGATION = [
+    ("Search", "research:search"),
+    ("Agencies", "agreements:agency-list"),
+    ("Statistics", "agreements:stats"),
+    ("Changes", "agreements:changes"),
+    ("Documents", "research:document-list"),
+    ("Data", "agreements:data"),
+    ("Methodology", "agreements:methodology"),
+]
+
+
+@cache
+def _navigation() -> tuple[tuple[str, str], ...]:
+    items = []
+    for label, name in NAVIGATION:
+        try:
+            items.append((label, reverse(name)))
+        except NoReverseMatch:
+            continue
+    return tuple(items)
+
+
+def site(request):
+    """Values every page template needs."""
+    path = request.path
+    nav = [
+        {"label": label, "url": url, "current": url != "/" and path.startswith(url)}
+        for label, url in _navigation()
+    ]
+    return {"site_name": "287(g) Research Portal", "site_url": settings.SITE_URL, "nav_items": nav}

@@ -1,0 +1,115 @@
+"""Read the portal's configuration from the environment.
+
+Every problem is reported as a :class:`ConfigError` whose message is one sentence
+naming the variable, so ``manage.py`` and the WSGI entry point can print it
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    """A setting in the environment is missing or malformed."""
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), not {raw!r}.")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def database_config(url: str, sqlite_path: Path) -> dict:
+    """Django DATABASES['default'] for ``DATABASE_URL``, or a SQLite file when unset."""
+    if not url:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(sqlite_path),
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    scheme = urlsplit(url).scheme
+    if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        raise ConfigError(
+            f"DATABASE_URL must start with postgres:// or sqlite:///, not {scheme or 'nothing'}:// "
+            f"(got {redact_url(url)!r})."
+        )
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except Exception as exc:  # dj_database_url raises several kinds for bad input
+        raise ConfigError(f"DATABASE_URL is malformed ({exc}): {redact_url(url)!r}.") from None
+    if scheme != "sqlite":
+        try:
+            urlsplit(url).port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ConfigError(f"DATABASE_URL has an invalid port: {redact_url(url)!r}.") from None
+        if not config.get("NAME"):
+            raise ConfigError(
+                f"DATABASE_URL names no database (add /DBNAME at the end): {redact_url(url)!r}."
+            )
+    return config
+
+
+def redis_url(url: str) -> str:
+    """Validate ``REDIS_URL``; an empty value means 'no broker'."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"}:
+        raise ConfigError(
+            f"REDIS_URL must start with redis:// or rediss://, not {redact_url(url)!r}."
+        )
+    try:
+        parts.port  # noqa: B018
+    except ValueError:
+        raise ConfigError(f"REDIS_URL has an invalid port: {redact_url(url)!r}.") from None
+    if not parts.hostname:
+        raise ConfigError(f"REDIS_URL names no host: {redact_url(url)!r}.")
+    db = parts.path.lstrip("/")
+    if db and not db.isdigit():
+        raise ConfigError(f"REDIS_URL must end with a database number such as /0, not /{db}.")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to print."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url

@@ -1,0 +1,251 @@
+"""Documents about 287(g) agreements, their links to agencies, tags and feeds."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from agreements.models import Agency, Agreement
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(status=Document.Status.PUBLISHED)
+
+    def viewable_by(self, user):
+        """The documents ``user`` may see: the one place that decides it."""
+        if user is not None and user.is_authenticated and user.is_staff:
+            return self
+        return self.published()
+
+
+class Document(models.Model):
+    """A news article, MOA, court filing, bill, report or press release."""
+
+    class Kind(models.TextChoices):
+        NEWS = "news", _("News article")
+        MOA = "moa", _("Memorandum of agreement")
+        COURT_FILING = "court_filing", _("Court filing")
+        LEGISLATION = "legislation", _("Legislation")
+        REPORT = "report", _("Government report")
+        PRESS_RELEASE = "press_release", _("Press release")
+        OTHER = "other", _("Other")
+
+    class Rights(models.TextChoices):
+        PUBLIC_DOMAIN = "public_domain", _("Public domain")
+        OPEN_LICENCE = "open_licence", _("Open licence")
+        COPYRIGHTED = "copyrighted", _("Copyrighted")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        FETCHING = "fetching", _("Fetching")
+        FAILED = "failed", _("Failed")
+        NEEDS_REVIEW = "needs_review", _("Needs review")
+        PUBLISHED = "published", _("Published")
+        REJECTED = "rejected", _("Rejected")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind, default=Kind.NEWS)
+    title = models.CharField(_("title"), max_length=500, blank=True)
+    canonical_url = models.URLField(_("canonical URL"), max_length=2000, blank=True)
+    publisher = models.CharField(_("publisher"), max_length=255, blank=True)
+    authors = models.JSONField(_("authors"), default=list, blank=True)
+    published_on = models.DateField(_("published"), null=True, blank=True)
+    language = models.CharField(_("language"), max_length=12, blank=True)
+    rights = models.CharField(
+        _("rights"),
+        max_length=15,
+        choices=Rights,
+        default=Rights.COPYRIGHTED,
+        help_text=_("Full text is public only for public-domain and openly licensed documents."),
+    )
+    file = models.FileField(_("original file"), upload_to="documents/%Y/%m/", blank=True)
+    sha256 = models.CharField(_("file sha256"), max_length=64, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    text = models.TextField(_("extracted text"), blank=True)
+    text_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    page_offsets = models.JSONField(
+        _("page offsets"),
+        default=list,
+        blank=True,
+        help_text=_("Character offset in the text where each PDF page starts."),
+    )
+    needs_ocr = models.BooleanField(_("needs OCR"), default=False)
+    summary = models.TextField(_("curator summary"), blank=True)
+    status = models.CharField(_("status"), max_length=15, choices=Status, default=Status.QUEUED)
+    status_message = models.TextField(
+        _("status message"), blank=True, help_text=_("Why processing failed, in one sentence.")
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="submitted_documents",
+    )
+    agencies = models.ManyToManyField(
+        Agency, through="DocumentAgency", related_name="documents", blank=True
+    )
+    agreements = models.ManyToManyField(
+        Agreement, through="DocumentAgreement", related_name="documents", blank=True
+    )
+    tags = models.ManyToManyField(Tag, related_name="documents", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["text"])
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["-published_on", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sha256"], condition=~Q(sha256=""), name="document_unique_sha256"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "status_changed_at"]),
+            models.Index(fields=["kind", "published_on"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.canonical_url or f"Document {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("research:document-detail", kwargs={"pk": self.pk})
+
+    @property
+    def full_text_is_public(self) -> bool:
+        return self.rights in {self.Rights.PUBLIC_DOMAIN, self.Rights.OPEN_LICENCE}
+
+
+class DocumentURL(models.Model):
+    """Every canonicalized URL at which a document was found."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="urls")
+    url = models.URLField(max_length=2000)
+    url_key = models.CharField(
+        max_length=64, unique=True, help_text=_("sha256 of the canonical URL (URLs can be long).")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("document URL")
+        verbose_name_plural = _("document URLs")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DocumentAgency(models.Model):
+    """A document is about an agency: suggested by the linker or set by a curator."""
+
+    class Method(models.TextChoices):
+        MANUAL = "manual", _("Manual")
+        AUTOMATIC = "automatic", _("Automatic")
+
+    class Status(models.TextChoices):
+        SUGGESTED = "suggested", _("Suggested")
+        CONFIRMED = "confirmed", _("Confirmed")
+        REJECTED = "rejected", _("Rejected")
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="agency_links")
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="document_links")
+    method = models.CharField(max_length=10, choices=Method, default=Method.AUTOMATIC)
+    confidence = models.FloatField(default=1.0)
+    status = models.CharField(max_length=10, choices=Status, default=Status.SUGGESTED)
+    passage = models.TextField(blank=True, help_text=_("The text where the agency is named."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("document–agency link")
+        verbose_name_plural = _("document–agency links")
+        constraints = [
+            models.UniqueConstraint(fields=["document", "agency"], name="docagency_unique"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1),
+                name="docagency_confidence_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} → {self.agency}"
+
+
+class DocumentAgreement(models.Model):
+    """A document is an agreement's MOA or addendum, or otherwise about it.
+
+    The link lives here, not on ``Agreement``, so that the agreements app does
+    not depend on the research app.
+    """
+
+    class Role(models.TextChoices):
+        MOA = "moa", _("MOA")
+        ADDENDUM = "addendum", _("Addendum")
+        RELATED = "related", _("Related")
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="agreement_links")
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.CASCADE, related_name="document_links"
+    )
+    role = models.CharField(max_length=10, choices=Role, default=Role.RELATED)
+
+    class Meta:
+        verbose_name = _("document–agreement link")
+        verbose_name_plural = _("document–agreement links")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "agreement", "role"], name="docagreement_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} ({self.role}) → {self.agreement}"
+
+
+class Feed(models.Model):
+    """An RSS or Atom source that Celery beat polls for new documents."""
+
+    url = models.URLField(_("URL"), max_length=2000, unique=True)
+    title = models.CharField(_("title"), max_length=255, blank=True)
+    default_kind = models.CharField(
+        max_length=20, choices=Document.Kind, default=Document.Kind.NEWS
+    )
+    active = models.BooleanField(default=True)
+    etag = models.CharField(max_length=255, blank=True)
+    last_modified = models.CharField(max_length=255, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("feed")
+        verbose_name_plural = _("feeds")
+
+    def __str__(self) -> str:
+        return self.title or self.url

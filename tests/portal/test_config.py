@@ -1,0 +1,96 @@
+"""Configuration errors read as one sentence naming the variable, never a traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal.env import ConfigError, database_config, redis_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    ours = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "SECURE_SSL_REDIRECT"}
+    base = {k: v for k, v in os.environ.items() if k not in ours}
+    base["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    base["VAR_DIR"] = env.pop("VAR_DIR", str(ROOT / "var"))
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_without_secret_key_refuses_to_start():
+    result = run_manage("check", DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/x", "DATABASE_URL must start with postgres://"),
+        ("DATABASE_URL", "postgres://postgres@localhost:notaport/x", "DATABASE_URL"),
+        ("DATABASE_URL", "postgres://postgres@localhost:5432", "DATABASE_URL names no database"),
+        ("REDIS_URL", "http://localhost:6379/0", "REDIS_URL must start with redis://"),
+        ("REDIS_URL", "redis://localhost:6379/zero", "REDIS_URL must end with a database number"),
+        ("DEBUG", "maybe", "DEBUG must be true or false"),
+    ],
+)
+def test_malformed_variable_is_named_in_one_sentence(name, value, expected):
+    env = {"DEBUG": "1", name: value}
+    result = run_manage("check", **env)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_database_is_one_sentence(tmp_path):
+    result = run_manage(
+        "migrate",
+        "--check",
+        DEBUG="1",
+        DATABASE_URL="postgres://postgres@127.0.0.1:1/nowhere",
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("Database error: cannot use the database at DATABASE_URL=")
+    assert "Traceback" not in result.stderr
+
+
+def test_password_in_database_url_is_not_printed():
+    with pytest.raises(ConfigError) as err:
+        database_config("mysql://user:s3cret@host/db", Path("unused"))
+    assert "s3cret" not in str(err.value)
+
+
+def test_unset_database_url_means_sqlite_file(tmp_path):
+    config = database_config("", tmp_path / "var" / "portal.sqlite3")
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert (tmp_path / "var").is_dir()
+
+
+def test_unset_redis_url_means_no_broker():
+    assert redis_url("") == ""
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY="x" * 20 + "a-long-random-production-secret-key-1234567890",
+        ALLOWED_HOSTS="portal.example.org",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

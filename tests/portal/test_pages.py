@@ -1,0 +1,23 @@
+"""The site frame: every page has a header, navigation and footer."""
+
+import pytest
+
+
+@pytest.mark.django_db
+def test_home_page_has_site_frame(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<header class="site-header">' in html
+    assert 'aria-label="Main"' in html
+    assert "<footer" in html
+    assert '<a class="skip-link" href="#main">' in html
+
+
+@pytest.mark.django_db
+def test_api_docs_are_served_without_a_cdn(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "cdn." not in html and "unpkg" not in html
+    assert client.get("/api/schema/").status_code == 200
