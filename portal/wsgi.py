@@ -1,11 +1,15 @@
-"""WSGI entry point (gunicorn portal.wsgi)."""
+"""WSGI entry point (gunicorn portal.wsgi).
+
+A configuration problem or an unreachable database stops the worker at start-up
+with one sentence instead of failing on the first request.
+"""
 
 import os
 import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-from portal.env import ConfigError
+from portal.env import ConfigError, env_str, redact_url  # noqa: E402
 
 try:
     from django.core.wsgi import get_wsgi_application
@@ -14,3 +18,16 @@ try:
 except ConfigError as exc:
     sys.stderr.write(f"Configuration error: {exc}\n")
     sys.exit(4)
+
+from django.db import connection  # noqa: E402
+from django.db.utils import OperationalError  # noqa: E402
+
+try:
+    connection.ensure_connection()
+except OperationalError as exc:
+    target = redact_url(env_str("DATABASE_URL")) or "the SQLite file under var/"
+    reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+    sys.stderr.write(f"Database error: cannot use the database at DATABASE_URL={target}: {reason}\n")
+    sys.exit(4)
+finally:
+    connection.close()
