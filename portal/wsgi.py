@@ -9,7 +9,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-from portal.env import ConfigError, env_str, redact_url  # noqa: E402
+from portal.env import ConfigError, env_str, redact_url
 
 try:
     from django.core.wsgi import get_wsgi_application
@@ -19,15 +19,17 @@ except ConfigError as exc:
     sys.stderr.write(f"Configuration error: {exc}\n")
     sys.exit(4)
 
-from django.db import connection  # noqa: E402
-from django.db.utils import OperationalError  # noqa: E402
+from django.db import connection
+from django.db.utils import OperationalError
 
 try:
     connection.ensure_connection()
 except OperationalError as exc:
     target = redact_url(env_str("DATABASE_URL")) or "the SQLite file under var/"
     reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-    sys.stderr.write(f"Database error: cannot use the database at DATABASE_URL={target}: {reason}\n")
+    sys.stderr.write(
+        f"Database error: cannot use the database at DATABASE_URL={target}: {reason}\n"
+    )
     sys.exit(4)
 finally:
     connection.close()
