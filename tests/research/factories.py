@@ -1,0 +1,122 @@
+"""factory_boy factories for research documents and the agencies they name."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils.text import slugify
+
+from agreements.models import Agency, AgencyAlias, Agreement, SupportModel
+from research.models import Document, DocumentAgency, DocumentAgreement, Feed, Tag
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "secret-pass-287g")
+
+
+class StaffFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"curator{n}")
+    is_staff = True
+    is_superuser = True
+
+
+class ResearcherFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"researcher{n}")
+
+    @factory.post_generation
+    def researcher_group(self, create, extracted, **kwargs):
+        if create:
+            self.groups.add(Group.objects.get_or_create(name="Researchers")[0])
+
+
+class AgencyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agency
+
+    name = factory.Sequence(lambda n: f"Example {n} County Sheriff's Office")
+    state = "GA"
+    slug = factory.LazyAttribute(lambda o: slugify(f"{o.name} {o.state}"))
+    name_key = factory.LazyAttribute(lambda o: slugify(o.name))
+    kind = "county"
+
+
+class AgencyAliasFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgencyAlias
+
+    agency = factory.SubFactory(AgencyFactory)
+    name = factory.Sequence(lambda n: f"Alias {n}")
+    state = factory.LazyAttribute(lambda o: o.agency.state)
+    name_key = factory.LazyAttribute(lambda o: slugify(o.name))
+    source = AgencyAlias.Source.CURATOR
+
+
+class AgreementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agreement
+
+    agency = factory.SubFactory(AgencyFactory)
+    model = SupportModel.JEM
+    signed_on = factory.Sequence(lambda n: dt.date(2020, 1, 1) + dt.timedelta(days=n))
+    status = Agreement.Status.ACTIVE
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Topic {n}")
+    slug = factory.LazyAttribute(lambda o: slugify(o.name))
+
+
+class DocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Document
+
+    kind = Document.Kind.NEWS
+    title = factory.Sequence(lambda n: f"Sheriff signs 287(g) agreement, part {n}")
+    canonical_url = factory.Sequence(lambda n: f"https://news.example.org/story-{n}")
+    publisher = "Example News"
+    published_on = dt.date(2025, 3, 1)
+    rights = Document.Rights.COPYRIGHTED
+    status = Document.Status.PUBLISHED
+    text = "The sheriff said the agreement lets deputies screen people booked into the jail."
+    text_sha256 = factory.LazyAttribute(lambda o: hashlib.sha256(o.text.encode()).hexdigest())
+
+
+class DocumentAgencyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DocumentAgency
+
+    document = factory.SubFactory(DocumentFactory)
+    agency = factory.SubFactory(AgencyFactory)
+    method = DocumentAgency.Method.AUTOMATIC
+    status = DocumentAgency.Status.SUGGESTED
+    confidence = 0.8
+
+
+class DocumentAgreementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DocumentAgreement
+
+    document = factory.SubFactory(DocumentFactory, kind=Document.Kind.MOA)
+    agreement = factory.SubFactory(AgreementFactory)
+    role = DocumentAgreement.Role.MOA
+
+
+class FeedFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Feed
+
+    url = factory.Sequence(lambda n: f"https://news.example.org/feed-{n}.xml")
+    title = "Example feed"
