@@ -1,0 +1,117 @@
+"""Selectors: which snapshot is in force on a day, and the counts taken from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from agreements import selectors
+from agreements.models import ListSnapshot, SupportModel
+from tests.agreements.factories import (
+    AgencyAliasFactory,
+    AgencyFactory,
+    AgreementFactory,
+    ListSnapshotFactory,
+    SnapshotRowFactory,
+    listed,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return timezone.make_aware(dt.datetime(year, month, day, hour, minute))
+
+
+def test_snapshot_in_force_is_latest_published_by_end_of_day():
+    morning = ListSnapshotFactory(published_at=at(2025, 6, 1, 8))
+    evening = ListSnapshotFactory(published_at=at(2025, 6, 1, 23, 59))
+    ListSnapshotFactory(published_at=at(2025, 6, 2, 0, 0))
+
+    assert selectors.snapshot_in_force(dt.date(2025, 6, 1)) == evening
+    assert selectors.snapshot_in_force(dt.date(2025, 5, 31)) is None
+    assert morning != evening
+
+
+def test_snapshot_in_force_ignores_the_other_kind():
+    participating = ListSnapshotFactory(published_at=at(2025, 6, 1, 8))
+    pending = ListSnapshotFactory(published_at=at(2025, 6, 1, 9), kind=ListSnapshot.Kind.PENDING)
+
+    assert selectors.snapshot_in_force(dt.date(2025, 6, 1)) == participating
+    assert selectors.snapshot_in_force(dt.date(2025, 6, 1), kind="pending") == pending
+
+
+def test_snapshot_in_force_without_date_is_the_latest():
+    ListSnapshotFactory(published_at=at(2025, 6, 1, 8))
+    latest = ListSnapshotFactory(published_at=at(2025, 7, 1, 8))
+
+    assert selectors.snapshot_in_force(None) == latest
+
+
+def test_stats_as_of_counts_rows_of_the_snapshot_in_force():
+    june = ListSnapshotFactory(published_at=at(2025, 6, 1, 8))
+    july = ListSnapshotFactory(published_at=at(2025, 7, 1, 8))
+    tx = AgencyFactory(state="TX")
+    fl = AgencyFactory(state="FL")
+    tx_jem = AgreementFactory(agency=tx, model=SupportModel.JEM)
+    tx_tfm = AgreementFactory(agency=tx, model=SupportModel.TFM)
+    fl_wso = AgreementFactory(agency=fl, model=SupportModel.WSO)
+    listed(june, tx_jem)
+    listed(july, tx_jem, tx_tfm, fl_wso)
+    # A duplicate row repeats an agreement ICE listed once.
+    SnapshotRowFactory(snapshot=july, agreement=fl_wso, row_number=99, is_duplicate=True)
+
+    stats = selectors.stats_as_of(dt.date(2025, 7, 15))
+
+    assert stats["snapshot"]["id"] == july.pk
+    assert stats["snapshot"]["sha256"] == july.sha256
+    assert stats["agreements"] == 3
+    assert stats["agencies"] == 2
+    assert stats["by_model"] == {"JEM": 1, "TFM": 1, "WSO": 1}
+    assert stats["by_state"] == {"FL": 1, "TX": 2}
+    assert stats["by_state_model"] == {"FL": {"WSO": 1}, "TX": {"JEM": 1, "TFM": 1}}
+
+    june_stats = selectors.stats_as_of(dt.date(2025, 6, 30))
+    assert june_stats["agreements"] == 1
+    assert june_stats["by_model"] == {"JEM": 1, "TFM": 0, "WSO": 0}
+
+
+def test_stats_as_of_before_first_snapshot_is_none():
+    ListSnapshotFactory(published_at=at(2025, 6, 1, 8))
+
+    assert selectors.stats_as_of(dt.date(2025, 5, 1)) is None
+
+
+def test_stats_include_the_pending_list_in_force():
+    ListSnapshotFactory(published_at=at(2025, 6, 1, 8))
+    pending = ListSnapshotFactory(published_at=at(2025, 6, 1, 9), kind="pending")
+    listed(pending, AgreementFactory(status="pending", signed_on=None))
+
+    stats = selectors.stats_as_of(dt.date(2025, 6, 1))
+
+    assert stats["pending"]["snapshot_id"] == pending.pk
+    assert stats["pending"]["agreements"] == 1
+
+
+def test_agreements_as_of_lists_what_the_snapshot_listed():
+    june = ListSnapshotFactory(published_at=at(2025, 6, 1, 8))
+    july = ListSnapshotFactory(published_at=at(2025, 7, 1, 8))
+    kept, dropped, added = AgreementFactory.create_batch(3)
+    listed(june, kept, dropped)
+    listed(july, kept, added)
+
+    assert set(selectors.agreements_as_of(dt.date(2025, 6, 15))) == {kept, dropped}
+    assert set(selectors.agreements_as_of(dt.date(2025, 7, 15))) == {kept, added}
+    assert list(selectors.agreements_as_of(dt.date(2025, 1, 1))) == []
+
+
+def test_agency_search_matches_aliases():
+    agency = AgencyFactory(name="Harris County Sheriff's Office")
+    AgencyAliasFactory(agency=agency, name="Harris Co. Sheriff Office")
+    AgencyFactory(name="Dallas Police Department")
+
+    found = selectors.agency_search(selectors.agency_list(), "Harris Co.")
+
+    assert list(found) == [agency]
