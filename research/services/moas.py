@@ -1,0 +1,89 @@
+"""Fetch each agreement's MOA and addendum once, as public-domain documents.
+
+The same file behind several URLs is one document (``document_submit`` and
+``document_process`` de-duplicate by URL and by sha256), linked to every
+agreement that points to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
+
+from agreements.models import Agreement
+from portal.http import FetchError
+from research.models import Document, DocumentAgreement
+
+__all__ = ["MoaSubmitResult", "agreement_moa_title", "agreement_moas_submit"]
+
+logger = logging.getLogger(__name__)
+
+ROLE_FIELDS = {
+    DocumentAgreement.Role.MOA: "moa_url",
+    DocumentAgreement.Role.ADDENDUM: "addendum_url",
+}
+
+
+@dataclass
+class MoaSubmitResult:
+    submitted: list[Document] = field(default_factory=list)
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # agreement id, url, why
+
+    def summary(self) -> str:
+        return f"{len(self.submitted)} MOA/addendum links submitted, {len(self.refused)} refused."
+
+
+def agreement_moa_title(agreement: Agreement, role: str = DocumentAgreement.Role.MOA) -> str:
+    """ "Polk County Sheriff's Office (GA), 287(g) Jail Enforcement Model MOA, signed 2020-07-02"."""
+    agency = agreement.agency
+    what = "MOA addendum" if role == DocumentAgreement.Role.ADDENDUM else "MOA"
+    title = f"{agency.name} ({agency.state}), 287(g) {agreement.get_model_display()} {what}"
+    if agreement.signed_on:
+        title += f", signed {agreement.signed_on.isoformat()}"
+    return title
+
+
+def agreements_missing_documents(role: str):
+    """Agreements with a URL for ``role`` but no document linked in that role yet."""
+    url_field = ROLE_FIELDS[role]
+    linked = DocumentAgreement.objects.filter(agreement=OuterRef("pk"), role=role)
+    return (
+        Agreement.objects.exclude(Q(**{url_field: ""}) | Q(**{f"{url_field}__isnull": True}))
+        .exclude(Exists(linked))
+        .select_related("agency")
+        .order_by("pk")
+    )
+
+
+def agreement_moas_submit(*, limit: int | None = None) -> MoaSubmitResult:
+    """Submit every agreement's MOA and addendum URL that has no document yet.
+
+    Each becomes (or joins) a public-domain ``moa`` document linked to the
+    agreement with the role ``moa`` or ``addendum``.
+    """
+    from research.services.ingest import document_submit
+
+    result = MoaSubmitResult()
+    for role, url_field in ROLE_FIELDS.items():
+        agreements = agreements_missing_documents(role)
+        if limit is not None:
+            agreements = agreements[:limit]
+        for agreement in agreements:
+            url = getattr(agreement, url_field)
+            try:
+                document = document_submit(
+                    url=url,
+                    kind=Document.Kind.MOA,
+                    title=agreement_moa_title(agreement, role),
+                    rights=Document.Rights.PUBLIC_DOMAIN,
+                    agreement_links=[(agreement, role)],
+                )
+            except (FetchError, ValidationError, ValueError) as exc:
+                logger.warning("MOA of agreement %s at %s refused: %s", agreement.pk, url, exc)
+                result.refused.append((agreement.pk, url, str(exc)))
+                continue
+            result.submitted.append(document)
+    return result
