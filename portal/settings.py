@@ -169,6 +169,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "kind" or "status"; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "AgencyKindEnum": "agreements.models.AgencyKind",
+        "SnapshotKindEnum": "agreements.models.ListSnapshot.Kind",
+        "AgreementEventKindEnum": "agreements.models.AgreementEvent.Kind",
+        "AgreementStatusEnum": "agreements.models.Agreement.Status",
+    },
 }
 
 # Celery: with no REDIS_URL, tasks run in-process (the embedded default).
