@@ -1,0 +1,98 @@
+"""The documents API: list, detail, processing status, and submitting a URL."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from research.filters import DocumentFilter
+from research.models import DocumentAgency, DocumentAgreement
+from research.permissions import can_submit_documents, documents_visible_to
+from research.serializers import (
+    DocumentDetailSerializer,
+    DocumentSerializer,
+    DocumentStatusSerializer,
+    DocumentSubmitSerializer,
+)
+
+
+class CanSubmitDocuments(permissions.BasePermission):
+    """Reading is open; submitting is for researchers and staff."""
+
+    message = "Only researchers and curators may submit documents; log in with such an account."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return can_submit_documents(request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Documents about 287(g) agreements, newest first"),
+    retrieve=extend_schema(
+        summary="One document; its text only where the rights or the reader allow it"
+    ),
+)
+class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """News, MOAs, court filings, legislation and reports, with their agencies."""
+
+    filterset_class = DocumentFilter
+    permission_classes = [CanSubmitDocuments]
+
+    def get_queryset(self):
+        links = DocumentAgency.objects.select_related("agency").order_by("-confidence")
+        queryset = (
+            documents_visible_to(self.request.user)
+            .prefetch_related(Prefetch("agency_links", queryset=links), "tags")
+            .order_by("-published_on", "-created_at", "-pk")
+        )
+        if self.action == "retrieve":
+            agreements = DocumentAgreement.objects.select_related("agreement__agency")
+            queryset = queryset.prefetch_related(
+                "urls", Prefetch("agreement_links", queryset=agreements)
+            )
+        return queryset
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return DocumentDetailSerializer
+        if self.action == "status_":
+            return DocumentStatusSerializer
+        if self.action == "create":
+            return DocumentSubmitSerializer
+        return DocumentSerializer
+
+    @extend_schema(
+        summary="Submit a URL (researchers and curators)",
+        request=DocumentSubmitSerializer,
+        responses={
+            202: DocumentDetailSerializer,
+            400: OpenApiResponse(description="The URL is not valid."),
+            403: OpenApiResponse(description="Not logged in as a researcher or curator."),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        """Queue a URL for fetching; a URL already known returns its document."""
+        from research.services.ingest import document_submit
+
+        submit = DocumentSubmitSerializer(data=request.data)
+        submit.is_valid(raise_exception=True)
+        document = document_submit(
+            url=submit.validated_data["url"],
+            kind=submit.validated_data.get("kind"),
+            title=submit.validated_data.get("title", ""),
+            submitted_by=request.user,
+        )
+        body = DocumentDetailSerializer(document, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="A document's processing status and error", responses=DocumentStatusSerializer
+    )
+    @action(detail=True, methods=["get"], url_path="status", url_name="status")
+    def status_(self, request: Request, pk=None) -> Response:
+        return Response(DocumentStatusSerializer(self.get_object()).data)

@@ -1,0 +1,52 @@
+"""Query-string filters of the documents API."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from research.models import Document, DocumentAgency
+
+
+class DocumentFilter(django_filters.FilterSet):
+    kind = django_filters.MultipleChoiceFilter(choices=Document.Kind.choices)
+    status = django_filters.MultipleChoiceFilter(choices=Document.Status.choices)
+    rights = django_filters.MultipleChoiceFilter(choices=Document.Rights.choices)
+    agency = django_filters.CharFilter(method="filter_agency", label=_("Agency (slug or id)"))
+    state = django_filters.CharFilter(method="filter_state", label=_("State (USPS code)"))
+    published_after = django_filters.DateFilter(
+        field_name="published_on", lookup_expr="gte", label=_("Published on or after")
+    )
+    published_before = django_filters.DateFilter(
+        field_name="published_on", lookup_expr="lte", label=_("Published on or before")
+    )
+    tag = django_filters.CharFilter(field_name="tags__slug", label=_("Tag (slug)"))
+
+    class Meta:
+        model = Document
+        fields = ["kind", "status", "rights", "agency", "state", "tag"]
+
+    @staticmethod
+    def _about(**agency_lookup) -> Q:
+        """Documents about the agencies matching ``agency_lookup``.
+
+        A confirmed agency link counts, and so does being the MOA (or another
+        document) of one of the agency's agreements.
+        """
+        linked = {f"agency_links__agency__{key}": value for key, value in agency_lookup.items()}
+        via_agreement = {
+            f"agreement_links__agreement__agency__{key}": value
+            for key, value in agency_lookup.items()
+        }
+        return Q(**linked, agency_links__status=DocumentAgency.Status.CONFIRMED) | Q(
+            **via_agreement
+        )
+
+    def filter_agency(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        lookup = {"pk": int(value)} if value.isdigit() else {"slug": value}
+        return queryset.filter(self._about(**lookup)).distinct()
+
+    def filter_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(self._about(state=value.strip().upper())).distinct()
