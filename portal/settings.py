@@ -175,6 +175,8 @@ SPECTACULAR_SETTINGS = {
         "SnapshotKindEnum": "agreements.models.ListSnapshot.Kind",
         "AgreementEventKindEnum": "agreements.models.AgreementEvent.Kind",
         "AgreementStatusEnum": "agreements.models.Agreement.Status",
+        "DocumentKindEnum": "research.models.Document.Kind",
+        "DocumentStatusEnum": "research.models.Document.Status",
     },
 }
 
