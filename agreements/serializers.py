@@ -1,0 +1,254 @@
+"""JSON shapes of the agreements API (read-only)."""
+
+from __future__ import annotations
+
+from django.urls import NoReverseMatch
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from agreements.models import (
+    Agency,
+    AgencyAlias,
+    Agreement,
+    AgreementEvent,
+    ListSnapshot,
+    SnapshotRow,
+)
+
+
+class AgencyAliasSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AgencyAlias
+        fields = ["name", "state", "source"]
+
+
+class AgencyRefSerializer(serializers.ModelSerializer):
+    """An agency as named from another object."""
+
+    class Meta:
+        model = Agency
+        fields = ["id", "slug", "name", "state"]
+
+
+class AgreementInAgencySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Agreement
+        fields = [
+            "id",
+            "model",
+            "status",
+            "signed_on",
+            "signed_raw",
+            "moa_url",
+            "addendum_url",
+            "first_listed_at",
+            "last_listed_at",
+            "predecessor",
+        ]
+
+
+class AgencySerializer(serializers.ModelSerializer):
+    aliases = AgencyAliasSerializer(many=True, read_only=True)
+    agreements = AgreementInAgencySerializer(many=True, read_only=True)
+    agreement_count = serializers.IntegerField(read_only=True)
+    active_agreement_count = serializers.IntegerField(read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Agency
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "state",
+            "kind",
+            "agency_type",
+            "county_name",
+            "county_fips",
+            "ori",
+            "needs_review",
+            "agreement_count",
+            "active_agreement_count",
+            "aliases",
+            "agreements",
+            "url",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, agency: Agency) -> str:
+        """The agency's public page."""
+        request = self.context.get("request")
+        try:
+            path = agency.get_absolute_url()
+        except NoReverseMatch:  # the public pages are not installed
+            return ""
+        return request.build_absolute_uri(path) if request else path
+
+
+class AgreementSerializer(serializers.ModelSerializer):
+    agency = AgencyRefSerializer(read_only=True)
+    model_label = serializers.CharField(source="get_model_display", read_only=True)
+
+    class Meta:
+        model = Agreement
+        fields = [
+            "id",
+            "agency",
+            "model",
+            "model_label",
+            "status",
+            "signed_on",
+            "signed_raw",
+            "moa_url",
+            "addendum_url",
+            "first_listed_at",
+            "last_listed_at",
+            "predecessor",
+        ]
+
+
+class AgreementRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Agreement
+        fields = ["id", "model", "status", "signed_on"]
+
+
+class AgreementEventSerializer(serializers.ModelSerializer):
+    agency = AgencyRefSerializer(read_only=True)
+    agreement = AgreementRefSerializer(read_only=True)
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+
+    class Meta:
+        model = AgreementEvent
+        fields = [
+            "id",
+            "kind",
+            "kind_label",
+            "occurred_at",
+            "agency",
+            "agreement",
+            "snapshot",
+            "previous_snapshot",
+            "field",
+            "old_value",
+            "new_value",
+        ]
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField()
+    warning_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ListSnapshot
+        fields = [
+            "id",
+            "kind",
+            "published_at",
+            "published_at_source",
+            "sha256",
+            "original_filename",
+            "source_url",
+            "row_count",
+            "warning_count",
+            "imported_at",
+            "file_url",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_file_url(self, snapshot: ListSnapshot) -> str:
+        """Where to download the original ICE file, byte for byte."""
+        if not snapshot.file:
+            return ""
+        request = self.context.get("request")
+        url = snapshot.file.url
+        return request.build_absolute_uri(url) if request else url
+
+    def get_warning_count(self, snapshot: ListSnapshot) -> int:
+        return len(snapshot.warnings or [])
+
+
+class SnapshotWarningSerializer(serializers.Serializer):
+    """One oddity found in the file (keys beyond these may appear)."""
+
+    row = serializers.IntegerField(allow_null=True, required=False)
+    column = serializers.CharField(allow_blank=True, required=False)
+    value = serializers.CharField(allow_blank=True, required=False)
+    message = serializers.CharField()
+
+
+class SnapshotDetailSerializer(SnapshotSerializer):
+    header = serializers.ListField(child=serializers.CharField(allow_blank=True))
+    warnings = serializers.SerializerMethodField()
+
+    class Meta(SnapshotSerializer.Meta):
+        fields = [*SnapshotSerializer.Meta.fields, "sheet_name", "header", "warnings"]
+
+    @extend_schema_field(SnapshotWarningSerializer(many=True))
+    def get_warnings(self, snapshot: ListSnapshot) -> list[dict]:
+        return list(snapshot.warnings or [])
+
+
+class SnapshotRowSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SnapshotRow
+        fields = [
+            "row_number",
+            "raw",
+            "state",
+            "agency_name",
+            "model",
+            "signed_on",
+            "agency",
+            "agreement",
+            "is_duplicate",
+        ]
+
+
+# --- Statistics -----------------------------------------------------------------
+
+
+class StatsSnapshotSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    published_at = serializers.DateTimeField()
+    sha256 = serializers.CharField()
+    row_count = serializers.IntegerField()
+
+
+class StatsPendingSerializer(serializers.Serializer):
+    snapshot_id = serializers.IntegerField()
+    published_at = serializers.DateTimeField()
+    sha256 = serializers.CharField()
+    agreements = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    """Counts for the participating list in force on ``as_of``."""
+
+    as_of = serializers.DateField(allow_null=True)
+    snapshot = StatsSnapshotSerializer()
+    agreements = serializers.IntegerField(help_text="Rows (agreements) on the list.")
+    agencies = serializers.IntegerField(help_text="Distinct agencies on the list.")
+    by_model = serializers.DictField(child=serializers.IntegerField())
+    by_state = serializers.DictField(child=serializers.IntegerField())
+    by_state_model = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField())
+    )
+    pending = StatsPendingSerializer(allow_null=True)
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    as_of = serializers.DateField(
+        required=False,
+        allow_null=True,
+        input_formats=["%Y-%m-%d"],
+        error_messages={
+            "invalid": "as_of must be a date written YYYY-MM-DD, for example 2025-07-01."
+        },
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
