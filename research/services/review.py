@@ -1,0 +1,97 @@
+"""Curators' decisions on documents: publish, reject, re-extract, re-link."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from portal.tasks import enqueue_on_commit
+from research.models import Document, DocumentAgency, Tag
+from research.services.linking import document_link_agencies
+
+__all__ = [
+    "ReviewError",
+    "document_publish",
+    "document_reextract",
+    "document_reject",
+    "document_relink",
+    "document_tags_set",
+    "documents_needing_review",
+]
+
+
+class ReviewError(Exception):
+    """A review action that cannot apply to a document; the message is a sentence."""
+
+
+def documents_needing_review() -> QuerySet[Document]:
+    """The review queue: extracted documents waiting for a curator, oldest first."""
+    return Document.objects.filter(status=Document.Status.NEEDS_REVIEW).order_by("created_at")
+
+
+def _set_status(document: Document, status: str, message: str = "") -> Document:
+    document.status = status
+    document.status_message = message
+    document.status_changed_at = timezone.now()
+    document.save(update_fields=["status", "status_message", "status_changed_at", "updated_at"])
+    return document
+
+
+@transaction.atomic
+def document_publish(*, document: Document, user=None) -> Document:
+    """Make ``document`` public; only a document with extracted text can be."""
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    if document.status in {Document.Status.QUEUED, Document.Status.FETCHING}:
+        raise ReviewError(f"“{document}” is still being processed; publish it once it is ready.")
+    if document.status == Document.Status.FAILED and not document.text:
+        raise ReviewError(
+            f"“{document}” has no text because processing failed; re-extract it first."
+        )
+    return _set_status(document, Document.Status.PUBLISHED)
+
+
+@transaction.atomic
+def document_reject(*, document: Document, user=None, reason: str = "") -> Document:
+    """Keep ``document`` out of the public portal (it stays, so it is not fetched again)."""
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    return _set_status(document, Document.Status.REJECTED, reason)
+
+
+def document_reextract(*, document: Document, user=None) -> Document:
+    """Queue ``document`` to be fetched and extracted again.
+
+    Good text already stored is kept if the new fetch fails (``document_process``
+    never overwrites it with nothing).
+    """
+    from research.tasks import document_process_task  # tasks import services
+
+    with transaction.atomic():
+        document = Document.objects.select_for_update().get(pk=document.pk)
+        if document.status in {Document.Status.QUEUED, Document.Status.FETCHING}:
+            return document
+        document.attempts = 0
+        document.save(update_fields=["attempts"])
+        _set_status(document, Document.Status.QUEUED)
+        enqueue_on_commit(document_process_task, document.pk)
+    return document
+
+
+def document_relink(*, document: Document, user=None) -> list[DocumentAgency]:
+    """Run the agency linker again over ``document``'s current text."""
+    return document_link_agencies(document=document)
+
+
+@transaction.atomic
+def document_tags_set(*, document: Document, names: list[str]) -> list[Tag]:
+    """Give ``document`` exactly the tags ``names``, creating tags that do not exist."""
+    tags = []
+    for name in dict.fromkeys(n.strip() for n in names if n.strip()):
+        slug = slugify(name)[:100]
+        if not slug:
+            continue
+        tag, _ = Tag.objects.get_or_create(slug=slug, defaults={"name": name[:100]})
+        tags.append(tag)
+    document.tags.set(tags)
+    return tags
