@@ -77,10 +77,10 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     )
     def create(self, request: Request) -> Response:
         """Queue a URL for fetching; a URL already known returns its document."""
-        from research.services.ingest import document_submit
-
         submit = DocumentSubmitSerializer(data=request.data)
         submit.is_valid(raise_exception=True)
+        from research.services.ingest import document_submit
+
         document = document_submit(
             url=submit.validated_data["url"],
             kind=submit.validated_data.get("kind"),

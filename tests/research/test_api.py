@@ -1,0 +1,158 @@
+"""The documents API: what each reader sees, the filters, and submitting a URL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from rest_framework.test import APIClient
+
+from research.models import Document, DocumentAgency
+
+from .factories import (
+    AgencyFactory,
+    AgreementFactory,
+    DocumentAgencyFactory,
+    DocumentAgreementFactory,
+    DocumentFactory,
+    ResearcherFactory,
+    StaffFactory,
+    TagFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/v1/documents/"
+LONG_TEXT = "Deputies will screen people booked into the county jail. " * 40
+
+
+def client_for(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def titles(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return sorted(item["title"] for item in response.json()["results"])
+
+
+def test_the_public_sees_published_documents_only():
+    DocumentFactory(title="Published story")
+    DocumentFactory(title="Waiting for review", status=Document.Status.NEEDS_REVIEW)
+    DocumentFactory(title="Rejected spam", status=Document.Status.REJECTED)
+    assert titles(client_for().get(LIST)) == ["Published story"]
+    assert titles(client_for(StaffFactory()).get(LIST)) == [
+        "Published story",
+        "Rejected spam",
+        "Waiting for review",
+    ]
+
+
+def test_copyrighted_text_is_for_researchers_only():
+    news = DocumentFactory(title="News", text=LONG_TEXT, rights=Document.Rights.COPYRIGHTED)
+    url = f"{LIST}{news.pk}/"
+    public = client_for().get(url).json()
+    assert public["text"] is None
+    assert public["full_text_available"] is False
+    assert public["excerpt"].startswith("Deputies will screen")
+    assert len(public["excerpt"]) < 320
+    assert client_for(UserFactory()).get(url).json()["text"] is None
+    assert client_for(ResearcherFactory()).get(url).json()["text"] == LONG_TEXT
+
+
+def test_public_domain_text_is_public():
+    moa = DocumentFactory(kind="moa", text=LONG_TEXT, rights=Document.Rights.PUBLIC_DOMAIN)
+    body = client_for().get(f"{LIST}{moa.pk}/").json()
+    assert body["text"] == LONG_TEXT
+    assert body["full_text_available"] is True
+
+
+def test_unpublished_document_is_not_found_for_the_public():
+    queued = DocumentFactory(status=Document.Status.QUEUED)
+    assert client_for().get(f"{LIST}{queued.pk}/").status_code == 404
+    assert client_for().get(f"{LIST}{queued.pk}/status/").status_code == 404
+
+
+def test_status_shows_processing_state_and_error_to_the_submitter():
+    researcher = ResearcherFactory()
+    failed = DocumentFactory(
+        status=Document.Status.FAILED,
+        status_message="The page at https://example.org/x was not found (404).",
+        submitted_by=researcher,
+        attempts=1,
+    )
+    body = client_for(researcher).get(f"{LIST}{failed.pk}/status/").json()
+    assert body["status"] == "failed"
+    assert "not found (404)" in body["status_message"]
+    assert client_for(ResearcherFactory()).get(f"{LIST}{failed.pk}/status/").status_code == 404
+
+
+def test_filter_by_kind_tag_and_published_dates():
+    tag = TagFactory(name="Lawsuits")
+    filing = DocumentFactory(title="Filing", kind="court_filing", published_on=dt.date(2024, 5, 1))
+    filing.tags.add(tag)
+    DocumentFactory(title="March news", published_on=dt.date(2025, 3, 1))
+    DocumentFactory(title="June news", published_on=dt.date(2025, 6, 1))
+    client = client_for()
+    assert titles(client.get(LIST, {"kind": "court_filing"})) == ["Filing"]
+    assert titles(client.get(LIST, {"tag": "lawsuits"})) == ["Filing"]
+    assert titles(
+        client.get(LIST, {"published_after": "2025-01-01", "published_before": "2025-04-30"})
+    ) == ["March news"]
+    assert client.get(LIST, {"kind": "poem"}).status_code == 400
+
+
+def test_filter_by_agency_slug_id_and_state_uses_confirmed_links_and_moas():
+    polk_ga = AgencyFactory(name="Polk County Sheriff's Office", state="GA")
+    polk_fl = AgencyFactory(name="Polk County Sheriff's Office", state="FL")
+    confirmed = DocumentAgencyFactory(
+        document=DocumentFactory(title="Confirmed GA story"),
+        agency=polk_ga,
+        status=DocumentAgency.Status.CONFIRMED,
+    )
+    DocumentAgencyFactory(document=DocumentFactory(title="Only suggested"), agency=polk_ga)
+    DocumentAgreementFactory(
+        document=DocumentFactory(title="Polk FL MOA", kind="moa"),
+        agreement=AgreementFactory(agency=polk_fl),
+    )
+    client = client_for()
+    assert titles(client.get(LIST, {"agency": polk_ga.slug})) == ["Confirmed GA story"]
+    assert titles(client.get(LIST, {"agency": str(polk_fl.pk)})) == ["Polk FL MOA"]
+    assert titles(client.get(LIST, {"state": "ga"})) == ["Confirmed GA story"]
+    assert titles(client.get(LIST, {"state": "FL"})) == ["Polk FL MOA"]
+    listed = client.get(LIST, {"agency": polk_ga.slug}).json()["results"][0]
+    assert [a["slug"] for a in listed["agencies"]] == [confirmed.agency.slug]
+
+
+def test_suggested_links_are_shown_to_staff_only():
+    link = DocumentAgencyFactory()
+    url = f"{LIST}{link.document.pk}/"
+    assert client_for().get(url).json()["agencies"] == []
+    staff_view = client_for(StaffFactory()).get(url).json()["agencies"]
+    assert [(a["slug"], a["status"]) for a in staff_view] == [(link.agency.slug, "suggested")]
+
+
+def test_submitting_needs_a_researcher_or_curator():
+    payload = {"url": "https://news.example.org/sheriff-signs"}
+    assert client_for().post(LIST, payload).status_code in {401, 403}
+    assert client_for(UserFactory()).post(LIST, payload).status_code == 403
+    assert not Document.objects.exists()
+
+
+def test_invalid_url_is_refused_with_a_reason():
+    response = client_for(ResearcherFactory()).post(LIST, {"url": "not a url"})
+    assert response.status_code == 400
+    assert "url" in response.json()
+
+
+def test_documents_are_in_the_openapi_schema():
+    schema = client_for().get("/api/schema/", {"format": "json"}).json()
+    assert {
+        "/api/v1/documents/",
+        "/api/v1/documents/{id}/",
+        "/api/v1/documents/{id}/status/",
+    } <= set(schema["paths"])
+    assert "post" in schema["paths"]["/api/v1/documents/"]
