@@ -1,0 +1,81 @@
+"""What every search backend provides, and the SQL they share.
+
+The index is one table, ``search_entry``, with a row per document and per
+agency. Its id is ``2 * object id`` for a document and ``2 * object id + 1``
+for an agency, so triggers and queries never need a lookup to find it. The
+rows carry the columns that results are filtered, sorted and faceted by;
+the words live in a ``tsvector`` column (PostgreSQL) or an FTS5 table
+(SQLite). Database triggers on the document, agency and alias tables keep it
+in step with every write, including ``QuerySet.update()`` and raw SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import us
+
+from research.search.query import Query
+
+ENTRY_TABLE = "search_entry"
+
+
+def state_name_case(column: str) -> str:
+    """A SQL CASE expression giving the full state name of a USPS code column."""
+    states = [*us.states.STATES_AND_TERRITORIES, us.states.DC]
+    whens = " ".join(
+        f"WHEN '{s.abbr}' THEN '{s.name.replace(chr(39), chr(39) * 2)}'" for s in states
+    )
+    return f"(CASE {column} {whens} ELSE '' END)"
+
+
+@dataclass(frozen=True)
+class MatchSQL:
+    """How to join and filter ``search_entry e`` for a query, and how to rank it."""
+
+    from_sql: str  # FROM clause that defines alias e
+    where_sql: str  # condition (may be "1=1")
+    params: list
+    rank_sql: str  # higher is better
+    rank_params: list
+
+
+class SearchBackend:
+    """The interface: schema, bulk reindex, matching and snippets."""
+
+    vendor = ""
+
+    def install(self, cursor) -> None:
+        """Create (or repair) the index tables, indexes and triggers; idempotent."""
+        raise NotImplementedError
+
+    def reindex(self, cursor) -> None:
+        """Rebuild the whole index from the document and agency tables."""
+        raise NotImplementedError
+
+    def index_documents(self, cursor, ids: list[int]) -> None:
+        """Rebuild the entries of these documents (deleting those that no longer exist)."""
+        raise NotImplementedError
+
+    def index_agencies(self, cursor, ids: list[int]) -> None:
+        raise NotImplementedError
+
+    def match(self, query: Query, *, ranked: bool) -> MatchSQL:
+        raise NotImplementedError
+
+    def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
+        """entry id -> (title, snippet) with matches between ``MARK_START``/``MARK_END``."""
+        raise NotImplementedError
+
+
+# Private-use characters mark matches in titles and snippets; the text is
+# escaped first and only then are they turned into <mark> elements.
+MARK_START = "\ue000"
+MARK_END = "\ue001"
+ELLIPSIS = "\u2026"
+
+
+def lead(text: str, words: int = 30) -> str:
+    """The first ``words`` words of a text, as an unhighlighted snippet."""
+    parts = text.split()
+    return " ".join(parts[:words]) + (f" {ELLIPSIS}" if len(parts) > words else "")

@@ -1,0 +1,241 @@
+"""PostgreSQL backend: a weighted tsvector with a GIN index, ts_rank_cd and ts_headline."""
+
+# SQL here is assembled from constants and integer ids only; every user value is
+# a bound parameter, and search terms reach FTS5/tsquery quoted by query.py.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from research.search.backends.base import (
+    ELLIPSIS,
+    ENTRY_TABLE,
+    MARK_END,
+    MARK_START,
+    MatchSQL,
+    SearchBackend,
+    lead,
+    state_name_case,
+)
+from research.search.query import Query, to_tsquery_sql
+
+# ts_headline reads the whole text it is given; longer texts are cut for snippets.
+HEADLINE_CHARS = 100_000
+HEADLINE_OPTIONS = (
+    f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=30, MinWords=12, '
+    f'MaxFragments=2, FragmentDelimiter=" {ELLIPSIS} "'
+)
+TITLE_OPTIONS = f'StartSel="{MARK_START}", StopSel="{MARK_END}", HighlightAll=true'
+
+ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state, vector"
+UPSERT = (
+    "ON CONFLICT (id) DO UPDATE SET entry_type = EXCLUDED.entry_type,"
+    " object_id = EXCLUDED.object_id, kind = EXCLUDED.kind, published = EXCLUDED.published,"
+    " year = EXCLUDED.year, publisher = EXCLUDED.publisher, state = EXCLUDED.state,"
+    " vector = EXCLUDED.vector"
+)
+
+
+def _document_upsert(where: str) -> str:
+    return f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
+        SELECT d.id * 2, 'document', d.id, d.kind, d.published_on,
+               EXTRACT(YEAR FROM d.published_on)::integer, d.publisher, '',
+               search_vector(d.title, d.summary, d.text)
+        FROM research_document d WHERE {where} {UPSERT}"""
+
+
+def _agency_upsert(where: str) -> str:
+    return f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
+        SELECT a.id * 2 + 1, 'agency', a.id, a.kind, NULL, NULL, '', a.state,
+               search_vector(
+                   a.name,
+                   (SELECT string_agg(al.name, ' ; ') FROM agreements_agencyalias al
+                    WHERE al.agency_id = a.id),
+                   {state_name_case("a.state")} || ' ' || a.state || ' ' || a.county_name
+                       || ' ' || a.agency_type)
+        FROM agreements_agency a WHERE {where} {UPSERT}"""
+
+
+SCHEMA = [
+    f"""CREATE TABLE IF NOT EXISTS {ENTRY_TABLE} (
+        id bigint PRIMARY KEY,
+        entry_type varchar(10) NOT NULL CHECK (entry_type IN ('document', 'agency')),
+        object_id bigint NOT NULL,
+        kind varchar(20) NOT NULL DEFAULT '',
+        published date NULL,
+        year integer NULL,
+        publisher varchar(255) NOT NULL DEFAULT '',
+        state varchar(2) NOT NULL DEFAULT '',
+        vector tsvector NOT NULL,
+        CHECK (id = object_id * 2 + (entry_type = 'agency')::integer)
+    )""",
+    f"CREATE INDEX IF NOT EXISTS search_entry_vector ON {ENTRY_TABLE} USING gin (vector)",
+    f"CREATE INDEX IF NOT EXISTS search_entry_published ON {ENTRY_TABLE}"
+    " (published DESC NULLS LAST, id DESC)",
+    # Title A, summary B, body C. A text too long for one tsvector (1 MB of
+    # lexemes) is indexed by its beginning rather than failing the write.
+    """CREATE OR REPLACE FUNCTION search_vector(title text, summary text, body text)
+    RETURNS tsvector LANGUAGE plpgsql IMMUTABLE AS $$
+    BEGIN
+        RETURN setweight(to_tsvector('english', coalesce(title, '')), 'A')
+            || setweight(to_tsvector('english', coalesce(summary, '')), 'B')
+            || setweight(to_tsvector('english', coalesce(body, '')), 'C');
+    EXCEPTION WHEN program_limit_exceeded THEN
+        RETURN setweight(to_tsvector('english', left(coalesce(title, ''), 2000)), 'A')
+            || setweight(to_tsvector('english', left(coalesce(summary, ''), 20000)), 'B')
+            || setweight(to_tsvector('english', left(coalesce(body, ''), 200000)), 'C');
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION search_document_sync() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND NEW.id = OLD.id
+           AND NEW.kind IS NOT DISTINCT FROM OLD.kind
+           AND NEW.title IS NOT DISTINCT FROM OLD.title
+           AND NEW.publisher IS NOT DISTINCT FROM OLD.publisher
+           AND NEW.published_on IS NOT DISTINCT FROM OLD.published_on
+           AND NEW.summary IS NOT DISTINCT FROM OLD.summary
+           AND NEW.text IS NOT DISTINCT FROM OLD.text THEN
+            RETURN NULL;  -- nothing the index holds has changed (e.g. a status change)
+        END IF;
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            DELETE FROM {ENTRY_TABLE} WHERE id = OLD.id * 2;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            {_document_upsert("d.id = NEW.id")};
+        END IF;
+        RETURN NULL;
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION search_agency_refresh(agency bigint) RETURNS void
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM {ENTRY_TABLE} WHERE id = agency * 2 + 1;
+        {_agency_upsert("a.id = agency")};
+    END $$""",
+    """CREATE OR REPLACE FUNCTION search_agency_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM search_agency_refresh(OLD.id); END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM search_agency_refresh(NEW.id); END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION search_alias_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM search_agency_refresh(OLD.agency_id); END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM search_agency_refresh(NEW.agency_id); END IF;
+        RETURN NULL;
+    END $$""",
+    # TRUNCATE (Django's flush between transactional tests) fires no row triggers.
+    f"""CREATE OR REPLACE FUNCTION search_truncate_sync() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_TABLE_NAME = 'research_document' THEN
+            DELETE FROM {ENTRY_TABLE} WHERE entry_type = 'document';
+        ELSE
+            DELETE FROM {ENTRY_TABLE} WHERE entry_type = 'agency';
+        END IF;
+        RETURN NULL;
+    END $$""",
+]
+
+TRIGGERS = [
+    ("search_document_sync", "research_document", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
+    ("search_truncate_sync", "research_document", "AFTER TRUNCATE", "STATEMENT"),
+    ("search_agency_sync", "agreements_agency", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
+    ("search_truncate_sync", "agreements_agency", "AFTER TRUNCATE", "STATEMENT"),
+    ("search_alias_sync", "agreements_agencyalias", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
+]
+
+
+def _in_list(ids: list[int]) -> str:
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
+
+
+class PostgresBackend(SearchBackend):
+    vendor = "postgresql"
+
+    def install(self, cursor) -> None:
+        for statement in SCHEMA:
+            cursor.execute(statement)
+        for function, table, events, level in TRIGGERS:
+            name = f"{function}_{'truncate' if 'TRUNCATE' in events else 'row'}"
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            cursor.execute(
+                f"CREATE TRIGGER {name} {events} ON {table} "
+                f"FOR EACH {level} EXECUTE FUNCTION {function}()"
+            )
+
+    def reindex(self, cursor) -> None:
+        cursor.execute(f"TRUNCATE {ENTRY_TABLE}")
+        cursor.execute(_document_upsert("TRUE"))
+        cursor.execute(_agency_upsert("TRUE"))
+        cursor.execute(f"ANALYZE {ENTRY_TABLE}")
+
+    def index_documents(self, cursor, ids: list[int]) -> None:
+        cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({_in_list([i * 2 for i in ids])})")
+        cursor.execute(_document_upsert(f"d.id IN ({_in_list(ids)})"))
+
+    def index_agencies(self, cursor, ids: list[int]) -> None:
+        entry_ids = _in_list([i * 2 + 1 for i in ids])
+        cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({entry_ids})")
+        cursor.execute(_agency_upsert(f"a.id IN ({_in_list(ids)})"))
+
+    def match(self, query: Query, *, ranked: bool) -> MatchSQL:
+        positive, pos_params, negative, neg_params = to_tsquery_sql(query)
+        if positive:
+            tsquery = f"({positive}) && !!({negative})" if negative else positive
+            params = [*pos_params, *neg_params]
+            return MatchSQL(
+                from_sql=f"{ENTRY_TABLE} e",
+                where_sql=f"e.vector @@ ({tsquery})",
+                params=params,
+                rank_sql=f"ts_rank_cd(e.vector, {positive})" if ranked else "0",
+                rank_params=list(pos_params) if ranked else [],
+            )
+        if negative:
+            return MatchSQL(
+                f"{ENTRY_TABLE} e", f"NOT (e.vector @@ ({negative}))", neg_params, "0", []
+            )
+        return MatchSQL(f"{ENTRY_TABLE} e", "TRUE", [], "0", [])
+
+    def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
+        if not entry_ids:
+            return {}
+        positive, params, _negative, _ = to_tsquery_sql(query)
+        doc_ids = _in_list([i // 2 for i in entry_ids if i % 2 == 0])
+        agency_ids = _in_list([i // 2 for i in entry_ids if i % 2 == 1])
+        if not positive:
+            cursor.execute(
+                f"""SELECT d.id * 2, d.title, d.summary, left(d.text, 400)
+                FROM research_document d WHERE d.id IN ({doc_ids})
+                UNION ALL
+                SELECT a.id * 2 + 1, a.name, '', a.county_name
+                FROM agreements_agency a WHERE a.id IN ({agency_ids})"""
+            )
+            return {row[0]: (row[1] or "", lead(row[2] or row[3] or "")) for row in cursor}
+        cursor.execute(
+            f"""WITH q AS (SELECT {positive} AS q)
+            SELECT d.id * 2,
+                   ts_headline('english', d.title, q.q, %s),
+                   CASE WHEN d.summary <> '' THEN ts_headline('english', d.summary, q.q, %s) END,
+                   ts_headline('english', left(d.text, {HEADLINE_CHARS}), q.q, %s)
+            FROM research_document d, q WHERE d.id IN ({doc_ids})
+            UNION ALL
+            SELECT a.id * 2 + 1, ts_headline('english', a.name, q.q, %s),
+                   ts_headline('english', coalesce((SELECT string_agg(al.name, ' ; ')
+                        FROM agreements_agencyalias al WHERE al.agency_id = a.id), ''), q.q, %s),
+                   a.county_name
+            FROM agreements_agency a, q WHERE a.id IN ({agency_ids})""",
+            [
+                *params,
+                TITLE_OPTIONS,
+                HEADLINE_OPTIONS,
+                HEADLINE_OPTIONS,
+                TITLE_OPTIONS,
+                HEADLINE_OPTIONS,
+            ],
+        )
+        result = {}
+        for entry_id, title, summary, body in cursor:
+            snippet = next(
+                (s for s in (body, summary) if s and MARK_START in s), body or summary or ""
+            )
+            result[entry_id] = (title or "", snippet)
+        return result

@@ -1,0 +1,208 @@
+"""SQLite FTS5 backend: a porter-stemmed FTS5 table ranked with weighted bm25."""
+
+# SQL here is assembled from constants and integer ids only; every user value is
+# a bound parameter, and search terms reach FTS5/tsquery quoted by query.py.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from research.search.backends.base import (
+    ELLIPSIS,
+    ENTRY_TABLE,
+    MARK_END,
+    MARK_START,
+    MatchSQL,
+    SearchBackend,
+    lead,
+    state_name_case,
+)
+from research.search.query import Query, to_fts5
+
+FTS_TABLE = "search_fts"
+# bm25 weights of the title, summary and body columns.
+WEIGHTS = (10.0, 4.0, 1.0)
+SNIPPET_TOKENS = 24
+
+ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state"
+
+SCHEMA = [
+    f"""CREATE TABLE IF NOT EXISTS {ENTRY_TABLE} (
+        id integer PRIMARY KEY,
+        entry_type varchar(10) NOT NULL CHECK (entry_type IN ('document', 'agency')),
+        object_id bigint NOT NULL,
+        kind varchar(20) NOT NULL DEFAULT '',
+        published date NULL,
+        year integer NULL,
+        publisher varchar(255) NOT NULL DEFAULT '',
+        state varchar(2) NOT NULL DEFAULT '',
+        CHECK (id = object_id * 2 + (entry_type = 'agency'))
+    )""",
+    f"CREATE INDEX IF NOT EXISTS search_entry_published ON {ENTRY_TABLE} (published DESC, id DESC)",
+    f"""CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(
+        title, summary, body, tokenize = 'porter unicode61 remove_diacritics 2'
+    )""",
+]
+
+
+def _document_rows(where: str) -> list[str]:
+    """Statements that (re)write the entries of the documents matching ``where`` (alias d)."""
+    return [
+        f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
+        SELECT d.id * 2, 'document', d.id, d.kind, d.published_on,
+               CAST(substr(d.published_on, 1, 4) AS INTEGER), d.publisher, ''
+        FROM research_document d WHERE {where}""",
+        f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
+        SELECT d.id * 2, d.title, d.summary, d.text FROM research_document d WHERE {where}""",
+    ]
+
+
+def _agency_rows(where: str) -> list[str]:
+    """Statements that (re)write the entries of the agencies matching ``where`` (alias a)."""
+    return [
+        f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
+        SELECT a.id * 2 + 1, 'agency', a.id, a.kind, NULL, NULL, '', a.state
+        FROM agreements_agency a WHERE {where}""",
+        f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
+        SELECT a.id * 2 + 1, a.name,
+               (SELECT group_concat(al.name, ' ; ') FROM agreements_agencyalias al
+                WHERE al.agency_id = a.id),
+               {state_name_case("a.state")} || ' ' || a.state || ' ' || a.county_name
+                   || ' ' || a.agency_type
+        FROM agreements_agency a WHERE {where}""",
+    ]
+
+
+def _forget(entry_id: str) -> list[str]:
+    return [
+        f"DELETE FROM {FTS_TABLE} WHERE rowid = {entry_id}",
+        f"DELETE FROM {ENTRY_TABLE} WHERE id = {entry_id}",
+    ]
+
+
+def _body(statements: list[str]) -> str:
+    return "BEGIN " + "; ".join(statements) + "; END"
+
+
+TRIGGERS = {
+    "search_document_insert": (
+        "AFTER INSERT ON research_document",
+        [*_forget("new.id * 2"), *_document_rows("d.id = new.id")],
+    ),
+    "search_document_update": (
+        "AFTER UPDATE OF id, kind, title, publisher, published_on, summary, text"
+        " ON research_document",
+        [*_forget("old.id * 2"), *_forget("new.id * 2"), *_document_rows("d.id = new.id")],
+    ),
+    "search_document_delete": ("AFTER DELETE ON research_document", _forget("old.id * 2")),
+    "search_agency_insert": (
+        "AFTER INSERT ON agreements_agency",
+        [*_forget("new.id * 2 + 1"), *_agency_rows("a.id = new.id")],
+    ),
+    "search_agency_update": (
+        "AFTER UPDATE OF id, name, kind, state, county_name, agency_type ON agreements_agency",
+        [*_forget("old.id * 2 + 1"), *_forget("new.id * 2 + 1"), *_agency_rows("a.id = new.id")],
+    ),
+    "search_agency_delete": ("AFTER DELETE ON agreements_agency", _forget("old.id * 2 + 1")),
+    "search_alias_insert": (
+        "AFTER INSERT ON agreements_agencyalias",
+        [*_forget("new.agency_id * 2 + 1"), *_agency_rows("a.id = new.agency_id")],
+    ),
+    "search_alias_update": (
+        "AFTER UPDATE OF name, agency_id ON agreements_agencyalias",
+        [
+            *_forget("old.agency_id * 2 + 1"),
+            *_agency_rows("a.id = old.agency_id"),
+            *_forget("new.agency_id * 2 + 1"),
+            *_agency_rows("a.id = new.agency_id"),
+        ],
+    ),
+    "search_alias_delete": (
+        "AFTER DELETE ON agreements_agencyalias",
+        [*_forget("old.agency_id * 2 + 1"), *_agency_rows("a.id = old.agency_id")],
+    ),
+}
+
+
+def _in_list(ids: list[int]) -> str:
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
+
+
+class SqliteBackend(SearchBackend):
+    vendor = "sqlite"
+
+    def install(self, cursor) -> None:
+        for statement in SCHEMA:
+            cursor.execute(statement)
+        for name, (event, statements) in TRIGGERS.items():
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+            cursor.execute(f"CREATE TRIGGER {name} {event} {_body(statements)}")
+
+    def reindex(self, cursor) -> None:
+        cursor.execute(f"DELETE FROM {FTS_TABLE}")
+        cursor.execute(f"DELETE FROM {ENTRY_TABLE}")
+        for statement in [*_document_rows("1 = 1"), *_agency_rows("1 = 1")]:
+            cursor.execute(statement)
+        cursor.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')")
+
+    def index_documents(self, cursor, ids: list[int]) -> None:
+        entry_ids = _in_list([i * 2 for i in ids])
+        cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({entry_ids})")
+        cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({entry_ids})")
+        for statement in _document_rows(f"d.id IN ({_in_list(ids)})"):
+            cursor.execute(statement)
+
+    def index_agencies(self, cursor, ids: list[int]) -> None:
+        entry_ids = _in_list([i * 2 + 1 for i in ids])
+        cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({entry_ids})")
+        cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({entry_ids})")
+        for statement in _agency_rows(f"a.id IN ({_in_list(ids)})"):
+            cursor.execute(statement)
+
+    def match(self, query: Query, *, ranked: bool) -> MatchSQL:
+        positive, negative = to_fts5(query)
+        if positive:
+            expression = f"({positive}) NOT {negative}" if negative else positive
+            weights = ", ".join(str(w) for w in WEIGHTS)
+            return MatchSQL(
+                from_sql=f"{FTS_TABLE} JOIN {ENTRY_TABLE} e ON e.id = {FTS_TABLE}.rowid",
+                where_sql=f"{FTS_TABLE} MATCH %s",
+                params=[expression],
+                rank_sql=f"-bm25({FTS_TABLE}, {weights})" if ranked else "0",
+                rank_params=[],
+            )
+        if negative:
+            return MatchSQL(
+                from_sql=f"{ENTRY_TABLE} e",
+                where_sql=f"e.id NOT IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s)",
+                params=[negative],
+                rank_sql="0",
+                rank_params=[],
+            )
+        return MatchSQL(f"{ENTRY_TABLE} e", "1 = 1", [], "0", [])
+
+    def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
+        if not entry_ids:
+            return {}
+        ids = _in_list(entry_ids)
+        positive, _negative = to_fts5(query)
+        if not positive:
+            cursor.execute(
+                f"SELECT rowid, title, summary, substr(body, 1, 400) FROM {FTS_TABLE} "
+                f"WHERE rowid IN ({ids})"
+            )
+            return {row[0]: (row[1] or "", lead(row[2] or row[3] or "")) for row in cursor}
+        marks = f"'{MARK_START}', '{MARK_END}'"
+        cursor.execute(
+            f"SELECT rowid, highlight({FTS_TABLE}, 0, {marks}),"
+            f" snippet({FTS_TABLE}, 1, {marks}, '{ELLIPSIS}', {SNIPPET_TOKENS}),"
+            f" snippet({FTS_TABLE}, 2, {marks}, '{ELLIPSIS}', {SNIPPET_TOKENS})"
+            f" FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s AND rowid IN ({ids})",
+            [positive],
+        )
+        result = {}
+        for rowid, title, summary, body in cursor:
+            snippet = next(
+                (s for s in (body, summary) if s and MARK_START in s), body or summary or ""
+            )
+            result[rowid] = (title or "", snippet)
+        return result

@@ -1,0 +1,448 @@
+"""search(): the one read that the search page, the API and exports share."""
+
+# SQL here is assembled from constants and integer ids only; every user value is
+# a bound parameter, and search terms reach FTS5/tsquery quoted by query.py.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+import us
+from django.db import connection
+from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import SafeString, mark_safe
+
+from agreements.models import Agency, AgencyKind, SupportModel
+from research.models import Document, DocumentAgency
+from research.search.backends import backend_for
+from research.search.backends.base import MARK_END, MARK_START, MatchSQL
+from research.search.query import Query, parse_query
+
+PAGE_SIZE = 20
+MAX_PAGE = 500  # deeper pages are refused: nobody reads them, crawlers would.
+SORTS = ("relevance", "date")
+FACETS = ("type", "kind", "state", "model", "year", "tag", "publisher")
+FACET_LIMIT = 20  # values shown for the open-ended facets (publisher, tag)
+MAX_FILTER_VALUES = 20
+
+TYPE_LABELS = {"document": "Documents", "agency": "Agencies"}
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
+_MARKED = re.compile(f"{MARK_START}(.*?){MARK_END}", re.S)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a document or an agency."""
+
+    type: str
+    id: int
+    title: str
+    title_html: SafeString
+    url: str
+    snippet: SafeString
+    date: date | None
+    kind: str
+    kind_label: str
+    publisher: str = ""
+    states: tuple[str, ...] = ()
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    label: str
+    count: int
+    selected: bool = False
+
+
+@dataclass
+class SearchResults:
+    raw_query: str
+    query: Query
+    hits: list[Hit]
+    total: int
+    facets: dict[str, list[FacetValue]]
+    filters: dict[str, list[str]]
+    sort: str
+    page: int
+    page_size: int = PAGE_SIZE
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_pages(self) -> int:
+        return min(MAX_PAGE, max(1, math.ceil(self.total / self.page_size)))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.num_pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.page - 1) * self.page_size + 1 if self.hits else 0
+
+    @property
+    def end_index(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.hits)
+
+
+# --- Input ----------------------------------------------------------------------
+
+
+def _valid(name: str, value: str) -> str | None:
+    """The normalized filter value, or None when it cannot be one."""
+    value = value.strip()
+    if not value or len(value) > 255:
+        return None
+    if name == "type":
+        return value if value in TYPE_LABELS else None
+    if name == "kind":
+        return value if value in Document.Kind.values else None
+    if name == "state":
+        return value.upper() if re.fullmatch(r"[A-Za-z]{2}", value) else None
+    if name == "model":
+        return value.upper() if value.upper() in SupportModel.values else None
+    if name == "year":
+        return value if re.fullmatch(r"(19|20|21)\d\d", value) else None
+    if name == "tag":
+        return value if _SLUG.match(value) else None
+    return value  # publisher: any short text, bound as a parameter
+
+
+def normalize_filters(raw: Mapping | None) -> dict[str, list[str]]:
+    """Keep the known facets and their well-formed values; drop everything else."""
+    result: dict[str, list[str]] = {}
+    if not raw:
+        return result
+    for name in FACETS:
+        if hasattr(raw, "getlist"):
+            values = raw.getlist(name)
+        else:
+            values = raw.get(name) or []
+            values = [values] if isinstance(values, str | int) else list(values)
+        clean: list[str] = []
+        for value in values[:MAX_FILTER_VALUES]:
+            value = _valid(name, str(value))
+            if value is not None and value not in clean:
+                clean.append(value)
+        if clean:
+            result[name] = clean
+    return result
+
+
+def normalize_page(raw: object) -> int:
+    try:
+        page = int(str(raw))
+    except (TypeError, ValueError):
+        return 1
+    return min(max(page, 1), MAX_PAGE)
+
+
+# --- SQL --------------------------------------------------------------------------
+
+_DOC_AGENCY = "research_documentagency"
+_TAGS = Document.tags.through._meta.db_table
+_LINKED = f"{_DOC_AGENCY} da JOIN agreements_agency a ON a.id = da.agency_id"
+
+
+def _placeholders(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _filter_sql(filters: dict[str, list[str]], user) -> tuple[str, list]:
+    """The WHERE conditions on ``search_entry e`` for visibility and filters."""
+    clauses: list[str] = []
+    params: list = []
+    visible = Document.objects.viewable_by(user).order_by()
+    if visible.query.where:
+        sql, visible_params = visible.values("id").query.sql_with_params()
+        clauses.append(f"(e.entry_type = 'agency' OR e.object_id IN ({sql}))")
+        params += visible_params
+    for name, values in filters.items():
+        marks = _placeholders(values)
+        if name == "type":
+            clauses.append(f"e.entry_type IN ({marks})")
+        elif name == "kind":
+            clauses.append(f"(e.entry_type = 'document' AND e.kind IN ({marks}))")
+        elif name == "year":
+            clauses.append(f"e.year IN ({marks})")
+            values = [int(v) for v in values]
+        elif name == "publisher":
+            clauses.append(f"e.publisher IN ({marks})")
+        elif name == "state":
+            clauses.append(
+                f"((e.entry_type = 'agency' AND e.state IN ({marks})) OR"
+                f" (e.entry_type = 'document' AND e.object_id IN (SELECT da.document_id"
+                f" FROM {_LINKED} WHERE da.status <> 'rejected' AND a.state IN ({marks}))))"
+            )
+            values = values * 2
+        elif name == "model":
+            clauses.append(
+                f"((e.entry_type = 'agency' AND e.object_id IN (SELECT ag.agency_id"
+                f" FROM agreements_agreement ag WHERE ag.model IN ({marks}))) OR"
+                f" (e.entry_type = 'document' AND (e.object_id IN (SELECT da.document_id"
+                f" FROM {_DOC_AGENCY} da JOIN agreements_agreement ag"
+                f" ON ag.agency_id = da.agency_id"
+                f" WHERE da.status <> 'rejected' AND ag.model IN ({marks}))"
+                f" OR e.object_id IN (SELECT dg.document_id FROM research_documentagreement dg"
+                f" JOIN agreements_agreement ag ON ag.id = dg.agreement_id"
+                f" WHERE ag.model IN ({marks})))))"
+            )
+            values = values * 3
+        elif name == "tag":
+            clauses.append(
+                f"(e.entry_type = 'document' AND e.object_id IN (SELECT dt.document_id"
+                f" FROM {_TAGS} dt JOIN research_tag t ON t.id = dt.tag_id"
+                f" WHERE t.slug IN ({marks})))"
+            )
+        params += values
+    return " AND ".join(clauses) or "1 = 1", params
+
+
+_FACET_SQL = f"""
+SELECT 'total', '', '', COUNT(*) FROM m
+UNION ALL SELECT 'type', entry_type, '', COUNT(*) FROM m GROUP BY entry_type
+UNION ALL SELECT 'kind', kind, '', COUNT(*) FROM m WHERE entry_type = 'document' GROUP BY kind
+UNION ALL SELECT 'year', CAST(year AS TEXT), '', COUNT(*) FROM m
+    WHERE year IS NOT NULL GROUP BY year
+UNION ALL SELECT * FROM (SELECT 'publisher', publisher, '', COUNT(*) AS n FROM m
+    WHERE publisher <> '' GROUP BY publisher ORDER BY n DESC, publisher LIMIT {FACET_LIMIT}) p
+UNION ALL SELECT 'state', s.state, '', COUNT(*) FROM (
+    SELECT DISTINCT m.id, a.state FROM m JOIN {_DOC_AGENCY} da ON da.document_id = m.object_id
+        JOIN agreements_agency a ON a.id = da.agency_id WHERE m.entry_type = 'document' AND da.status <> 'rejected'
+    UNION ALL SELECT m.id, m.state FROM m WHERE m.entry_type = 'agency'
+) s GROUP BY s.state
+UNION ALL SELECT 'model', s.model, '', COUNT(*) FROM (
+    SELECT m.id, ag.model FROM m JOIN {_DOC_AGENCY} da ON da.document_id = m.object_id
+        JOIN agreements_agreement ag ON ag.agency_id = da.agency_id
+        WHERE m.entry_type = 'document' AND da.status <> 'rejected'
+    UNION SELECT m.id, ag.model FROM m JOIN research_documentagreement dg
+        ON dg.document_id = m.object_id JOIN agreements_agreement ag ON ag.id = dg.agreement_id
+        WHERE m.entry_type = 'document'
+    UNION SELECT m.id, ag.model FROM m JOIN agreements_agreement ag ON ag.agency_id = m.object_id
+        WHERE m.entry_type = 'agency'
+) s GROUP BY s.model
+UNION ALL SELECT * FROM (SELECT 'tag', t.slug, t.name, COUNT(*) AS n FROM m
+    JOIN {_TAGS} dt ON dt.document_id = m.object_id JOIN research_tag t ON t.id = dt.tag_id
+    WHERE m.entry_type = 'document' GROUP BY t.slug, t.name ORDER BY n DESC, t.slug
+    LIMIT {FACET_LIMIT}) g
+"""
+
+
+def _facet_counts(cursor, match: MatchSQL, where: str, params: list) -> tuple[int, dict]:
+    cursor.execute(
+        "WITH m AS MATERIALIZED (SELECT e.id, e.entry_type, e.object_id, e.kind, e.year,"
+        f" e.publisher, e.state FROM {match.from_sql} WHERE {match.where_sql} AND {where})"
+        + _FACET_SQL,
+        [*match.params, *params],
+    )
+    total = 0
+    counts: dict[str, list[tuple[str, str, int]]] = {name: [] for name in FACETS}
+    for facet, value, label, count in cursor.fetchall():
+        if facet == "total":
+            total = count
+        elif value not in (None, ""):
+            counts[facet].append((str(value), label, count))
+    return total, counts
+
+
+def _page_rows(
+    cursor, match: MatchSQL, where: str, params: list, *, sort: str, page: int, page_size: int
+) -> list[tuple[int, str, int, float]]:
+    order = (
+        "score DESC, e.id DESC" if sort == "relevance" else "e.published DESC NULLS LAST, e.id DESC"
+    )
+    cursor.execute(
+        f"SELECT e.id, e.entry_type, e.object_id, {match.rank_sql} AS score"
+        f" FROM {match.from_sql} WHERE {match.where_sql} AND {where}"
+        f" ORDER BY {order} LIMIT %s OFFSET %s",
+        [*match.rank_params, *match.params, *params, page_size, (page - 1) * page_size],
+    )
+    return cursor.fetchall()
+
+
+# --- Output -----------------------------------------------------------------------
+
+
+def marked_html(text: str) -> SafeString:
+    """Escape ``text`` and turn the backend's match markers into <mark> elements."""
+    # Adjacent matched words (a phrase) read better as one highlight.
+    text = text.replace(f"{MARK_END} {MARK_START}", " ")
+    escaped = html.escape(text, quote=True)
+    escaped = _MARKED.sub(r"<mark>\1</mark>", escaped)
+    return mark_safe(escaped.replace(MARK_START, "").replace(MARK_END, ""))  # noqa: S308
+
+
+def _url(name: str, kwargs: dict, fallback: str) -> str:
+    try:
+        return reverse(name, kwargs=kwargs)
+    except NoReverseMatch:  # the page belongs to another part of the portal
+        return fallback
+
+
+def _state_label(code: str) -> str:
+    state = us.states.lookup(code)
+    return state.name if state else code
+
+
+def _facet_label(name: str, value: str, label: str) -> str:
+    if name == "type":
+        return TYPE_LABELS.get(value, value)
+    if name == "kind":
+        return str(Document.Kind(value).label) if value in Document.Kind.values else value
+    if name == "state":
+        return _state_label(value)
+    if name == "model":
+        return str(SupportModel(value).label) if value in SupportModel.values else value
+    return label or value
+
+
+def _facets(counts: dict, filters: dict[str, list[str]]) -> dict[str, list[FacetValue]]:
+    facets: dict[str, list[FacetValue]] = {}
+    for name in FACETS:
+        selected = filters.get(name, [])
+        rows = counts[name]
+        if name == "year":
+            rows = sorted(rows, key=lambda r: r[0], reverse=True)
+        elif name not in {"publisher", "tag"}:
+            rows = sorted(rows, key=lambda r: (-r[2], r[0]))
+        values = [FacetValue(v, _facet_label(name, v, lab), n, v in selected) for v, lab, n in rows]
+        shown = {v.value for v in values}
+        values += [
+            FacetValue(v, _facet_label(name, v, ""), 0, True) for v in selected if v not in shown
+        ]
+        facets[name] = values
+    return facets
+
+
+def _hits(cursor, backend, query: Query, rows: list) -> list[Hit]:
+    highlights = backend.highlights(cursor, query, [row[0] for row in rows])
+    doc_ids = [row[2] for row in rows if row[1] == "document"]
+    agency_ids = [row[2] for row in rows if row[1] == "agency"]
+    documents = (
+        Document.objects.only(
+            "id", "title", "kind", "publisher", "published_on", "canonical_url"
+        ).in_bulk(doc_ids)
+        if doc_ids
+        else {}
+    )
+    agencies = (
+        Agency.objects.only("id", "name", "slug", "state", "kind").in_bulk(agency_ids)
+        if agency_ids
+        else {}
+    )
+    states: dict[int, set[str]] = {}
+    if doc_ids:
+        links = DocumentAgency.objects.filter(document_id__in=doc_ids).exclude(
+            status=DocumentAgency.Status.REJECTED
+        )
+        for document_id, state in links.values_list("document_id", "agency__state"):
+            states.setdefault(document_id, set()).add(state)
+    hits = []
+    for entry_id, entry_type, object_id, score in rows:
+        title, snippet = highlights.get(entry_id, ("", ""))
+        if entry_type == "document" and object_id in documents:
+            doc = documents[object_id]
+            title = title or doc.title or doc.canonical_url or f"Document {doc.pk}"
+            hits.append(
+                Hit(
+                    type="document",
+                    id=doc.pk,
+                    title=_MARKED.sub(r"\1", title).replace(MARK_START, "").replace(MARK_END, ""),
+                    title_html=marked_html(title),
+                    url=_url("research:document-detail", {"pk": doc.pk}, f"/documents/{doc.pk}/"),
+                    snippet=marked_html(snippet),
+                    date=doc.published_on,
+                    kind=doc.kind,
+                    kind_label=str(doc.get_kind_display()),
+                    publisher=doc.publisher,
+                    states=tuple(sorted(states.get(doc.pk, ()))),
+                    score=float(score or 0),
+                )
+            )
+        elif entry_type == "agency" and object_id in agencies:
+            agency = agencies[object_id]
+            title = title or agency.name
+            hits.append(
+                Hit(
+                    type="agency",
+                    id=agency.pk,
+                    title=_MARKED.sub(r"\1", title).replace(MARK_START, "").replace(MARK_END, ""),
+                    title_html=marked_html(title),
+                    url=_url(
+                        "agreements:agency-detail",
+                        {"slug": agency.slug},
+                        f"/agencies/{agency.slug}/",
+                    ),
+                    snippet=marked_html(snippet),
+                    date=None,
+                    kind=agency.kind,
+                    kind_label=str(AgencyKind(agency.kind).label)
+                    if agency.kind in AgencyKind.values
+                    else agency.kind,
+                    states=(agency.state,),
+                    score=float(score or 0),
+                )
+            )
+    return hits
+
+
+def search(
+    query: str,
+    *,
+    filters: Mapping | None = None,
+    sort: str = "relevance",
+    page: int = 1,
+    user=None,
+    page_size: int = PAGE_SIZE,
+) -> SearchResults:
+    """Documents and agencies matching ``query`` that ``user`` may see, with facets.
+
+    Facet counts are computed over the filtered result set. Without search
+    terms every visible entry matches, newest first.
+    """
+    raw = query if isinstance(query, str) else ""
+    parsed = parse_query(raw)
+    clean = normalize_filters(filters)
+    sort = sort if sort in SORTS else "relevance"
+    if not parsed.has_positive:
+        sort = "date"  # nothing to rank by
+    page = normalize_page(page)
+    page_size = min(max(int(page_size), 1), 100)
+    backend = backend_for(connection)
+    where, params = _filter_sql(clean, user)
+    with connection.cursor() as cursor:
+        total, counts = _facet_counts(cursor, backend.match(parsed, ranked=False), where, params)
+        rows = []
+        if total and (page - 1) * page_size < total:
+            rows = _page_rows(
+                cursor,
+                backend.match(parsed, ranked=sort == "relevance"),
+                where,
+                params,
+                sort=sort,
+                page=page,
+                page_size=page_size,
+            )
+        hits = _hits(cursor, backend, parsed, rows)
+    return SearchResults(
+        raw_query=raw,
+        query=parsed,
+        hits=hits,
+        total=total,
+        facets=_facets(counts, clean),
+        filters=clean,
+        sort=sort,
+        page=page,
+        page_size=page_size,
+    )
