@@ -1,0 +1,241 @@
+"""Curator writes on agencies: merging duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.db import IntegrityError, transaction
+from django.db.models import Model, Q
+from django.utils import timezone
+
+from agreements.models import Agency, AgencyAlias, Agreement, AgreementEvent, SnapshotRow
+
+# Status that says most about an agreement when two records of it are merged.
+_STATUS_RANK = {Agreement.Status.ACTIVE: 2, Agreement.Status.PENDING: 1, Agreement.Status.ENDED: 0}
+_LINK_STATUS_RANK = {"confirmed": 2, "suggested": 1, "rejected": 0}
+
+
+class AgencyMergeError(ValueError):
+    """A merge was refused; the message is a sentence for the curator."""
+
+
+@dataclass
+class AgencyMergeResult:
+    survivor: Agency
+    merged_names: list[str] = field(default_factory=list)
+    agreements_moved: int = 0
+    agreements_combined: int = 0
+    aliases_moved: int = 0
+    rows_moved: int = 0
+    events_moved: int = 0
+    document_links_moved: int = 0
+
+    def summary(self) -> str:
+        """One line for the curator."""
+        return (
+            f"Merged {', '.join(self.merged_names)} into {self.survivor.name}: "
+            f"{self.agreements_moved} agreements moved, {self.agreements_combined} combined with "
+            f"an identical one, {self.aliases_moved} aliases, {self.rows_moved} snapshot rows, "
+            f"{self.events_moved} events and {self.document_links_moved} document links moved."
+        )
+
+
+def agency_merge(*, survivor: Agency, others: Iterable[Agency], user=None) -> AgencyMergeResult:
+    """Fold ``others`` into ``survivor`` and delete them, in one transaction.
+
+    Agreements, aliases, snapshot rows, events and document links move to the
+    survivor; an agreement the survivor already holds (same model and signed
+    date) is combined with it. Each other agency's name stays as an alias
+    (source "merge") so that the next ICE file spelling it that way resolves
+    to the survivor.
+    """
+    others = [other for other in others if other.pk != survivor.pk]
+    if not others:
+        raise AgencyMergeError(
+            "Choose at least one agency other than the one that is kept to merge into it."
+        )
+    try:
+        with transaction.atomic():
+            return _merge(survivor=survivor, others=others, user=user)
+    except IntegrityError as exc:
+        raise AgencyMergeError(
+            f"The agencies could not be merged because two of their records clash ({exc}); "
+            "nothing was changed."
+        ) from exc
+
+
+def _merge(*, survivor: Agency, others: list[Agency], user) -> AgencyMergeResult:
+    ids = [survivor.pk, *(other.pk for other in others)]
+    locked = {a.pk: a for a in Agency.objects.select_for_update().filter(pk__in=ids)}
+    if len(locked) != len(ids):
+        raise AgencyMergeError("One of the agencies no longer exists; reload the page and retry.")
+    survivor = locked[survivor.pk]
+    result = AgencyMergeResult(survivor=survivor)
+    for other in (locked[o.pk] for o in others):
+        _move_agreements(other, survivor, result, user)
+        result.rows_moved += SnapshotRow.objects.filter(agency=other).update(agency=survivor)
+        result.events_moved += AgreementEvent.objects.filter(agency=other).update(agency=survivor)
+        result.aliases_moved += AgencyAlias.objects.filter(agency=other).update(agency=survivor)
+        _keep_name_as_alias(other, survivor)
+        result.document_links_moved += _move_document_links(other, survivor)
+        _move_other_relations(other, survivor)
+        _fill_blanks(survivor, other)
+        result.merged_names.append(other.name)
+        other._history_user = user
+        other.delete()
+    survivor.needs_review = False
+    stamp = timezone.now().date().isoformat()
+    who = f" by {user}" if user else ""
+    note = f"{stamp}: merged {'; '.join(result.merged_names)}{who}."
+    survivor.notes = f"{survivor.notes}\n{note}".strip()
+    survivor._history_user = user
+    survivor._change_reason = "merge"
+    survivor.save()
+    return result
+
+
+def _move_agreements(other: Agency, survivor: Agency, result: AgencyMergeResult, user) -> None:
+    pks = list(Agreement.objects.filter(agency=other).order_by("pk").values_list("pk", flat=True))
+    for pk in pks:
+        # Fetched one by one: combining an agreement re-points its successors.
+        agreement = Agreement.objects.get(pk=pk)
+        twin = (
+            Agreement.objects.filter(agency=survivor, model=agreement.model)
+            .filter(
+                Q(signed_on=agreement.signed_on)
+                if agreement.signed_on
+                else Q(signed_on__isnull=True, signed_raw=agreement.signed_raw)
+            )
+            .first()
+        )
+        if twin is None:
+            agreement.agency = survivor
+            agreement._history_user = user
+            agreement._change_reason = "merge"
+            agreement.save()
+            result.agreements_moved += 1
+        else:
+            twin._history_user = user
+            _combine_agreements(keep=twin, drop=agreement)
+            result.agreements_combined += 1
+
+
+def _combine_agreements(*, keep: Agreement, drop: Agreement) -> None:
+    """Two records of the same agreement: keep one, with everything of both."""
+    SnapshotRow.objects.filter(agreement=drop).update(agreement=keep, agency=keep.agency)
+    kept_events = set(
+        AgreementEvent.objects.filter(agreement=keep).values_list("kind", "snapshot_id", "field")
+    )
+    for event in AgreementEvent.objects.filter(agreement=drop):
+        if (event.kind, event.snapshot_id, event.field) in kept_events:
+            event.delete()
+        else:
+            event.agreement, event.agency = keep, keep.agency
+            event.save(update_fields=["agreement", "agency"])
+    Agreement.objects.filter(predecessor=drop).exclude(pk=keep.pk).update(predecessor=keep)
+    _move_links(
+        _research_model("DocumentAgreement"),
+        "agreement",
+        drop,
+        keep,
+        same=("document_id", "role"),
+    )
+    if keep.predecessor_id is None and drop.predecessor_id not in (None, keep.pk):
+        keep.predecessor_id = drop.predecessor_id
+    keep.moa_url = keep.moa_url or drop.moa_url
+    keep.addendum_url = keep.addendum_url or drop.addendum_url
+    keep.first_listed_at = _earliest(keep.first_listed_at, drop.first_listed_at)
+    if drop.last_listed_at and (
+        not keep.last_listed_at or drop.last_listed_at > keep.last_listed_at
+    ):
+        keep.last_listed_at = drop.last_listed_at
+        keep.status = drop.status
+    elif _STATUS_RANK[drop.status] > _STATUS_RANK[keep.status] and not keep.last_listed_at:
+        keep.status = drop.status
+    drop.delete()
+    keep._change_reason = "merge"
+    keep.save()
+
+
+def _earliest(a, b):
+    return min(x for x in (a, b) if x) if (a or b) else None
+
+
+def _keep_name_as_alias(other: Agency, survivor: Agency) -> None:
+    updated = AgencyAlias.objects.filter(state=other.state, name_key=other.name_key).update(
+        agency=survivor
+    )
+    if not updated:
+        AgencyAlias.objects.create(
+            agency=survivor,
+            name=other.name,
+            state=other.state,
+            name_key=other.name_key,
+            source=AgencyAlias.Source.MERGE,
+        )
+
+
+def _research_model(name: str) -> type[Model] | None:
+    # Looked up by name so that agreements never imports the research app.
+    try:
+        return apps.get_model("research", name)
+    except LookupError:
+        return None
+
+
+def _move_document_links(other: Agency, survivor: Agency) -> int:
+    return _move_links(
+        _research_model("DocumentAgency"), "agency", other, survivor, same=("document_id",)
+    )
+
+
+def _move_links(model, field_name: str, old: Model, new: Model, *, same: tuple[str, ...]) -> int:
+    """Point ``model`` rows from ``old`` to ``new``; where ``new`` has the same link, keep the better one."""
+    if model is None:
+        return 0
+    existing = {
+        tuple(getattr(link, key) for key in same): link
+        for link in model.objects.filter(**{field_name: new})
+    }
+    moved = 0
+    for link in model.objects.filter(**{field_name: old}):
+        twin = existing.get(tuple(getattr(link, key) for key in same))
+        if twin is None:
+            setattr(link, field_name, new)
+            link.save(update_fields=[field_name])
+            moved += 1
+            continue
+        if _link_rank(link) > _link_rank(twin):
+            for attr in ("status", "method", "confidence", "passage", "reviewed_by_id"):
+                if hasattr(link, attr):
+                    setattr(twin, attr, getattr(link, attr))
+            twin.save()
+        link.delete()
+        moved += 1
+    return moved
+
+
+def _link_rank(link: Model) -> tuple[int, float]:
+    return (
+        _LINK_STATUS_RANK.get(getattr(link, "status", ""), 1),
+        getattr(link, "confidence", 0.0),
+    )
+
+
+def _move_other_relations(other: Agency, survivor: Agency) -> None:
+    """Move links from models added later (e.g. by the research app) that this module does not know."""
+    known = {Agreement, AgencyAlias, SnapshotRow, AgreementEvent, _research_model("DocumentAgency")}
+    for relation in Agency._meta.related_objects:
+        if relation.related_model in known or not relation.one_to_many:
+            continue
+        relation.related_model._default_manager.filter(**{relation.field.name: other}).update(
+            **{relation.field.name: survivor}
+        )
+
+
+def _fill_blanks(survivor: Agency, other: Agency) -> None:
+    for attr in ("agency_type", "county_name", "county_fips", "ori"):
+        if not getattr(survivor, attr) and getattr(other, attr):
+            setattr(survivor, attr, getattr(other, attr))

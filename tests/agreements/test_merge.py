@@ -1,0 +1,170 @@
+"""agency_merge: everything of the merged agencies ends up on the survivor."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from agreements.models import Agency, AgencyAlias, Agreement, AgreementEvent, SnapshotRow
+from agreements.services.agencies import AgencyMergeError, agency_merge
+from research.models import DocumentAgency, DocumentAgreement
+from tests.agreements.factories import (
+    AgencyAliasFactory,
+    AgencyFactory,
+    AgreementEventFactory,
+    AgreementFactory,
+    ListSnapshotFactory,
+    listed,
+)
+from tests.research.factories import DocumentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pair():
+    survivor = AgencyFactory(name="Lafayette County Sheriff's Office", state="AR", county_fips="")
+    other = AgencyFactory(
+        name="Layafette County Sheriffs Office", state="AR", county_fips="05073", ori="AR0370000"
+    )
+    return survivor, other
+
+
+def test_merge_moves_agreements_rows_events_aliases(pair):
+    survivor, other = pair
+    snapshot = ListSnapshotFactory()
+    agreement = AgreementFactory(agency=other, model="WSO")
+    listed(snapshot, agreement)
+    AgreementEventFactory(agreement=agreement, snapshot=snapshot)
+    AgencyAliasFactory(agency=other, name="Lafayette Co SO")
+
+    result = agency_merge(survivor=survivor, others=[other])
+
+    assert not Agency.objects.filter(pk=other.pk).exists()
+    agreement.refresh_from_db()
+    assert agreement.agency == survivor
+    assert SnapshotRow.objects.get(agreement=agreement).agency == survivor
+    assert AgreementEvent.objects.get(agreement=agreement).agency == survivor
+    aliases = dict(survivor.aliases.values_list("name", "source"))
+    assert aliases == {"Lafayette Co SO": "ice", "Layafette County Sheriffs Office": "merge"}
+    assert result.agreements_moved == 1
+    assert "Layafette County Sheriffs Office" in result.summary()
+
+
+def test_merge_fills_blank_fields_and_clears_review_flag(pair):
+    survivor, other = pair
+    survivor.needs_review = True
+    survivor.save()
+
+    agency_merge(survivor=survivor, others=[other])
+
+    survivor.refresh_from_db()
+    assert survivor.county_fips == "05073"
+    assert survivor.ori == "AR0370000"
+    assert survivor.needs_review is False
+    assert "merged Layafette County Sheriffs Office" in survivor.notes
+
+
+def test_merge_combines_the_same_agreement_held_twice(pair):
+    survivor, other = pair
+    june, july = ListSnapshotFactory(), ListSnapshotFactory()
+    signed = dt.date(2025, 7, 11)
+    kept = AgreementFactory(agency=survivor, model="WSO", signed_on=signed, moa_url="")
+    twin = AgreementFactory(
+        agency=other, model="WSO", signed_on=signed, moa_url="https://www.ice.gov/moa.pdf"
+    )
+    listed(june, kept)
+    listed(july, twin)
+    AgreementEventFactory(agreement=kept, snapshot=june)
+    AgreementEventFactory(agreement=twin, snapshot=july)
+    successor = AgreementFactory(agency=other, model="TFM", predecessor=twin)
+
+    result = agency_merge(survivor=survivor, others=[other])
+
+    assert not Agreement.objects.filter(pk=twin.pk).exists()
+    kept.refresh_from_db()
+    assert kept.moa_url == "https://www.ice.gov/moa.pdf"
+    assert kept.snapshot_rows.count() == 2
+    assert kept.events.count() == 2
+    successor.refresh_from_db()
+    assert successor.predecessor == kept
+    assert successor.agency == survivor
+    assert (result.agreements_combined, result.agreements_moved) == (1, 1)
+
+
+def test_merge_moves_document_links_and_resolves_collisions(pair):
+    survivor, other = pair
+    only_other = DocumentFactory()
+    both = DocumentFactory()
+    DocumentAgency.objects.create(document=only_other, agency=other, status="suggested")
+    DocumentAgency.objects.create(
+        document=both, agency=survivor, status="suggested", confidence=0.6
+    )
+    DocumentAgency.objects.create(document=both, agency=other, status="confirmed", confidence=0.9)
+    moa = DocumentFactory(kind="moa")
+    kept = AgreementFactory(agency=survivor, signed_on=dt.date(2025, 1, 2))
+    twin = AgreementFactory(agency=other, signed_on=dt.date(2025, 1, 2))
+    DocumentAgreement.objects.create(document=moa, agreement=kept, role="moa")
+    DocumentAgreement.objects.create(document=moa, agreement=twin, role="moa")
+
+    result = agency_merge(survivor=survivor, others=[other])
+
+    links = {link.document_id: link for link in DocumentAgency.objects.filter(agency=survivor)}
+    assert set(links) == {only_other.pk, both.pk}
+    assert links[both.pk].status == "confirmed"
+    assert links[both.pk].confidence == 0.9
+    assert DocumentAgreement.objects.filter(document=moa).count() == 1
+    assert DocumentAgreement.objects.get(document=moa).agreement == kept
+    assert result.document_links_moved == 2
+
+
+def test_merge_several_at_once_and_an_existing_alias_is_reused():
+    survivor = AgencyFactory(name="Polk County Sheriff's Office", state="GA")
+    a = AgencyFactory(name="Polk Co Sheriff", state="GA")
+    b = AgencyFactory(name="Polk County Sheriffs Ofice", state="GA")
+    AgencyAliasFactory(agency=a, name="Polk Co Sheriff", name_key=a.name_key)
+
+    agency_merge(survivor=survivor, others=[a, b])
+
+    assert Agency.objects.filter(state="GA").count() == 1
+    assert AgencyAlias.objects.get(name_key=a.name_key).agency == survivor
+    assert AgencyAlias.objects.get(name_key=b.name_key).source == "merge"
+
+
+def test_merge_records_history_with_user(pair, django_user_model):
+    survivor, other = pair
+    curator = django_user_model.objects.create_user("curator")
+    agreement = AgreementFactory(agency=other)
+
+    agency_merge(survivor=survivor, others=[other], user=curator)
+
+    assert survivor.history.latest().history_user == curator
+    assert agreement.history.latest().agency_id == survivor.pk
+
+
+def test_merge_refuses_nothing_to_merge(pair):
+    survivor, _ = pair
+
+    with pytest.raises(AgencyMergeError, match="at least one agency"):
+        agency_merge(survivor=survivor, others=[survivor])
+
+
+def test_failed_merge_changes_nothing(pair, monkeypatch):
+    survivor, other = pair
+    agreement = AgreementFactory(agency=other)
+
+    def explode(*args, **kwargs):
+        from django.db import IntegrityError
+
+        raise IntegrityError("simulated clash")
+
+    monkeypatch.setattr("agreements.services.agencies._fill_blanks", explode)
+
+    with pytest.raises(AgencyMergeError, match="nothing was changed"):
+        agency_merge(survivor=survivor, others=[other])
+
+    agreement.refresh_from_db()
+    assert agreement.agency == other
+    assert Agency.objects.filter(pk=other.pk).exists()
+    assert not AgencyAlias.objects.filter(source="merge").exists()
