@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -28,6 +29,8 @@ from research.services.review import (
 )
 
 PREVIEW_CHARS = 2000
+# Django 6 assumes https for scheme-less URLs; say so now (and silence the warning).
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
 class ReviewQueueFilter(admin.SimpleListFilter):
@@ -84,6 +87,7 @@ class DocumentAgreementInline(admin.TabularInline):
 
 
 class DocumentURLInline(admin.TabularInline):
+    formfield_overrides = URL_FIELDS
     model = DocumentURL
     extra = 0
     fields = ["url", "created_at"]
@@ -116,6 +120,7 @@ class DocumentSubmitForm(forms.Form):
 
 @admin.register(Document)
 class DocumentAdmin(SimpleHistoryAdmin):
+    formfield_overrides = URL_FIELDS
     list_display = [
         "display_title",
         "kind",
@@ -386,6 +391,7 @@ class DocumentAgencyAdmin(admin.ModelAdmin):
 
 @admin.register(Feed)
 class FeedAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS
     list_display = ["__str__", "url", "default_kind", "active", "last_polled_at", "error"]
     list_filter = ["active", "default_kind"]
     search_fields = ["url", "title"]

@@ -1,0 +1,140 @@
+"""Curators review documents in the admin: queue, preview, links and actions."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from research.models import Document, DocumentAgency
+
+from .factories import AgencyFactory, DocumentAgencyFactory, DocumentFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:research_document_changelist")
+
+
+@pytest.fixture
+def curator_client(client):
+    curator = StaffFactory()
+    client.force_login(curator)
+    client.curator = curator
+    return client
+
+
+def form_data(response) -> dict:
+    """The POST data of an admin change form as rendered (main form and inlines)."""
+    data: dict = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        forms += list(formset.forms)
+        management = formset.management_form
+        for name, field in management.fields.items():
+            data[management.add_prefix(name)] = management.initial.get(name, field.initial)
+    for form in forms:
+        for name, field in form.fields.items():
+            value = form.initial.get(name, field.initial)
+            if value is None:
+                continue
+            if hasattr(value, "pk"):
+                value = value.pk
+            if isinstance(value, list | tuple):
+                value = [getattr(v, "pk", v) for v in value]
+            if isinstance(value, bool) and not value:
+                continue
+            data[form.add_prefix(name)] = value
+    return data
+
+
+def test_changelist_opens_on_the_review_queue(curator_client):
+    DocumentFactory(title="Waiting for a curator", status=Document.Status.NEEDS_REVIEW)
+    DocumentFactory(title="Already public")
+    page = curator_client.get(CHANGELIST).content.decode()
+    assert "Waiting for a curator" in page
+    assert "Already public" not in page
+    everything = curator_client.get(CHANGELIST, {"queue": "all"}).content.decode()
+    assert "Already public" in everything
+
+
+def test_change_page_previews_the_text_escaped_and_shortened(curator_client):
+    text = "<script>alert('x')</script> The sheriff spoke. " + "More words here. " * 300
+    document = DocumentFactory(text=text, status=Document.Status.NEEDS_REVIEW)
+    page = curator_client.get(reverse("admin:research_document_change", args=[document.pk]))
+    html = page.content.decode()
+    assert "&lt;script&gt;alert(" in html
+    assert "<script>alert(" not in html
+    assert "more characters" in html
+    assert "More words here. " * 200 not in html
+
+
+def test_publish_and_reject_actions(curator_client):
+    ready = DocumentFactory(status=Document.Status.NEEDS_REVIEW)
+    queued = DocumentFactory(title="Still queued", status=Document.Status.QUEUED, text="")
+    response = curator_client.post(
+        CHANGELIST + "?queue=all",
+        {"action": "publish", "_selected_action": [ready.pk, queued.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "1 document(s) published." in page
+    assert "is still being processed" in page
+    ready.refresh_from_db()
+    queued.refresh_from_db()
+    assert (ready.status, queued.status) == ("published", "queued")
+
+    curator_client.post(
+        CHANGELIST + "?queue=all", {"action": "reject", "_selected_action": [ready.pk]}
+    )
+    ready.refresh_from_db()
+    assert ready.status == "rejected"
+    assert ready.history.count() >= 3  # created, published, rejected: change history kept
+
+
+def test_relink_action_suggests_agencies(curator_client):
+    agency = AgencyFactory(name="Alachua County Sheriff's Office", state="FL")
+    document = DocumentFactory(
+        status=Document.Status.NEEDS_REVIEW,
+        text="The Alachua County Sheriff's Office signed on Tuesday.",
+    )
+    curator_client.post(CHANGELIST, {"action": "relink", "_selected_action": [document.pk]})
+    link = document.agency_links.get()
+    assert (link.agency, link.status, link.method) == (agency, "suggested", "automatic")
+    page = curator_client.get(reverse("admin:research_document_change", args=[document.pk]))
+    assert "Alachua County Sheriff&#x27;s Office signed" in page.content.decode()
+
+
+def test_confirming_a_suggestion_inline_records_the_curator(curator_client):
+    link = DocumentAgencyFactory(document__status=Document.Status.NEEDS_REVIEW)
+    url = reverse("admin:research_document_change", args=[link.document.pk])
+    data = form_data(curator_client.get(url))
+    status_key = next(key for key in data if key.startswith("agency_links-0-status"))
+    data[status_key] = "confirmed"
+    data["_publish"] = "Save and publish"
+    response = curator_client.post(url, data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    link.refresh_from_db()
+    assert (link.status, link.reviewed_by) == ("confirmed", curator_client.curator)
+    link.document.refresh_from_db()
+    assert link.document.status == "published"
+
+
+def test_link_admin_confirms_and_rejects_in_bulk(curator_client):
+    first, second = DocumentAgencyFactory(), DocumentAgencyFactory()
+    url = reverse("admin:research_documentagency_changelist")
+    curator_client.post(url, {"action": "reject", "_selected_action": [first.pk, second.pk]})
+    assert set(DocumentAgency.objects.values_list("status", flat=True)) == {"rejected"}
+
+
+def test_rights_are_editable_and_history_is_shown(curator_client):
+    document = DocumentFactory(status=Document.Status.NEEDS_REVIEW)
+    url = reverse("admin:research_document_change", args=[document.pk])
+    data = form_data(curator_client.get(url))
+    data["rights"] = "public_domain"
+    assert curator_client.post(url, data).status_code == 302
+    document.refresh_from_db()
+    assert document.rights == "public_domain"
+    history = curator_client.get(reverse("admin:research_document_history", args=[document.pk]))
+    page = " ".join(history.content.decode().split())
+    assert "<strong>Rights:</strong> copyrighted" in page
+    assert curator_client.curator.username in page
