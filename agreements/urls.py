@@ -1,6 +1,19 @@
 """Public pages of the agreements app."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from agreements import views
 
 app_name = "agreements"
-urlpatterns: list = []
+urlpatterns = [
+    path("agencies/", views.agency_list, name="agency-list"),
+    path("agencies/<slug:slug>/", views.agency_detail, name="agency-detail"),
+    path("agreements/", views.agreement_list, name="agreement-list"),
+    path("states/<str:state>/", views.state_detail, name="state-detail"),
+    path("snapshots/<int:pk>/", views.snapshot_detail, name="snapshot-detail"),
+    path("statistics/", views.stats, name="stats"),
+    path("changes/", views.changes, name="changes"),
+    path("changes/feed/", views.ChangesFeed(), name="changes-feed"),
+    path("data/", views.data, name="data"),
+    path("methodology/", views.methodology, name="methodology"),
+]

@@ -17,7 +17,17 @@ def healthz(request):
 
 
 def home(request):
-    """The front page; the agreements and research apps contribute its sections."""
+    """The front page: figures, map and chart from the agreements app, latest documents."""
     from django.shortcuts import render
 
-    return render(request, "portal/home.html", {})
+    from agreements.models import SupportModel
+    from agreements.views import home_context
+    from research.models import Document
+
+    model = request.GET.get("model", "")
+    model = model if model in SupportModel else ""
+    context = home_context(model)
+    context["documents"] = list(
+        Document.objects.published().exclude(title="").order_by("-published_on", "-created_at")[:6]
+    )
+    return render(request, "portal/home.html", context)

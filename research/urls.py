@@ -1,6 +1,11 @@
 """Public pages of the research app."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from research import views
 
 app_name = "research"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("documents/", views.document_list, name="document-list"),
+    path("documents/<int:pk>/", views.document_detail, name="document-detail"),
+]

@@ -1,0 +1,226 @@
+"""Reads the public pages need beyond ``agreements.selectors``.
+
+Kept apart from the shared selectors (owned by another engineer) so both can
+change without stepping on each other; every function runs a fixed number of
+queries whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncMonth
+
+from agreements import selectors
+from agreements.models import (
+    Agency,
+    Agreement,
+    AgreementEvent,
+    ListSnapshot,
+    SupportModel,
+)
+
+# How the changes page groups event kinds.
+EVENT_CHANGE = {
+    AgreementEvent.Kind.SIGNED: "added",
+    AgreementEvent.Kind.RELISTED: "added",
+    AgreementEvent.Kind.PENDING_LISTED: "added",
+    AgreementEvent.Kind.DELISTED: "removed",
+    AgreementEvent.Kind.FIELD_CHANGED: "changed",
+    AgreementEvent.Kind.MOA_POSTED: "changed",
+}
+CHANGE_LABELS = {"added": "Added", "removed": "Removed", "changed": "Changed"}
+
+
+snapshot_in_force = selectors.snapshot_in_force
+
+
+def snapshot_bounds() -> dict:
+    """First and last publication day of the participating lists, for the date picker."""
+    first, last = selectors.snapshot_first(), selectors.snapshot_in_force(None)
+    return {
+        "first": first.published_at.date() if first else None,
+        "last": last.published_at.date() if last else None,
+    }
+
+
+def snapshot_figures(snapshot: ListSnapshot) -> dict:
+    """``selectors.snapshot_stats`` shaped for tables: one row per state, a column per model."""
+    stats = selectors.snapshot_stats(snapshot)
+    models = list(stats["by_model"])
+    states = [
+        {
+            "state": state,
+            "models": {m: stats["by_state_model"].get(state, {}).get(m, 0) for m in models},
+            "total": total,
+        }
+        for state, total in stats["by_state"].items()
+    ]
+    return {
+        "snapshot": snapshot,
+        "total": stats["agreements"],
+        "agencies": stats["agencies"],
+        "state_count": len([s for s in states if s["state"] != selectors.UNKNOWN]),
+        "models": stats["by_model"],
+        "states": states,
+    }
+
+
+def snapshot_neighbours(snapshot: ListSnapshot) -> tuple[ListSnapshot | None, ListSnapshot | None]:
+    """The previous and next snapshot of the same kind."""
+    same = ListSnapshot.objects.filter(kind=snapshot.kind).exclude(pk=snapshot.pk)
+    previous = (
+        same.filter(published_at__lte=snapshot.published_at).order_by("-published_at").first()
+    )
+    following = same.filter(published_at__gt=snapshot.published_at).order_by("published_at").first()
+    return previous, following
+
+
+def _agency_filter(
+    agencies: QuerySet[Agency],
+    *,
+    q: str = "",
+    state: str = "",
+    model: str = "",
+    status: str = "",
+    kind: str = "",
+) -> QuerySet[Agency]:
+    if q:
+        agencies = selectors.agency_search(agencies, q)
+    if state:
+        agencies = agencies.filter(state=state)
+    if kind:
+        agencies = agencies.filter(kind=kind)
+    if model or status:
+        # Model and status must hold for the same agreement.
+        agreements = Agreement.objects.all()
+        if model:
+            agreements = agreements.filter(model=model)
+        if status:
+            agreements = agreements.filter(status=status)
+        agencies = agencies.filter(pk__in=agreements.values("agency_id"))
+    return agencies
+
+
+def agencies_filtered(**filters: str) -> QuerySet[Agency]:
+    """Agencies matching a name search and the facets, with agreements prefetched."""
+    return _agency_filter(selectors.agency_list(), **filters)
+
+
+def agency_facets(filters: dict) -> dict[str, list[tuple[str, int]]]:
+    """Counts of agencies per facet value, each facet counted with the other filters applied."""
+    facets = {}
+    for name, field in (
+        ("state", "state"),
+        ("kind", "kind"),
+        ("model", "agreements__model"),
+        ("status", "agreements__status"),
+    ):
+        others = {k: v for k, v in filters.items() if k != name}
+        values = (
+            _agency_filter(Agency.objects.all(), **others)
+            .exclude(**{f"{field}__isnull": True})
+            .values(field)
+            .annotate(n=Count("id", distinct=True))
+            .order_by(field)
+        )
+        facets[name] = [(v[field], v["n"]) for v in values if v[field]]
+    return facets
+
+
+def agreements_filtered(
+    *, state: str = "", model: str = "", status: str = ""
+) -> QuerySet[Agreement]:
+    agreements = selectors.agreement_list()
+    if state:
+        agreements = agreements.filter(agency__state=state)
+    if model:
+        agreements = agreements.filter(model=model)
+    if status:
+        agreements = agreements.filter(status=status)
+    return agreements
+
+
+def events_filtered(*, state: str = "", change: str = "") -> QuerySet[AgreementEvent]:
+    """Agreement events, newest first, for one state and one kind of change."""
+    events = selectors.event_list()
+    if state:
+        events = events.filter(agency__state=state)
+    if change:
+        events = events.filter(kind__in=[k for k, c in EVENT_CHANGE.items() if c == change])
+    return events
+
+
+def snapshots_with_events(events: QuerySet[AgreementEvent]) -> QuerySet[ListSnapshot]:
+    """The snapshots in which ``events`` were seen, newest first."""
+    return ListSnapshot.objects.filter(pk__in=events.order_by().values("snapshot_id")).order_by(
+        "-published_at", "-pk"
+    )
+
+
+def events_by_snapshot(
+    events: QuerySet[AgreementEvent], snapshots: list[ListSnapshot]
+) -> list[dict]:
+    """For each snapshot, its events split into added, removed and changed (one query)."""
+    grouped: dict[int, dict[str, list]] = {s.pk: {c: [] for c in CHANGE_LABELS} for s in snapshots}
+    for event in events.filter(snapshot__in=snapshots):
+        grouped[event.snapshot_id][EVENT_CHANGE[event.kind]].append(event)
+    return [
+        {
+            "snapshot": s,
+            "sections": [
+                {"key": c, "label": CHANGE_LABELS[c], "events": grouped[s.pk][c]}
+                for c in CHANGE_LABELS
+                if grouped[s.pk][c]
+            ],
+            "count": sum(len(v) for v in grouped[s.pk].values()),
+        }
+        for s in snapshots
+    ]
+
+
+def event_sentence(event: AgreementEvent) -> str:
+    """A short sentence for an event, e.g. "JEM agreement signed 2025-02-20 delisted"."""
+    agreement = event.agreement
+    what = f"{agreement.model} agreement"
+    if agreement.signed_on:
+        what += f" signed {agreement.signed_on:%Y-%m-%d}"
+    Kind = AgreementEvent.Kind
+    if event.kind == Kind.FIELD_CHANGED:
+        return f"{what}: {event.field or 'a field'} changed from “{event.old_value}” to “{event.new_value}”"
+    verb = {
+        Kind.PENDING_LISTED: "listed as pending",
+        Kind.SIGNED: "added to the participating list",
+        Kind.MOA_POSTED: "MOA posted",
+        Kind.DELISTED: "removed from the list",
+        Kind.RELISTED: "listed again",
+    }[event.kind]
+    return f"{what} {verb}" if event.kind != Kind.MOA_POSTED else f"{what}: {verb}"
+
+
+def states_with_agencies() -> list[str]:
+    return list(Agency.objects.order_by("state").values_list("state", flat=True).distinct())
+
+
+def monthly_signings(*, months: int, until: date) -> tuple[list[date], dict[str, list[int]]]:
+    """Agreements signed per month and model over the ``months`` months ending at ``until``."""
+    end = until.replace(day=1)
+    start_index = end.year * 12 + end.month - 1 - (months - 1)
+    start = date(start_index // 12, start_index % 12 + 1, 1)
+    axis = [date((start_index + i) // 12, (start_index + i) % 12 + 1, 1) for i in range(months)]
+    position = {m: i for i, m in enumerate(axis)}
+    series = {m: [0] * months for m, _ in SupportModel.choices}
+    counts = (
+        Agreement.objects.filter(signed_on__gte=start, signed_on__lte=until)
+        .annotate(month=TruncMonth("signed_on"))
+        .values("month", "model")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for item in counts:
+        month = item["month"]
+        month = month.date() if hasattr(month, "date") and callable(month.date) else month
+        if month in position and item["model"] in series:
+            series[item["model"]][position[month]] += item["n"]
+    return axis, series

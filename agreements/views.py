@@ -1,0 +1,568 @@
+"""Public pages of the agreements app: agencies, states, snapshots, statistics, changes, data.
+
+Views parse the query string, call a selector, and render; every listing also
+downloads as CSV or JSON with the same filters (``portal.exports``). Query counts
+do not grow with the number of rows shown.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import us
+from django import forms
+from django.contrib.syndication.views import Feed
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.feedgenerator import Atom1Feed
+from django.utils.http import urlencode
+
+from agreements import charts, selectors
+from agreements import page_selectors as ps
+from agreements.models import (
+    Agency,
+    AgencyKind,
+    Agreement,
+    AgreementEvent,
+    ListSnapshot,
+    SupportModel,
+)
+from portal.exports import Column, export_links, export_response, requested_format
+
+PAGE_SIZE = 50
+
+
+def _page(request: HttpRequest, queryset, per_page: int = PAGE_SIZE):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    """The current query string minus ``names`` (and page), for facet and pager links."""
+    query = request.GET.copy()
+    for name in (*names, "page", "format"):
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def state_name(code: str) -> str:
+    found = us.states.lookup(code) if code else None
+    return found.name if found else code
+
+
+# --- Agencies ---------------------------------------------------------------------
+
+AGENCY_COLUMNS = [
+    Column("name"),
+    Column("state"),
+    Column("kind"),
+    Column("agency_type"),
+    Column("county_name"),
+    Column("county_fips"),
+    Column("ori"),
+    Column("models", lambda a: sorted({g.model for g in a.agreements.all()})),
+    Column("statuses", lambda a: sorted({g.status for g in a.agreements.all()})),
+    Column("url", lambda a: a.get_absolute_url()),
+]
+
+
+class AgencyFilterForm(forms.Form):
+    q = forms.CharField(label="Name", required=False, max_length=200)
+    state = forms.CharField(label="State", required=False, max_length=2)
+    model = forms.ChoiceField(
+        label="Model", required=False, choices=[("", "Any"), *SupportModel.choices]
+    )
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any"), *Agreement.Status.choices]
+    )
+    kind = forms.ChoiceField(
+        label="Kind", required=False, choices=[("", "Any"), *AgencyKind.choices]
+    )
+
+
+def agency_list(request: HttpRequest) -> HttpResponse:
+    """The agencies directory: name search, facets with counts, pages, downloads."""
+    form = AgencyFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    filters = {k: v for k, v in filters.items() if v}
+    if "state" in filters:
+        filters["state"] = filters["state"].upper()
+    agencies = ps.agencies_filtered(**filters)
+    if fmt := requested_format(request):
+        return export_response(
+            fmt,
+            rows=agencies.prefetch_related("agreements").iterator(chunk_size=2000),
+            columns=AGENCY_COLUMNS,
+            filename="agencies",
+            meta={"filters": filters},
+        )
+    page = _page(request, agencies.prefetch_related("agreements"))
+    facets = ps.agency_facets(filters)
+    facet_groups = []
+    labels = {
+        "state": {s: state_name(s) for s, _ in facets["state"]},
+        "model": dict(SupportModel.choices),
+        "status": dict(Agreement.Status.choices),
+        "kind": dict(AgencyKind.choices),
+    }
+    for name, title in (
+        ("state", "State"),
+        ("model", "Model"),
+        ("status", "Status"),
+        ("kind", "Kind"),
+    ):
+        base = _query_without(request, name)
+        options = [
+            {
+                "value": value,
+                "label": labels[name].get(value, value),
+                "count": count,
+                "url": "?" + "&".join(p for p in (base, urlencode({name: value})) if p),
+                "selected": filters.get(name) == value,
+            }
+            for value, count in facets[name]
+        ]
+        facet_groups.append(
+            {
+                "name": name,
+                "title": title,
+                "options": options,
+                "clear": "?" + base if name in filters else "",
+            }
+        )
+    return render(
+        request,
+        "agreements/agency_list.html",
+        {
+            "form": form,
+            "page": page,
+            "facets": facet_groups,
+            "filters": filters,
+            "pager_query": _query_without(request),
+            "downloads": export_links(request),
+        },
+    )
+
+
+def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """One agency: its agreements, the timeline of events, MOAs and documents."""
+    agency = get_object_or_404(Agency.objects.prefetch_related("aliases"), slug=slug)
+    agreements = list(
+        agency.agreements.select_related("predecessor").order_by("model", "signed_on")
+    )
+    events = list(
+        agency.events.select_related("agreement", "snapshot", "previous_snapshot").order_by(
+            "-occurred_at", "id"
+        )
+    )
+    return render(
+        request,
+        "agreements/agency_detail.html",
+        {
+            "agency": agency,
+            "agreements": agreements,
+            "events": events,
+            "state_name": state_name(agency.state),
+        },
+    )
+
+
+# --- Agreements listing -----------------------------------------------------------
+
+AGREEMENT_COLUMNS = [
+    Column("agency", "agency.name"),
+    Column("agency_slug", "agency.slug"),
+    Column("state", "agency.state"),
+    Column("county", "agency.county_name"),
+    Column("model"),
+    Column("status"),
+    Column("signed_on"),
+    Column("signed_raw"),
+    Column("moa_url"),
+    Column("addendum_url"),
+    Column("first_listed_at"),
+    Column("last_listed_at"),
+    Column("predecessor_id"),
+    Column("id"),
+]
+
+
+def agreement_list(request: HttpRequest) -> HttpResponse:
+    """Every agreement, filterable by state, model and status; downloads as CSV/JSON."""
+    state = request.GET.get("state", "").upper()[:2]
+    model = request.GET.get("model", "") if request.GET.get("model") in SupportModel else ""
+    status = request.GET.get("status", "") if request.GET.get("status") in Agreement.Status else ""
+    agreements = ps.agreements_filtered(state=state, model=model, status=status)
+    if fmt := requested_format(request):
+        return export_response(
+            fmt,
+            rows=agreements.iterator(chunk_size=2000),
+            columns=AGREEMENT_COLUMNS,
+            filename="agreements",
+            meta={"filters": {"state": state, "model": model, "status": status}},
+        )
+    return render(
+        request,
+        "agreements/agreement_list.html",
+        {
+            "page": _page(request, agreements, 100),
+            "state": state,
+            "model": model,
+            "status": status,
+            "models": SupportModel.choices,
+            "statuses": Agreement.Status.choices,
+            "pager_query": _query_without(request),
+            "downloads": export_links(request),
+        },
+    )
+
+
+# --- States -----------------------------------------------------------------------
+
+
+def state_detail(request: HttpRequest, state: str) -> HttpResponse:
+    """One state: agreements in force by model, its agencies and recent changes."""
+    code = state.upper()
+    found = us.states.lookup(code)
+    if found is None or found.abbr != code:
+        raise Http404("No such state.")
+    if code != state:
+        from django.shortcuts import redirect
+
+        return redirect("agreements:state-detail", state=code, permanent=True)
+    snapshot = ps.snapshot_in_force(None)
+    figures = None
+    if snapshot:
+        rows = [r for r in ps.snapshot_figures(snapshot)["states"] if r["state"] == code]
+        figures = rows[0] if rows else {"state": code, "models": {}, "total": 0}
+    agencies = (
+        Agency.objects.filter(state=code, agreements__isnull=False)
+        .distinct()
+        .prefetch_related(Prefetch("agreements", queryset=Agreement.objects.order_by("model")))
+        .order_by("name")
+    )
+    events = (
+        AgreementEvent.objects.filter(agency__state=code)
+        .select_related("agency", "agreement", "snapshot")
+        .order_by("-occurred_at", "id")[:25]
+    )
+    return render(
+        request,
+        "agreements/state_detail.html",
+        {
+            "code": code,
+            "name": found.name,
+            "snapshot": snapshot,
+            "figures": figures,
+            "agencies": agencies,
+            "events": events,
+        },
+    )
+
+
+# --- Snapshots --------------------------------------------------------------------
+
+ROW_COLUMNS = [
+    Column("row_number"),
+    Column("state"),
+    Column("agency_name"),
+    Column("model"),
+    Column("signed_on"),
+    Column("is_duplicate"),
+    Column("agency_slug", "agency.slug"),
+    Column("agreement_id"),
+    Column("cells", lambda r: r.raw),
+]
+
+
+def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One ICE file: download, sha256, warnings, and its rows (filterable by state/model)."""
+    snapshot = get_object_or_404(ListSnapshot, pk=pk)
+    rows = selectors.snapshot_rows(snapshot)
+    state = request.GET.get("state", "").upper()[:2]
+    model = request.GET.get("model", "")
+    if state:
+        rows = rows.filter(state=state)
+    if model in SupportModel:
+        rows = rows.filter(model=model)
+    if fmt := requested_format(request):
+        return export_response(
+            fmt,
+            rows=rows.iterator(chunk_size=2000),
+            columns=ROW_COLUMNS,
+            filename=f"snapshot-{snapshot.pk}-rows",
+            meta={
+                "snapshot_id": snapshot.pk,
+                "sha256": snapshot.sha256,
+                "state": state,
+                "model": model,
+            },
+        )
+    neighbours = ps.snapshot_neighbours(snapshot)
+    return render(
+        request,
+        "agreements/snapshot_detail.html",
+        {
+            "snapshot": snapshot,
+            "page": _page(request, rows, 100),
+            "state": state,
+            "model": model if model in SupportModel else "",
+            "models": SupportModel.choices,
+            "previous": neighbours[0],
+            "next": neighbours[1],
+            "pager_query": _query_without(request),
+            "downloads": export_links(request),
+        },
+    )
+
+
+# --- Statistics -------------------------------------------------------------------
+
+
+class AsOfForm(forms.Form):
+    as_of = forms.DateField(
+        label="As of",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The figures of the latest ICE list published on or before this day.",
+    )
+
+
+def stats(request: HttpRequest) -> HttpResponse:
+    """Agreements in force by model and by state on a chosen day, traced to one snapshot."""
+    form = AsOfForm(request.GET or None)
+    as_of = form.cleaned_data.get("as_of") if form.is_valid() else None
+    snapshot = ps.snapshot_in_force(as_of)
+    figures = ps.snapshot_figures(snapshot) if snapshot else None
+    if snapshot and (fmt := requested_format(request)):
+        meta = {
+            "as_of": as_of or timezone.localdate(),
+            "snapshot_id": snapshot.pk,
+            "snapshot_published_at": snapshot.published_at,
+            "snapshot_sha256": snapshot.sha256,
+        }
+        columns = [
+            Column("state"),
+            *[Column(m, lambda r, m=m: r["models"][m]) for m in figures["models"]],
+            Column("total"),
+            Column("snapshot_id", lambda r: snapshot.pk),
+            Column("snapshot_published_at", lambda r: snapshot.published_at),
+            Column("snapshot_sha256", lambda r: snapshot.sha256),
+        ]
+        return export_response(
+            fmt, rows=figures["states"], columns=columns, filename="agreements-by-state", meta=meta
+        )
+    bounds = ps.snapshot_bounds()
+    return render(
+        request,
+        "agreements/stats.html",
+        {
+            "form": form,
+            "as_of": as_of,
+            "as_of_value": request.GET.get("as_of", ""),
+            "snapshot": snapshot,
+            "figures": figures,
+            "bounds": bounds,
+            "downloads": export_links(request) if snapshot else None,
+            "rows_url": reverse("agreements:snapshot-detail", args=[snapshot.pk])
+            if snapshot
+            else "",
+        },
+    )
+
+
+# --- Changes ----------------------------------------------------------------------
+
+EVENT_COLUMNS = [
+    Column("occurred_at"),
+    Column("kind"),
+    Column("change", lambda e: ps.EVENT_CHANGE[e.kind]),
+    Column("state", "agency.state"),
+    Column("agency", "agency.name"),
+    Column("agency_slug", "agency.slug"),
+    Column("model", "agreement.model"),
+    Column("signed_on", "agreement.signed_on"),
+    Column("field"),
+    Column("old_value"),
+    Column("new_value"),
+    Column("snapshot_id"),
+    Column("snapshot_sha256", "snapshot.sha256"),
+    Column("previous_snapshot_id"),
+]
+
+
+def changes(request: HttpRequest) -> HttpResponse:
+    """What changed between consecutive ICE lists: added, removed and changed agreements."""
+    state = request.GET.get("state", "").upper()[:2]
+    change = request.GET.get("change", "")
+    change = change if change in ps.CHANGE_LABELS else ""
+    events = ps.events_filtered(state=state, change=change)
+    if fmt := requested_format(request):
+        return export_response(
+            fmt,
+            rows=events.select_related("agency", "agreement", "snapshot").iterator(chunk_size=2000),
+            columns=EVENT_COLUMNS,
+            filename="agreement-events",
+            meta={"filters": {"state": state, "change": change}},
+        )
+    snapshots = _page(request, ps.snapshots_with_events(events), 10)
+    groups = ps.events_by_snapshot(events, list(snapshots))
+    feed_url = reverse("agreements:changes-feed") + (
+        f"?{urlencode({'state': state})}" if state else ""
+    )
+    return render(
+        request,
+        "agreements/changes.html",
+        {
+            "page": snapshots,
+            "groups": groups,
+            "state": state,
+            "state_name": state_name(state) if state else "",
+            "change": change,
+            "change_labels": ps.CHANGE_LABELS.items(),
+            "states": ps.states_with_agencies(),
+            "feed_url": feed_url,
+            "pager_query": _query_without(request),
+            "downloads": export_links(request),
+        },
+    )
+
+
+class ChangesFeed(Feed):
+    """Atom feed of agreement events, optionally for one state (``?state=TX``)."""
+
+    feed_type = Atom1Feed
+    description_template = None
+
+    def get_object(self, request: HttpRequest, *args, **kwargs) -> str:
+        return request.GET.get("state", "").upper()[:2]
+
+    def title(self, state: str) -> str:
+        where = f" in {state_name(state)}" if state else ""
+        return f"287(g) agreement changes{where}"
+
+    def subtitle(self, state: str) -> str:
+        return "Agreements added to, removed from and changed on ICE's 287(g) lists."
+
+    def link(self, state: str) -> str:
+        url = reverse("agreements:changes")
+        return f"{url}?{urlencode({'state': state})}" if state else url
+
+    def items(self, state: str):
+        return ps.events_filtered(state=state).select_related("agency", "agreement", "snapshot")[
+            :100
+        ]
+
+    def item_title(self, event: AgreementEvent) -> str:
+        return f"{event.agency.name} ({event.agency.state}): {ps.event_sentence(event)}"
+
+    def item_description(self, event: AgreementEvent) -> str:
+        return (
+            f"{ps.event_sentence(event)}. Seen in the ICE list published "
+            f"{event.snapshot.published_at:%Y-%m-%d %H:%M} UTC (sha256 {event.snapshot.sha256})."
+        )
+
+    def item_link(self, event: AgreementEvent) -> str:
+        return f"{event.agency.get_absolute_url()}#event-{event.pk}"
+
+    def item_guid(self, event: AgreementEvent) -> str:
+        return f"agreement-event-{event.pk}"
+
+    item_guid_is_permalink = False
+
+    def item_pubdate(self, event: AgreementEvent):
+        return event.occurred_at
+
+    def item_updateddate(self, event: AgreementEvent):
+        return event.occurred_at
+
+
+# --- Data and methodology -----------------------------------------------------------
+
+SNAPSHOT_COLUMNS = [
+    Column("id"),
+    Column("kind"),
+    Column("published_at"),
+    Column("published_at_source"),
+    Column("original_filename"),
+    Column("sha256"),
+    Column("row_count"),
+    Column("warning_count", lambda s: len(s.warnings or [])),
+    Column("source_url"),
+    Column("file_url", lambda s: s.file.url if s.file else ""),
+    Column("page_url", lambda s: s.get_absolute_url()),
+]
+
+
+def data(request: HttpRequest) -> HttpResponse:
+    """Downloads: current agreements, full history, and every ICE file with its sha256."""
+    snapshots = selectors.snapshot_list()
+    if fmt := requested_format(request):
+        return export_response(
+            fmt,
+            rows=snapshots.iterator(chunk_size=500),
+            columns=SNAPSHOT_COLUMNS,
+            filename="snapshots",
+        )
+    return render(
+        request,
+        "agreements/data.html",
+        {"snapshots": snapshots, "downloads": export_links(request)},
+    )
+
+
+def methodology(request: HttpRequest) -> HttpResponse:
+    """How the lists are collected and normalized, and what they cannot tell."""
+    return render(request, "agreements/methodology.html", {})
+
+
+# --- Home page sections (portal.views.home assembles them) ----------------------------
+
+
+def home_context(model: str = "") -> dict:
+    """Figures, map, monthly chart and latest changes for the front page."""
+    snapshot = ps.snapshot_in_force(None)
+    context: dict = {"snapshot": snapshot, "map_model": model, "models": SupportModel.choices}
+    if snapshot is None:
+        return context
+    figures = ps.snapshot_figures(snapshot)
+    month_ago = ps.snapshot_in_force(snapshot.published_at.date() - timedelta(days=30))
+    if month_ago and month_ago.pk != snapshot.pk:
+        before = ps.snapshot_figures(month_ago)
+        context["month_ago"] = {
+            "snapshot": month_ago,
+            "agreements": figures["total"] - before["total"],
+            "agencies": figures["agencies"] - before["agencies"],
+        }
+    counts = {
+        row["state"]: (row["models"].get(model, 0) if model else row["total"])
+        for row in figures["states"]
+    }
+    label = dict(SupportModel.choices).get(model, "all models")
+    context["figures"] = figures
+    context["map_svg"] = charts.tile_map(
+        counts,
+        title=f"Agreements in force by state, {label}, as of {snapshot.published_at:%B %-d, %Y}",
+        link=lambda s: reverse("agreements:state-detail", args=[s]),
+    )
+    context["map_rows"] = sorted(counts.items())
+    months, series = ps.monthly_signings(months=36, until=snapshot.published_at.date())
+    context["bars_svg"] = charts.monthly_bars(
+        months, series, title="Agreements signed per month, by model, last 36 months"
+    )
+    context["bar_rows"] = [
+        {
+            "month": m,
+            "values": [series[k][i] for k in series],
+            "total": sum(series[k][i] for k in series),
+        }
+        for i, m in enumerate(months)
+    ]
+    context["bar_models"] = list(series)
+    context["events"] = AgreementEvent.objects.select_related(
+        "agency", "agreement", "snapshot"
+    ).order_by("-occurred_at", "id")[:10]
+    return context

@@ -1,0 +1,162 @@
+"""Public pages of the research app: the documents list and one document's page.
+
+Search (``research:search``) lives in ``research.search``. Who may read what is
+decided in ``Document.objects.viewable_by`` and ``research.permissions``.
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.db.models.functions import ExtractYear
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from agreements.models import Agency
+from portal.exports import Column, export_links, export_response, requested_format
+from research.filters import DocumentFilter
+from research.models import Document, DocumentAgency, DocumentAgreement, Tag
+from research.permissions import can_read_full_text, excerpt
+
+PAGE_SIZE = 25
+
+DOCUMENT_COLUMNS = [
+    Column("id"),
+    Column("title"),
+    Column("kind"),
+    Column("publisher"),
+    Column("authors"),
+    Column("published_on"),
+    Column("language"),
+    Column("rights"),
+    Column("canonical_url"),
+    Column("sha256"),
+    Column(
+        "agencies",
+        lambda d: [f"{link.agency.name} ({link.agency.state})" for link in d.confirmed_links],
+    ),
+    Column("tags", lambda d: [t.name for t in d.tags.all()]),
+    Column("page_url", lambda d: d.get_absolute_url()),
+]
+
+
+def _confirmed_links() -> Prefetch:
+    return Prefetch(
+        "agency_links",
+        queryset=DocumentAgency.objects.filter(status=DocumentAgency.Status.CONFIRMED)
+        .select_related("agency")
+        .order_by("agency__name"),
+        to_attr="confirmed_links",
+    )
+
+
+def document_list(request: HttpRequest) -> HttpResponse:
+    """Published documents, filtered by kind, agency, state, year and tag; downloadable."""
+    viewable = Document.objects.viewable_by(request.user)
+    filterset = DocumentFilter(request.GET or None, queryset=viewable)
+    documents = filterset.qs if filterset.is_valid() else viewable.none()
+    year = request.GET.get("year", "")
+    if year.isdigit():
+        documents = documents.filter(published_on__year=int(year))
+    documents = documents.prefetch_related(_confirmed_links(), "tags").order_by(
+        "-published_on", "-created_at", "-pk"
+    )
+    if fmt := requested_format(request):
+        return export_response(
+            fmt,
+            rows=documents.iterator(chunk_size=500),
+            columns=DOCUMENT_COLUMNS,
+            filename="documents",
+            meta={"filters": {k: v for k, v in request.GET.items() if k != "format"}},
+        )
+    page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
+    years = (
+        viewable.exclude(published_on=None)
+        .annotate(year=ExtractYear("published_on"))
+        .values_list("year", flat=True)
+        .distinct()
+        .order_by("-year")
+    )
+    agency_slug = request.GET.get("agency", "")
+    agency = Agency.objects.filter(slug=agency_slug).first() if agency_slug else None
+    query = request.GET.copy()
+    for name in ("page", "format"):
+        query.pop(name, None)
+    return render(
+        request,
+        "research/document_list.html",
+        {
+            "page": page,
+            "filterset": filterset,
+            "kinds": Document.Kind.choices,
+            "tags": Tag.objects.order_by("name"),
+            "years": list(years),
+            "selected": {
+                "kind": request.GET.getlist("kind"),
+                "state": request.GET.get("state", "").upper(),
+                "year": year,
+                "tag": request.GET.get("tag", ""),
+                "agency": agency_slug,
+            },
+            "agency": agency,
+            "filtered": bool(query),
+            "pager_query": query.urlencode(),
+            "downloads": export_links(request),
+        },
+    )
+
+
+def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One document: metadata, text where rights allow, links, and how to cite it."""
+    document = get_object_or_404(
+        Document.objects.viewable_by(request.user).prefetch_related(_confirmed_links(), "tags"),
+        pk=pk,
+    )
+    agreement_links = (
+        DocumentAgreement.objects.filter(document=document)
+        .select_related("agreement__agency")
+        .order_by("role", "agreement__agency__name")
+    )
+    full_text = can_read_full_text(request.user, document)
+    return render(
+        request,
+        "research/document_detail.html",
+        {
+            "document": document,
+            "full_text": full_text,
+            "excerpt": "" if full_text else (document.summary or excerpt(document.text)),
+            "agreement_links": agreement_links,
+            "citation": citation(document, request.build_absolute_uri(document.get_absolute_url())),
+        },
+    )
+
+
+def citation(document: Document, url: str) -> dict[str, str]:
+    """A plain-text reference and a BibTeX entry for ``document``."""
+    authors = [a for a in (document.authors or []) if isinstance(a, str) and a.strip()]
+    title = document.title or document.canonical_url or f"Document {document.pk}"
+    year = document.published_on.year if document.published_on else None
+    accessed = timezone.localdate()
+    who = "; ".join(authors) or document.publisher or "Unknown author"
+    when = document.published_on.isoformat() if document.published_on else "n.d."
+    source = document.canonical_url or url
+    plain = f"{who}. “{title}.” "
+    if document.publisher and authors:
+        plain += f"{document.publisher}, "
+    plain += (
+        f"{when}. {source} (accessed {accessed.isoformat()} via the 287(g) Research Portal, {url})."
+    )
+    entry = "misc" if document.kind != Document.Kind.NEWS else "article"
+    fields = [("title", "{" + title + "}"), ("author", " and ".join(authors) or None)]
+    fields += [
+        ("publisher" if entry == "misc" else "journal", document.publisher or None),
+        ("year", str(year) if year else None),
+        ("date", document.published_on.isoformat() if document.published_on else None),
+        ("url", source),
+        ("urldate", accessed.isoformat()),
+        ("note", f"Archived at {url}"),
+    ]
+    key = f"doc{document.pk}{year or ''}"
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
+    return {"plain": plain, "bibtex": f"@{entry}{{{key},\n{body}\n}}"}

@@ -1,0 +1,309 @@
+"""Public agreements pages: what a visitor sees, downloads and follows."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import feedparser
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from agreements.models import Agreement, AgreementEvent, SupportModel
+from tests.agreements.factories import (
+    AgencyFactory,
+    AgreementEventFactory,
+    AgreementFactory,
+    ListSnapshotFactory,
+    listed,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def aware(*args) -> dt.datetime:
+    return timezone.make_aware(dt.datetime(*args))
+
+
+@pytest.fixture
+def world():
+    """Two participating lists a month apart: Harris (TX) added a TFM agreement, Polk (GA) left."""
+    old = ListSnapshotFactory(
+        published_at=aware(2025, 5, 23, 9),
+        warnings=[
+            {
+                "row": 14,
+                "column": "SIGNED",
+                "value": "2/30/2025",
+                "message": "Impossible date kept as text.",
+            }
+        ],
+    )
+    new = ListSnapshotFactory(published_at=aware(2025, 7, 11, 18))
+    harris = AgencyFactory(name="Harris County Sheriff's Office", state="TX", county_name="Harris")
+    polk = AgencyFactory(name="Polk County Sheriff's Office", state="GA", county_name="Polk")
+    arcadia = AgencyFactory(name="Arcadia Police Department", state="FL", kind="municipality")
+    harris_jem = AgreementFactory(
+        agency=harris, model=SupportModel.JEM, signed_on=dt.date(2020, 1, 8)
+    )
+    harris_tfm = AgreementFactory(
+        agency=harris, model=SupportModel.TFM, signed_on=dt.date(2025, 6, 2)
+    )
+    polk_jem = AgreementFactory(
+        agency=polk,
+        model=SupportModel.JEM,
+        signed_on=dt.date(2020, 7, 2),
+        status=Agreement.Status.ENDED,
+    )
+    arcadia_tfm = AgreementFactory(
+        agency=arcadia, model=SupportModel.TFM, signed_on=dt.date(2025, 3, 5)
+    )
+    listed(old, harris_jem, polk_jem, arcadia_tfm)
+    listed(new, harris_jem, harris_tfm, arcadia_tfm)
+    added = AgreementEventFactory(
+        agreement=harris_tfm, kind=AgreementEvent.Kind.SIGNED, snapshot=new, previous_snapshot=old
+    )
+    removed = AgreementEventFactory(
+        agreement=polk_jem, kind=AgreementEvent.Kind.DELISTED, snapshot=new, previous_snapshot=old
+    )
+    return {
+        "old": old,
+        "new": new,
+        "harris": harris,
+        "polk": polk,
+        "added": added,
+        "removed": removed,
+    }
+
+
+def rows_of(response) -> list[dict]:
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def json_of(response) -> dict:
+    return json.loads(b"".join(response.streaming_content))
+
+
+# --- Statistics ------------------------------------------------------------------
+
+
+def test_stats_show_latest_figures_linked_to_their_snapshot(client, world):
+    new = world["new"]
+    html = client.get(reverse("agreements:stats")).content.decode()
+    assert new.sha256 in html
+    assert world["old"].sha256 not in html
+    rows_url = reverse("agreements:snapshot-detail", args=[new.pk])
+    # Texas: one JEM and one TFM, each figure links to the rows it counts.
+    assert f'href="{rows_url}?state=TX&amp;model=TFM#rows">1</a>' in html
+    assert f'href="{rows_url}?state=TX#rows">2</a>' in html
+    assert new.file.url in html
+
+
+def test_stats_as_of_an_earlier_day_use_the_list_then_in_force(client, world):
+    html = client.get(reverse("agreements:stats"), {"as_of": "2025-06-15"}).content.decode()
+    assert world["old"].sha256 in html
+    assert world["new"].sha256 not in html
+    assert "May 23, 2025" in html
+    assert 'value="2025-06-15"' in html  # the picker keeps the chosen day
+
+
+def test_stats_before_the_first_list_say_so(client, world):
+    response = client.get(reverse("agreements:stats"), {"as_of": "2024-01-01"})
+    assert response.status_code == 200
+    assert (
+        "No ICE participating list published on or before January 1, 2024"
+        in response.content.decode()
+    )
+
+
+def test_stats_with_an_unreadable_date_explain_the_format(client, world):
+    response = client.get(reverse("agreements:stats"), {"as_of": "yesterday"})
+    assert response.status_code == 200
+    assert "YYYY-MM-DD" in response.content.decode()
+
+
+def test_stats_download_as_csv_names_the_snapshot(client, world):
+    response = client.get(reverse("agreements:stats"), {"as_of": "2025-06-15", "format": "csv"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = rows_of(response)
+    assert [r["state"] for r in rows] == ["FL", "GA", "TX"]
+    georgia = rows[1]
+    assert georgia["JEM"] == "1" and georgia["total"] == "1"
+    assert {r["snapshot_sha256"] for r in rows} == {world["old"].sha256}
+
+
+# --- Agencies --------------------------------------------------------------------
+
+
+def test_agency_directory_filters_by_facet_and_name(client, world):
+    url = reverse("agreements:agency-list")
+    html = client.get(url).content.decode()
+    assert "Harris County Sheriff&#x27;s Office" in html and "Polk County" in html
+    assert "3 agencies" in html
+    # Facet links keep the other filters and show counts.
+    assert 'href="?model=TFM"' in html
+    html = client.get(url, {"model": "TFM", "state": "TX"}).content.decode()
+    assert "Harris County" in html and "Arcadia" not in html and "Polk" not in html
+    html = client.get(url, {"q": "arcad"}).content.decode()
+    assert "Arcadia Police Department" in html and "Harris" not in html.split("results-heading")[1]
+
+
+def test_agency_directory_downloads_with_the_same_filters(client, world):
+    url = reverse("agreements:agency-list")
+    rows = rows_of(client.get(url, {"status": "ended", "format": "csv"}))
+    assert [r["name"] for r in rows] == ["Polk County Sheriff's Office"]
+    data = json_of(client.get(url, {"state": "TX", "format": "json"}))
+    assert data["meta"]["filters"] == {"state": "TX"}
+    assert data["results"][0]["models"] == ["JEM", "TFM"]
+
+
+def test_agency_page_shows_agreements_and_a_timeline_linked_to_snapshots(client, world):
+    harris = world["harris"]
+    html = client.get(harris.get_absolute_url()).content.decode()
+    assert "<h1>Harris County Sheriff&#x27;s Office</h1>" in html
+    assert "2020-01-08" in html and "2025-06-02" in html
+    event = world["added"]
+    assert f'id="event-{event.pk}"' in html
+    assert f'href="{world["new"].get_absolute_url()}"' in html
+    assert "added to the participating list" in html
+
+
+def test_unknown_agency_is_404(client, world):
+    assert client.get(reverse("agreements:agency-detail", args=["nowhere"])).status_code == 404
+
+
+# --- States, snapshots -----------------------------------------------------------
+
+
+def test_state_page_lists_its_agencies_and_figures(client, world):
+    html = client.get(reverse("agreements:state-detail", args=["TX"])).content.decode()
+    assert "287(g) agreements in Texas" in html
+    assert "Harris County" in html and "Polk" not in html
+    assert client.get("/states/tx/").status_code == 301
+    assert client.get("/states/ZZ/").status_code == 404
+
+
+def test_snapshot_page_offers_the_file_its_hash_warnings_and_rows(client, world):
+    old = world["old"]
+    html = client.get(old.get_absolute_url()).content.decode()
+    assert old.sha256 in html
+    assert old.file.url in html
+    assert "Impossible date kept as text." in html
+    html = client.get(old.get_absolute_url(), {"state": "GA"}).content.decode()
+    assert "1 row for GA" in html
+    rows = rows_of(client.get(old.get_absolute_url(), {"format": "csv"}))
+    assert len(rows) == 3
+
+
+# --- Changes ---------------------------------------------------------------------
+
+
+def test_changes_page_groups_added_and_removed_by_list(client, world):
+    html = client.get(reverse("agreements:changes")).content.decode()
+    assert "Added (1)" in html and "Removed (1)" in html
+    assert "Harris County" in html and "Polk County" in html
+    html = client.get(reverse("agreements:changes"), {"state": "GA"}).content.decode()
+    assert "Polk County" in html and "Harris County" not in html
+
+
+def test_changes_feed_is_atom_with_one_entry_per_change(client, world):
+    response = client.get(reverse("agreements:changes-feed"))
+    assert response["Content-Type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.content)
+    assert feed.version == "atom10"
+    titles = [entry.title for entry in feed.entries]
+    assert len(titles) == 2
+    assert any(t.startswith("Polk County Sheriff's Office (GA)") for t in titles)
+    texas = feedparser.parse(
+        client.get(reverse("agreements:changes-feed"), {"state": "TX"}).content
+    )
+    assert [entry.title for entry in texas.entries] == [
+        "Harris County Sheriff's Office (TX): TFM agreement signed 2025-06-02 "
+        "added to the participating list"
+    ]
+    assert texas.entries[0].link.endswith(f"#event-{world['added'].pk}")
+
+
+def test_history_downloads_name_the_snapshot_of_each_change(client, world):
+    rows = rows_of(client.get(reverse("agreements:changes"), {"format": "csv"}))
+    assert {(r["agency"], r["change"]) for r in rows} == {
+        ("Harris County Sheriff's Office", "added"),
+        ("Polk County Sheriff's Office", "removed"),
+    }
+    assert {r["snapshot_sha256"] for r in rows} == {world["new"].sha256}
+
+
+# --- Data and methodology ----------------------------------------------------------
+
+
+def test_data_page_lists_every_snapshot_with_its_file_and_hash(client, world):
+    html = client.get(reverse("agreements:data")).content.decode()
+    for snapshot in (world["old"], world["new"]):
+        assert snapshot.sha256 in html and snapshot.file.url in html
+    rows = rows_of(
+        client.get(reverse("agreements:agreement-list"), {"status": "active", "format": "csv"})
+    )
+    assert sorted(r["agency"] for r in rows) == [
+        "Arcadia Police Department",
+        "Harris County Sheriff's Office",
+        "Harris County Sheriff's Office",
+    ]
+
+
+def test_methodology_explains_collection_normalization_and_limits(client):
+    html = client.get(reverse("agreements:methodology")).content.decode()
+    for heading in ("Collection", "Normalization", "Known limits"):
+        assert f">{heading}</h2>" in html
+
+
+# --- Forms work without JavaScript; query counts stay flat ----------------------------
+
+
+@pytest.mark.parametrize("name", ["agency-list", "stats", "changes", "agreement-list"])
+def test_filter_forms_are_plain_get_forms_with_labels(client, world, name):
+    html = client.get(reverse(f"agreements:{name}")).content.decode()
+    assert '<form method="get"' in html
+    assert "<script" not in html
+    assert "<label for=" in html
+
+
+def _grow(n: int) -> dict:
+    snapshot = ListSnapshotFactory(published_at=aware(2025, 8, 1, 9))
+    previous = ListSnapshotFactory(published_at=aware(2025, 7, 31, 9))
+    agency = AgencyFactory(state="TX")
+    for i in range(n):
+        agreement = AgreementFactory(agency=AgencyFactory(state=["TX", "GA", "FL"][i % 3]))
+        listed(snapshot, agreement)
+        AgreementEventFactory(agreement=agreement, snapshot=snapshot, previous_snapshot=previous)
+        AgreementEventFactory(
+            agreement=AgreementFactory(agency=agency, model="TFM"), snapshot=snapshot
+        )
+    return {"snapshot": snapshot, "agency": agency}
+
+
+PAGES = [
+    ("home", lambda d: reverse("home")),
+    ("agency-list", lambda d: reverse("agreements:agency-list")),
+    ("agency-list-filtered", lambda d: reverse("agreements:agency-list") + "?state=TX&model=JEM"),
+    ("agency-detail", lambda d: d["agency"].get_absolute_url()),
+    ("agreement-list", lambda d: reverse("agreements:agreement-list")),
+    ("state-detail", lambda d: reverse("agreements:state-detail", args=["TX"])),
+    ("snapshot-detail", lambda d: d["snapshot"].get_absolute_url()),
+    ("stats", lambda d: reverse("agreements:stats")),
+    ("changes", lambda d: reverse("agreements:changes")),
+    ("changes-feed", lambda d: reverse("agreements:changes-feed")),
+    ("data", lambda d: reverse("agreements:data")),
+]
+
+
+@pytest.mark.parametrize("n", [3, 30])
+@pytest.mark.parametrize(("name", "url"), PAGES, ids=[p[0] for p in PAGES])
+def test_query_count_does_not_grow_with_rows(client, django_assert_max_num_queries, n, name, url):
+    target = url(_grow(n))
+    with django_assert_max_num_queries(14):
+        response = client.get(target)
+    assert response.status_code == 200
