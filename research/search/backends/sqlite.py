@@ -83,42 +83,67 @@ def _body(statements: list[str]) -> str:
     return "BEGIN " + "; ".join(statements) + "; END"
 
 
+# A trigger reads only its own table's row (new/old) and writes only the search
+# tables: SQLite refuses to rename a table while any trigger names a table
+# that is missing, which is the middle of every Django table rebuild.
+_DOCUMENT_WRITE = [
+    f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS}) VALUES (new.id * 2, 'document',
+        new.id, new.kind, new.published_on, CAST(substr(new.published_on, 1, 4) AS INTEGER),
+        new.publisher, '')""",
+    f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
+        VALUES (new.id * 2, new.title, new.summary, new.text)""",
+]
+_AGENCY_BODY = (
+    f"{state_name_case('new.state')} || ' ' || new.state || ' ' || new.county_name"
+    " || ' ' || new.agency_type"
+)
+_ALIASES = (
+    f"UPDATE {FTS_TABLE} SET summary = coalesce((SELECT group_concat(al.name, ' ; ')"
+    " FROM agreements_agencyalias al WHERE al.agency_id = {0}), '') WHERE rowid = {0} * 2 + 1"
+)
+
 TRIGGERS = {
     "search_document_insert": (
         "AFTER INSERT ON research_document",
-        [*_forget("new.id * 2"), *_document_rows("d.id = new.id")],
+        [*_forget("new.id * 2"), *_DOCUMENT_WRITE],
     ),
     "search_document_update": (
         "AFTER UPDATE OF id, kind, title, publisher, published_on, summary, text"
         " ON research_document",
-        [*_forget("old.id * 2"), *_forget("new.id * 2"), *_document_rows("d.id = new.id")],
+        [*_forget("old.id * 2"), *_forget("new.id * 2"), *_DOCUMENT_WRITE],
     ),
     "search_document_delete": ("AFTER DELETE ON research_document", _forget("old.id * 2")),
     "search_agency_insert": (
         "AFTER INSERT ON agreements_agency",
-        [*_forget("new.id * 2 + 1"), *_agency_rows("a.id = new.id")],
+        [
+            *_forget("new.id * 2 + 1"),
+            f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS}) VALUES (new.id * 2 + 1, 'agency',
+                new.id, new.kind, NULL, NULL, '', new.state)""",
+            f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
+                VALUES (new.id * 2 + 1, new.name, '', {_AGENCY_BODY})""",
+        ],
     ),
     "search_agency_update": (
-        "AFTER UPDATE OF id, name, kind, state, county_name, agency_type ON agreements_agency",
-        [*_forget("old.id * 2 + 1"), *_forget("new.id * 2 + 1"), *_agency_rows("a.id = new.id")],
+        "AFTER UPDATE OF name, kind, state, county_name, agency_type ON agreements_agency",
+        [
+            f"""UPDATE {ENTRY_TABLE} SET kind = new.kind, state = new.state
+                WHERE id = new.id * 2 + 1""",
+            f"""UPDATE {FTS_TABLE} SET title = new.name, body = {_AGENCY_BODY}
+                WHERE rowid = new.id * 2 + 1""",
+        ],
     ),
     "search_agency_delete": ("AFTER DELETE ON agreements_agency", _forget("old.id * 2 + 1")),
     "search_alias_insert": (
         "AFTER INSERT ON agreements_agencyalias",
-        [*_forget("new.agency_id * 2 + 1"), *_agency_rows("a.id = new.agency_id")],
+        [_ALIASES.format("new.agency_id")],
     ),
     "search_alias_update": (
         "AFTER UPDATE OF name, agency_id ON agreements_agencyalias",
-        [
-            *_forget("old.agency_id * 2 + 1"),
-            *_agency_rows("a.id = old.agency_id"),
-            *_forget("new.agency_id * 2 + 1"),
-            *_agency_rows("a.id = new.agency_id"),
-        ],
+        [_ALIASES.format("old.agency_id"), _ALIASES.format("new.agency_id")],
     ),
     "search_alias_delete": (
         "AFTER DELETE ON agreements_agencyalias",
-        [*_forget("old.agency_id * 2 + 1"), *_agency_rows("a.id = old.agency_id")],
+        [_ALIASES.format("old.agency_id")],
     ),
 }
 
