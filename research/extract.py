@@ -1,0 +1,404 @@
+"""Text and metadata from fetched or uploaded files: HTML pages and PDFs.
+
+Pure code, no database: bytes in, an ``Extraction`` out, or an
+``ExtractionError`` whose message is a sentence for the curator. HTML goes
+through trafilatura (boilerplate removed); PDFs through pypdf page by page, with
+the offset where each page starts kept. A PDF without a text layer is put through
+Tesseract when it is installed, and marked as needing OCR otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+MAX_INPUT_BYTES = 100 * 1024 * 1024
+# Extracted text beyond this is not a document a person wrote: it is a bomb.
+MAX_TEXT_CHARS = 20_000_000
+MAX_PDF_PAGES = 5000
+OCR_MAX_PAGES = 60
+OCR_PAGE_TIMEOUT_SECONDS = 60
+# Fewer visible characters per page than this, on pages carrying images, means
+# the PDF is a scan without a text layer.
+IMAGE_ONLY_CHARS_PER_PAGE = 25
+PAGE_SEPARATOR = "\n\n"
+HTML_TYPES = {"text/html", "application/xhtml+xml"}
+PDF_TYPES = {"application/pdf", "application/x-pdf"}
+
+
+class ExtractionError(Exception):
+    """The file cannot be turned into text; ``message`` says why in a sentence."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.message = message
+        # "unsupported_type", "too_large", "bomb", "encrypted_pdf", "broken_pdf", "empty".
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Extraction:
+    format: str  # "html" or "pdf"
+    text: str
+    title: str = ""
+    authors: list[str] = field(default_factory=list)
+    published_on: date | None = None
+    site_name: str = ""
+    language: str = ""
+    page_offsets: list[int] = field(default_factory=list)
+    needs_ocr: bool = False
+    ocr_used: bool = False
+
+    @property
+    def text_sha256(self) -> str:
+        return text_sha256(self.text)
+
+    @property
+    def page_count(self) -> int:
+        return len(self.page_offsets)
+
+    def page_text(self, number: int) -> str:
+        """The text of page ``number`` (1-based) of a PDF."""
+        starts = self.page_offsets
+        start = starts[number - 1]
+        end = starts[number] - len(PAGE_SEPARATOR) if number < len(starts) else len(self.text)
+        return self.text[start:end]
+
+
+# --- Text normalization --------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str) -> str:
+    """NFC, one space between words, no trailing spaces, at most one blank line."""
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- Format detection ----------------------------------------------------------
+
+
+def sniff_format(content: bytes, content_type: str = "", filename: str = "") -> str | None:
+    """ "pdf", "html", or None when the bytes are neither."""
+    head = content[:1024].lstrip()
+    if b"%PDF-" in content[:1024]:
+        return "pdf"
+    lowered = head[:512].lower()
+    if (
+        lowered.startswith((b"<!doctype html", b"<html", b"<?xml"))
+        and b"<html" in content[:4096].lower()
+    ):
+        return "html"
+    content_type = content_type.split(";", 1)[0].strip().lower()
+    if content_type in HTML_TYPES or (
+        not content_type and filename.lower().endswith((".html", ".htm"))
+    ):
+        return "html" if b"<" in content[:4096] else None
+    if lowered.startswith((b"<head", b"<body", b"<meta", b"<title", b"<!--")):
+        return "html"
+    return None
+
+
+def _gunzip(content: bytes, max_bytes: int) -> bytes:
+    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    try:
+        data = decompressor.decompress(content, max_bytes + 1)
+    except zlib.error as exc:
+        raise ExtractionError(
+            "The file looks gzip-compressed but is damaged.", code="broken_file"
+        ) from exc
+    if len(data) > max_bytes or decompressor.unconsumed_tail:
+        raise ExtractionError(
+            "The compressed file expands to more than the portal accepts "
+            "(a decompression bomb); it was not processed.",
+            code="bomb",
+        )
+    return data
+
+
+def extract(
+    content: bytes,
+    *,
+    content_type: str = "",
+    filename: str = "",
+    url: str = "",
+    ocr: bool = True,
+    max_bytes: int = MAX_INPUT_BYTES,
+) -> Extraction:
+    """Extract text and metadata from an HTML page or a PDF."""
+    if len(content) > max_bytes:
+        raise ExtractionError(
+            f"The file is larger than the {max_bytes // (1024 * 1024)} MB the portal accepts.",
+            code="too_large",
+        )
+    if content[:2] == b"\x1f\x8b":
+        content = _gunzip(content, max_bytes)
+    if not content.strip():
+        raise ExtractionError("The file is empty.", code="empty")
+    kind = sniff_format(content, content_type, filename)
+    if kind == "pdf":
+        return extract_pdf(content, ocr=ocr)
+    if kind == "html":
+        return extract_html(content, url=url)
+    shown = content_type.split(";", 1)[0].strip() or "an unknown type"
+    raise ExtractionError(
+        f"The file is {shown}, neither an HTML page nor a PDF; only those two can be processed.",
+        code="unsupported_type",
+    )
+
+
+# --- HTML ----------------------------------------------------------------------
+
+_LANG = re.compile(rb"<html[^>]*\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?)", re.I)
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _split_authors(value: str | None) -> list[str]:
+    if not value:
+        return []
+    names = [normalize_text(name) for name in re.split(r";|\band\b|\|", value)]
+    return [name for name in names if name][:20]
+
+
+def extract_html(content: bytes | str, *, url: str = "") -> Extraction:
+    """Main text and metadata of a web page, navigation and boilerplate removed."""
+    import trafilatura
+
+    raw = content.encode("utf-8") if isinstance(content, str) else content
+    result = trafilatura.bare_extraction(
+        raw, url=url or None, with_metadata=True, include_comments=False, include_tables=True
+    )
+    text = ""
+    if result is not None:
+        text = normalize_text(result.text or "")
+    if not text:
+        # No article found: keep the page's visible text rather than nothing.
+        text = normalize_text(trafilatura.html2txt(raw) or "")
+    if not text:
+        raise ExtractionError("The page has no readable text.", code="empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ExtractionError("The page's text is implausibly long.", code="bomb")
+    language = (result.language if result is not None else None) or ""
+    if not language:
+        match = _LANG.search(raw[:8192])
+        language = match.group(1).decode() if match else ""
+    return Extraction(
+        format="html",
+        text=text,
+        title=normalize_text(result.title or "")[:500] if result is not None else "",
+        authors=_split_authors(result.author if result is not None else None),
+        published_on=_parse_date(result.date if result is not None else None),
+        site_name=normalize_text(result.sitename or "")[:255] if result is not None else "",
+        language=language.lower()[:12],
+    )
+
+
+# --- PDF -----------------------------------------------------------------------
+
+
+def tesseract_path() -> str | None:
+    return shutil.which("tesseract") or (
+        "/usr/bin/tesseract" if Path("/usr/bin/tesseract").exists() else None
+    )
+
+
+def _open_pdf(content: bytes):
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, LimitReachedError, PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(content))
+        if reader.is_encrypted:
+            try:
+                unlocked = reader.decrypt("")
+            except (DependencyError, NotImplementedError, PyPdfError) as exc:
+                raise ExtractionError(
+                    "The PDF is encrypted and cannot be read; upload an unprotected copy.",
+                    code="encrypted_pdf",
+                ) from exc
+            if not unlocked:
+                raise ExtractionError(
+                    "The PDF is protected by a password; upload an unprotected copy.",
+                    code="encrypted_pdf",
+                )
+        pages = reader.pages
+        count = len(pages)
+    except ExtractionError:
+        raise
+    except LimitReachedError as exc:
+        raise _bomb() from exc
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        raise _broken(exc) from exc
+    if count == 0:
+        raise ExtractionError("The PDF has no pages.", code="broken_pdf")
+    if count > MAX_PDF_PAGES:
+        raise ExtractionError(
+            f"The PDF has {count} pages, more than the {MAX_PDF_PAGES} the portal processes.",
+            code="too_large",
+        )
+    return reader
+
+
+def _bomb() -> ExtractionError:
+    return ExtractionError(
+        "The PDF contains a stream that expands beyond the portal's limits "
+        "(a decompression bomb); it was not processed.",
+        code="bomb",
+    )
+
+
+def _broken(exc: Exception) -> ExtractionError:
+    return ExtractionError(
+        f"The PDF is damaged and cannot be read ({exc.__class__.__name__}); "
+        "try another copy of the file.",
+        code="broken_pdf",
+    )
+
+
+def _page_has_images(page) -> bool:
+    try:
+        resources = page.get("/Resources") or {}
+        xobjects = resources.get("/XObject") or {}
+        return any(xobjects[name].get_object().get("/Subtype") == "/Image" for name in xobjects)
+    except Exception:
+        return False
+
+
+def _pdf_metadata(reader) -> tuple[str, list[str], date | None, str]:
+    try:
+        meta = reader.metadata or {}
+        title = normalize_text(str(meta.get("/Title") or ""))[:500]
+        authors = _split_authors(str(meta.get("/Author") or ""))
+        created = getattr(reader.metadata, "creation_date", None) if reader.metadata else None
+        published = created.date() if isinstance(created, datetime) else None
+        language = str(reader.trailer["/Root"].get("/Lang") or "")[:12].lower()
+    except Exception:
+        return "", [], None, ""
+    return title, authors, published, language
+
+
+def extract_pdf(content: bytes, *, ocr: bool = True) -> Extraction:
+    """Text of each page, with page offsets; scans go through OCR when possible."""
+    from pypdf.errors import LimitReachedError
+
+    reader = _open_pdf(content)
+    pages: list[str] = []
+    total = 0
+    try:
+        for page in reader.pages:
+            page_text = normalize_text(page.extract_text() or "")
+            total += len(page_text)
+            if total > MAX_TEXT_CHARS:
+                raise _bomb()
+            pages.append(page_text)
+    except ExtractionError:
+        raise
+    except LimitReachedError as exc:
+        raise _bomb() from exc
+    except Exception as exc:
+        raise _broken(exc) from exc
+
+    title, authors, published, language = _pdf_metadata(reader)
+    needs_ocr = False
+    ocr_used = False
+    visible = sum(len(p.replace(" ", "").replace("\n", "")) for p in pages)
+    if visible < IMAGE_ONLY_CHARS_PER_PAGE * len(pages) and any(
+        _page_has_images(page) for page in reader.pages
+    ):
+        recognized = _ocr_pages(reader) if ocr else None
+        if recognized is None:
+            needs_ocr = True
+        else:
+            pages, ocr_used = recognized, True
+    text, offsets = _join_pages(pages)
+    return Extraction(
+        format="pdf",
+        text=text,
+        title=title,
+        authors=authors,
+        published_on=published,
+        language=language,
+        page_offsets=offsets,
+        needs_ocr=needs_ocr,
+        ocr_used=ocr_used,
+    )
+
+
+def _join_pages(pages: list[str]) -> tuple[str, list[int]]:
+    offsets: list[int] = []
+    position = 0
+    for i, page in enumerate(pages):
+        if i:
+            position += len(PAGE_SEPARATOR)
+        offsets.append(position)
+        position += len(page)
+    return PAGE_SEPARATOR.join(pages), offsets
+
+
+def _ocr_pages(reader) -> list[str] | None:
+    """OCR every page's largest image with Tesseract; None if that is not possible."""
+    binary = tesseract_path()
+    if binary is None or len(reader.pages) > OCR_MAX_PAGES:
+        return None
+    pages: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="ocr-") as folder:
+        for number, page in enumerate(reader.pages, start=1):
+            try:
+                images = list(page.images)
+            except Exception:
+                logger.warning("Could not read the images of page %s for OCR.", number)
+                return None
+            if not images:
+                pages.append("")
+                continue
+            largest = max(images, key=lambda img: len(img.data))
+            path = Path(folder) / f"page-{number}.png"
+            try:
+                largest.image.save(path)
+                done = subprocess.run(
+                    [binary, str(path), "stdout"],
+                    capture_output=True,
+                    timeout=OCR_PAGE_TIMEOUT_SECONDS,
+                    check=True,
+                )
+            except (OSError, subprocess.SubprocessError, ValueError) as exc:
+                logger.warning("OCR of page %s failed: %s", number, exc)
+                return None
+            pages.append(normalize_text(done.stdout.decode("utf-8", "replace")))
+    if not any(pages):
+        return None
+    return pages
