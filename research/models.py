@@ -64,6 +64,12 @@ class Document(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind, default=Kind.NEWS)
     title = models.CharField(_("title"), max_length=500, blank=True)
     canonical_url = models.URLField(_("canonical URL"), max_length=2000, blank=True)
+    source_url = models.URLField(
+        _("source URL"),
+        max_length=2000,
+        blank=True,
+        help_text=_("The address as submitted; the one that is fetched."),
+    )
     publisher = models.CharField(_("publisher"), max_length=255, blank=True)
     authors = models.JSONField(_("authors"), default=list, blank=True)
     published_on = models.DateField(_("published"), null=True, blank=True)
@@ -93,6 +99,31 @@ class Document(models.Model):
     status_message = models.TextField(
         _("status message"), blank=True, help_text=_("Why processing failed, in one sentence.")
     )
+    error_code = models.CharField(
+        _("error code"),
+        max_length=30,
+        blank=True,
+        help_text=_("Short machine-readable reason for the last failure, e.g. not_found."),
+    )
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        verbose_name=_("duplicate of"),
+        help_text=_("Set when processing found the same file or text already in the portal."),
+    )
+    feed = models.ForeignKey(
+        "Feed",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="documents",
+        verbose_name=_("feed"),
+    )
+    http_etag = models.CharField(max_length=255, blank=True)
+    http_last_modified = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
