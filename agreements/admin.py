@@ -1,0 +1,386 @@
+"""Curator tools: agencies (search, merge), agreements, and the ICE list snapshots."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from agreements.models import (
+    Agency,
+    AgencyAlias,
+    Agreement,
+    AgreementEvent,
+    ListSnapshot,
+    SnapshotRow,
+)
+from agreements.services.agencies import AgencyMergeError, agency_merge
+
+# --- Agencies -------------------------------------------------------------------
+
+# URLs without a scheme are taken as https (Django 6 default, stated now).
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
+def alias_name_key(name: str) -> str:
+    """The importer's match key for ``name``, so a curator's alias is found in new files."""
+    from agreements import normalize
+
+    return normalize.agency_name_key(name)
+
+
+class AliasForm(forms.ModelForm):
+    class Meta:
+        model = AgencyAlias
+        fields = ["name", "state", "source"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("name"):
+            self.instance.name_key = alias_name_key(cleaned["name"])
+        return cleaned
+
+
+class AgencyAliasInline(admin.TabularInline):
+    model = AgencyAlias
+    fields = ["name", "state", "source", "created_at"]
+    readonly_fields = ["created_at"]
+    extra = 0
+    form = AliasForm
+
+
+class AgreementInline(admin.TabularInline):
+    model = Agreement
+    fk_name = "agency"
+    fields = [
+        "model",
+        "status",
+        "signed_on",
+        "signed_raw",
+        "moa_url",
+        "first_listed_at",
+        "last_listed_at",
+    ]
+    readonly_fields = ["first_listed_at", "last_listed_at"]
+    show_change_link = True
+    extra = 0
+    formfield_overrides = URL_FIELDS
+
+
+class ModelFilter(admin.SimpleListFilter):
+    title = _("agreement model")
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        return Agreement._meta.get_field("model").choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(agreements__model=self.value()).distinct()
+        return queryset
+
+
+class MergeForm(forms.Form):
+    survivor = forms.ModelChoiceField(
+        queryset=Agency.objects.none(),
+        widget=forms.RadioSelect,
+        label=_("Keep this agency"),
+        help_text=_("The others are deleted; their names become aliases of this one."),
+    )
+
+    def __init__(self, *args, agencies: QuerySet[Agency], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["survivor"].queryset = agencies
+
+
+@admin.register(Agency)
+class AgencyAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "state", "kind", "county_name", "county_fips", "needs_review"]
+    list_filter = ["state", "kind", ModelFilter, "needs_review"]
+    search_fields = ["name", "aliases__name", "county_name", "ori"]
+    readonly_fields = ["name_key", "created_at", "updated_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [AgencyAliasInline, AgreementInline]
+    actions = ["merge_agencies"]
+
+    @admin.action(description=_("Merge selected agencies…"), permissions=["change", "delete"])
+    def merge_agencies(self, request: HttpRequest, queryset: QuerySet[Agency]):
+        """Ask which agency survives, then fold the others into it."""
+        agencies = queryset.order_by("state", "name")
+        if agencies.count() < 2:
+            self.message_user(request, _("Select at least two agencies to merge."), messages.ERROR)
+            return None
+        if "confirm" in request.POST:
+            form = MergeForm(request.POST, agencies=agencies)
+            if form.is_valid():
+                survivor = form.cleaned_data["survivor"]
+                try:
+                    result = agency_merge(
+                        survivor=survivor,
+                        others=[a for a in agencies if a.pk != survivor.pk],
+                        user=request.user,
+                    )
+                except AgencyMergeError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    return None
+                self.message_user(request, result.summary(), messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:agreements_agency_change", args=[survivor.pk])
+                )
+        else:
+            form = MergeForm(agencies=agencies)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Merge agencies"),
+            "opts": self.model._meta,
+            "form": form,
+            "agencies": agencies.prefetch_related("aliases", "agreements"),
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "action": "merge_agencies",
+        }
+        return TemplateResponse(request, "admin/agreements/agency/merge.html", context)
+
+
+@admin.register(Agreement)
+class AgreementAdmin(SimpleHistoryAdmin):
+    list_display = ["agency", "model", "status", "signed_on", "first_listed_at", "last_listed_at"]
+    list_filter = ["status", "model", "agency__state"]
+    search_fields = ["agency__name", "agency__aliases__name"]
+    list_select_related = ["agency"]
+    autocomplete_fields = ["agency", "predecessor"]
+    date_hierarchy = "signed_on"
+    formfield_overrides = URL_FIELDS
+
+
+@admin.register(AgreementEvent)
+class AgreementEventAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "kind", "agency", "agreement", "field", "old_value", "new_value"]
+    list_filter = ["kind", "agency__state"]
+    search_fields = ["agency__name"]
+    list_select_related = ["agency", "agreement__agency"]
+    date_hierarchy = "occurred_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- Snapshots ------------------------------------------------------------------
+
+
+class SnapshotRowInline(admin.TabularInline):
+    model = SnapshotRow
+    fields = ["row_number", "state", "agency_name", "model", "signed_on", "agency", "is_duplicate"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+    classes = ["collapse"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("agency")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class SnapshotUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("ICE spreadsheet (.xlsx)"),
+        help_text=_("A participating or pending agencies list as downloaded from ICE."),
+    )
+    published_at = forms.DateTimeField(
+        label=_("Published at"),
+        required=False,
+        help_text=_(
+            "Leave blank to take it from the workbook's metadata or the file name. "
+            "Format: 2025-07-11 21:30."
+        ),
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind"),
+        required=False,
+        choices=[("", _("Detect from the header")), *ListSnapshot.Kind.choices],
+    )
+
+
+@admin.register(ListSnapshot)
+class ListSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "kind", "published_at", "row_count", "warning_count", "imported_at"]
+    list_filter = ["kind", "published_at_source"]
+    search_fields = ["sha256", "original_filename", "source_url"]
+    date_hierarchy = "published_at"
+    fields = [
+        "kind",
+        "published_at",
+        "published_at_source",
+        "original_file",
+        "original_filename",
+        "source_url",
+        "sha256",
+        "sheet_name",
+        "header_columns",
+        "row_count",
+        "imported_at",
+        "imported_by",
+        "warnings_table",
+    ]
+    readonly_fields = fields
+    inlines = [SnapshotRowInline]
+    change_list_template = "admin/agreements/listsnapshot/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("imported_by")
+
+    def has_add_permission(self, request):
+        # Snapshots come from the upload form below, which runs the importer.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Each version of ICE's list is evidence; it is never deleted here.
+        return False
+
+    @admin.display(description=_("warnings"))
+    def warning_count(self, snapshot: ListSnapshot) -> int:
+        return len(snapshot.warnings or [])
+
+    @admin.display(description=_("original file"))
+    def original_file(self, snapshot: ListSnapshot) -> str:
+        if not snapshot.file:
+            return "—"
+        return format_html(
+            '<a href="{}" download>{}</a>', snapshot.file.url, snapshot.original_filename or "file"
+        )
+
+    @admin.display(description=_("header"))
+    def header_columns(self, snapshot: ListSnapshot) -> str:
+        return " | ".join(str(column) for column in snapshot.header or [])
+
+    @admin.display(description=_("warnings"))
+    def warnings_table(self, snapshot: ListSnapshot) -> str:
+        warnings = snapshot.warnings or []
+        if not warnings:
+            return _("No warnings: every row was read as written.")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            (
+                (
+                    w.get("row", "") if isinstance(w, dict) else "",
+                    w.get("column", "") if isinstance(w, dict) else "",
+                    w.get("value", "") if isinstance(w, dict) else "",
+                    (w.get("message") or w.get("code", "")) if isinstance(w, dict) else w,
+                )
+                for w in warnings
+            ),
+        )
+        return format_html(
+            '<table class="snapshot-warnings"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("Row"),
+            _("Column"),
+            _("Value"),
+            _("What was odd"),
+            rows,
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="agreements_listsnapshot_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_upload": request.user.has_perm("agreements.add_listsnapshot"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload an ICE file: the same import as ``manage.py import_ice_sheet``."""
+        if not request.user.has_perm("agreements.add_listsnapshot"):
+            raise PermissionDenied
+        from agreements.services import SnapshotImportError
+        from agreements.services.snapshots import snapshot_import
+
+        form = SnapshotUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = snapshot_import(
+                    file=upload,
+                    filename=upload.name,
+                    published_at=form.cleaned_data["published_at"],
+                    kind=form.cleaned_data["kind"] or None,
+                    imported_by=request.user,
+                )
+            except SnapshotImportError as exc:
+                form.add_error("file", str(exc))
+            else:
+                if result.created:
+                    self.message_user(request, result.summary(), messages.SUCCESS)
+                else:
+                    self.message_user(
+                        request,
+                        _("This file was already imported; nothing changed. %(summary)s")
+                        % {"summary": result.summary()},
+                        messages.WARNING,
+                    )
+                return HttpResponseRedirect(
+                    reverse("admin:agreements_listsnapshot_change", args=[result.snapshot.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Upload an ICE list"),
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/agreements/listsnapshot/upload.html", context)
+
+
+@admin.register(SnapshotRow)
+class SnapshotRowAdmin(admin.ModelAdmin):
+    list_display = [
+        "snapshot",
+        "row_number",
+        "state",
+        "agency_name",
+        "model",
+        "signed_on",
+        "agency",
+    ]
+    list_filter = ["snapshot__kind", "model", "is_duplicate", "state"]
+    search_fields = ["agency_name"]
+    list_select_related = ["snapshot", "agency"]
+    raw_id_fields = ["snapshot", "agency", "agreement"]
+    readonly_fields = [f.name for f in SnapshotRow._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,211 @@
+"""Curator admin: agency search and filters, merge, history, snapshots, upload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from agreements.models import Agency, AgencyAlias, ListSnapshot
+from research.models import DocumentAgency
+from tests.agreements.factories import (
+    AgencyAliasFactory,
+    AgencyFactory,
+    AgreementFactory,
+    ListSnapshotFactory,
+    listed,
+)
+from tests.research.factories import DocumentFactory
+
+pytestmark = pytest.mark.django_db
+
+DATA = Path(__file__).parent / "data"
+CHANGELIST = "/admin/agreements/agency/"
+
+
+@pytest.fixture
+def curator(client, django_user_model):
+    user = django_user_model.objects.create_superuser("curator", "c@example.org", "pw")
+    client.force_login(user)
+    return user
+
+
+def test_agency_search_finds_aliases(client, curator):
+    agency = AgencyFactory(name="Lafayette County Sheriff's Office", state="AR")
+    AgencyAliasFactory(agency=agency, name="Layafette County Sheriffs Office")
+    AgencyFactory(name="Pulaski County Sheriff's Office", state="AR")
+
+    page = client.get(CHANGELIST, {"q": "Layafette"}).content.decode()
+
+    assert "Lafayette County Sheriff&#x27;s Office" in page
+    assert "Pulaski" not in page
+
+
+def test_agency_filters_by_model_state_and_review(client, curator):
+    tfm = AgencyFactory(name="Task Force Town Police", state="FL", needs_review=True)
+    AgreementFactory(agency=tfm, model="TFM")
+    AgreementFactory(agency=AgencyFactory(name="Jail County Sheriff", state="TX"), model="JEM")
+
+    assert "Task Force Town" in client.get(CHANGELIST, {"model": "TFM"}).content.decode()
+    assert "Jail County" not in client.get(CHANGELIST, {"model": "TFM"}).content.decode()
+    assert "Jail County" not in client.get(CHANGELIST, {"state": "FL"}).content.decode()
+    assert (
+        "Jail County" not in client.get(CHANGELIST, {"needs_review__exact": "1"}).content.decode()
+    )
+
+
+def test_agency_page_shows_aliases_agreements_and_history(client, curator):
+    agency = AgencyFactory(name="Baker County Sheriff's Office", state="FL")
+    AgencyAliasFactory(agency=agency, name="Baker Co SO")
+    AgreementFactory(agency=agency, model="WSO")
+
+    page = client.get(f"{CHANGELIST}{agency.pk}/change/").content.decode()
+    history = client.get(f"{CHANGELIST}{agency.pk}/history/")
+
+    assert "Baker Co SO" in page
+    assert "WSO" in page
+    assert history.status_code == 200
+
+
+def test_curator_edit_of_agreement_is_in_history(client, curator):
+    agreement = AgreementFactory(moa_url="")
+    url = f"/admin/agreements/agreement/{agreement.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(
+        agency=agreement.agency_id,
+        moa_url="https://www.ice.gov/doc-lib/moa.pdf",
+        signed_on=agreement.signed_on.isoformat(),
+        predecessor="",
+    )
+    data.pop("first_listed_at", None)
+    data.pop("last_listed_at", None)
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    latest = agreement.history.latest()
+    assert latest.moa_url == "https://www.ice.gov/doc-lib/moa.pdf"
+    assert latest.history_user == curator
+
+
+def _merge_post(client, agencies, **extra):
+    return client.post(
+        CHANGELIST,
+        {"action": "merge_agencies", ACTION_CHECKBOX_NAME: [a.pk for a in agencies], **extra},
+    )
+
+
+def test_merge_action_asks_which_agency_survives(client, curator):
+    a = AgencyFactory(name="Polk County Sheriff's Office", state="GA")
+    b = AgencyFactory(name="Polk Co Sheriffs Office", state="GA")
+
+    response = _merge_post(client, [a, b])
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Choose the agency to keep" in page
+    assert f'value="{a.pk}"' in page and f'value="{b.pk}"' in page
+    assert Agency.objects.count() == 2
+
+
+def test_merge_action_merges_into_chosen_agency(client, curator):
+    keep = AgencyFactory(name="Polk County Sheriff's Office", state="GA")
+    drop = AgencyFactory(name="Polk Co Sheriffs Office", state="GA")
+    agreement = AgreementFactory(agency=drop)
+    listed(ListSnapshotFactory(), agreement)
+    document = DocumentFactory()
+    DocumentAgency.objects.create(document=document, agency=drop)
+
+    response = _merge_post(client, [keep, drop], confirm="yes", survivor=keep.pk)
+
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/admin/agreements/agency/{keep.pk}/change/")
+    assert list(Agency.objects.all()) == [keep]
+    agreement.refresh_from_db()
+    assert agreement.agency == keep
+    assert AgencyAlias.objects.get(name="Polk Co Sheriffs Office").agency == keep
+    assert DocumentAgency.objects.get(document=document).agency == keep
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any("Merged Polk Co Sheriffs Office" in m for m in messages)
+
+
+def test_merge_action_needs_two_agencies(client, curator):
+    lone = AgencyFactory()
+
+    response = _merge_post(client, [lone])
+
+    assert response.status_code == 302
+    assert Agency.objects.filter(pk=lone.pk).exists()
+
+
+def test_snapshot_page_is_read_only_with_warnings_and_file(client, curator):
+    snapshot = ListSnapshotFactory(
+        warnings=[
+            {"row": 3, "column": "STATE", "value": "AlABAMA", "message": "State name in odd case."}
+        ],
+    )
+    listed(snapshot, AgreementFactory())
+    url = f"/admin/agreements/listsnapshot/{snapshot.pk}/change/"
+
+    page = client.get(url).content.decode()
+
+    assert "State name in odd case." in page
+    assert "AlABAMA" in page
+    assert snapshot.file.url in page
+    assert 'name="_save"' not in page
+    assert client.post(f"/admin/agreements/listsnapshot/{snapshot.pk}/delete/").status_code == 403
+    assert client.get("/admin/agreements/listsnapshot/add/").status_code == 403
+
+
+def test_snapshot_list_offers_upload(client, curator):
+    page = client.get("/admin/agreements/listsnapshot/").content.decode()
+
+    assert reverse("admin:agreements_listsnapshot_upload") in page
+
+
+def test_upload_needs_permission(client, django_user_model):
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(staff)
+
+    assert client.get(reverse("admin:agreements_listsnapshot_upload")).status_code == 403
+
+
+def _upload(client, path: Path, **data):
+    with path.open("rb") as fh:
+        upload = SimpleUploadedFile(path.name, fh.read())
+    return client.post(reverse("admin:agreements_listsnapshot_upload"), {"file": upload, **data})
+
+
+def test_upload_imports_snapshot_and_shows_summary(client, curator):
+    pytest.importorskip("agreements.services.snapshots")
+    response = _upload(client, DATA / "pendingAgencies06062025am.xlsx")
+
+    snapshot = ListSnapshot.objects.get()
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/listsnapshot/{snapshot.pk}/change/")
+    assert snapshot.kind == "pending"
+    assert snapshot.imported_by == curator
+    assert snapshot.rows.count() > 0
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert messages and "row" in messages[0]
+
+    again = _upload(client, DATA / "pendingAgencies06062025am.xlsx")
+    assert ListSnapshot.objects.count() == 1
+    assert "already imported" in str(list(again.wsgi_request._messages)[0])
+
+
+def test_upload_refuses_a_non_spreadsheet_with_a_sentence(client, curator, tmp_path):
+    pytest.importorskip("agreements.services.snapshots")
+    bogus = tmp_path / "participatingAgencies.xlsx"
+    bogus.write_text("this is not a workbook")
+
+    response = _upload(client, bogus)
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors["file"]
+    assert errors and errors[0].endswith(".")
+    assert ListSnapshot.objects.count() == 0
