@@ -3,9 +3,11 @@
 from django.urls import path
 
 from research import views
+from research.search.views import search_page
 
 app_name = "research"
 urlpatterns: list = [
+    path("search/", search_page, name="search"),
     path("documents/", views.document_list, name="document-list"),
     path("documents/<int:pk>/", views.document_detail, name="document-detail"),
 ]

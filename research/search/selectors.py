@@ -32,6 +32,7 @@ FACET_LIMIT = 20  # values shown for the open-ended facets (publisher, tag)
 MAX_FILTER_VALUES = 20
 
 TYPE_LABELS = {"document": "Documents", "agency": "Agencies"}
+_STATE_CODES = frozenset(s.abbr for s in [*us.states.STATES_AND_TERRITORIES, us.states.DC])
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
 _MARKED = re.compile(f"{MARK_START}(.*?){MARK_END}", re.S)
 
@@ -109,7 +110,7 @@ def _valid(name: str, value: str) -> str | None:
     if name == "kind":
         return value if value in Document.Kind.values else None
     if name == "state":
-        return value.upper() if re.fullmatch(r"[A-Za-z]{2}", value) else None
+        return value.upper() if value.upper() in _STATE_CODES else None
     if name == "model":
         return value.upper() if value.upper() in SupportModel.values else None
     if name == "year":
