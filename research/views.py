@@ -54,7 +54,7 @@ def _confirmed_links() -> Prefetch:
 def document_list(request: HttpRequest) -> HttpResponse:
     """Published documents, filtered by kind, agency, state, year and tag; downloadable."""
     viewable = Document.objects.viewable_by(request.user)
-    filterset = DocumentFilter(request.GET or None, queryset=viewable)
+    filterset = DocumentFilter(request.GET, queryset=viewable)
     documents = filterset.qs if filterset.is_valid() else viewable.none()
     year = request.GET.get("year", "")
     if year.isdigit():
