@@ -209,6 +209,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "portal.tasks.heartbeat_task",
         "schedule": crontab(minute="*/15"),
     },
+    # The database holds the document queue: re-send what a lost message left behind.
+    "research-requeue-stale-documents": {
+        "task": "research.tasks.documents_requeue_stale_task",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 # Outbound HTTP (ICE lists, documents, feeds) goes through one safe client.
@@ -217,6 +222,8 @@ FETCH_USER_AGENT = env_str(
 )
 FETCH_TIMEOUT_SECONDS = env_int("FETCH_TIMEOUT_SECONDS", 30)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 50 * 1024 * 1024)
+# Minimum seconds between two requests to the same host (per worker process).
+FETCH_HOST_INTERVAL_SECONDS = float(env_str("FETCH_HOST_INTERVAL_SECONDS", "1"))
 # Only tests turn this on, to fetch from their own local HTTP server.
 FETCH_ALLOW_LOOPBACK = env_bool("FETCH_ALLOW_LOOPBACK", default=False)
 

@@ -1,0 +1,1 @@
+"""Every write of the research app: ingestion, linking, feeds, MOAs and review."""
