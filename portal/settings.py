@@ -214,6 +214,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "research.tasks.documents_requeue_stale_task",
         "schedule": crontab(minute="*/5"),
     },
+    # Curators' RSS/Atom feeds (conditional requests: an unchanged feed costs a 304).
+    "research-poll-feeds": {
+        "task": "research.tasks.feeds_poll_task",
+        "schedule": crontab(minute="*/30"),
+    },
+    # Each agreement's MOA and addendum link, fetched once.
+    "research-submit-moas": {
+        "task": "research.tasks.agreement_moas_submit_task",
+        "schedule": crontab(minute=45),
+    },
 }
 
 # Outbound HTTP (ICE lists, documents, feeds) goes through one safe client.
