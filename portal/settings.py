@@ -224,6 +224,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "research.tasks.agreement_moas_submit_task",
         "schedule": crontab(minute=45),
     },
+    # ICE often posts new lists in the morning and the evening (US Eastern).
+    "agreements-fetch-ice-lists": {
+        "task": "agreements.tasks.fetch_ice_lists_task",
+        "schedule": crontab(minute=20, hour="13,23"),
+    },
 }
 
 # Outbound HTTP (ICE lists, documents, feeds) goes through one safe client.
