@@ -16,9 +16,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from portal.http import FetchError
 from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL, Feed, Tag
 from research.services.feeds import feed_poll
+from research.services.ingest import IngestError, document_submit
 from research.services.linking import document_agency_add, document_agency_review
 from research.services.review import (
     ReviewError,
@@ -316,8 +316,6 @@ class DocumentAdmin(SimpleHistoryAdmin):
 
     def submit_view(self, request: HttpRequest):
         """Submit a URL or upload a file: the same ``document_submit`` as everywhere."""
-        from research.services.ingest import document_submit
-
         if not self.has_add_permission(request):
             return HttpResponseRedirect(reverse("admin:research_document_changelist"))
         form = DocumentSubmitForm(request.POST or None, request.FILES or None)
@@ -334,8 +332,8 @@ class DocumentAdmin(SimpleHistoryAdmin):
                     title=data.get("title") or "",
                     submitted_by=request.user,
                 )
-            except (FetchError, ValidationError, ValueError) as exc:
-                form.add_error(None, str(exc.message if hasattr(exc, "message") else exc))
+            except IngestError as exc:
+                form.add_error(None, exc.message)
             else:
                 self.message_user(
                     request,

@@ -6,6 +6,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,6 +19,7 @@ from research.serializers import (
     DocumentStatusSerializer,
     DocumentSubmitSerializer,
 )
+from research.services.ingest import IngestError, document_submit
 
 
 class CanSubmitDocuments(permissions.BasePermission):
@@ -79,14 +81,15 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         """Queue a URL for fetching; a URL already known returns its document."""
         submit = DocumentSubmitSerializer(data=request.data)
         submit.is_valid(raise_exception=True)
-        from research.services.ingest import document_submit
-
-        document = document_submit(
-            url=submit.validated_data["url"],
-            kind=submit.validated_data.get("kind"),
-            title=submit.validated_data.get("title", ""),
-            submitted_by=request.user,
-        )
+        try:
+            document = document_submit(
+                url=submit.validated_data["url"],
+                kind=submit.validated_data.get("kind"),
+                title=submit.validated_data.get("title", ""),
+                submitted_by=request.user,
+            )
+        except IngestError as exc:
+            raise ValidationError({"url": [exc.message]}) from exc
         body = DocumentDetailSerializer(document, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from portal.http import FetchError, fetch
 from research.models import Document, Feed
+from research.services.ingest import document_submit
 
 __all__ = ["FeedPollResult", "feed_poll"]
 
@@ -65,8 +66,6 @@ def feed_poll(*, feed: Feed) -> FeedPollResult:
     gets a sentence in ``last_error`` and nothing else changes. Entries already
     known come back as their existing document (``document_submit`` de-duplicates).
     """
-    from research.services.ingest import document_submit
-
     try:
         result = fetch(
             feed.url,
@@ -105,7 +104,7 @@ def feed_poll(*, feed: Feed) -> FeedPollResult:
                 title=(entry.get("title") or "")[:500],
                 feed=feed,
             )
-        except (FetchError, ValidationError, ValueError) as exc:
+        except (ValidationError, ValueError) as exc:  # IngestError is a ValueError
             logger.info("Feed %s: entry %s refused: %s", feed.pk, url, exc)
             continue
         poll.documents.append(document)

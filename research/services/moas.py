@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
 
 from agreements.models import Agreement
-from portal.http import FetchError
 from research.models import Document, DocumentAgreement
+from research.services.ingest import document_submit
 
 __all__ = ["MoaSubmitResult", "agreement_moa_title", "agreement_moas_submit"]
 
@@ -64,8 +64,6 @@ def agreement_moas_submit(*, limit: int | None = None) -> MoaSubmitResult:
     Each becomes (or joins) a public-domain ``moa`` document linked to the
     agreement with the role ``moa`` or ``addendum``.
     """
-    from research.services.ingest import document_submit
-
     result = MoaSubmitResult()
     for role, url_field in ROLE_FIELDS.items():
         agreements = agreements_missing_documents(role)
@@ -81,7 +79,7 @@ def agreement_moas_submit(*, limit: int | None = None) -> MoaSubmitResult:
                     rights=Document.Rights.PUBLIC_DOMAIN,
                     agreement_links=[(agreement, role)],
                 )
-            except (FetchError, ValidationError, ValueError) as exc:
+            except (ValidationError, ValueError) as exc:  # IngestError is a ValueError
                 logger.warning("MOA of agreement %s at %s refused: %s", agreement.pk, url, exc)
                 result.refused.append((agreement.pk, url, str(exc)))
                 continue

@@ -6,6 +6,7 @@ import pytest
 
 from research.models import Document, Feed
 from research.services.feeds import feed_poll
+from research.tasks import feeds_poll_task
 
 from .factories import FeedFactory
 
@@ -141,12 +142,11 @@ def test_unreachable_feed_is_recorded(local_server):
     assert not Document.objects.exists()
 
 
-def test_feeds_poll_task_polls_active_feeds_only(local_server):
-    from research.tasks import feeds_poll_task
-
+def test_feeds_poll_task_polls_active_feeds_only(local_server, django_capture_on_commit_callbacks):
     active = FeedFactory(url=serve_feed(local_server, "/rss.xml", RSS))
     FeedFactory(url=serve_feed(local_server, "/atom.xml", ATOM), active=False)
-    feeds_poll_task()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert feeds_poll_task() == 1
     assert Document.objects.count() == 2
     active.refresh_from_db()
     assert active.last_polled_at is not None
