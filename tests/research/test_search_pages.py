@@ -1,0 +1,106 @@
+"""The search page and the search API: what a visitor and an API client see."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from research.models import Document
+from tests.research.factories import AgencyFactory, DocumentAgencyFactory, DocumentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def documents():
+    texas = AgencyFactory(name="Harris County Sheriff's Office", state="TX")
+    florida = AgencyFactory(name="Polk County Sheriff's Office", state="FL")
+    docs = []
+    for i in range(25):
+        d = DocumentFactory(
+            title=f"Detainer story {i}",
+            text=f"Deputies honored {i} detainers from ICE at the county jail.",
+            published_on=dt.date(2024, 1, 1) + dt.timedelta(days=i),
+            kind=Document.Kind.MOA if i % 5 == 0 else Document.Kind.NEWS,
+        )
+        DocumentAgencyFactory(document=d, agency=texas if i % 2 else florida)
+        docs.append(d)
+    DocumentFactory(title="Hidden detainer draft", status=Document.Status.QUEUED)
+    return docs
+
+
+def test_search_page_shows_highlighted_results_and_count(client, documents):
+    response = client.get(reverse("research:search"), {"q": "detainers"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<label for="search-q">' in html
+    assert "1–20 of 25 results" in html
+    assert "<mark>detainers</mark>" in html
+    assert "Hidden detainer draft" not in html
+
+
+def test_facet_links_narrow_results_without_javascript(client, documents):
+    html = client.get(reverse("research:search"), {"q": "detainers"}).content.decode()
+    link = re.search(r'<a href="(\?[^"]*state=TX[^"]*)"', html).group(1).replace("&amp;", "&")
+    narrowed = client.get(reverse("research:search") + link).content.decode()
+    assert "1–12 of 12 results" in narrowed
+    assert 'aria-current="true" class="selected"' in narrowed
+    assert "Remove filter State: Texas" in narrowed
+
+
+def test_pagination_and_sort_links_are_permalinks(client, documents):
+    html = client.get(
+        reverse("research:search"), {"q": "detainers", "sort": "date"}
+    ).content.decode()
+    assert html.index("story 24<") < html.index("story 23<") < html.index("story 5<")
+    next_link = re.search(r'rel="next" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert "sort=date" in next_link and "page=2" in next_link
+    page2 = client.get(reverse("research:search") + next_link).content.decode()
+    assert "21–25 of 25 results" in page2
+
+
+def test_hostile_query_is_escaped_and_never_an_error_page(client, documents):
+    for q in ['"><script>alert(1)</script>', '"unbalanced', "OR -", "x" * 5000, "\x00"]:
+        response = client.get(reverse("research:search"), {"q": q, "page": "-3", "state": "<b>"})
+        assert response.status_code == 200
+        assert "<script>alert" not in response.content.decode()
+
+
+def test_number_of_queries_does_not_grow_with_results(client, documents):
+    url = reverse("research:search")
+    with CaptureQueriesContext(connection) as few:
+        client.get(url, {"q": "story 3"})
+    with CaptureQueriesContext(connection) as many:
+        client.get(url, {"q": "detainers"})
+    assert len(many) == len(few) <= 8
+
+
+def test_api_returns_the_same_results_with_facets(client, documents):
+    response = client.get("/api/v1/search/", {"q": "detainers", "kind": "moa", "sort": "date"})
+    data = response.json()
+    assert response.status_code == 200
+    assert data["total"] == 5
+    assert [hit["title"] for hit in data["results"]][0] == "Detainer story 20"
+    assert {v["value"]: v["count"] for v in data["facets"]["kind"]} == {"moa": 5}
+    assert "<mark>detainers</mark>" in data["results"][0]["snippet_html"]
+    assert data["results"][0]["url"].startswith("http")
+    assert data["next"] is None
+
+
+def test_api_pages_link_to_each_other(client, documents):
+    data = client.get("/api/v1/search/", {"q": "detainers"}).json()
+    assert data["num_pages"] == 2
+    second = client.get(data["next"]).json()
+    assert len(second["results"]) == 5 and second["previous"]
+
+
+def test_api_is_documented_in_the_openapi_schema(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operation = schema["paths"]["/api/v1/search/"]["get"]
+    names = {p["name"] for p in operation["parameters"]}
+    assert {"q", "sort", "page", "state", "kind", "model", "year", "tag", "publisher"} <= names
