@@ -34,7 +34,7 @@ def alias_name_key(name: str) -> str:
     """The importer's match key for ``name``, so a curator's alias is found in new files."""
     from agreements import normalize
 
-    return normalize.agency_name_key(name)
+    return normalize.name_key(name)
 
 
 class AliasForm(forms.ModelForm):

@@ -209,3 +209,13 @@ def test_upload_refuses_a_non_spreadsheet_with_a_sentence(client, curator, tmp_p
     errors = response.context["form"].errors["file"]
     assert errors and errors[0].endswith(".")
     assert ListSnapshot.objects.count() == 0
+
+
+def test_curator_alias_gets_the_importers_match_key():
+    normalize = pytest.importorskip("agreements.normalize")
+    from agreements.admin import AliasForm
+
+    form = AliasForm(data={"name": "POLK CO. SHERIFF’S OFFICE", "state": "GA", "source": "curator"})
+
+    assert form.is_valid(), form.errors
+    assert form.instance.name_key == normalize.name_key("Polk County Sheriff's Office")
