@@ -68,13 +68,14 @@ def _term(text: str, *, phrase: bool) -> Term | None:
     words = tuple(w.lower() for w in _WORD.findall(text))[:MAX_WORDS_PER_TERM]
     if not words:
         return None
-    return Term(words=words, phrase=phrase)
+    # Several words from one token ("287(g)", "e-verify") can only match as a phrase.
+    return Term(words=words, phrase=phrase or len(words) > 1)
 
 
 def parse_query(raw: object) -> Query:
     """Parse whatever a user typed into a :class:`Query`; never raises."""
     if not isinstance(raw, str):
-        raw = "" if raw is None else str(raw)
+        return Query()
     text = unicodedata.normalize("NFKC", raw[: MAX_QUERY_CHARS * 2])[:MAX_QUERY_CHARS]
     text = text.translate(_QUOTES).translate(_DASHES).replace("\x00", " ")
 
