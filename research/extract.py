@@ -359,6 +359,8 @@ def extract_pdf(content: bytes, *, ocr: bool = True) -> Extraction:
 
 
 def _join_pages(pages: list[str]) -> tuple[str, list[int]]:
+    if not any(pages):
+        return "", [0] * len(pages)
     offsets: list[int] = []
     position = 0
     for i, page in enumerate(pages):
