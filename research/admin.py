@@ -131,7 +131,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
         "short_status_message",
         "created_at",
     ]
-    list_filter = [ReviewQueueFilter, "status", "kind", "rights", "needs_ocr", "tags"]
+    list_filter = [ReviewQueueFilter, "status", "kind", "rights", "needs_ocr", "feed", "tags"]
     search_fields = ["title", "canonical_url", "publisher", "urls__url"]
     ordering = ["-created_at"]
     date_hierarchy = "created_at"
@@ -142,6 +142,9 @@ class DocumentAdmin(SimpleHistoryAdmin):
     readonly_fields = [
         "status",
         "status_message",
+        "error_code",
+        "duplicate_of",
+        "feed",
         "text_preview",
         "original_file",
         "sha256",
@@ -157,10 +160,33 @@ class DocumentAdmin(SimpleHistoryAdmin):
         "status_changed_at",
     ]
     fieldsets = [
-        (None, {"fields": ["status", "status_message", "title", "kind", "rights", "tags"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "status",
+                    "status_message",
+                    "duplicate_of",
+                    "title",
+                    "kind",
+                    "rights",
+                    "tags",
+                ]
+            },
+        ),
         (
             _("Source"),
-            {"fields": ["canonical_url", "publisher", "authors", "published_on", "language"]},
+            {
+                "fields": [
+                    "canonical_url",
+                    "source_url",
+                    "publisher",
+                    "authors",
+                    "published_on",
+                    "language",
+                    "feed",
+                ]
+            },
         ),
         (_("Text"), {"fields": ["summary", "text_preview", "needs_ocr", "page_count"]}),
         (
@@ -173,6 +199,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
                     "content_type",
                     "size",
                     "attempts",
+                    "error_code",
                     "submitted_by",
                     "created_at",
                     "updated_at",
@@ -335,11 +362,13 @@ class DocumentAdmin(SimpleHistoryAdmin):
             except IngestError as exc:
                 form.add_error(None, exc.message)
             else:
+                if document.status == Document.Status.QUEUED:
+                    done = _("“%(doc)s” is queued: it will be fetched, extracted and linked.")
+                else:
+                    done = _("“%(doc)s” was already in the portal (status: %(status)s).")
+                status = document.get_status_display().lower()
                 self.message_user(
-                    request,
-                    _("“%(doc)s” is %(status)s.")
-                    % {"doc": document, "status": document.get_status_display().lower()},
-                    messages.SUCCESS,
+                    request, done % {"doc": document, "status": status}, messages.SUCCESS
                 )
                 return HttpResponseRedirect(
                     reverse("admin:research_document_change", args=[document.pk])

@@ -41,6 +41,8 @@ class DocumentStatusSerializer(serializers.ModelSerializer):
             "id",
             "status",
             "status_message",
+            "error_code",
+            "duplicate_of",
             "attempts",
             "needs_ocr",
             "status_changed_at",
@@ -124,6 +126,9 @@ class DocumentDetailSerializer(DocumentSerializer):
         fields = [
             *DocumentSerializer.Meta.fields,
             "summary",
+            "source_url",
+            "duplicate_of",
+            "error_code",
             "urls",
             "agreements",
             "sha256",

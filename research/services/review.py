@@ -71,8 +71,11 @@ def document_reextract(*, document: Document, user=None) -> Document:
         document = Document.objects.select_for_update().get(pk=document.pk)
         if document.status in {Document.Status.QUEUED, Document.Status.FETCHING}:
             return document
+        # Without validators the server sends the file again instead of a 304.
         document.attempts = 0
-        document.save(update_fields=["attempts"])
+        document.http_etag = ""
+        document.http_last_modified = ""
+        document.save(update_fields=["attempts", "http_etag", "http_last_modified"])
         _set_status(document, Document.Status.QUEUED)
         enqueue_on_commit(document_process_task, document.pk)
     return document

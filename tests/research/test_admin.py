@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
@@ -138,3 +140,63 @@ def test_rights_are_editable_and_history_is_shown(curator_client):
     page = " ".join(history.content.decode().split())
     assert "<strong>Rights:</strong> copyrighted" in page
     assert curator_client.curator.username in page
+
+
+SUBMIT = reverse("admin:research_document_submit")
+DATA = Path(__file__).parent / "data"
+
+
+def test_submit_view_queues_a_url(curator_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = curator_client.post(
+            SUBMIT, {"url": "https://www.ice.gov/doclib/287gMOA/x.pdf", "kind": "moa"}
+        )
+    document = Document.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("admin:research_document_change", args=[document.pk])
+    assert (document.status, document.kind, document.submitted_by) == (
+        "queued",
+        "moa",
+        curator_client.curator,
+    )
+    assert document.rights == "public_domain"
+
+
+def test_submit_view_uploads_a_file_and_processes_it(
+    curator_client, django_capture_on_commit_callbacks
+):
+    AgencyFactory(name="Baker County Sheriff's Office", state="FL")
+    pdf = DATA / "287gWSO_BakerCoFl2019-10-15.pdf"
+    with pdf.open("rb") as handle, django_capture_on_commit_callbacks(execute=True):
+        response = curator_client.post(
+            SUBMIT,
+            {"upload": handle, "kind": "moa", "rights": "public_domain", "title": ""},
+            follow=True,
+        )
+    document = Document.objects.get()
+    assert document.status == "needs_review"
+    assert document.page_offsets and "Baker County" in document.text
+    page = response.content.decode()
+    assert "is queued: it will be fetched, extracted and linked." in page
+    assert document.agency_links.get().agency.name == "Baker County Sheriff's Office"
+
+
+def test_submit_view_needs_a_url_or_a_file(curator_client):
+    response = curator_client.post(SUBMIT, {"kind": "news"})
+    assert response.status_code == 200
+    assert "Give either a URL or a file" in response.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_reextract_action_queues_the_document_again(
+    curator_client, django_capture_on_commit_callbacks
+):
+    document = DocumentFactory(status=Document.Status.FAILED, attempts=3, text="")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        curator_client.post(
+            CHANGELIST + "?queue=all",
+            {"action": "reextract", "_selected_action": [document.pk]},
+        )
+    document.refresh_from_db()
+    assert (document.status, document.attempts) == ("queued", 0)
+    assert len(callbacks) == 1

@@ -156,3 +156,27 @@ def test_documents_are_in_the_openapi_schema():
         "/api/v1/documents/{id}/status/",
     } <= set(schema["paths"])
     assert "post" in schema["paths"]["/api/v1/documents/"]
+
+
+def test_researcher_submits_a_url_and_gets_a_queued_document(django_capture_on_commit_callbacks):
+    researcher = ResearcherFactory()
+    client = client_for(researcher)
+    url = "https://news.example.org/2025/03/sheriff-signs?utm_source=twitter"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(LIST, {"url": url, "kind": "news"}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued"
+    assert callbacks, "processing is sent once the submission commits"
+    document = Document.objects.get(pk=body["id"])
+    assert document.submitted_by == researcher
+    status = client.get(f"{LIST}{document.pk}/status/").json()
+    assert status["status"] == "queued"
+    again = client.post(LIST, {"url": url}, format="json").json()
+    assert again["id"] == document.pk
+
+
+def test_ftp_url_is_refused_with_a_sentence():
+    response = client_for(StaffFactory()).post(LIST, {"url": "ftp://example.org/moa.pdf"})
+    assert response.status_code == 400
+    assert "web address" in " ".join(response.json()["url"]) or "valid URL" in str(response.json())
