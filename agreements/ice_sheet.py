@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
-from xml.etree import ElementTree
 
 import openpyxl
+from lxml import etree
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.datetime import from_excel
@@ -376,37 +376,41 @@ def _sheet_hyperlinks(archive: zipfile.ZipFile, sheet_path: str, max_col: int) -
     sheet_path = sheet_path.lstrip("/")
     path = PurePosixPath(sheet_path)
     rels_path = str(path.parent / "_rels" / f"{path.name}.rels")
+    names = set(archive.namelist())
     targets: dict[str, str] = {}
-    if rels_path in archive.namelist():
+    if rels_path in names:
         with archive.open(rels_path) as handle:
-            for _, element in _iterparse(handle):
-                if element.tag == f"{{{_PKG_NS}}}Relationship":
-                    targets[element.get("Id", "")] = element.get("Target", "")
+            for element in _iterparse(handle, f"{{{_PKG_NS}}}Relationship"):
+                targets[element.get("Id", "")] = element.get("Target", "")
     links: dict[tuple[int, int], str] = {}
-    if sheet_path not in archive.namelist():
+    if sheet_path not in names:
         return links
     with archive.open(sheet_path) as handle:
-        for _, element in _iterparse(handle):
-            tag = element.tag
-            if tag == f"{{{_MAIN_NS}}}hyperlink":
-                target = targets.get(element.get(f"{{{_REL_NS}}}id", ""), "")
-                target = target or element.get("location", "")
-                ref = element.get("ref", "")
-                if target and ref:
-                    for cell in _cells_in(ref, max_col):
-                        links.setdefault(cell, target)
-                        if len(links) >= MAX_HYPERLINKS:
-                            return links
-                element.clear()
-            elif tag in (f"{{{_MAIN_NS}}}row", f"{{{_MAIN_NS}}}sheetData"):
-                element.clear()
+        for element in _iterparse(handle, f"{{{_MAIN_NS}}}hyperlink"):
+            target = targets.get(element.get(f"{{{_REL_NS}}}id", ""), "")
+            target = target or element.get("location", "")
+            ref = element.get("ref", "")
+            if target and ref:
+                for cell in _cells_in(ref, max_col):
+                    links.setdefault(cell, target)
+                    if len(links) >= MAX_HYPERLINKS:
+                        return links
     return links
 
 
-def _iterparse(handle: BinaryIO) -> Iterator[tuple[str, ElementTree.Element]]:
+def _iterparse(handle: BinaryIO, tag: str) -> Iterator[Any]:
+    """Elements named ``tag``, streamed; entities and DTDs are not resolved."""
+    parser = etree.iterparse(
+        handle, events=("end",), tag=tag, resolve_entities=False, no_network=True, load_dtd=False
+    )
     try:
-        yield from ElementTree.iterparse(handle, events=("end",))
-    except ElementTree.ParseError as exc:
+        for _, element in parser:
+            yield element
+            # Free what has been read so far: memory stays flat on huge sheets.
+            element.clear()
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+    except etree.XMLSyntaxError as exc:
         raise IceSheetError(f"The workbook's XML is damaged ({exc}); download it again.") from exc
 
 
@@ -592,8 +596,8 @@ class _RowReader:
         return values[index] if index is not None and index < len(values) else None
 
     def row(self, number: int, values: list, types: list) -> SheetRow:
-        raw = {label: _json_value(value) for label, value in zip(self.labels, values)}
-        for label, value in zip(self.labels, values):
+        raw = {label: _json_value(value) for label, value in zip(self.labels, values, strict=False)}
+        for label, value in zip(self.labels, values, strict=False):
             if label.startswith("column ") and not _is_blank(value):
                 self.warn(
                     number,
