@@ -232,6 +232,14 @@ class SnapshotRow(models.Model):
     agency_name = models.CharField(max_length=255, blank=True)
     model = models.CharField(max_length=3, choices=SupportModel, blank=True)
     signed_on = models.DateField(null=True, blank=True)
+    signed_raw = models.CharField(
+        max_length=100, blank=True, help_text=_("SIGNED as written, when it was not a clean date.")
+    )
+    agency_type = models.CharField(max_length=100, blank=True)
+    county_name = models.CharField(max_length=100, blank=True)
+    county_fips = models.CharField(max_length=5, blank=True)
+    moa_url = models.URLField(max_length=2000, blank=True)
+    addendum_url = models.URLField(max_length=2000, blank=True)
     agency = models.ForeignKey(
         Agency, on_delete=models.SET_NULL, null=True, blank=True, related_name="snapshot_rows"
     )
