@@ -9,7 +9,13 @@ from django.urls import reverse
 
 from research.models import Document, DocumentAgency
 
-from .factories import AgencyFactory, DocumentAgencyFactory, DocumentFactory, StaffFactory
+from .factories import (
+    AgencyFactory,
+    DocumentAgencyFactory,
+    DocumentFactory,
+    FeedFactory,
+    StaffFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +206,17 @@ def test_reextract_action_queues_the_document_again(
     document.refresh_from_db()
     assert (document.status, document.attempts) == ("queued", 0)
     assert len(callbacks) == 1
+
+
+def test_feed_admin_polls_now_and_shows_the_error(curator_client, local_server, settings):
+    settings.FETCH_HOST_INTERVAL_SECONDS = 0
+    local_server.routes["/not-a-feed"] = (200, {"Content-Type": "text/html"}, "<p>Hello")
+    feed = FeedFactory(url=local_server.url("/not-a-feed"))
+    response = curator_client.post(
+        reverse("admin:research_feed_changelist"),
+        {"action": "poll_now", "_selected_action": [feed.pk]},
+        follow=True,
+    )
+    assert "did not return a valid RSS or Atom feed" in response.content.decode()
+    feed.refresh_from_db()
+    assert feed.last_error
