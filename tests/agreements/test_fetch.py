@@ -233,3 +233,14 @@ def test_task_is_declared_for_safe_redelivery_and_scheduled():
     ]
     assert len(entries) == 1
     assert len(entries[0]["schedule"].hour) == 2
+
+
+@pytest.mark.celery_worker
+def test_task_runs_on_a_real_worker(ice, celery_worker):
+    for name in (PARTICIPATING, PENDING):
+        ListSnapshotFactory(sha256=sha256_of(name))
+
+    summaries = fetch_ice_lists_task.delay(ice.page_url).get(timeout=60)
+
+    assert len(summaries) == 2
+    assert all("unchanged" in line for line in summaries)
