@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -103,13 +103,28 @@ class MergeForm(forms.Form):
 
 @admin.register(Agency)
 class AgencyAdmin(SimpleHistoryAdmin):
-    list_display = ["name", "state", "kind", "county_name", "county_fips", "needs_review"]
+    list_display = [
+        "name",
+        "state",
+        "kind",
+        "county_name",
+        "county_fips",
+        "agreement_count",
+        "needs_review",
+    ]
     list_filter = ["state", "kind", ModelFilter, "needs_review"]
     search_fields = ["name", "aliases__name", "county_name", "ori"]
     readonly_fields = ["name_key", "created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [AgencyAliasInline, AgreementInline]
     actions = ["merge_agencies"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(agreement_count=Count("agreements"))
+
+    @admin.display(description=_("agreements"), ordering="agreement_count")
+    def agreement_count(self, agency: Agency) -> int:
+        return agency.agreement_count
 
     @admin.action(description=_("Merge selected agencies…"), permissions=["change", "delete"])
     def merge_agencies(self, request: HttpRequest, queryset: QuerySet[Agency]):

@@ -79,6 +79,7 @@ class AgreementFilter(django_filters.FilterSet):
 
 class AgreementEventFilter(django_filters.FilterSet):
     agency = django_filters.CharFilter(field_name="agency__slug", help_text="Agency slug.")
+    agreement = django_filters.NumberFilter(field_name="agreement_id", help_text="Agreement id.")
     state = django_filters.CharFilter(
         field_name="agency__state", method=_upper, help_text="USPS code, e.g. TX."
     )
@@ -91,7 +92,7 @@ class AgreementEventFilter(django_filters.FilterSet):
 
     class Meta:
         model = AgreementEvent
-        fields = ["agency", "state", "kind", "model", "since", "until"]
+        fields = ["agency", "agreement", "state", "kind", "model", "since", "until"]
 
     def filter_since(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
         return queryset.filter(occurred_at__gte=end_of_day(value - dt.timedelta(days=1)))

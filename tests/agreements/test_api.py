@@ -192,6 +192,7 @@ def test_events_filters(api, two_lists):
     assert ids(api.get("/api/v1/events/", {"agency": two_lists["baker"].slug})) == {signed.pk}
     assert ids(api.get("/api/v1/events/", {"state": "TX"})) == {delisted.pk}
     assert ids(api.get("/api/v1/events/", {"kind": "delisted"})) == {delisted.pk}
+    assert ids(api.get("/api/v1/events/", {"agreement": baker_wso.pk})) == {signed.pk}
     assert ids(api.get("/api/v1/events/", {"since": "2025-07-01"})) == {signed.pk}
     assert ids(api.get("/api/v1/events/", {"until": "2025-06-01"})) == {delisted.pk}
     assert ids(api.get("/api/v1/events/", {"since": "2025-06-02", "until": "2025-06-30"})) == set()
