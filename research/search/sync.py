@@ -9,7 +9,8 @@ entries explicitly: after a bulk load with triggers off, or to repair.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.db import connection, connections, transaction
 
@@ -49,3 +50,19 @@ def search_reindex() -> dict[str, int]:
         cursor.execute("SELECT entry_type, COUNT(*) FROM search_entry GROUP BY entry_type")
         counts = dict(cursor.fetchall())
     return {"documents": counts.get("document", 0), "agencies": counts.get("agency", 0)}
+
+
+@contextmanager
+def search_bulk_load() -> Iterator[None]:
+    """Pause the index triggers for a bulk load, then rebuild the index once.
+
+    Loading then indexing in one pass is several times faster than indexing
+    row by row. Writes made by others meanwhile are caught by the rebuild.
+    """
+    with connection.cursor() as cursor:
+        backend_for(connection).pause(cursor)
+    try:
+        yield
+    finally:
+        search_install()
+        search_reindex()

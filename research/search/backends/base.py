@@ -53,6 +53,10 @@ class SearchBackend:
         """Rebuild the whole index from the document and agency tables."""
         raise NotImplementedError
 
+    def pause(self, cursor) -> None:
+        """Stop the triggers (for a bulk load followed by :meth:`reindex`)."""
+        raise NotImplementedError
+
     def index_documents(self, cursor, ids: list[int]) -> None:
         """Rebuild the entries of these documents (deleting those that no longer exist)."""
         raise NotImplementedError

@@ -144,6 +144,10 @@ TRIGGERS = [
 ]
 
 
+def _trigger_name(function: str, events: str) -> str:
+    return f"{function}_{'truncate' if 'TRUNCATE' in events else 'row'}"
+
+
 def _in_list(ids: list[int]) -> str:
     return ", ".join(str(int(i)) for i in ids) or "NULL"
 
@@ -155,12 +159,16 @@ class PostgresBackend(SearchBackend):
         for statement in SCHEMA:
             cursor.execute(statement)
         for function, table, events, level in TRIGGERS:
-            name = f"{function}_{'truncate' if 'TRUNCATE' in events else 'row'}"
+            name = _trigger_name(function, events)
             cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
             cursor.execute(
                 f"CREATE TRIGGER {name} {events} ON {table} "
                 f"FOR EACH {level} EXECUTE FUNCTION {function}()"
             )
+
+    def pause(self, cursor) -> None:
+        for function, table, events, _level in TRIGGERS:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {_trigger_name(function, events)}")
 
     def reindex(self, cursor) -> None:
         cursor.execute(f"TRUNCATE {ENTRY_TABLE}")

@@ -162,6 +162,10 @@ class SqliteBackend(SearchBackend):
             cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
             cursor.execute(f"CREATE TRIGGER {name} {event} {_body(statements)}")
 
+    def pause(self, cursor) -> None:
+        for name in TRIGGERS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
     def reindex(self, cursor) -> None:
         cursor.execute(f"DELETE FROM {FTS_TABLE}")
         cursor.execute(f"DELETE FROM {ENTRY_TABLE}")

@@ -1,0 +1,452 @@
+#!/usr/bin/env python
+"""Latency of a search with facets (first page) on a realistic corpus.
+
+Loads the synthetic corpus of ``../shared/bench/make_corpus.py`` (documents and
+its ``--agencies`` file, JSON Lines; generated when not given) into a fresh
+database: agencies with an agreement each, documents (published) linked to an
+agency of their state, a few tags; bulk-created with the index triggers
+paused, then indexed in one pass. Then measures ``search()`` with facets over a
+fixed query mix drawn from the corpus vocabulary (words, phrases, OR,
+exclusions, with and without filters): in-process single user, then against
+gunicorn on loopback under concurrent requests. Prints p50/p95/p99 in ms and
+the corpus sha256. Targets at 100,000 documents + 3,000 agencies: p95 < 150 ms
+on PostgreSQL, < 300 ms on SQLite.
+
+    .venv/bin/python benchmarks/bench_search.py -n 10000            # SQLite, var/bench-search/
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_d .venv/bin/python benchmarks/bench_search.py -n 10000
+    options: --docs PATH --agencies PATH --reuse (keep the loaded database) --queries 150
+             --concurrency 4 --workers 2 --duration 20 --no-gunicorn
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var" / "bench-search"
+MAKE_CORPUS = ROOT.parent / "shared" / "bench" / "make_corpus.py"
+KINDS = {
+    "news_article": "news",
+    "moa": "moa",
+    "court_filing": "court_filing",
+    "legislation": "legislation",
+    "government_report": "report",
+}
+AGENCY_KINDS = {
+    "sheriff": "county",
+    "corrections": "county",
+    "police": "municipality",
+    "state_agency": "state",
+}
+TAGS = ["jail", "task-force", "lawsuit", "budget", "detainers"]
+
+
+def setup_django(database_url: str | None) -> None:
+    VAR.mkdir(parents=True, exist_ok=True)
+    os.environ["DATABASE_URL"] = database_url or os.environ.get(
+        "DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}"
+    )
+    os.environ.setdefault("SECRET_KEY", "bench-search-not-secret")
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+    os.environ.setdefault("STATIC_ROOT", str(VAR / "static"))
+    os.environ.setdefault("MEDIA_ROOT", str(VAR / "media"))
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def corpus_files(n: int, docs: str | None, agencies: str | None) -> tuple[Path, Path]:
+    """The documents and agencies JSONL files, generating them if not given."""
+    if docs and agencies:
+        return Path(docs), Path(agencies)
+    docs_path = Path(docs) if docs else VAR / f"corpus-{n}.jsonl"
+    agencies_path = Path(agencies) if agencies else VAR / "agencies.jsonl"
+    if not docs_path.exists() or not agencies_path.exists():
+        print(f"generating the corpus: {n} documents -> {docs_path}", flush=True)
+        subprocess.run(
+            [sys.executable, str(MAKE_CORPUS), "-n", str(n), "-o", str(docs_path)]
+            + ["--agencies", str(agencies_path)],
+            check=True,
+        )
+    return docs_path, agencies_path
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            rows.append(json.loads(line))
+            if limit and len(rows) >= limit:
+                break
+    return rows
+
+
+def fresh_database() -> None:
+    """Drop and recreate the benchmark database, then migrate it."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    db = settings.DATABASES["default"]
+    connection.close()
+    if connection.vendor == "sqlite":
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(db["NAME"]) + suffix).unlink(missing_ok=True)
+    else:
+        import psycopg
+
+        name = db["NAME"]
+        if not re.fullmatch(r"bench_\w+", name):
+            sys.exit(f"refusing to drop database {name!r}: benchmark databases are named bench_*")
+        dsn = f"host={db.get('HOST') or '127.0.0.1'} port={db.get('PORT') or 5432} "
+        dsn += f"user={db.get('USER') or 'postgres'} dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    call_command("migrate", verbosity=0)
+
+
+def load(docs_path: Path, agencies_path: Path, n: int) -> dict:
+    """Bulk-create agencies, agreements, documents, links and tags; index once."""
+    from django.db import connection, transaction
+    from django.utils.text import slugify
+
+    from agreements.models import Agency, Agreement, SupportModel
+    from research.models import Document, DocumentAgency, Tag
+    from research.search.sync import search_bulk_load
+
+    timings = {}
+    t0 = time.perf_counter()
+    rows = read_jsonl(agencies_path)
+    models = [SupportModel.JEM, SupportModel.TFM, SupportModel.WSO]
+    with search_bulk_load():
+        with transaction.atomic():
+            slugs: Counter = Counter()
+            agencies = []
+            for row in rows:
+                slug = slugify(f"{row['name']} {row['state']}")[:240]
+                slugs[slug] += 1
+                agencies.append(
+                    Agency(
+                        name=row["name"],
+                        state=row["state"],
+                        kind=AGENCY_KINDS.get(row["kind"], "other"),
+                        county_name=row["name"].split(" County")[0]
+                        if " County" in row["name"]
+                        else "",
+                        slug=slug if slugs[slug] == 1 else f"{slug}-{slugs[slug]}",
+                        name_key=slugify(row["name"]),
+                    )
+                )
+            agencies = Agency.objects.bulk_create(agencies, batch_size=1000)
+            Agreement.objects.bulk_create(
+                [
+                    Agreement(agency=a, model=models[i % 3], status=Agreement.Status.ACTIVE)
+                    for i, a in enumerate(agencies)
+                ],
+                batch_size=1000,
+            )
+            by_state: dict[str, list[int]] = {}
+            for a in agencies:
+                by_state.setdefault(a.state, []).append(a.pk)
+            tags = [Tag.objects.create(name=t.replace("-", " ").title(), slug=t) for t in TAGS]
+        timings["t_agencies"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        loaded = 0
+        batch: list[dict] = []
+
+        def flush(batch: list[dict]) -> None:
+            with transaction.atomic():
+                created = Document.objects.bulk_create(
+                    [
+                        Document(
+                            kind=KINDS.get(d["kind"], "other"),
+                            title=d["title"],
+                            publisher=d["publisher"],
+                            published_on=d["published"],
+                            text=d["body"],
+                            status=Document.Status.PUBLISHED,
+                            canonical_url=f"https://bench.example.org/doc/{d['id']}",
+                        )
+                        for d in batch
+                    ]
+                )
+                links = []
+                tag_links = []
+                for d, document in zip(batch, created, strict=True):
+                    local = by_state.get(d["state"])
+                    if local:
+                        links.append(
+                            DocumentAgency(document=document, agency_id=local[d["id"] % len(local)])
+                        )
+                    if d["id"] % 10 == 0:
+                        tag = tags[(d["id"] // 10) % len(tags)]
+                        tag_links.append(
+                            Document.tags.through(document_id=document.pk, tag_id=tag.pk)
+                        )
+                DocumentAgency.objects.bulk_create(links)
+                Document.tags.through.objects.bulk_create(tag_links)
+
+        with docs_path.open(encoding="utf-8") as f:
+            for line in f:
+                batch.append(json.loads(line))
+                if len(batch) == 2000:
+                    flush(batch)
+                    loaded += len(batch)
+                    batch = []
+                    print(f"  loaded {loaded} documents", end="\r", flush=True)
+                if loaded + len(batch) >= n:
+                    break
+        if batch:
+            flush(batch)
+            loaded += len(batch)
+        timings["t_documents"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+    timings["t_index"] = time.perf_counter() - t0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    print(" " * 40, end="\r")
+    return {"documents": loaded, "agencies": len(agencies), **timings}
+
+
+# --- The query mix ----------------------------------------------------------------
+
+
+def query_mix(docs_path: Path, count: int, seed: int) -> list[tuple[str, dict]]:
+    """A fixed mix of (query, filters) drawn from the corpus's own words."""
+    spec = importlib.util.spec_from_file_location("make_corpus", MAKE_CORPUS)
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    stop = set(corpus.FUNCTION_WORDS)
+    rng = random.Random(seed)
+    sample = read_jsonl(docs_path, limit=2000)
+    words: list[str] = []
+    phrases: list[str] = []
+    for d in sample:
+        tokens = re.findall(r"[a-z][a-z']+", d["body"].lower())
+        content = [t for t in tokens if t not in stop and len(t) > 3]
+        words += rng.sample(content, min(5, len(content)))
+        if len(tokens) > 3:
+            i = rng.randrange(len(tokens) - 3)
+            phrase = tokens[i : i + rng.choice((2, 3))]
+            if not all(t in stop for t in phrase):
+                phrases.append(" ".join(phrase))
+    phrases += ["task force model", "jail enforcement model", "warrant service officer"]
+    states = [d["state"] for d in sample]
+    kinds = list(KINDS.values())
+    years = sorted({d["published"][:4] for d in sample})
+    mix: list[tuple[str, dict]] = []
+    shapes = ["word", "word", "two", "phrase", "or", "exclude", "phrase_exclude"]
+    while len(mix) < count:
+        shape = rng.choice(shapes)
+        w = rng.choice(words)
+        if shape == "word":
+            q = w
+        elif shape == "two":
+            q = f"{w} {rng.choice(words)}"
+        elif shape == "phrase":
+            q = f'"{rng.choice(phrases)}"'
+        elif shape == "or":
+            q = f"{w} OR {rng.choice(words)}"
+        elif shape == "exclude":
+            q = f"{w} -{rng.choice(words)}"
+        else:
+            q = f'{w} -"{rng.choice(phrases)}"'
+        filters: dict = {}
+        r = rng.random()
+        if r < 0.2:
+            filters = {"state": [rng.choice(states)]}
+        elif r < 0.3:
+            filters = {"kind": [rng.choice(kinds)]}
+        elif r < 0.4:
+            filters = {"year": [rng.choice(years)], "type": ["document"]}
+        mix.append((q, filters))
+    return mix
+
+
+def percentiles(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return (
+        f"n={len(ms)} p50={q[49]:.1f} p95={q[94]:.1f} p99={q[98]:.1f} "
+        f"max={ms[-1]:.1f} mean={statistics.fmean(ms):.1f} ms"
+    )
+
+
+def bench_in_process(mix: list[tuple[str, dict]]) -> list[float]:
+    from research.search.selectors import search
+
+    for q, filters in mix[:10]:  # warm caches
+        search(q, filters=filters)
+    samples = []
+    for q, filters in mix:
+        t0 = time.perf_counter()
+        results = search(q, filters=filters)
+        samples.append(time.perf_counter() - t0)
+        assert results.total >= len(results.hits)
+    return samples
+
+
+# --- gunicorn on loopback ------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_gunicorn(
+    mix: list[tuple[str, dict]], *, workers: int, concurrency: int, duration: float, path: str
+) -> tuple[list[float], int, float]:
+    import httpx
+
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        check=True,
+        env=os.environ.copy(),
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
+        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        urls = []
+        for q, filters in mix:
+            params = [("q", q)] + [(k, v) for k, vs in filters.items() for v in vs]
+            urls.append(f"{base}{path}?{urlencode(params)}")
+        with httpx.Client(timeout=30) as client:  # warm every worker
+            for url in urls[: workers * 5]:
+                client.get(url)
+        samples: list[float] = []
+        errors = 0
+        lock = threading.Lock()
+        stop_at = time.monotonic() + duration
+
+        def user(offset: int) -> None:
+            nonlocal errors
+            i = offset
+            with httpx.Client(timeout=30) as client:
+                while time.monotonic() < stop_at:
+                    t0 = time.perf_counter()
+                    response = client.get(urls[i % len(urls)])
+                    elapsed = time.perf_counter() - t0
+                    with lock:
+                        samples.append(elapsed)
+                        if response.status_code != 200:
+                            errors += 1
+                    i += concurrency
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(user, range(concurrency)))
+        wall = time.perf_counter() - t0
+        return samples, errors, wall
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=10_000, help="documents to load (default 10000)")
+    parser.add_argument("--docs", help="documents JSONL (make_corpus.py format)")
+    parser.add_argument("--agencies", help="agencies JSONL (make_corpus.py --agencies)")
+    parser.add_argument("--database-url", help="default: $DATABASE_URL, else a SQLite file")
+    parser.add_argument("--reuse", action="store_true", help="keep the already loaded database")
+    parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=287)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    parser.add_argument("--path", default="/search/", help="URL under load (or /api/v1/search/)")
+    parser.add_argument("--no-gunicorn", action="store_true")
+    args = parser.parse_args()
+
+    setup_django(args.database_url)
+    from django.db import connection
+
+    docs_path, agencies_path = corpus_files(args.n, args.docs, args.agencies)
+    print(f"corpus: {docs_path} sha256 {sha256(docs_path)}")
+    print(f"agencies: {agencies_path} sha256 {sha256(agencies_path)}")
+    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
+    if not args.reuse:
+        fresh_database()
+        stats = load(docs_path, agencies_path, args.n)
+        print(
+            f"loaded {stats['documents']} documents and {stats['agencies']} agencies: "
+            f"agencies {stats['t_agencies']:.1f} s, documents {stats['t_documents']:.1f} s, "
+            f"index {stats['t_index']:.1f} s"
+        )
+    mix = query_mix(docs_path, args.queries, args.seed)
+    print(f"query mix: {len(mix)} queries, e.g. {[q for q, _ in mix[:6]]}")
+    samples = bench_in_process(mix)
+    print(f"in-process search() with facets, single user: {percentiles(samples)}")
+    if not args.no_gunicorn:
+        samples, errors, wall = bench_gunicorn(
+            mix,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            path=args.path,
+        )
+        print(
+            f"gunicorn {args.workers} workers, {args.concurrency} concurrent clients, "
+            f"GET {args.path} for {wall:.0f} s: {percentiles(samples)}, "
+            f"{len(samples) / wall:.1f} req/s, {errors} errors"
+        )
+
+
+if __name__ == "__main__":
+    main()
