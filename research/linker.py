@@ -132,12 +132,16 @@ def normalize_tokens(name: str) -> tuple[str, ...]:
 def _variants(tokens: tuple[str, ...], state_name: str) -> set[tuple[str, ...]]:
     """Other ways people write the same agency name."""
     out: set[tuple[str, ...]] = set()
-    if tokens[-2:] == ("sheriffs", "office"):
-        stem = tokens[:-2]
-        out |= {stem + ("sheriffs", "department"), stem + ("sheriffs",)}
-        if stem and stem[-1] == "county":
-            # "Sheriff of Polk County"
+    sheriff_suffixes = [("sheriffs", "office"), ("sheriffs", "department"), ("sheriffs",)]
+    for suffix in sheriff_suffixes:
+        if tokens[-len(suffix) :] != suffix or len(tokens) == len(suffix):
+            continue
+        stem = tokens[: -len(suffix)]
+        out |= {stem + other for other in sheriff_suffixes}
+        if stem[-1] in {"county", "parish"}:
+            # "Sheriff of Polk County", "Sheriff of Jefferson Parish"
             out.add(("sheriffs", "of") + stem)
+        break
     if tokens[-2:] == ("police", "department"):
         stem = tokens[:-2]
         for prefix in (("city", "of"), ("town", "of"), ("village", "of")):

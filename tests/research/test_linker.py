@@ -146,3 +146,16 @@ def test_aliases_are_matched():
     mentions = AgencyLinker([agency]).find("Troopers of the Arkansas State Police said")
     assert [m.agency_id for m in mentions] == [1]
     assert mentions[0].matched == "Arkansas State Police"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Jefferson Parish Sheriff's Office deputies",
+        "the Sheriff of Jefferson Parish said",
+        "Jefferson Parish Sheriff’s Department",
+    ],
+)
+def test_sheriff_name_variants_match(text):
+    agency = KnownAgency(id=7, name="Jefferson Parish Sheriff's Office", state="LA")
+    assert [m.agency_id for m in AgencyLinker([agency]).find(text)] == [7]
