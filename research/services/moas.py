@@ -8,12 +8,14 @@ agreement that points to it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q
 
 from agreements.models import Agreement
+from research.canonical import url_key
 from research.models import Document, DocumentAgreement
 from research.services.ingest import document_submit
 
@@ -46,16 +48,26 @@ def agreement_moa_title(agreement: Agreement, role: str = DocumentAgreement.Role
     return title
 
 
-def agreements_missing_documents(role: str):
-    """Agreements with a URL for ``role`` but no document linked in that role yet."""
+def agreement_links_missing(role: str) -> Iterator[tuple[Agreement, str]]:
+    """(agreement, url) for each agreement whose ``role`` URL has no document for it yet.
+
+    A link counts as done when a document linked to the agreement in that role
+    holds the URL (under any spelling that canonicalizes the same), so a MOA
+    link that ICE replaces is fetched again, and a known one never is.
+    """
     url_field = ROLE_FIELDS[role]
-    linked = DocumentAgreement.objects.filter(agreement=OuterRef("pk"), role=role)
-    return (
-        Agreement.objects.exclude(Q(**{url_field: ""}) | Q(**{f"{url_field}__isnull": True}))
-        .exclude(Exists(linked))
-        .select_related("agency")
-        .order_by("pk")
+    done = set(
+        DocumentAgreement.objects.filter(role=role).values_list(
+            "agreement_id", "document__urls__url_key"
+        )
     )
+    agreements = (
+        Agreement.objects.exclude(**{url_field: ""}).select_related("agency").order_by("pk")
+    )
+    for agreement in agreements.iterator(chunk_size=500):
+        url = getattr(agreement, url_field).strip()
+        if (agreement.pk, url_key(url)) not in done:
+            yield agreement, url
 
 
 def agreement_moas_submit(*, limit: int | None = None) -> MoaSubmitResult:
@@ -65,12 +77,8 @@ def agreement_moas_submit(*, limit: int | None = None) -> MoaSubmitResult:
     agreement with the role ``moa`` or ``addendum``.
     """
     result = MoaSubmitResult()
-    for role, url_field in ROLE_FIELDS.items():
-        agreements = agreements_missing_documents(role)
-        if limit is not None:
-            agreements = agreements[:limit]
-        for agreement in agreements:
-            url = getattr(agreement, url_field)
+    for role in ROLE_FIELDS:
+        for agreement, url in islice(agreement_links_missing(role), limit):
             try:
                 document = document_submit(
                     url=url,

@@ -120,3 +120,20 @@ def test_addendum_title_says_addendum():
     assert agreement_moa_title(agreement, "addendum") == (
         "Arcadia Police Department (FL), 287(g) Task Force Model MOA addendum, signed 2025-03-04"
     )
+
+
+def test_a_replaced_moa_link_is_fetched_again(moa_site, django_capture_on_commit_callbacks):
+    baker = AgencyFactory(name="Baker County Sheriff's Office", state="FL")
+    agreement = AgreementFactory(agency=baker, moa_url=moa_site.url(f"doclib/287gMOA/{BAKER}"))
+    with django_capture_on_commit_callbacks(execute=True):
+        agreement_moas_submit()
+    # The same address spelled differently is the same link: nothing new.
+    agreement.moa_url = moa_site.url(f"doclib/287gMOA/{BAKER}#page=2")
+    agreement.save()
+    assert agreement_moas_submit().submitted == []
+    # ICE points the agreement at another file: that one is fetched and linked too.
+    agreement.moa_url = moa_site.url(f"sites/default/files/documents/287gMOA/{POLK}")
+    agreement.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert len(agreement_moas_submit().submitted) == 1
+    assert agreement.document_links.filter(role="moa").count() == 2
