@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from research.models import Document, Feed
@@ -150,3 +152,21 @@ def test_feeds_poll_task_polls_active_feeds_only(local_server, django_capture_on
     assert Document.objects.count() == 2
     active.refresh_from_db()
     assert active.last_polled_at is not None
+
+
+def test_beat_polls_feeds_and_moa_links_with_registered_tasks(settings):
+    from portal.celery import app
+
+    app.loader.import_default_modules()
+    for entry in ("research-poll-feeds", "research-submit-moas"):
+        assert settings.CELERY_BEAT_SCHEDULE[entry]["task"] in app.tasks
+
+
+@pytest.mark.celery_worker
+def test_a_worker_polls_a_feed_sent_through_the_broker(local_server, celery_worker):
+    FeedFactory(url=serve_feed(local_server, "/rss.xml", RSS))
+    feeds_poll_task.delay()
+    deadline = time.monotonic() + 60
+    while Document.objects.count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert Document.objects.count() == 2, celery_worker.worker_log.read()[-2000:]
