@@ -333,6 +333,10 @@ class DocumentAdmin(SimpleHistoryAdmin):
                 return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
 
+    def add_view(self, request, form_url="", extra_context=None):
+        # Documents come in one way only: through document_submit.
+        return HttpResponseRedirect(reverse("admin:research_document_submit"))
+
     def get_urls(self):
         submit = path(
             "submit/",

@@ -220,3 +220,9 @@ def test_feed_admin_polls_now_and_shows_the_error(curator_client, local_server, 
     assert "did not return a valid RSS or Atom feed" in response.content.decode()
     feed.refresh_from_db()
     assert feed.last_error
+
+
+def test_add_document_leads_to_the_submit_form(curator_client):
+    response = curator_client.get(reverse("admin:research_document_add"), follow=True)
+    assert response.redirect_chain[-1][0] == SUBMIT
+    assert "Submit a document" in response.content.decode()
