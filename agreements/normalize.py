@@ -208,6 +208,31 @@ def name_key(name: object) -> str:
     return " ".join(_NAME_WORDS.get(word, word) for word in words)[:255]
 
 
+# Words that say what kind of office an agency is; two names with different
+# roles ("Polk County Sheriff" / "Polk County Police") are never the same agency.
+ROLE_WORDS = frozenset(
+    {
+        "sheriff", "police", "marshal", "marshals", "constable", "corrections", "jail",
+        "detention", "highway", "patrol", "trooper", "troopers", "public", "safety",
+        "attorney", "district", "court", "probation", "parole", "university", "college",
+        "school", "port", "airport", "transit", "housing", "fire", "emergency",
+    }
+)  # fmt: skip
+GENERIC_WORDS = frozenset(
+    {"department", "office", "of", "the", "county", "city", "town", "village", "township"}
+)
+
+
+def name_core(key: str) -> str:
+    """The distinctive part of a name key: what is left without role and generic words."""
+    return " ".join(w for w in key.split() if w not in ROLE_WORDS and w not in GENERIC_WORDS)
+
+
+def name_roles(key: str) -> frozenset[str]:
+    """The role words of a name key (sheriff, police, corrections...)."""
+    return frozenset(w for w in key.split() if w in ROLE_WORDS)
+
+
 def display_name(name: object) -> str:
     """An agency name as shown: ICE's spelling, tidied (spaces, quotes)."""
     return clean_text(name)[:255]

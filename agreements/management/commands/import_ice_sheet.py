@@ -1,0 +1,63 @@
+"""Import ICE 287(g) spreadsheets as snapshots, one summary line per file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.dateparse import parse_datetime
+
+from agreements.models import ListSnapshot
+from agreements.services import SnapshotImportError, snapshot_import
+
+
+class Command(BaseCommand):
+    help = "Import ICE's participating or pending 287(g) list files (.xlsx)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        parser.add_argument(
+            "--published-at",
+            help="Publication time (ISO 8601) when the file's own metadata should not be trusted.",
+        )
+        parser.add_argument(
+            "--kind",
+            choices=ListSnapshot.Kind.values,
+            help="Force the list kind (normally detected from the header).",
+        )
+
+    def handle(
+        self, *args, files: list[Path], published_at: str | None, kind: str | None, **options
+    ) -> None:
+        when = _parse_time(published_at) if published_at else None
+        failed = 0
+        for path in files:
+            try:
+                with path.open("rb") as handle:
+                    result = snapshot_import(
+                        file=handle, filename=path.name, published_at=when, kind=kind
+                    )
+            except OSError as exc:
+                failed += 1
+                self.stderr.write(f"{path}: could not be opened ({exc.strerror or exc}).")
+                continue
+            except SnapshotImportError as exc:
+                failed += 1
+                self.stderr.write(f"{path}: refused. {exc}")
+                continue
+            self.stdout.write(result.summary())
+        if failed:
+            raise CommandError(f"{failed} of {len(files)} files were not imported.")
+
+
+def _parse_time(value: str) -> dt.datetime:
+    parsed = parse_datetime(value)
+    if parsed is None:
+        try:
+            parsed = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
+        except ValueError:
+            raise CommandError(
+                f"--published-at {value!r} is not an ISO date or time, e.g. 2025-07-11T17:30-04:00."
+            ) from None
+    return parsed

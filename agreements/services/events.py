@@ -1,0 +1,547 @@
+"""Agreements and their history, rebuilt from the ordered snapshot rows.
+
+Nothing here depends on the order in which files were imported: after each
+import, every agency the new file touches is recomputed from all of its rows
+in all snapshots, ordered by publication time (then sha256). Which rows are one
+agreement, that agreement's signed date, links, status and listing times, and
+its ``AgreementEvent``s are all functions of that ordered history, so
+importing the same files in any order yields the same records.
+
+Rules, per agency and model (a "lineage"):
+- each signed date on the participating list is an agreement; a new date that
+  replaces another from one participating snapshot to the next, and is close
+  to it (same month and day, or within 45 days), is the same agreement with its
+  date corrected; otherwise it is a renewal, a new agreement whose
+  ``predecessor`` is the one before;
+- a row on the pending list belongs to the agreement signed next after it (or
+  to the one signed at most 30 days before: ICE's lists lag each other), else
+  to an unsigned pending agreement;
+- a participating row whose SIGNED could not be read belongs to the latest
+  agreement signed before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils import timezone
+
+from agreements.models import Agency, Agreement, AgreementEvent, ListSnapshot, SnapshotRow
+
+PARTICIPATING = ListSnapshot.Kind.PARTICIPATING
+PENDING = ListSnapshot.Kind.PENDING
+CORRECTION_DAYS = 45
+PENDING_LAG = dt.timedelta(days=30)
+# Compared between consecutive listings; a blank new value is not a change
+# (ICE's COUNTY cells flicker to #N/A).
+TRACKED_FIELDS = ("county_name", "agency_type", "signed_on")
+LINK_FIELDS = ("moa_url", "addendum_url")
+ROW_FIELDS = (
+    "id",
+    "snapshot_id",
+    "row_number",
+    "agency_id",
+    "model",
+    "signed_on",
+    "signed_raw",
+    "agency_type",
+    "county_name",
+    "county_fips",
+    "moa_url",
+    "addendum_url",
+    "agreement_id",
+    "is_duplicate",
+)
+CHUNK = 900
+
+
+@dataclass
+class Row:
+    """A snapshot row as the rebuild sees it."""
+
+    id: int | None
+    snapshot_id: int
+    row_number: int
+    agency_id: int
+    model: str
+    signed_on: dt.date | None
+    signed_raw: str
+    agency_type: str
+    county_name: str
+    county_fips: str
+    moa_url: str
+    addendum_url: str
+    agreement_id: int | None
+    is_duplicate: bool
+    obj: SnapshotRow | None = None  # an unsaved row of the file being imported
+
+
+@dataclass
+class Timeline:
+    """Every snapshot, ordered by publication time then sha256, per kind."""
+
+    kind: dict[int, str]
+    time: dict[int, dt.datetime]
+    order: dict[str, list[int]]
+    position: dict[int, int]
+
+    @classmethod
+    def load(cls) -> Timeline:
+        snapshots = sorted(
+            ListSnapshot.objects.values_list("id", "kind", "published_at", "sha256"),
+            key=lambda s: (s[2], s[3]),
+        )
+        order: dict[str, list[int]] = {PARTICIPATING: [], PENDING: []}
+        position = {}
+        for pk, kind, _, _ in snapshots:
+            position[pk] = len(order.setdefault(kind, []))
+            order[kind].append(pk)
+        return cls(
+            kind={s[0]: s[1] for s in snapshots},
+            time={s[0]: s[2] for s in snapshots},
+            order=order,
+            position=position,
+        )
+
+    def key(self, row: Row) -> tuple:
+        return (self.time[row.snapshot_id], self.position[row.snapshot_id], row.row_number)
+
+    def latest(self, kind: str) -> int | None:
+        return self.order[kind][-1] if self.order.get(kind) else None
+
+
+@dataclass
+class Group:
+    """One agreement of a lineage, as computed from its rows."""
+
+    dates: list[dt.date] = field(default_factory=list)
+    first: int = 0  # position of the first participating snapshot listing it
+    last: int = 0
+    rows: list[Row] = field(default_factory=list)
+    agreement: Agreement | None = None
+
+    @property
+    def signed_on(self) -> dt.date | None:
+        return self.dates[-1] if self.dates else None
+
+
+@dataclass
+class RebuildResult:
+    agreements_new: int = 0
+    agreements_changed: int = 0
+    events: int = 0
+
+
+# --- Entry point ------------------------------------------------------------
+
+
+def agreements_rebuild(
+    *, agency_ids: Iterable[int], new_rows: list[SnapshotRow] | None = None
+) -> RebuildResult:
+    """Recompute agreements, row assignments and events of these agencies.
+
+    ``new_rows`` are unsaved rows of the snapshot being imported (already
+    saved itself): they take part in the rebuild and are then bulk-created
+    with their agreement set. Call inside the import's transaction.
+    """
+    agency_ids = sorted(set(agency_ids))
+    new_rows = new_rows or []
+    timeline = Timeline.load()
+    rows = _load_rows(agency_ids) + [_row_of(obj) for obj in new_rows if obj.agency_id]
+    lineages: dict[tuple[int, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.model:
+            lineages[(row.agency_id, row.model)].append(row)
+    existing: dict[tuple[int, str], list[Agreement]] = defaultdict(list)
+    for chunk in _chunks(agency_ids):
+        for agreement in Agreement.objects.filter(agency_id__in=chunk).order_by("pk"):
+            existing[(agreement.agency_id, agreement.model)].append(agreement)
+
+    result = RebuildResult()
+    groups_by_lineage = {
+        pair: _lineage_groups(sorted(pair_rows, key=timeline.key), timeline)
+        for pair, pair_rows in lineages.items()
+    }
+    reconciler = _Reconciler(timeline, result)
+    for pair in sorted(groups_by_lineage):
+        reconciler.claim(groups_by_lineage[pair], existing.get(pair, []))
+    reconciler.save()
+    _assign_rows(groups_by_lineage, new_rows)
+    _update_agencies(agency_ids, rows, timeline)
+    result.events = _sync_events(agency_ids, groups_by_lineage, timeline)
+    return result
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _load_rows(agency_ids: list[int]) -> list[Row]:
+    rows = []
+    for chunk in _chunks(agency_ids):
+        for values in SnapshotRow.objects.filter(agency_id__in=chunk).values_list(*ROW_FIELDS):
+            rows.append(Row(*values))
+    return rows
+
+
+def _row_of(obj: SnapshotRow) -> Row:
+    values = [getattr(obj, name) for name in ROW_FIELDS]
+    return Row(*values, obj=obj)
+
+
+# --- Lineages ---------------------------------------------------------------
+
+
+def looks_like_correction(old: dt.date, new: dt.date) -> bool:
+    """Whether ``new`` reads as a corrected ``old`` rather than a renewal."""
+    if abs((new - old).days) <= CORRECTION_DAYS:
+        return True
+    if (old.month, old.day) == (new.month, new.day):
+        return True  # a typo in the year
+    return old.year == new.year and (old.month, old.day) == (new.day, new.month)
+
+
+def _lineage_groups(rows: list[Row], timeline: Timeline) -> list[Group]:
+    """Split one agency+model's rows (ordered) into agreements."""
+    position = timeline.position
+    seen: dict[dt.date, list[int]] = {}
+    for row in rows:
+        if row.signed_on and timeline.kind[row.snapshot_id] == PARTICIPATING:
+            pos = position[row.snapshot_id]
+            first_last = seen.setdefault(row.signed_on, [pos, pos])
+            first_last[0], first_last[1] = min(first_last[0], pos), max(first_last[1], pos)
+    groups: list[Group] = []
+    by_date: dict[dt.date, Group] = {}
+    for day in sorted(seen, key=lambda d: (seen[d][0], d)):
+        first, last = seen[day]
+        target = next(
+            (
+                g
+                for g in reversed(groups)
+                if g.last == first - 1 and looks_like_correction(g.signed_on, day)
+            ),
+            None,
+        )
+        if target is None:
+            target = Group(first=first, last=last)
+            groups.append(target)
+        target.dates.append(day)
+        target.last = max(target.last, last)
+        by_date[day] = target
+    unsigned: Group | None = None
+    participating = timeline.order[PARTICIPATING]
+    for row in rows:
+        kind = timeline.kind[row.snapshot_id]
+        if kind == PARTICIPATING and row.signed_on:
+            group = by_date[row.signed_on]
+        elif kind == PARTICIPATING:
+            pos = position[row.snapshot_id]
+            group = next((g for g in reversed(groups) if g.first <= pos), None)
+            group = group or (groups[0] if groups else None)
+        else:
+            when = timeline.time[row.snapshot_id]
+            group = next((g for g in groups if timeline.time[participating[g.first]] >= when), None)
+            if group is None and groups:
+                latest = groups[-1]
+                if when - timeline.time[participating[latest.first]] <= PENDING_LAG:
+                    group = latest
+        if group is None:
+            unsigned = unsigned or Group()
+            group = unsigned
+        group.rows.append(row)
+    if unsigned is not None:
+        groups.append(unsigned)
+    return groups
+
+
+# --- Agreements -------------------------------------------------------------
+
+_COMPARED = ("signed_on", "signed_raw", "moa_url", "addendum_url", "status", "predecessor_id")
+_SAVED = [
+    "signed_on",
+    "signed_raw",
+    "moa_url",
+    "addendum_url",
+    "status",
+    "first_listed_at",
+    "last_listed_at",
+    "predecessor",
+    "updated_at",
+]
+
+
+class _Reconciler:
+    """Matches computed groups to agreements in the database, creating the missing."""
+
+    def __init__(self, timeline: Timeline, result: RebuildResult) -> None:
+        self.timeline = timeline
+        self.result = result
+        self.claimed: set[int] = set()
+        self.to_create: list[tuple[Group, Agreement]] = []
+        self.to_update: list[Agreement] = []
+        self.merges: list[tuple[Agreement, Agreement]] = []
+        self.lineages: list[list[Group]] = []
+        self.times: dict[int, tuple] = {}
+
+    def claim(self, groups: list[Group], existing: list[Agreement]) -> None:
+        by_id = {a.pk: a for a in existing}
+        for agreement in existing:
+            self.times[agreement.pk] = (agreement.first_listed_at, agreement.last_listed_at)
+        for group in groups:
+            referenced = {r.agreement_id for r in group.rows if r.agreement_id in by_id}
+            referenced |= {a.pk for a in existing if a.signed_on and a.signed_on in group.dates}
+            referenced -= self.claimed
+            if referenced:
+                survivor = by_id[min(referenced)]
+                for pk in sorted(referenced - {survivor.pk}):
+                    self.merges.append((survivor, by_id[pk]))
+                self.claimed |= referenced
+                group.agreement = survivor
+            else:
+                agency_id, model = group.rows[0].agency_id, group.rows[0].model
+                group.agreement = Agreement(agency_id=agency_id, model=model)
+                self.to_create.append((group, group.agreement))
+        self.lineages.append(groups)
+
+    def save(self) -> None:
+        from agreements.services.agencies import _combine_agreements
+
+        for keep, drop in self.merges:
+            # Rare: two records turned out to be one agreement (a date correction
+            # seen only once the snapshot between them was imported).
+            _combine_agreements(keep=keep, drop=drop)
+        existing = [g.agreement for groups in self.lineages for g in groups if g.agreement.pk]
+        before = {a.pk: tuple(getattr(a, f) for f in _COMPARED) for a in existing}
+        for groups in self.lineages:
+            previous = None
+            for group in groups:
+                self._fill(group, previous)
+                previous = group.agreement
+        # Dates move between agreements when a correction is found: clear the
+        # moving ones first so the (agency, model, signed) constraint never clashes.
+        moving = [a.pk for a in existing if before[a.pk][0] and a.signed_on != before[a.pk][0]]
+        if moving:
+            Agreement.objects.filter(pk__in=moving).update(signed_on=None)
+        created = [a for _, a in self.to_create]
+        predecessors = {id(a): a.predecessor for a in created}
+        for agreement in created:
+            agreement.predecessor = None
+        Agreement.objects.bulk_create(created, batch_size=500)
+        self.result.agreements_new += len(created)
+        updates = [a for a in created if predecessors[id(a)] is not None]
+        for agreement in updates:
+            agreement.predecessor = predecessors[id(agreement)]
+        for agreement in existing:
+            if before[agreement.pk] != tuple(getattr(agreement, f) for f in _COMPARED):
+                self.result.agreements_changed += 1
+                updates.append(agreement)
+            elif agreement.pk not in moving:
+                # Only the listing times moved: no need to touch the row.
+                if not self._times_changed(agreement):
+                    continue
+                updates.append(agreement)
+        now = timezone.now()
+        for agreement in updates:
+            agreement.updated_at = now
+        Agreement.objects.bulk_update(updates, _SAVED, batch_size=500)
+
+    def _times_changed(self, agreement: Agreement) -> bool:
+        return (agreement.first_listed_at, agreement.last_listed_at) != self.times.get(agreement.pk)
+
+    def _fill(self, group: Group, previous: Agreement | None) -> None:
+        timeline = self.timeline
+        agreement = group.agreement
+        agreement.predecessor = previous
+        agreement.signed_on = group.signed_on
+        ordered = group.rows  # already in timeline order
+        participating = [r for r in ordered if timeline.kind[r.snapshot_id] == PARTICIPATING]
+        undated = [r.signed_raw for r in participating if not r.signed_on and r.signed_raw]
+        agreement.signed_raw = "" if group.signed_on else (undated[-1] if undated else "")
+        for name in LINK_FIELDS:
+            values = [getattr(r, name) for r in participating if getattr(r, name)]
+            setattr(agreement, name, values[-1] if values else getattr(agreement, name) or "")
+        times = [timeline.time[r.snapshot_id] for r in ordered]
+        agreement.first_listed_at, agreement.last_listed_at = min(times), max(times)
+        agreement.status = _status(group, timeline, participating)
+
+
+def _status(group: Group, timeline: Timeline, participating: list[Row]) -> str:
+    snapshots = {r.snapshot_id for r in group.rows}
+    if participating:
+        listed = timeline.latest(PARTICIPATING) in snapshots
+        return Agreement.Status.ACTIVE if listed else Agreement.Status.ENDED
+    listed = timeline.latest(PENDING) in snapshots
+    return Agreement.Status.PENDING if listed else Agreement.Status.ENDED
+
+
+def _assign_rows(groups_by_lineage: dict, new_rows: Iterable[SnapshotRow]) -> None:
+    """Point each row at its agreement: saved rows by bulk update, new ones at creation."""
+    changed = []
+    for groups in groups_by_lineage.values():
+        for group in groups:
+            agreement_id = group.agreement.pk
+            for row in group.rows:
+                if row.obj is not None:
+                    row.obj.agreement_id = agreement_id
+                elif row.agreement_id != agreement_id:
+                    changed.append(SnapshotRow(id=row.id, agreement_id=agreement_id))
+                row.agreement_id = agreement_id
+    if changed:
+        SnapshotRow.objects.bulk_update(changed, ["agreement"], batch_size=500)
+    SnapshotRow.objects.bulk_create(list(new_rows), batch_size=1000)
+
+
+def _update_agencies(agency_ids: list[int], rows: list[Row], timeline: Timeline) -> None:
+    """Keep each agency's type and county as ICE wrote them most recently."""
+    latest: dict[int, dict[str, str]] = {}
+    for row in sorted(rows, key=timeline.key):
+        values = latest.setdefault(row.agency_id, {})
+        for name in ("agency_type", "county_name", "county_fips"):
+            if getattr(row, name):
+                values[name] = getattr(row, name)
+    changed = []
+    for chunk in _chunks(agency_ids):
+        for agency in Agency.objects.filter(pk__in=chunk):
+            values = latest.get(agency.pk, {})
+            if values.get("county_name") and not values.get("county_fips"):
+                values["county_fips"] = ""
+            if any(getattr(agency, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(agency, k, v)
+                changed.append(agency)
+    if changed:
+        Agency.objects.bulk_update(changed, ["agency_type", "county_name", "county_fips"])
+
+
+# --- Events -----------------------------------------------------------------
+
+EventKey = tuple[int, str, int, str]  # agreement, kind, snapshot, field
+
+
+def _sync_events(agency_ids: list[int], groups_by_lineage: dict, timeline: Timeline) -> int:
+    """Make the stored events of these agencies equal to the derived ones."""
+    wanted: dict[EventKey, tuple] = {}
+    for groups in groups_by_lineage.values():
+        for group in groups:
+            for event in derive_events(group, timeline):
+                wanted[event[:4]] = event[4:]
+    have: dict[EventKey, tuple] = {}
+    stale: list[int] = []
+    for chunk in _chunks(agency_ids):
+        events = AgreementEvent.objects.filter(
+            Q(agency_id__in=chunk) | Q(agreement__agency_id__in=chunk)
+        ).values_list(
+            "id",
+            "agreement_id",
+            "kind",
+            "snapshot_id",
+            "field",
+            "previous_snapshot_id",
+            "old_value",
+            "new_value",
+        )
+        for pk, agreement_id, kind, snapshot_id, name, previous, old, new in events:
+            key = (agreement_id, kind, snapshot_id, name)
+            if key in have or wanted.get(key) != (previous, old, new):
+                stale.append(pk)
+            else:
+                have[key] = (previous, old, new)
+    for start in range(0, len(stale), CHUNK):
+        AgreementEvent.objects.filter(pk__in=stale[start : start + CHUNK]).delete()
+    agency_of = {
+        g.agreement.pk: g.agreement.agency_id
+        for groups in groups_by_lineage.values()
+        for g in groups
+    }
+    new = [
+        AgreementEvent(
+            agreement_id=key[0],
+            agency_id=agency_of[key[0]],
+            kind=key[1],
+            snapshot_id=key[2],
+            field=key[3],
+            previous_snapshot_id=value[0],
+            old_value=value[1],
+            new_value=value[2],
+            occurred_at=timeline.time[key[2]],
+        )
+        for key, value in wanted.items()
+        if key not in have
+    ]
+    AgreementEvent.objects.bulk_create(new, batch_size=1000)
+    return len(wanted)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def derive_events(group: Group, timeline: Timeline) -> list[tuple]:
+    """(agreement, kind, snapshot, field, previous snapshot, old, new) of one agreement."""
+    pk = group.agreement.pk
+    by_kind: dict[str, dict[int, Row]] = {PARTICIPATING: {}, PENDING: {}}
+    for row in group.rows:
+        listed = by_kind[timeline.kind[row.snapshot_id]]
+        if row.snapshot_id not in listed or listed[row.snapshot_id].is_duplicate:
+            listed[row.snapshot_id] = row
+    events: list[tuple] = []
+    ever_signed = bool(by_kind[PARTICIPATING])
+    for kind, listed in by_kind.items():
+        if not listed:
+            continue
+        order = timeline.order[kind]
+        start = min(timeline.position[s] for s in listed)
+        last: Row | None = None
+        present = False
+        for snapshot_id in order[start:]:
+            row = listed.get(snapshot_id)
+            if row is None:
+                if present and (kind == PARTICIPATING or not ever_signed):
+                    events.append((pk, "delisted", snapshot_id, "", last.snapshot_id, "", ""))
+                present = False
+                continue
+            if last is None:
+                first_kind = "signed" if kind == PARTICIPATING else "pending_listed"
+                events.append((pk, first_kind, snapshot_id, "", None, "", ""))
+            else:
+                if not present and (kind == PARTICIPATING or not ever_signed):
+                    events.append((pk, "relisted", snapshot_id, "", last.snapshot_id, "", ""))
+                if kind == PARTICIPATING:
+                    events.extend(_changes(pk, last, row))
+            last, present = row, True
+    return events
+
+
+def _changes(pk: int, old: Row, new: Row) -> list[tuple]:
+    events = []
+    for name in TRACKED_FIELDS:
+        before, after = getattr(old, name), getattr(new, name)
+        if after and before != after:
+            field_name = "county" if name == "county_name" else name
+            events.append(
+                (
+                    pk,
+                    "field_changed",
+                    new.snapshot_id,
+                    field_name,
+                    old.snapshot_id,
+                    _text(before),
+                    _text(after),
+                )
+            )
+    for name in LINK_FIELDS:
+        before, after = getattr(old, name), getattr(new, name)
+        if after and not before:
+            events.append((pk, "moa_posted", new.snapshot_id, name, old.snapshot_id, "", after))
+        elif after and before != after:
+            events.append(
+                (pk, "field_changed", new.snapshot_id, name, old.snapshot_id, before, after)
+            )
+    return events

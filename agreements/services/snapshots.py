@@ -1,0 +1,490 @@
+"""Importing one ICE spreadsheet as a ``ListSnapshot``.
+
+``snapshot_import`` is the one way a file enters the database (the command,
+the admin upload form and the fetch task all call it). A file is imported in
+one transaction: its rows are resolved to agencies (exact key, aliases, then a
+conservative fuzzy match within the state), and the agreements and events of
+every agency it touches are rebuilt from the full ordered history
+(``agreements.services.events``). A file already imported (same sha256) changes
+nothing.
+
+Publication time, in order of trust: the ``published_at`` argument; the
+workbook's own "modified" time (docProps/core.xml, UTC); the date in ICE's file
+name (``MMDDYYYY`` + ``am``/``pm``, read as 00:00 or 12:00 US Eastern: the
+earliest moment the name allows); the time of import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from rapidfuzz import fuzz, process
+
+from agreements import ice_sheet, normalize
+from agreements.models import Agency, AgencyAlias, ListSnapshot, SnapshotRow
+from agreements.services.events import agreements_rebuild
+
+EASTERN = zoneinfo.ZoneInfo("America/New_York")
+# Name-key similarity (rapidfuzz ratio) above which two names of one state
+# may be the same agency; a match is only made alone when the counties agree.
+FUZZY_SAME = 90
+FUZZY_CLOSE = 85
+# Metadata further than this from the file name's date is doubted (warning).
+DATE_TOLERANCE = dt.timedelta(days=2)
+
+
+class SnapshotImportError(Exception):
+    """A file was refused; the message says what is wrong, and nothing was saved."""
+
+
+@dataclass
+class ImportResult:
+    """What one import did."""
+
+    snapshot: ListSnapshot
+    created: bool
+    rows: int = 0
+    agencies_new: int = 0
+    agreements_new: int = 0
+    agreements_changed: int = 0
+    warnings: int = 0
+    needs_review: int = 0
+    county_fips_share: float | None = None
+
+    def summary(self) -> str:
+        """One line for the command and the admin."""
+        snapshot = self.snapshot
+        name = snapshot.original_filename or f"snapshot {snapshot.pk}"
+        when = timezone.localtime(snapshot.published_at).strftime("%Y-%m-%d %H:%M %Z")
+        if not self.created:
+            return f"{name}: already imported as snapshot {snapshot.pk} ({snapshot.kind}, {when}); nothing changed."
+        share = (
+            f", county FIPS matched {self.county_fips_share:.0%}"
+            if self.county_fips_share is not None
+            else ""
+        )
+        review = f", {self.needs_review} agencies to review" if self.needs_review else ""
+        return (
+            f"{name}: {snapshot.kind} list published {when} (from {snapshot.published_at_source}), "
+            f"{self.rows} rows, {self.agencies_new} new agencies, "
+            f"{self.agreements_new} new and {self.agreements_changed} changed agreements, "
+            f"{self.warnings} warnings{review}{share}."
+        )
+
+
+def snapshot_import(
+    *,
+    file: Path | BinaryIO,
+    filename: str,
+    published_at: dt.datetime | None = None,
+    kind: str | None = None,
+    source_url: str = "",
+    imported_by=None,
+) -> ImportResult:
+    """Import one ICE list file; refuse it with SnapshotImportError if it is not one."""
+    if kind and kind not in ListSnapshot.Kind.values:
+        raise SnapshotImportError(
+            f"Kind {kind!r} is not one of {', '.join(ListSnapshot.Kind.values)}."
+        )
+    filename = Path(filename or getattr(file, "name", "") or "ice-list.xlsx").name
+    try:
+        data = ice_sheet.read_bytes(file)
+    except ice_sheet.IceSheetError as exc:
+        raise SnapshotImportError(str(exc)) from exc
+    sha256 = ice_sheet.sha256_of(data)
+    existing = ListSnapshot.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return _already(existing)
+    try:
+        sheet = ice_sheet.read_ice_sheet(data, filename=filename)
+    except ice_sheet.IceSheetError as exc:
+        raise SnapshotImportError(str(exc)) from exc
+    warnings = [w.as_dict() for w in sheet.warnings]
+    snapshot = ListSnapshot(
+        kind=_kind(sheet, kind, filename, warnings),
+        sha256=sha256,
+        original_filename=filename[:255],
+        source_url=source_url,
+        sheet_name=sheet.sheet_name[:100],
+        header=sheet.header,
+        row_count=len(sheet.rows),
+        imported_by=imported_by,
+    )
+    snapshot.published_at, snapshot.published_at_source = _published_at(
+        published_at, sheet, filename, warnings
+    )
+    _county_share_warning(sheet, warnings)
+    try:
+        with transaction.atomic():
+            snapshot.file.save(filename, ContentFile(data), save=False)
+            result = _import(snapshot, sheet, warnings)
+    except IntegrityError:
+        if snapshot.file:
+            snapshot.file.delete(save=False)
+        existing = ListSnapshot.objects.filter(sha256=sha256).first()
+        if existing is not None:  # imported meanwhile by another process
+            return _already(existing)
+        raise
+    except BaseException:
+        if snapshot.file:
+            snapshot.file.delete(save=False)
+        raise
+    result.county_fips_share = sheet.county_match_share
+    return result
+
+
+def _already(snapshot: ListSnapshot) -> ImportResult:
+    return ImportResult(
+        snapshot=snapshot,
+        created=False,
+        rows=snapshot.row_count,
+        warnings=len(snapshot.warnings),
+    )
+
+
+def _import(snapshot: ListSnapshot, sheet: ice_sheet.IceSheet, warnings: list) -> ImportResult:
+    resolver = AgencyResolver(states={row.state for row in sheet.rows if row.state})
+    agency_ids = resolver.resolve(sheet.rows, warnings)
+    snapshot.warnings = warnings
+    snapshot.save()
+    rows = [
+        SnapshotRow(
+            snapshot=snapshot,
+            row_number=row.number,
+            raw=row.raw,
+            state=row.state,
+            agency_name=row.agency_name,
+            model=row.model,
+            signed_on=row.signed_on,
+            signed_raw=row.signed_raw,
+            agency_type=row.agency_type,
+            county_name=row.county,
+            county_fips=row.county_fips,
+            moa_url=row.moa_url,
+            addendum_url=row.addendum_url,
+            agency_id=agency_ids.get(row.number),
+            is_duplicate=row.duplicate_of is not None,
+        )
+        for row in sheet.rows
+    ]
+    affected = set(agency_ids.values()) | _neighbour_agencies(snapshot)
+    rebuilt = agreements_rebuild(agency_ids=affected, new_rows=rows)
+    return ImportResult(
+        snapshot=snapshot,
+        created=True,
+        rows=len(rows),
+        agencies_new=resolver.created,
+        agreements_new=rebuilt.agreements_new,
+        agreements_changed=rebuilt.agreements_changed,
+        warnings=len(warnings),
+        needs_review=resolver.needs_review,
+    )
+
+
+def _neighbour_agencies(snapshot: ListSnapshot) -> set[int]:
+    """Agencies on the snapshots just before and after this one (same kind).
+
+    Their agreements may now be delisted or relisted by the new file.
+    """
+    same = ListSnapshot.objects.filter(kind=snapshot.kind).exclude(pk=snapshot.pk)
+    key = (snapshot.published_at, snapshot.sha256)
+    before = (
+        same.filter(published_at__lte=key[0])
+        .exclude(published_at=key[0], sha256__gt=key[1])
+        .order_by("-published_at", "-sha256")
+        .first()
+    )
+    after = (
+        same.filter(published_at__gte=key[0])
+        .exclude(published_at=key[0], sha256__lt=key[1])
+        .order_by("published_at", "sha256")
+        .first()
+    )
+    neighbours = [s.pk for s in (before, after) if s is not None]
+    return set(
+        SnapshotRow.objects.filter(snapshot_id__in=neighbours, agency__isnull=False)
+        .values_list("agency_id", flat=True)
+        .distinct()
+    )
+
+
+# --- Kind and publication time ----------------------------------------------
+
+_NAME_DATE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{4})\s*(am|pm)?", re.IGNORECASE)
+
+
+def kind_from_filename(filename: str) -> str | None:
+    """What the file name claims: "participating", "pending" or None."""
+    name = filename.lower()
+    if "pending" in name:
+        return ListSnapshot.Kind.PENDING
+    if "participat" in name:
+        return ListSnapshot.Kind.PARTICIPATING
+    return None
+
+
+def time_from_filename(filename: str) -> dt.datetime | None:
+    """ICE's MMDDYYYY[am|pm] as 00:00 / 12:00 US Eastern, or None."""
+    for match in _NAME_DATE.finditer(filename):
+        month, day, year, half = match.groups()
+        try:
+            when = dt.datetime(
+                int(year), int(month), int(day), 12 if (half or "").lower() == "pm" else 0
+            )
+        except ValueError:
+            continue
+        return when.replace(tzinfo=EASTERN)
+    return None
+
+
+def _warning(code: str, message: str, value: str = "") -> dict:
+    return {"row": None, "column": "", "value": value, "message": message, "code": code}
+
+
+def _kind(sheet: ice_sheet.IceSheet, kind: str | None, filename: str, warnings: list) -> str:
+    named = kind_from_filename(filename)
+    if named and named != sheet.kind:
+        warnings.append(
+            _warning(
+                "filename_kind",
+                f"The file name says {named} but the header is the {sheet.kind} list "
+                f"({'with' if sheet.kind == 'participating' else 'without'} SIGNED); "
+                f"imported as {kind or sheet.kind}.",
+                filename,
+            )
+        )
+    if kind and kind != sheet.kind:
+        warnings.append(
+            _warning(
+                "kind_overridden",
+                f"Imported as {kind} as asked, although the header looks like the {sheet.kind} list.",
+            )
+        )
+    return kind or sheet.kind
+
+
+def _published_at(
+    given: dt.datetime | None, sheet: ice_sheet.IceSheet, filename: str, warnings: list
+) -> tuple[dt.datetime, str]:
+    sources = ListSnapshot.PublishedAtSource
+    named = time_from_filename(filename)
+    metadata = sheet.modified_at
+    now = timezone.now()
+    if metadata and not (
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC) < metadata <= now + dt.timedelta(days=1)
+    ):
+        warnings.append(
+            _warning(
+                "metadata_time",
+                f"The workbook's modified time {metadata:%Y-%m-%d} is impossible; ignored.",
+            )
+        )
+        metadata = None
+    if named and metadata and abs(named - metadata) > DATE_TOLERANCE + dt.timedelta(hours=12):
+        warnings.append(
+            _warning(
+                "filename_date",
+                f"The file name says {named:%Y-%m-%d} but the workbook was last saved "
+                f"{metadata:%Y-%m-%d %H:%M} UTC; the workbook's time is used.",
+                filename,
+            )
+        )
+    if given is not None:
+        if timezone.is_naive(given):
+            given = timezone.make_aware(given)
+        return given, sources.ARGUMENT
+    if metadata:
+        return metadata, sources.METADATA
+    if named:
+        return named, sources.FILENAME
+    return now, sources.FETCHED
+
+
+def _county_share_warning(sheet: ice_sheet.IceSheet, warnings: list) -> None:
+    share = sheet.county_match_share
+    if share is not None and share < 1:
+        warnings.append(
+            _warning(
+                "county_fips_share",
+                f"{sheet.county_matched} of {sheet.county_rows} counties ({share:.1%}) "
+                "were matched to a FIPS code.",
+            )
+        )
+
+
+# --- Agencies ---------------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """An agency as the resolver sees it (saved or about to be created)."""
+
+    agency: Agency
+    county_fips: str
+
+
+class AgencyResolver:
+    """Finds the agency of each row: exact key, alias, then a cautious fuzzy match."""
+
+    def __init__(self, states: set[str]) -> None:
+        self.keys: dict[tuple[str, str], _Known] = {}
+        self.by_id: dict[int, _Known] = {}
+        self.created = 0
+        self.needs_review = 0
+        self.new: list[Agency] = []
+        self.aliases: dict[tuple[str, str], tuple[str, _Known]] = {}
+        for agency in Agency.objects.filter(state__in=states).only(
+            "id", "state", "name_key", "county_fips", "kind", "name", "slug"
+        ):
+            known = _Known(agency, agency.county_fips)
+            self.keys[(agency.state, agency.name_key)] = known
+            self.by_id[agency.pk] = known
+        for state, key, agency_id in AgencyAlias.objects.filter(state__in=states).values_list(
+            "state", "name_key", "agency_id"
+        ):
+            if agency_id in self.by_id:
+                self.keys.setdefault((state, key), self.by_id[agency_id])
+
+    def resolve(self, rows: list[ice_sheet.SheetRow], warnings: list) -> dict[int, int]:
+        """Row number -> agency id, creating agencies (and aliases) as needed."""
+        first_row: dict[tuple[str, str], ice_sheet.SheetRow] = {}
+        for row in rows:
+            if row.state and row.name_key:
+                first_row.setdefault((row.state, row.name_key), row)
+        found = {pair: self._find(pair, first_row[pair], warnings) for pair in sorted(first_row)}
+        self._save()
+        return {
+            row.number: found[(row.state, row.name_key)].agency.pk
+            for row in rows
+            if (row.state, row.name_key) in found
+        }
+
+    def _find(self, pair: tuple[str, str], row: ice_sheet.SheetRow, warnings: list) -> _Known:
+        known = self.keys.get(pair)
+        if known is not None:
+            return known
+        best, score = self._closest(pair)
+        review_with = None
+        if best is not None:
+            same_county = bool(row.county_fips) and row.county_fips == best.county_fips
+            other_county = bool(row.county_fips and best.county_fips) and not same_county
+            if score >= FUZZY_SAME and same_county:
+                self.aliases[pair] = (row.agency_name, best)
+                self.keys[pair] = best
+                warnings.append(
+                    _row_warning(
+                        row,
+                        f"Read as {best.agency.name!r}: the same name but for spelling, "
+                        "in the same county.",
+                        "agency_fuzzy",
+                    )
+                )
+                return best
+            if not other_county:
+                review_with = best
+        known = self._create(row)
+        if review_with is not None:
+            known.agency.needs_review = True
+            self.needs_review += 1
+            warnings.append(
+                _row_warning(
+                    row,
+                    f"{row.agency_name!r} is close to {review_with.agency.name!r} but may be a "
+                    "different agency; kept separate and flagged for a curator to merge or confirm.",
+                    "agency_needs_review",
+                )
+            )
+        self.keys[pair] = known
+        return known
+
+    def _closest(self, pair: tuple[str, str]) -> tuple[_Known | None, float]:
+        """The most similar known agency of the state, if it is close and unrivalled.
+
+        Names are compared on their distinctive part ("Miami Springs" in "City
+        of Miami Springs Police Department"), only among agencies with the same
+        role words and the same numbers.
+        """
+        state, key = pair
+        core, roles, digits = normalize.name_core(key), normalize.name_roles(key), _digits(key)
+        if not core:
+            return None, 0
+        candidates: dict[str, list[_Known]] = {}
+        for (s, other), known in self.keys.items():
+            if s == state and normalize.name_roles(other) == roles and _digits(other) == digits:
+                candidates.setdefault(normalize.name_core(other), []).append(known)
+        matches = process.extract(
+            core, list(candidates), scorer=fuzz.ratio, limit=3, score_cutoff=FUZZY_CLOSE
+        )
+        if not matches:
+            return None, 0
+        best_core, score, _ = matches[0]
+        agencies = {id(k.agency) for m in matches if m[1] >= score - 3 for k in candidates[m[0]]}
+        if len(agencies) > 1:
+            return candidates[best_core][0], min(score, FUZZY_SAME - 1)  # rivals: only review
+        return candidates[best_core][0], score
+
+    def _create(self, row: ice_sheet.SheetRow) -> _Known:
+        agency = Agency(
+            name=row.agency_name,
+            state=row.state,
+            name_key=row.name_key,
+            kind=row.agency_kind or "other",
+            agency_type=row.agency_type,
+            county_name=row.county,
+            county_fips=row.county_fips,
+        )
+        self.new.append(agency)
+        return _Known(agency, row.county_fips)
+
+    def _save(self) -> None:
+        if self.new:
+            _assign_slugs(self.new)
+            Agency.objects.bulk_create(self.new, batch_size=500)
+            self.created = len(self.new)
+        if self.aliases:
+            AgencyAlias.objects.bulk_create(
+                [
+                    AgencyAlias(agency=known.agency, name=name, state=state, name_key=key)
+                    for (state, key), (name, known) in self.aliases.items()
+                ],
+                ignore_conflicts=True,
+            )
+
+
+def _row_warning(row: ice_sheet.SheetRow, message: str, code: str) -> dict:
+    return {
+        "row": row.number,
+        "column": "LAW ENFORCEMENT AGENCY",
+        "value": row.agency_name,
+        "message": message,
+        "code": code,
+    }
+
+
+def _digits(key: str) -> list[str]:
+    return re.findall(r"\d+", key)
+
+
+def _assign_slugs(agencies: list[Agency]) -> None:
+    bases = [slugify(f"{a.name} {a.state}")[:240] or f"agency-{a.state.lower()}" for a in agencies]
+    taken = set(Agency.objects.filter(slug__in=set(bases)).values_list("slug", flat=True))
+    for agency, base in zip(agencies, bases, strict=True):
+        slug, n = base, 2
+        if slug in taken:
+            # Twins of this name exist: ask the database once for all of them.
+            taken |= set(
+                Agency.objects.filter(slug__startswith=base).values_list("slug", flat=True)
+            )
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        taken.add(slug)
+        agency.slug = slug
