@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
@@ -16,6 +17,7 @@ from datetime import date
 import us
 from django.db import connection
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
 from agreements.models import Agency, AgencyKind, SupportModel
@@ -160,15 +162,30 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _visibility_sql(user) -> tuple[str, list]:
+    """Which entries ``user`` may see, as decided by ``Document.objects.viewable_by``.
+
+    The index keeps each document's status, so when the rule is "published
+    only" (the public) the check is one column; any other rule is applied as
+    written, through a subquery.
+    """
+    visible = Document.objects.viewable_by(user).order_by().values("id")
+    if not visible.query.where:
+        return "", []
+    published = Document.objects.published().order_by().values("id")
+    if str(visible.query) == str(published.query):
+        return "e.status = %s", [Document.Status.PUBLISHED]  # agencies are 'published'
+    sql, params = visible.query.sql_with_params()
+    return f"(e.entry_type = 'agency' OR e.object_id IN ({sql}))", list(params)
+
+
 def _filter_sql(filters: dict[str, list[str]], user) -> tuple[str, list]:
     """The WHERE conditions on ``search_entry e`` for visibility and filters."""
     clauses: list[str] = []
     params: list = []
-    visible = Document.objects.viewable_by(user).order_by()
-    if visible.query.where:
-        sql, visible_params = visible.values("id").query.sql_with_params()
-        clauses.append(f"(e.entry_type = 'agency' OR e.object_id IN ({sql}))")
-        params += visible_params
+    visibility, params = _visibility_sql(user)
+    if visibility:
+        clauses.append(visibility)
     for name, values in filters.items():
         marks = _placeholders(values)
         if name == "type":
@@ -291,6 +308,17 @@ def _url(name: str, kwargs: dict, fallback: str) -> str:
         return fallback
 
 
+@functools.cache
+def _labels(choices: str, language: str | None) -> dict[str, str]:
+    """value -> label of a choices class, translated once per language."""
+    cls = {"document": Document.Kind, "agency": AgencyKind, "model": SupportModel}[choices]
+    return {value: str(label) for value, label in cls.choices}
+
+
+def _label(choices: str, value: str) -> str:
+    return _labels(choices, translation.get_language()).get(value, value)
+
+
 def _state_label(code: str) -> str:
     state = us.states.lookup(code)
     return state.name if state else code
@@ -300,11 +328,11 @@ def _facet_label(name: str, value: str, label: str) -> str:
     if name == "type":
         return TYPE_LABELS.get(value, value)
     if name == "kind":
-        return str(Document.Kind(value).label) if value in Document.Kind.values else value
+        return _label("document", value)
     if name == "state":
         return _state_label(value)
     if name == "model":
-        return str(SupportModel(value).label) if value in SupportModel.values else value
+        return _label("model", value)
     return label or value
 
 
@@ -365,7 +393,7 @@ def _hits(cursor, backend, query: Query, rows: list) -> list[Hit]:
                     snippet=marked_html(snippet),
                     date=doc.published_on,
                     kind=doc.kind,
-                    kind_label=str(doc.get_kind_display()),
+                    kind_label=_label("document", doc.kind),
                     publisher=doc.publisher,
                     states=tuple(sorted(states.get(doc.pk, ()))),
                     score=float(score or 0),
@@ -388,9 +416,7 @@ def _hits(cursor, backend, query: Query, rows: list) -> list[Hit]:
                     snippet=marked_html(snippet),
                     date=None,
                     kind=agency.kind,
-                    kind_label=str(AgencyKind(agency.kind).label)
-                    if agency.kind in AgencyKind.values
-                    else agency.kind,
+                    kind_label=_label("agency", agency.kind),
                     states=(agency.state,),
                     score=float(score or 0),
                 )

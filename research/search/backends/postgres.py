@@ -26,11 +26,12 @@ HEADLINE_OPTIONS = (
 )
 TITLE_OPTIONS = f'StartSel="{MARK_START}", StopSel="{MARK_END}", HighlightAll=true'
 
-ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state, vector"
+ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state, status, vector"
 UPSERT = (
     "ON CONFLICT (id) DO UPDATE SET entry_type = EXCLUDED.entry_type,"
     " object_id = EXCLUDED.object_id, kind = EXCLUDED.kind, published = EXCLUDED.published,"
     " year = EXCLUDED.year, publisher = EXCLUDED.publisher, state = EXCLUDED.state,"
+    " status = EXCLUDED.status,"
     " vector = EXCLUDED.vector"
 )
 
@@ -38,14 +39,14 @@ UPSERT = (
 def _document_upsert(where: str) -> str:
     return f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
         SELECT d.id * 2, 'document', d.id, d.kind, d.published_on,
-               EXTRACT(YEAR FROM d.published_on)::integer, d.publisher, '',
+               EXTRACT(YEAR FROM d.published_on)::integer, d.publisher, '', d.status,
                search_vector(d.title, d.summary, d.text)
         FROM research_document d WHERE {where} {UPSERT}"""
 
 
 def _agency_upsert(where: str) -> str:
     return f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
-        SELECT a.id * 2 + 1, 'agency', a.id, a.kind, NULL, NULL, '', a.state,
+        SELECT a.id * 2 + 1, 'agency', a.id, a.kind, NULL, NULL, '', a.state, 'published',
                search_vector(
                    a.name,
                    (SELECT string_agg(al.name, ' ; ') FROM agreements_agencyalias al
@@ -65,6 +66,7 @@ SCHEMA = [
         year integer NULL,
         publisher varchar(255) NOT NULL DEFAULT '',
         state varchar(2) NOT NULL DEFAULT '',
+        status varchar(15) NOT NULL DEFAULT 'published',
         vector tsvector NOT NULL,
         CHECK (id = object_id * 2 + (entry_type = 'agency')::integer)
     )""",
@@ -94,7 +96,10 @@ SCHEMA = [
            AND NEW.published_on IS NOT DISTINCT FROM OLD.published_on
            AND NEW.summary IS NOT DISTINCT FROM OLD.summary
            AND NEW.text IS NOT DISTINCT FROM OLD.text THEN
-            RETURN NULL;  -- nothing the index holds has changed (e.g. a status change)
+            -- The words are unchanged (e.g. a status change): no need to re-parse the text.
+            UPDATE {ENTRY_TABLE} SET status = NEW.status
+                WHERE id = NEW.id * 2 AND status IS DISTINCT FROM NEW.status;
+            RETURN NULL;
         END IF;
         IF TG_OP IN ('UPDATE', 'DELETE') THEN
             DELETE FROM {ENTRY_TABLE} WHERE id = OLD.id * 2;
@@ -156,6 +161,13 @@ class PostgresBackend(SearchBackend):
     vendor = "postgresql"
 
     def install(self, cursor) -> None:
+        cursor.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+            [ENTRY_TABLE, "status"],
+        )
+        upgrade = cursor.fetchone() is None
+        if upgrade:  # an index from before the status column (or none at all)
+            cursor.execute(f"DROP TABLE IF EXISTS {ENTRY_TABLE}")
         for statement in SCHEMA:
             cursor.execute(statement)
         for function, table, events, level in TRIGGERS:
@@ -165,6 +177,8 @@ class PostgresBackend(SearchBackend):
                 f"CREATE TRIGGER {name} {events} ON {table} "
                 f"FOR EACH {level} EXECUTE FUNCTION {function}()"
             )
+        if upgrade:
+            self.reindex(cursor)
 
     def pause(self, cursor) -> None:
         for function, table, events, _level in TRIGGERS:

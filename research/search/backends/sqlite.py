@@ -23,7 +23,7 @@ FTS_TABLE = "search_fts"
 WEIGHTS = (10.0, 4.0, 1.0)
 SNIPPET_TOKENS = 24
 
-ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state"
+ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state, status"
 
 SCHEMA = [
     f"""CREATE TABLE IF NOT EXISTS {ENTRY_TABLE} (
@@ -35,6 +35,7 @@ SCHEMA = [
         year integer NULL,
         publisher varchar(255) NOT NULL DEFAULT '',
         state varchar(2) NOT NULL DEFAULT '',
+        status varchar(15) NOT NULL DEFAULT 'published',
         CHECK (id = object_id * 2 + (entry_type = 'agency'))
     )""",
     f"CREATE INDEX IF NOT EXISTS search_entry_published ON {ENTRY_TABLE} (published DESC, id DESC)",
@@ -49,7 +50,7 @@ def _document_rows(where: str) -> list[str]:
     return [
         f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
         SELECT d.id * 2, 'document', d.id, d.kind, d.published_on,
-               CAST(substr(d.published_on, 1, 4) AS INTEGER), d.publisher, ''
+               CAST(substr(d.published_on, 1, 4) AS INTEGER), d.publisher, '', d.status
         FROM research_document d WHERE {where}""",
         f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
         SELECT d.id * 2, d.title, d.summary, d.text FROM research_document d WHERE {where}""",
@@ -60,7 +61,7 @@ def _agency_rows(where: str) -> list[str]:
     """Statements that (re)write the entries of the agencies matching ``where`` (alias a)."""
     return [
         f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
-        SELECT a.id * 2 + 1, 'agency', a.id, a.kind, NULL, NULL, '', a.state
+        SELECT a.id * 2 + 1, 'agency', a.id, a.kind, NULL, NULL, '', a.state, 'published'
         FROM agreements_agency a WHERE {where}""",
         f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
         SELECT a.id * 2 + 1, a.name,
@@ -89,7 +90,7 @@ def _body(statements: list[str]) -> str:
 _DOCUMENT_WRITE = [
     f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS}) VALUES (new.id * 2, 'document',
         new.id, new.kind, new.published_on, CAST(substr(new.published_on, 1, 4) AS INTEGER),
-        new.publisher, '')""",
+        new.publisher, '', new.status)""",
     f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
         VALUES (new.id * 2, new.title, new.summary, new.text)""",
 ]
@@ -112,13 +113,17 @@ TRIGGERS = {
         " ON research_document",
         [*_forget("old.id * 2"), *_forget("new.id * 2"), *_DOCUMENT_WRITE],
     ),
+    "search_document_status": (
+        "AFTER UPDATE OF status ON research_document",
+        [f"UPDATE {ENTRY_TABLE} SET status = new.status WHERE id = new.id * 2"],
+    ),
     "search_document_delete": ("AFTER DELETE ON research_document", _forget("old.id * 2")),
     "search_agency_insert": (
         "AFTER INSERT ON agreements_agency",
         [
             *_forget("new.id * 2 + 1"),
             f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS}) VALUES (new.id * 2 + 1, 'agency',
-                new.id, new.kind, NULL, NULL, '', new.state)""",
+                new.id, new.kind, NULL, NULL, '', new.state, 'published')""",
             f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
                 VALUES (new.id * 2 + 1, new.name, '', {_AGENCY_BODY})""",
         ],
@@ -158,6 +163,12 @@ class SqliteBackend(SearchBackend):
     def install(self, cursor) -> None:
         for statement in SCHEMA:
             cursor.execute(statement)
+        cursor.execute(f"PRAGMA table_info({ENTRY_TABLE})")
+        if "status" not in {row[1] for row in cursor.fetchall()}:  # an index from before status
+            cursor.execute(
+                f"ALTER TABLE {ENTRY_TABLE} ADD COLUMN status varchar(15) NOT NULL DEFAULT ''"
+            )
+            self.reindex(cursor)
         for name, (event, statements) in TRIGGERS.items():
             cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
             cursor.execute(f"CREATE TRIGGER {name} {event} {_body(statements)}")
