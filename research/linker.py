@@ -70,6 +70,13 @@ _GENERIC = {
     "authority",
 }
 _APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼ`´"), None)
+# Characters replaced one for one before tokenizing: apostrophes become "'",
+# quotes, dashes, ellipses and no-break spaces become spaces.
+_ONE_TO_ONE = {
+    **dict.fromkeys(map(ord, "’‘ʼ`´"), "'"),
+    **dict.fromkeys(map(ord, "“”„«»–—―…\u00a0\u2009\u202f"), " "),
+}
+_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|\n\s*\n")
 
@@ -104,23 +111,42 @@ class Mention:
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold()
+    return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
+
+
+def _add_token(out: list[tuple[str, int, int]], word: str, start: int, end: int) -> None:
+    synonym = _SYNONYMS.get(word)
+    if synonym is None:
+        out.append((word, start, end))
+    else:
+        out.extend((token, start, end) for token in synonym.split())
 
 
 def _tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
-    """Normalized tokens of ``text`` with their character spans in ``text``.
+    """Normalized tokens of ``text`` with their character spans in ``text``."""
+    # Fast path: when lower-casing and NFKC keep every offset (the usual case once
+    # curly quotes and dashes are mapped one character to one), one regex pass.
+    lowered = text.translate(_ONE_TO_ONE).lower()
+    if len(lowered) == len(text) and unicodedata.is_normalized("NFKC", lowered):
+        out: list[tuple[str, int, int]] = []
+        for match in _WORD_RE.finditer(lowered):
+            word = match.group()
+            if "'" in word:
+                word = word.replace("'", "")
+            _add_token(out, word, match.start(), match.end())
+        return out
+    return _tokens_with_spans_slow(text)
 
-    NFKC and casefold may change lengths, so spans are taken on the original
-    text token by token.
-    """
+
+def _tokens_with_spans_slow(text: str) -> list[tuple[str, int, int]]:
+    """Word by word, for text whose normalization changes lengths (ligatures, NFD)."""
     out: list[tuple[str, int, int]] = []
     # Drop apostrophes inside words ("Sheriff's" -> "Sheriffs") without moving offsets.
     masked = re.sub(r"(?<=\w)['’‘ʼ`´](?=\w)", "\u200b", text)
     for match in re.finditer(r"[^\W_]+(?:\u200b[^\W_]+)*", masked):
         word = _fold(match.group().replace("\u200b", ""))
         for piece in _TOKEN_RE.findall(word):
-            for token in _SYNONYMS.get(piece, piece).split():
-                out.append((token, match.start(), match.end()))
+            _add_token(out, piece, match.start(), match.end())
     return out
 
 
@@ -180,11 +206,13 @@ def _state_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
     names = sorted((n for n in codes if len(n) > 2), key=len, reverse=True)
     usps = "|".join(sorted(n for n in codes if len(n) == 2 and n.isupper()))
     pattern = (
+        # Every alternative starts with a capital: the lookahead skips other places fast.
+        r"(?=[A-Z])(?:"
         # "Washington County" and "Washington, D.C." do not name a state.
         r"\b(?P<name>" + "|".join(map(re.escape, names)) + r")"
         r"(?!\s+County|\s+Parish|,?\s+D\.?\s?C\b)(?=\W|$)"
         # USPS codes only where they read as a state: ", GA", "(TX)", "GA 30303".
-        rf"|(?:(?<=, )|(?<=\())(?P<code>{usps})\b|\b(?P<zip>{usps})(?= \d{{5}}\b)"
+        rf"|(?:(?<=, )|(?<=\())(?P<code>{usps})\b|\b(?P<zip>{usps})(?= \d{{5}}\b))"
     )
     return re.compile(pattern), codes
 

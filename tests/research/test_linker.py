@@ -159,3 +159,12 @@ def test_aliases_are_matched():
 def test_sheriff_name_variants_match(text):
     agency = KnownAgency(id=7, name="Jefferson Parish Sheriff's Office", state="LA")
     assert [m.agency_id for m in AgencyLinker([agency]).find(text)] == [7]
+
+
+def test_pdf_ligatures_and_typographic_punctuation_still_match():
+    """PDF text often carries "ﬃ" ligatures; news text curly quotes and dashes."""
+    assert named("— “The Alachua County Sheriff’s Oﬃce,” he said —") == [
+        ("Alachua County Sheriff's Office", "FL", pytest.approx(0.8, abs=0.2))
+    ]
+    mention = linker().find("Intro… then the Alachua County Sheriﬀ’s Office signed.")[0]
+    assert mention.matched == "Alachua County Sheriﬀ’s Office"
