@@ -463,8 +463,7 @@ def _read_workbook(workbook: Any, archive: zipfile.ZipFile, data: bytes, name: s
         raise IceSheetError(
             f"{name} has the ICE header but no data rows; check that the download is complete."
         )
-    modified = _aware(workbook.properties.modified)
-    created = _aware(workbook.properties.created)
+    modified, created = _core_times(archive)
     result = IceSheet(
         kind=kind,
         sheet_name=sheet.worksheet.title,
@@ -495,10 +494,30 @@ def _raw_labels(header: list[str], width: int) -> list[str]:
     return labels
 
 
-def _aware(value: object) -> dt.datetime | None:
-    if not isinstance(value, dt.datetime):
+_CORE_NS = "http://purl.org/dc/terms/"
+
+
+def _core_times(archive: zipfile.ZipFile) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The workbook's own modified and created times (docProps/core.xml), if it has them.
+
+    Read here rather than from openpyxl, which reports "now" when they are absent.
+    """
+    if "docProps/core.xml" not in archive.namelist():
+        return None, None
+    times = {}
+    with archive.open("docProps/core.xml") as handle:
+        for name in ("modified", "created"):
+            handle.seek(0)
+            for element in _iterparse(handle, f"{{{_CORE_NS}}}{name}"):
+                times[name] = _w3c_time(element.text or "")
+    return times.get("modified"), times.get("created")
+
+
+def _w3c_time(text: str) -> dt.datetime | None:
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
         return None
-    # docProps/core.xml times are W3CDTF in UTC; openpyxl drops the zone.
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 

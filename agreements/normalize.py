@@ -176,6 +176,7 @@ _NAME_WORDS = {
     "sherriff": "sheriff",
     "sherriffs": "sheriff",
     "sherrif": "sheriff",
+    "sherif": "sheriff",
     "sherifs": "sheriff",
     "ofc": "office",
     "off": "office",

@@ -123,6 +123,7 @@ class Group:
     last: int = 0
     rows: list[Row] = field(default_factory=list)
     agreement: Agreement | None = None
+    switched_from: Group | None = None  # the other model's agreement this one replaced
 
     @property
     def signed_on(self) -> dt.date | None:
@@ -166,6 +167,7 @@ def agreements_rebuild(
         pair: _lineage_groups(sorted(pair_rows, key=timeline.key), timeline)
         for pair, pair_rows in lineages.items()
     }
+    _link_model_switches(groups_by_lineage)
     reconciler = _Reconciler(timeline, result)
     for pair in sorted(groups_by_lineage):
         reconciler.claim(groups_by_lineage[pair], existing.get(pair, []))
@@ -259,6 +261,31 @@ def _lineage_groups(rows: list[Row], timeline: Timeline) -> list[Group]:
     return groups
 
 
+def _link_model_switches(groups_by_lineage: dict[tuple[int, str], list[Group]]) -> None:
+    """A lineage that starts just as another of the same agency ends switched model.
+
+    Its first agreement then succeeds the other one (e.g. JEM replaced by WSO).
+    """
+    by_agency: dict[int, list[tuple[str, list[Group]]]] = defaultdict(list)
+    for (agency_id, model), groups in groups_by_lineage.items():
+        by_agency[agency_id].append((model, groups))
+    for lineages in by_agency.values():
+        if len(lineages) < 2:
+            continue
+        for model, groups in sorted(lineages):
+            first = groups[0]
+            if not first.dates:
+                continue
+            replaced = [
+                next((g for g in reversed(other) if g.dates), None)
+                for other_model, other in sorted(lineages)
+                if other_model != model
+            ]
+            ended = [g for g in replaced if g is not None and g.last == first.first - 1]
+            if ended:
+                first.switched_from = ended[0]
+
+
 # --- Agreements -------------------------------------------------------------
 
 _COMPARED = ("signed_on", "signed_raw", "moa_url", "addendum_url", "status", "predecessor_id")
@@ -320,6 +347,8 @@ class _Reconciler:
         for groups in self.lineages:
             previous = None
             for group in groups:
+                if previous is None and group.switched_from is not None:
+                    previous = group.switched_from.agreement
                 self._fill(group, previous)
                 previous = group.agreement
         # Dates move between agreements when a correction is found: clear the
