@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import Count, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Prefetch, QuerySet
 
 from agreements import selectors
 from agreements.models import (
@@ -29,6 +30,7 @@ EVENT_CHANGE = {
     AgreementEvent.Kind.FIELD_CHANGED: "changed",
     AgreementEvent.Kind.MOA_POSTED: "changed",
 }
+FIGURES_CACHE_SECONDS = 300
 CHANGE_LABELS = {"added": "Added", "removed": "Removed", "changed": "Changed"}
 
 
@@ -45,8 +47,16 @@ def snapshot_bounds() -> dict:
 
 
 def snapshot_figures(snapshot: ListSnapshot) -> dict:
-    """``selectors.snapshot_stats`` shaped for tables: one row per state, a column per model."""
-    stats = selectors.snapshot_stats(snapshot)
+    """``selectors.snapshot_stats`` shaped for tables: one row per state, a column per model.
+
+    A snapshot's rows do not change after import, so its counts are cached for a
+    few minutes (an agency merge can move the agency count; the cache catches up).
+    """
+    key = f"snapshot-figures:{snapshot.pk}:{snapshot.sha256}:{snapshot.row_count}"
+    stats = cache.get(key)
+    if stats is None:
+        stats = selectors.snapshot_stats(snapshot)
+        cache.set(key, stats, FIGURES_CACHE_SECONDS)
     models = list(stats["by_model"])
     states = [
         {
@@ -103,28 +113,46 @@ def _agency_filter(
 
 
 def agencies_filtered(**filters: str) -> QuerySet[Agency]:
-    """Agencies matching a name search and the facets, with agreements prefetched."""
-    return _agency_filter(selectors.agency_list(), **filters)
+    """Agencies matching a name search and the facets, with their agreements prefetched.
+
+    Not ``selectors.agency_list()``: its per-agency counts cost a GROUP BY over
+    every agency that the directory does not show.
+    """
+    agencies = Agency.objects.prefetch_related(
+        Prefetch("agreements", queryset=Agreement.objects.order_by("model", "signed_on", "id"))
+    ).order_by("state", "name", "id")
+    return _agency_filter(agencies, **filters)
 
 
 def agency_facets(filters: dict) -> dict[str, list[tuple[str, int]]]:
-    """Counts of agencies per facet value, each facet counted with the other filters applied."""
+    """Counts of agencies per facet value, each facet counted with the other filters applied.
+
+    Model and status are counted on agreements (distinct agencies), so that a
+    chosen status narrows the model counts to agreements with that status.
+    """
     facets = {}
-    for name, field in (
-        ("state", "state"),
-        ("kind", "kind"),
-        ("model", "agreements__model"),
-        ("status", "agreements__status"),
-    ):
+    for name in ("state", "kind"):
         others = {k: v for k, v in filters.items() if k != name}
         values = (
             _agency_filter(Agency.objects.all(), **others)
-            .exclude(**{f"{field}__isnull": True})
-            .values(field)
-            .annotate(n=Count("id", distinct=True))
-            .order_by(field)
+            .values(name)
+            .annotate(n=Count("id"))
+            .order_by(name)
         )
-        facets[name] = [(v[field], v["n"]) for v in values if v[field]]
+        facets[name] = [(v[name], v["n"]) for v in values if v[name]]
+    agency_filters = {k: v for k, v in filters.items() if k in {"q", "state", "kind"}}
+    for name, other in (("model", "status"), ("status", "model")):
+        agreements = Agreement.objects.all()
+        if filters.get(other):
+            agreements = agreements.filter(**{other: filters[other]})
+        if agency_filters:
+            agreements = agreements.filter(
+                agency__in=_agency_filter(Agency.objects.all(), **agency_filters).values("pk")
+            )
+        values = (
+            agreements.values(name).annotate(n=Count("agency_id", distinct=True)).order_by(name)
+        )
+        facets[name] = [(v[name], v["n"]) for v in values if v[name]]
     return facets
 
 
@@ -151,31 +179,24 @@ def events_filtered(*, state: str = "", change: str = "") -> QuerySet[AgreementE
     return events
 
 
-def snapshots_with_events(events: QuerySet[AgreementEvent]) -> QuerySet[ListSnapshot]:
-    """The snapshots in which ``events`` were seen, newest first."""
-    return ListSnapshot.objects.filter(pk__in=events.order_by().values("snapshot_id")).order_by(
-        "-published_at", "-pk"
-    )
-
-
-def events_by_snapshot(
-    events: QuerySet[AgreementEvent], snapshots: list[ListSnapshot]
-) -> list[dict]:
-    """For each snapshot, its events split into added, removed and changed (one query)."""
-    grouped: dict[int, dict[str, list]] = {s.pk: {c: [] for c in CHANGE_LABELS} for s in snapshots}
-    for event in events.filter(snapshot__in=snapshots):
-        grouped[event.snapshot_id][EVENT_CHANGE[event.kind]].append(event)
+def events_by_snapshot(events: list[AgreementEvent]) -> list[dict]:
+    """Consecutive ``events`` grouped by the snapshot they were seen in, split by change."""
+    groups: list[dict] = []
+    for event in events:
+        if not groups or groups[-1]["snapshot"].pk != event.snapshot_id:
+            groups.append({"snapshot": event.snapshot, "by_change": {c: [] for c in CHANGE_LABELS}})
+        groups[-1]["by_change"][EVENT_CHANGE[event.kind]].append(event)
     return [
         {
-            "snapshot": s,
+            "snapshot": group["snapshot"],
             "sections": [
-                {"key": c, "label": CHANGE_LABELS[c], "events": grouped[s.pk][c]}
+                {"key": c, "label": CHANGE_LABELS[c], "events": group["by_change"][c]}
                 for c in CHANGE_LABELS
-                if grouped[s.pk][c]
+                if group["by_change"][c]
             ],
-            "count": sum(len(v) for v in grouped[s.pk].values()),
+            "count": sum(len(v) for v in group["by_change"].values()),
         }
-        for s in snapshots
+        for group in groups
     ]
 
 
@@ -202,8 +223,23 @@ def states_with_agencies() -> list[str]:
     return list(Agency.objects.order_by("state").values_list("state", flat=True).distinct())
 
 
-def monthly_signings(*, months: int, until: date) -> tuple[list[date], dict[str, list[int]]]:
-    """Agreements signed per month and model over the ``months`` months ending at ``until``."""
+def monthly_signings(
+    *, months: int, until: date, version: str = ""
+) -> tuple[list[date], dict[str, list[int]]]:
+    """Agreements signed per month and model over the ``months`` months ending at ``until``.
+
+    Agreements change only when a list is imported (or agencies merged), so the
+    counts are cached for a few minutes under ``version`` (the latest snapshot).
+    """
+    key = f"monthly-signings:{months}:{until.isoformat()}:{version}"
+    if (cached := cache.get(key)) is not None:
+        return cached
+    result = _monthly_signings(months=months, until=until)
+    cache.set(key, result, FIGURES_CACHE_SECONDS)
+    return result
+
+
+def _monthly_signings(*, months: int, until: date) -> tuple[list[date], dict[str, list[int]]]:
     end = until.replace(day=1)
     start_index = end.year * 12 + end.month - 1 - (months - 1)
     start = date(start_index // 12, start_index % 12 + 1, 1)

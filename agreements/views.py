@@ -408,8 +408,8 @@ def changes(request: HttpRequest) -> HttpResponse:
             filename="agreement-events",
             meta={"filters": {"state": state, "change": change}},
         )
-    snapshots = _page(request, ps.snapshots_with_events(events), 10)
-    groups = ps.events_by_snapshot(events, list(snapshots))
+    page = _page(request, events, 100)
+    groups = ps.events_by_snapshot(list(page))
     feed_url = reverse("agreements:changes-feed") + (
         f"?{urlencode({'state': state})}" if state else ""
     )
@@ -417,7 +417,7 @@ def changes(request: HttpRequest) -> HttpResponse:
         request,
         "agreements/changes.html",
         {
-            "page": snapshots,
+            "page": page,
             "groups": groups,
             "state": state,
             "state_name": state_name(state) if state else "",
@@ -549,7 +549,9 @@ def home_context(model: str = "") -> dict:
         link=lambda s: reverse("agreements:state-detail", args=[s]),
     )
     context["map_rows"] = sorted(counts.items())
-    months, series = ps.monthly_signings(months=36, until=snapshot.published_at.date())
+    months, series = ps.monthly_signings(
+        months=36, until=snapshot.published_at.date(), version=f"{snapshot.pk}-{snapshot.sha256}"
+    )
     context["bars_svg"] = charts.monthly_bars(
         months, series, title="Agreements signed per month, by model, last 36 months"
     )

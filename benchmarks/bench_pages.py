@@ -201,6 +201,7 @@ def build(agencies_path: Path, *, rebuild: bool) -> None:
                 publisher="The Bench Gazette",
                 published_on=dt.date(2025, 1, 1) + dt.timedelta(days=i % 300),
                 status=Document.Status.PUBLISHED,
+                status_changed_at=timezone.now() - dt.timedelta(minutes=i),
                 text="A news-length article. " * 200,
             )
             for i in range(2000)
@@ -334,6 +335,9 @@ def bench_gunicorn(
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--agencies", help="agencies JSONL from make_corpus.py --agencies")

@@ -27,7 +27,12 @@ def home(request):
     model = request.GET.get("model", "")
     model = model if model in SupportModel else ""
     context = home_context(model)
+    # Most recently published first, read from the (status, status_changed_at) index
+    # rather than by sorting every document.
     context["documents"] = list(
-        Document.objects.published().exclude(title="").order_by("-published_on", "-created_at")[:6]
+        Document.objects.published()
+        .filter(status_changed_at__isnull=False)
+        .only("pk", "title", "canonical_url", "kind", "publisher", "published_on")
+        .order_by("-status_changed_at")[:6]
     )
     return render(request, "portal/home.html", context)

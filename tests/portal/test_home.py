@@ -74,8 +74,15 @@ def test_home_monthly_chart_counts_signings_by_model(client, lists):
 
 
 def test_home_lists_latest_changes_and_documents(client, lists):
-    DocumentFactory(title="Sheriff explains new task force", status=Document.Status.PUBLISHED)
-    DocumentFactory(title="Not yet reviewed", status=Document.Status.NEEDS_REVIEW)
+    now = timezone.now()
+    DocumentFactory(
+        title="Sheriff explains new task force",
+        status=Document.Status.PUBLISHED,
+        status_changed_at=now,
+    )
+    DocumentFactory(
+        title="Not yet reviewed", status=Document.Status.NEEDS_REVIEW, status_changed_at=now
+    )
     html = client.get("/").content.decode()
     assert f'id="event-{lists["event"].pk}"' in html
     assert "Arcadia Police Department" in html
