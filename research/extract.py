@@ -3,7 +3,8 @@
 Pure code, no database: bytes in, an ``Extraction`` out, or an
 ``ExtractionError`` whose message is a sentence for the curator. HTML goes
 through trafilatura (boilerplate removed); PDFs through pypdf page by page, with
-the offset where each page starts kept. A PDF without a text layer is put through
+the offset where each page starts kept (text through PDFium when installed,
+pypdf otherwise; pypdf's decompression limits screen every page first). A PDF without a text layer is put through
 Tesseract when it is installed, and marked as needing OCR otherwise.
 """
 
@@ -311,26 +312,78 @@ def _pdf_metadata(reader) -> tuple[str, list[str], date | None, str]:
     return title, authors, published, language
 
 
-def extract_pdf(content: bytes, *, ocr: bool = True) -> Extraction:
-    """Text of each page, with page offsets; scans go through OCR when possible."""
+def _screen_streams(reader) -> None:
+    """Decompress every page's content stream under pypdf's limits: bombs stop here."""
     from pypdf.errors import LimitReachedError
 
-    reader = _open_pdf(content)
-    pages: list[str] = []
-    total = 0
     try:
         for page in reader.pages:
-            page_text = normalize_text(page.extract_text() or "")
-            total += len(page_text)
-            if total > MAX_TEXT_CHARS:
-                raise _bomb()
-            pages.append(page_text)
-    except ExtractionError:
-        raise
+            contents = page.get_contents()
+            if contents is not None:
+                contents.get_data()
     except LimitReachedError as exc:
         raise _bomb() from exc
     except Exception as exc:
         raise _broken(exc) from exc
+
+
+def _texts_with_pdfium(content: bytes) -> list[str]:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(content)
+    try:
+        texts = []
+        for index in range(len(document)):
+            page = document[index]
+            textpage = page.get_textpage()
+            texts.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        return texts
+    finally:
+        document.close()
+
+
+def _texts_with_pypdf(reader) -> list[str]:
+    return [page.extract_text() or "" for page in reader.pages]
+
+
+def _page_texts(content: bytes, reader) -> list[str]:
+    """Raw text of each page: PDFium when installed (6x faster), else pypdf."""
+    from pypdf.errors import LimitReachedError
+
+    try:
+        try:
+            raw = _texts_with_pdfium(content)
+        except ImportError:
+            raw = _texts_with_pypdf(reader)
+        except Exception:
+            # PDFium refused a file pypdf could open: let pypdf try.
+            logger.info("PDFium could not read the PDF; falling back to pypdf.", exc_info=True)
+            raw = _texts_with_pypdf(reader)
+    except LimitReachedError as exc:
+        raise _bomb() from exc
+    except Exception as exc:
+        raise _broken(exc) from exc
+    pages = []
+    total = 0
+    for text in raw:
+        page_text = normalize_text(text)
+        total += len(page_text)
+        if total > MAX_TEXT_CHARS:
+            raise _bomb()
+        pages.append(page_text)
+    return pages
+
+
+def extract_pdf(content: bytes, *, ocr: bool = True) -> Extraction:
+    """Text of each page, with page offsets; scans go through OCR when possible."""
+    reader = _open_pdf(content)
+    _screen_streams(reader)
+    pages = _page_texts(content, reader)
+    if len(pages) != len(reader.pages):
+        pages = _texts_with_pypdf(reader)
+        pages = [normalize_text(text) for text in pages]
 
     title, authors, published, language = _pdf_metadata(reader)
     needs_ocr = False
