@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.text import slugify
 
 from portal.tasks import enqueue_on_commit
-from research.models import Document, DocumentAgency, Tag
+from research.models import Document, DocumentAgency
 from research.services.linking import document_link_agencies
 
 __all__ = [
@@ -17,18 +15,11 @@ __all__ = [
     "document_reextract",
     "document_reject",
     "document_relink",
-    "document_tags_set",
-    "documents_needing_review",
 ]
 
 
 class ReviewError(Exception):
     """A review action that cannot apply to a document; the message is a sentence."""
-
-
-def documents_needing_review() -> QuerySet[Document]:
-    """The review queue: extracted documents waiting for a curator, oldest first."""
-    return Document.objects.filter(status=Document.Status.NEEDS_REVIEW).order_by("created_at")
 
 
 def _set_status(document: Document, status: str, message: str = "") -> Document:
@@ -45,6 +36,11 @@ def document_publish(*, document: Document, user=None) -> Document:
     document = Document.objects.select_for_update().get(pk=document.pk)
     if document.status in {Document.Status.QUEUED, Document.Status.FETCHING}:
         raise ReviewError(f"“{document}” is still being processed; publish it once it is ready.")
+    if document.duplicate_of_id:
+        raise ReviewError(
+            f"“{document}” is a duplicate of document #{document.duplicate_of_id}; "
+            "publish that one instead."
+        )
     if document.status == Document.Status.FAILED and not document.text:
         raise ReviewError(
             f"“{document}” has no text because processing failed; re-extract it first."
@@ -84,17 +80,3 @@ def document_reextract(*, document: Document, user=None) -> Document:
 def document_relink(*, document: Document, user=None) -> list[DocumentAgency]:
     """Run the agency linker again over ``document``'s current text."""
     return document_link_agencies(document=document)
-
-
-@transaction.atomic
-def document_tags_set(*, document: Document, names: list[str]) -> list[Tag]:
-    """Give ``document`` exactly the tags ``names``, creating tags that do not exist."""
-    tags = []
-    for name in dict.fromkeys(n.strip() for n in names if n.strip()):
-        slug = slugify(name)[:100]
-        if not slug:
-            continue
-        tag, _ = Tag.objects.get_or_create(slug=slug, defaults={"name": name[:100]})
-        tags.append(tag)
-    document.tags.set(tags)
-    return tags

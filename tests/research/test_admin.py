@@ -226,3 +226,16 @@ def test_add_document_leads_to_the_submit_form(curator_client):
     response = curator_client.get(reverse("admin:research_document_add"), follow=True)
     assert response.redirect_chain[-1][0] == SUBMIT
     assert "Submit a document" in response.content.decode()
+
+
+def test_a_duplicate_cannot_be_published(curator_client):
+    original = DocumentFactory(status=Document.Status.NEEDS_REVIEW)
+    duplicate = DocumentFactory(status=Document.Status.REJECTED, duplicate_of=original)
+    response = curator_client.post(
+        CHANGELIST + "?queue=all",
+        {"action": "publish", "_selected_action": [duplicate.pk]},
+        follow=True,
+    )
+    assert f"is a duplicate of document #{original.pk}" in response.content.decode()
+    duplicate.refresh_from_db()
+    assert duplicate.status == "rejected"
