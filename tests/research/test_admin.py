@@ -239,3 +239,27 @@ def test_a_duplicate_cannot_be_published(curator_client):
     assert f"is a duplicate of document #{original.pk}" in response.content.decode()
     duplicate.refresh_from_db()
     assert duplicate.status == "rejected"
+
+
+def test_a_link_added_by_hand_is_confirmed_and_manual(curator_client):
+    document = DocumentFactory(status=Document.Status.NEEDS_REVIEW)
+    agency = AgencyFactory(name="Baker County Sheriff's Office", state="FL")
+    url = reverse("admin:research_document_change", args=[document.pk])
+    data = form_data(curator_client.get(url))
+    data.update(
+        {
+            "agency_links-TOTAL_FORMS": 1,
+            "agency_links-0-agency": agency.pk,
+            "agency_links-0-status": "suggested",
+            "agency_links-0-document": document.pk,
+        }
+    )
+    response = curator_client.post(url, data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    link = document.agency_links.get()
+    assert (link.agency, link.method, link.status, link.reviewed_by) == (
+        agency,
+        "manual",
+        "confirmed",
+        curator_client.curator,
+    )
