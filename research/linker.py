@@ -338,6 +338,9 @@ class AgencyLinker:
                 out[agency_id] = base
             return out
         if best == 0:
+            if doc_states:
+                # The text is about other states: its namesake is not one we know.
+                return {}
             # The same name in several states and nothing to choose by: let curators decide.
             share = 0.6 / len(by_state)
             return {agency_id: min(share, 0.3) for agency_id in candidates}

@@ -168,3 +168,8 @@ def test_pdf_ligatures_and_typographic_punctuation_still_match():
     ]
     mention = linker().find("Intro… then the Alachua County Sheriﬀ’s Office signed.")[0]
     assert mention.matched == "Alachua County Sheriﬀ’s Office"
+
+
+def test_a_namesake_in_a_state_we_do_not_know_is_not_suggested():
+    """Franklin County has sheriffs with agreements in six states, not in Kentucky."""
+    assert named("The Franklin County Sheriff's Office in Frankfort, Kentucky, declined.") == []
