@@ -7,6 +7,7 @@ in a table next to it for people who cannot see the chart.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
@@ -35,10 +36,14 @@ MODEL_COLOURS = {"JEM": "#1f77b4", "TFM": "#d62728", "WSO": "#2ca02c"}
 
 
 def _bucket(value: int, maximum: int) -> int:
-    """Index into SCALE: 0 for zero, then steps by share of the maximum."""
+    """Index into SCALE: 0 for zero, then steps on a square-root scale.
+
+    A square root keeps one very large state (Florida holds a third of all
+    agreements) from washing every other state out to the palest shade.
+    """
     if value <= 0 or maximum <= 0:
         return 0
-    return min(len(SCALE) - 1, 1 + int(value / maximum * (len(SCALE) - 2)))
+    return min(len(SCALE) - 1, 1 + int(math.sqrt(value / maximum) * (len(SCALE) - 2) + 0.5))
 
 
 def tile_map(
@@ -63,7 +68,8 @@ def tile_map(
         f'aria-labelledby="map-title map-desc" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="map-title">{escape(title)}</title>',
         f'<desc id="map-desc">Tile map of US states; darker tiles have more agreements. '
-        f"The highest count is {maximum}. The table below gives every figure.</desc>",
+        f"The highest count is {maximum}; shades follow a square-root scale. "
+        f"The table below gives every figure.</desc>",
     ]
     for state, (col, row) in TILE_GRID.items():
         value = int(counts.get(state, 0))

@@ -200,10 +200,10 @@ def events_by_snapshot(events: list[AgreementEvent]) -> list[dict]:
     ]
 
 
-def event_sentence(event: AgreementEvent) -> str:
+def event_sentence(event: AgreementEvent, *, with_model: bool = True) -> str:
     """A short sentence for an event, e.g. "JEM agreement signed 2025-02-20 delisted"."""
     agreement = event.agreement
-    what = f"{agreement.model} agreement"
+    what = f"{agreement.model} agreement" if with_model else "agreement"
     if agreement.signed_on:
         what += f" signed {agreement.signed_on:%Y-%m-%d}"
     Kind = AgreementEvent.Kind

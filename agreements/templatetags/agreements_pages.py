@@ -51,7 +51,7 @@ def event_item(event: AgreementEvent, show_agency: bool = False) -> SafeString:
         agency,
         event.agreement.model,
         event.agreement.model,
-        page_selectors.event_sentence(event),
+        page_selectors.event_sentence(event, with_model=False),
         reverse("agreements:snapshot-detail", args=[event.snapshot_id]),
         snapshot.sha256,
         f"{snapshot.published_at:%Y-%m-%d %H:%M}",
