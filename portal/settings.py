@@ -182,7 +182,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: with no REDIS_URL, tasks run in-process (the embedded default).
 REDIS_URL = redis_url(env_str("REDIS_URL"))
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
