@@ -137,8 +137,16 @@ def document_submit(
     agreement_links = list(agreement_links)
     if kind is None:
         kind = feed.default_kind if feed is not None else Document.Kind.NEWS
+    if kind not in Document.Kind.values:
+        raise IngestError(
+            f"“{kind}” is not a kind of document; use one of {', '.join(Document.Kind.values)}."
+        )
     if rights is None:
         rights = Document.Rights.PUBLIC_DOMAIN if kind == Document.Kind.MOA else ""
+    elif rights and rights not in Document.Rights.values:
+        raise IngestError(
+            f"“{rights}” is not a rights status; use one of {', '.join(Document.Rights.values)}."
+        )
     if upload is not None:
         return _submit_upload(
             upload=upload,
@@ -158,6 +166,10 @@ def document_submit(
             if known is not None:
                 document = _original(known.document)
                 _link_agreements(document, agreement_links)
+                if document.status == Document.Status.FAILED and submitted_by is not None:
+                    # A person submitting a failed address again asks for a retry;
+                    # feeds and MOA sweeps (no submitter) do not re-fetch dead links.
+                    document = _requeue(document)
                 return document
             document = Document.objects.create(
                 kind=kind,
@@ -221,6 +233,17 @@ def _submit_upload(
         document = _original(Document.objects.get(sha256=sha256))
         with transaction.atomic():
             _link_agreements(document, agreement_links)
+    return document
+
+
+def _requeue(document: Document) -> Document:
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    document.attempts = 0
+    _set_status(document, Document.Status.QUEUED)
+    document.save(
+        update_fields=["attempts", "status", "status_message", "error_code", "status_changed_at"]
+    )
+    _enqueue(document)
     return document
 
 
@@ -431,6 +454,17 @@ def _store(
             with transaction.atomic():
                 current = Document.objects.select_for_update().get(pk=document.pk)
                 original, what = _find_duplicate(current, sha256, extraction)
+                if original is not None and current.text:
+                    # A re-fetch that now matches another document: keep this one as it was.
+                    _set_status(
+                        current,
+                        Document.Status.NEEDS_REVIEW,
+                        f"The address now serves the same {what} as document #{original.pk}; "
+                        "the text extracted earlier is kept.",
+                        "duplicate",
+                    )
+                    current.save()
+                    return current
                 if original is not None:
                     return _merge_into(current, original, what)
                 _apply(current, content, sha256, name, extraction, result)

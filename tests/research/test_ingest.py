@@ -143,12 +143,30 @@ def test_known_url_returns_existing_document_whatever_its_spelling(local_server,
         ({"url": "ftp://example.org/moa.pdf"}, "not a web address"),
         ({"url": "javascript:alert(1)"}, "not a web address"),
         ({"upload": b""}, "empty"),
+        ({"url": "https://example.org/a", "kind": "novel"}, "not a kind of document"),
+        ({"url": "https://example.org/a", "rights": "mine"}, "not a rights status"),
     ],
 )
 def test_input_that_cannot_be_a_document_is_refused_with_sentence(kwargs, message):
     with pytest.raises(IngestError, match=message):
         document_submit(**kwargs)
     assert Document.objects.count() == 0
+
+
+def test_person_resubmitting_a_failed_address_gets_a_retry(local_server, submit):
+    from tests.research.factories import UserFactory
+
+    local_server.routes["/later"] = (404, HTML, "not yet")
+    failed = submit(url=local_server.url("/later"))
+    assert failed.status == Document.Status.FAILED
+    # A feed seeing the same link again does not re-fetch it...
+    assert submit(url=local_server.url("/later")).status == Document.Status.FAILED
+    # ...a person submitting it again does.
+    local_server.routes["/later"] = (200, HTML, ARTICLE)
+    again = submit(url=local_server.url("/later"), submitted_by=UserFactory())
+    assert again.pk == failed.pk
+    assert again.status == Document.Status.NEEDS_REVIEW
+    assert again.status_message == ""
 
 
 def test_oversize_upload_refused(settings):
@@ -347,6 +365,20 @@ def test_refetch_with_broken_content_keeps_good_text(local_server, submit):
     assert document.text == text
     assert document.sha256 == hashlib.sha256(POLK.read_bytes()).hexdigest()
     assert "damaged" in document.status_message
+
+
+def test_refetch_that_now_matches_another_document_keeps_its_text(local_server, submit):
+    local_server.routes["/a"] = (200, PDF, POLK.read_bytes())
+    local_server.routes["/b"] = (200, PDF, BAKER.read_bytes())
+    polk = submit(url=local_server.url("/a"))
+    baker = submit(url=local_server.url("/b"))
+    local_server.routes["/b"] = (200, PDF, POLK.read_bytes())  # the server swapped the file
+    requeue(baker)
+    document_process(document_id=baker.pk)
+    baker.refresh_from_db()
+    assert "Baker" in baker.text
+    assert baker.status == Document.Status.NEEDS_REVIEW
+    assert f"same file as document #{polk.pk}" in baker.status_message
 
 
 def test_refetch_uses_conditional_request(local_server, submit):
