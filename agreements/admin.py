@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from agreements import normalize
 from agreements.models import (
     Agency,
     AgencyAlias,
@@ -23,6 +24,7 @@ from agreements.models import (
     SnapshotRow,
 )
 from agreements.services.agencies import AgencyMergeError, agency_merge
+from agreements.services.snapshots import SnapshotImportError, snapshot_import
 
 # --- Agencies -------------------------------------------------------------------
 
@@ -32,8 +34,6 @@ URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 def alias_name_key(name: str) -> str:
     """The importer's match key for ``name``, so a curator's alias is found in new files."""
-    from agreements import normalize
-
     return normalize.name_key(name)
 
 
@@ -232,6 +232,19 @@ class SnapshotUploadForm(forms.Form):
     )
 
 
+def _warning_cells(warning: dict | str) -> tuple[str, str, str, str]:
+    """Row, column, value and message of one importer warning, blanks for what is missing."""
+    if not isinstance(warning, dict):
+        return "", "", "", str(warning)
+    message = warning.get("message") or warning.get("code") or ""
+    return (
+        warning.get("row") or "",
+        warning.get("column") or "",
+        warning.get("value") or "",
+        message,
+    )
+
+
 @admin.register(ListSnapshot)
 class ListSnapshotAdmin(admin.ModelAdmin):
     list_display = ["__str__", "kind", "published_at", "row_count", "warning_count", "imported_at"]
@@ -295,15 +308,7 @@ class ListSnapshotAdmin(admin.ModelAdmin):
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-            (
-                (
-                    w.get("row", "") if isinstance(w, dict) else "",
-                    w.get("column", "") if isinstance(w, dict) else "",
-                    w.get("value", "") if isinstance(w, dict) else "",
-                    (w.get("message") or w.get("code", "")) if isinstance(w, dict) else w,
-                )
-                for w in warnings
-            ),
+            (_warning_cells(warning) for warning in warnings),
         )
         return format_html(
             '<table class="snapshot-warnings"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
@@ -336,9 +341,6 @@ class ListSnapshotAdmin(admin.ModelAdmin):
         """Upload an ICE file: the same import as ``manage.py import_ice_sheet``."""
         if not request.user.has_perm("agreements.add_listsnapshot"):
             raise PermissionDenied
-        from agreements.services import SnapshotImportError
-        from agreements.services.snapshots import snapshot_import
-
         form = SnapshotUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]

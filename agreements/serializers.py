@@ -176,6 +176,7 @@ class SnapshotWarningSerializer(serializers.Serializer):
     column = serializers.CharField(allow_blank=True, required=False)
     value = serializers.CharField(allow_blank=True, required=False)
     message = serializers.CharField()
+    code = serializers.CharField(required=False, help_text="A short machine-readable kind.")
 
 
 class SnapshotDetailSerializer(SnapshotSerializer):

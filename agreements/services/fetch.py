@@ -8,16 +8,13 @@ import logging
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 
 from django.conf import settings
 
 from agreements.models import ListSnapshot
+from agreements.services.snapshots import ImportResult, SnapshotImportError, snapshot_import
 from portal.http import FetchError, fetch
-
-if TYPE_CHECKING:
-    from agreements.services.snapshots import ImportResult
 
 logger = logging.getLogger(__name__)
 
@@ -135,10 +132,6 @@ def _fetch_one(link: ListLink) -> FetchedList:
     outcome.known = ListSnapshot.objects.filter(sha256=digest).first()
     if outcome.known is not None:
         return outcome
-    from agreements.services.snapshots import snapshot_import
-
-    from agreements.services import SnapshotImportError
-
     try:
         outcome.result = snapshot_import(
             file=io.BytesIO(download.content),
