@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import us
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
@@ -32,6 +32,8 @@ SORTS = ("relevance", "date")
 FACETS = ("type", "kind", "state", "model", "year", "tag", "publisher")
 FACET_LIMIT = 20  # values shown for the open-ended facets (publisher, tag)
 MAX_FILTER_VALUES = 20
+# Above this many matches, only this many candidates get the full ranking.
+RERANK_CANDIDATES = 1000
 
 TYPE_LABELS = {"document": "Documents", "agency": "Agencies"}
 _STATE_CODES = frozenset(s.abbr for s in [*us.states.STATES_AND_TERRITORIES, us.states.DC])
@@ -275,16 +277,45 @@ def _facet_counts(cursor, match: MatchSQL, where: str, params: list) -> tuple[in
 
 
 def _page_rows(
-    cursor, match: MatchSQL, where: str, params: list, *, sort: str, page: int, page_size: int
+    cursor,
+    match: MatchSQL,
+    where: str,
+    params: list,
+    *,
+    sort: str,
+    page: int,
+    page_size: int,
+    total: int,
 ) -> list[tuple[int, str, int, float]]:
-    order = (
-        "score DESC, e.id DESC" if sort == "relevance" else "e.published DESC NULLS LAST, e.id DESC"
-    )
+    offset = (page - 1) * page_size
+    by_date = "e.published DESC NULLS LAST, e.id DESC"
+    order = by_date if sort == "date" else "score DESC, e.id DESC"
+    if sort == "relevance" and match.prerank_sql and total > RERANK_CANDIDATES:
+        # Ranking every match reads every long text; rank the best candidates.
+        candidates = max(RERANK_CANDIDATES, offset + page_size)
+        cursor.execute(
+            f"WITH c AS MATERIALIZED (SELECT e.id FROM {match.from_sql}"
+            f" WHERE {match.where_sql} AND {where}"
+            f" ORDER BY {match.prerank_sql} DESC, e.published DESC NULLS LAST, e.id DESC"
+            f" LIMIT %s)"
+            f" SELECT e.id, e.entry_type, e.object_id, {match.rank_sql} AS score"
+            f" FROM c JOIN search_entry e ON e.id = c.id ORDER BY {order} LIMIT %s OFFSET %s",
+            [
+                *match.params,
+                *params,
+                *(match.prerank_params or []),
+                candidates,
+                *match.rank_params,
+                page_size,
+                offset,
+            ],
+        )
+        return cursor.fetchall()
     cursor.execute(
         f"SELECT e.id, e.entry_type, e.object_id, {match.rank_sql} AS score"
         f" FROM {match.from_sql} WHERE {match.where_sql} AND {where}"
         f" ORDER BY {order} LIMIT %s OFFSET %s",
-        [*match.rank_params, *match.params, *params, page_size, (page - 1) * page_size],
+        [*match.rank_params, *match.params, *params, page_size, offset],
     )
     return cursor.fetchall()
 
@@ -448,7 +479,8 @@ def search(
     page_size = min(max(int(page_size), 1), 100)
     backend = backend_for(connection)
     where, params = _filter_sql(clean, user)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        backend.prepare(cursor)
         total, counts = _facet_counts(cursor, backend.match(parsed, ranked=False), where, params)
         rows = []
         if total and (page - 1) * page_size < total:
@@ -460,6 +492,7 @@ def search(
                 sort=sort,
                 page=page,
                 page_size=page_size,
+                total=total,
             )
         hits = _hits(cursor, backend, parsed, rows)
     return SearchResults(

@@ -38,6 +38,10 @@ class MatchSQL:
     params: list
     rank_sql: str  # higher is better
     rank_params: list
+    # A cheaper score over title and summary only: with many matches, the best
+    # candidates by it (then by date) are re-ranked by ``rank_sql``.
+    prerank_sql: str = ""
+    prerank_params: list | None = None
 
 
 class SearchBackend:
@@ -66,6 +70,9 @@ class SearchBackend:
 
     def match(self, query: Query, *, ranked: bool) -> MatchSQL:
         raise NotImplementedError
+
+    def prepare(self, cursor) -> None:
+        """Session settings for the search queries that follow (in a transaction)."""
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         """entry id -> (title, snippet) with matches between ``MARK_START``/``MARK_END``."""

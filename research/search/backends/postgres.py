@@ -26,13 +26,15 @@ HEADLINE_OPTIONS = (
 )
 TITLE_OPTIONS = f'StartSel="{MARK_START}", StopSel="{MARK_END}", HighlightAll=true'
 
-ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state, status, vector"
+ENTRY_COLUMNS = (
+    "id, entry_type, object_id, kind, published, year, publisher, state, status, vector, head"
+)
 UPSERT = (
     "ON CONFLICT (id) DO UPDATE SET entry_type = EXCLUDED.entry_type,"
     " object_id = EXCLUDED.object_id, kind = EXCLUDED.kind, published = EXCLUDED.published,"
     " year = EXCLUDED.year, publisher = EXCLUDED.publisher, state = EXCLUDED.state,"
     " status = EXCLUDED.status,"
-    " vector = EXCLUDED.vector"
+    " vector = EXCLUDED.vector, head = EXCLUDED.head"
 )
 
 
@@ -40,7 +42,7 @@ def _document_upsert(where: str) -> str:
     return f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
         SELECT d.id * 2, 'document', d.id, d.kind, d.published_on,
                EXTRACT(YEAR FROM d.published_on)::integer, d.publisher, '', d.status,
-               search_vector(d.title, d.summary, d.text)
+               search_vector(d.title, d.summary, d.text), search_vector(d.title, d.summary, '')
         FROM research_document d WHERE {where} {UPSERT}"""
 
 
@@ -52,7 +54,8 @@ def _agency_upsert(where: str) -> str:
                    (SELECT string_agg(al.name, ' ; ') FROM agreements_agencyalias al
                     WHERE al.agency_id = a.id),
                    {state_name_case("a.state")} || ' ' || a.state || ' ' || a.county_name
-                       || ' ' || a.agency_type)
+                       || ' ' || a.agency_type),
+               search_vector(a.name, '', '')
         FROM agreements_agency a WHERE {where} {UPSERT}"""
 
 
@@ -68,6 +71,7 @@ SCHEMA = [
         state varchar(2) NOT NULL DEFAULT '',
         status varchar(15) NOT NULL DEFAULT 'published',
         vector tsvector NOT NULL,
+        head tsvector NOT NULL,
         CHECK (id = object_id * 2 + (entry_type = 'agency')::integer)
     )""",
     f"CREATE INDEX IF NOT EXISTS search_entry_vector ON {ENTRY_TABLE} USING gin (vector)",
@@ -163,10 +167,10 @@ class PostgresBackend(SearchBackend):
     def install(self, cursor) -> None:
         cursor.execute(
             "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
-            [ENTRY_TABLE, "status"],
+            [ENTRY_TABLE, "head"],
         )
         upgrade = cursor.fetchone() is None
-        if upgrade:  # an index from before the status column (or none at all)
+        if upgrade:  # an index from an earlier version (or none at all)
             cursor.execute(f"DROP TABLE IF EXISTS {ENTRY_TABLE}")
         for statement in SCHEMA:
             cursor.execute(statement)
@@ -210,12 +214,20 @@ class PostgresBackend(SearchBackend):
                 params=params,
                 rank_sql=f"ts_rank_cd(e.vector, {positive})" if ranked else "0",
                 rank_params=list(pos_params) if ranked else [],
+                prerank_sql=f"ts_rank_cd(e.head, {positive})" if ranked else "",
+                prerank_params=list(pos_params) if ranked else [],
             )
         if negative:
             return MatchSQL(
                 f"{ENTRY_TABLE} e", f"NOT (e.vector @@ ({negative}))", neg_params, "0", []
             )
         return MatchSQL(f"{ENTRY_TABLE} e", "TRUE", [], "0", [])
+
+    def prepare(self, cursor) -> None:
+        # The planner does not count the cost of reading long (TOASTed)
+        # tsvectors and prefers a sequential scan over the GIN index on small
+        # tables; with the index, matching never reads them.
+        cursor.execute("SET LOCAL enable_seqscan = off")
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not entry_ids:
