@@ -288,8 +288,7 @@ def _link_model_switches(groups_by_lineage: dict[tuple[int, str], list[Group]]) 
 
 # --- Agreements -------------------------------------------------------------
 
-_COMPARED = ("signed_on", "signed_raw", "moa_url", "addendum_url", "status", "predecessor_id")
-_SAVED = [
+_FIELDS = (
     "signed_on",
     "signed_raw",
     "moa_url",
@@ -297,9 +296,32 @@ _SAVED = [
     "status",
     "first_listed_at",
     "last_listed_at",
-    "predecessor",
-    "updated_at",
-]
+)
+
+
+def _values(agreement: Agreement, predecessor_id: int | None) -> dict:
+    values = {name: getattr(agreement, name) for name in _FIELDS}
+    values["predecessor_id"] = predecessor_id
+    return values
+
+
+def update_grouped(model, changes: list[tuple[int, dict]], *, stamp: bool = True) -> None:
+    """Apply per-row changes with one UPDATE per distinct set of new values.
+
+    Most rows of an import change the same way (e.g. ``last_listed_at`` moves
+    to the new snapshot), so this is a handful of queries where Django's
+    ``bulk_update`` would build one huge CASE expression per field.
+    """
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for pk, diff in changes:
+        groups[tuple(sorted(diff.items()))].append(pk)
+    now = timezone.now()
+    for items, pks in groups.items():
+        values = dict(items)
+        if stamp:
+            values["updated_at"] = now
+        for start in range(0, len(pks), CHUNK):
+            model.objects.filter(pk__in=pks[start : start + CHUNK]).update(**values)
 
 
 class _Reconciler:
@@ -313,12 +335,9 @@ class _Reconciler:
         self.to_update: list[Agreement] = []
         self.merges: list[tuple[Agreement, Agreement]] = []
         self.lineages: list[list[Group]] = []
-        self.times: dict[int, tuple] = {}
 
     def claim(self, groups: list[Group], existing: list[Agreement]) -> None:
         by_id = {a.pk: a for a in existing}
-        for agreement in existing:
-            self.times[agreement.pk] = (agreement.first_listed_at, agreement.last_listed_at)
         for group in groups:
             referenced = {r.agreement_id for r in group.rows if r.agreement_id in by_id}
             referenced |= {a.pk for a in existing if a.signed_on and a.signed_on in group.dates}
@@ -343,49 +362,41 @@ class _Reconciler:
             # seen only once the snapshot between them was imported).
             _combine_agreements(keep=keep, drop=drop)
         existing = [g.agreement for groups in self.lineages for g in groups if g.agreement.pk]
-        before = {a.pk: tuple(getattr(a, f) for f in _COMPARED) for a in existing}
+        before = {a.pk: _values(a, a.predecessor_id) for a in existing}
+        predecessor: dict[int, Agreement | None] = {}
         for groups in self.lineages:
             previous = None
             for group in groups:
                 if previous is None and group.switched_from is not None:
                     previous = group.switched_from.agreement
-                self._fill(group, previous)
+                self._fill(group)
+                predecessor[id(group.agreement)] = previous
                 previous = group.agreement
         # Dates move between agreements when a correction is found: clear the
         # moving ones first so the (agency, model, signed) constraint never clashes.
-        moving = [a.pk for a in existing if before[a.pk][0] and a.signed_on != before[a.pk][0]]
+        moving = [a.pk for a in existing if before[a.pk]["signed_on"] != a.signed_on]
         if moving:
             Agreement.objects.filter(pk__in=moving).update(signed_on=None)
         created = [a for _, a in self.to_create]
-        predecessors = {id(a): a.predecessor for a in created}
-        for agreement in created:
-            agreement.predecessor = None
         Agreement.objects.bulk_create(created, batch_size=500)
         self.result.agreements_new += len(created)
-        updates = [a for a in created if predecessors[id(a)] is not None]
-        for agreement in updates:
-            agreement.predecessor = predecessors[id(agreement)]
+        changes = []
+        for agreement in created:
+            if predecessor[id(agreement)] is not None:
+                changes.append((agreement.pk, {"predecessor_id": predecessor[id(agreement)].pk}))
         for agreement in existing:
-            if before[agreement.pk] != tuple(getattr(agreement, f) for f in _COMPARED):
+            previous = predecessor[id(agreement)]
+            after = _values(agreement, previous.pk if previous else None)
+            diff = {k: v for k, v in after.items() if before[agreement.pk][k] != v}
+            if set(diff) - {"first_listed_at", "last_listed_at"}:
                 self.result.agreements_changed += 1
-                updates.append(agreement)
-            elif agreement.pk not in moving:
-                # Only the listing times moved: no need to touch the row.
-                if not self._times_changed(agreement):
-                    continue
-                updates.append(agreement)
-        now = timezone.now()
-        for agreement in updates:
-            agreement.updated_at = now
-        Agreement.objects.bulk_update(updates, _SAVED, batch_size=500)
+            if diff:
+                changes.append((agreement.pk, diff))
+        update_grouped(Agreement, changes)
 
-    def _times_changed(self, agreement: Agreement) -> bool:
-        return (agreement.first_listed_at, agreement.last_listed_at) != self.times.get(agreement.pk)
-
-    def _fill(self, group: Group, previous: Agreement | None) -> None:
+    def _fill(self, group: Group) -> None:
         timeline = self.timeline
         agreement = group.agreement
-        agreement.predecessor = previous
         agreement.signed_on = group.signed_on
         ordered = group.rows  # already in timeline order
         participating = [r for r in ordered if timeline.kind[r.snapshot_id] == PARTICIPATING]
@@ -418,10 +429,9 @@ def _assign_rows(groups_by_lineage: dict, new_rows: Iterable[SnapshotRow]) -> No
                 if row.obj is not None:
                     row.obj.agreement_id = agreement_id
                 elif row.agreement_id != agreement_id:
-                    changed.append(SnapshotRow(id=row.id, agreement_id=agreement_id))
+                    changed.append((row.id, {"agreement_id": agreement_id}))
                 row.agreement_id = agreement_id
-    if changed:
-        SnapshotRow.objects.bulk_update(changed, ["agreement"], batch_size=500)
+    update_grouped(SnapshotRow, changed, stamp=False)
     SnapshotRow.objects.bulk_create(list(new_rows), batch_size=1000)
 
 
@@ -434,17 +444,20 @@ def _update_agencies(agency_ids: list[int], rows: list[Row], timeline: Timeline)
             if getattr(row, name):
                 values[name] = getattr(row, name)
     changed = []
+    fields = ("id", "agency_type", "county_name", "county_fips")
     for chunk in _chunks(agency_ids):
-        for agency in Agency.objects.filter(pk__in=chunk):
-            values = latest.get(agency.pk, {})
+        for pk, *current in Agency.objects.filter(pk__in=chunk).values_list(*fields):
+            values = latest.get(pk, {})
             if values.get("county_name") and not values.get("county_fips"):
                 values["county_fips"] = ""
-            if any(getattr(agency, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(agency, k, v)
-                changed.append(agency)
-    if changed:
-        Agency.objects.bulk_update(changed, ["agency_type", "county_name", "county_fips"])
+            diff = {
+                k: v
+                for k, v in values.items()
+                if dict(zip(fields[1:], current, strict=True))[k] != v
+            }
+            if diff:
+                changed.append((pk, diff))
+    update_grouped(Agency, changed)
 
 
 # --- Events -----------------------------------------------------------------
@@ -528,6 +541,7 @@ def derive_events(group: Group, timeline: Timeline) -> list[tuple]:
         order = timeline.order[kind]
         start = min(timeline.position[s] for s in listed)
         last: Row | None = None
+        known: dict[str, tuple[object, int]] = {}  # field -> (last non-blank value, snapshot)
         present = False
         for snapshot_id in order[start:]:
             row = listed.get(snapshot_id)
@@ -539,38 +553,31 @@ def derive_events(group: Group, timeline: Timeline) -> list[tuple]:
             if last is None:
                 first_kind = "signed" if kind == PARTICIPATING else "pending_listed"
                 events.append((pk, first_kind, snapshot_id, "", None, "", ""))
-            else:
-                if not present and (kind == PARTICIPATING or not ever_signed):
-                    events.append((pk, "relisted", snapshot_id, "", last.snapshot_id, "", ""))
-                if kind == PARTICIPATING:
-                    events.extend(_changes(pk, last, row))
+            elif not present and (kind == PARTICIPATING or not ever_signed):
+                events.append((pk, "relisted", snapshot_id, "", last.snapshot_id, "", ""))
+            if kind == PARTICIPATING:
+                events.extend(_changes(pk, known, row, first=last is None))
             last, present = row, True
     return events
 
 
-def _changes(pk: int, old: Row, new: Row) -> list[tuple]:
+def _changes(pk: int, known: dict, row: Row, *, first: bool) -> list[tuple]:
+    """Changes of ``row`` against the last non-blank values seen; updates ``known``."""
     events = []
-    for name in TRACKED_FIELDS:
-        before, after = getattr(old, name), getattr(new, name)
-        if after and before != after:
-            field_name = "county" if name == "county_name" else name
+    for name in (*TRACKED_FIELDS, *LINK_FIELDS):
+        after = getattr(row, name)
+        if not after:
+            continue  # a blank cell (e.g. COUNTY as #N/A) is not a change
+        before, previous = known.get(name, ("", None))
+        known[name] = (after, row.snapshot_id)
+        if first or before == after:
+            continue
+        field_name = "county" if name == "county_name" else name
+        if name in LINK_FIELDS and not before:
+            events.append((pk, "moa_posted", row.snapshot_id, name, previous, "", after))
+        elif before:
             events.append(
-                (
-                    pk,
-                    "field_changed",
-                    new.snapshot_id,
-                    field_name,
-                    old.snapshot_id,
-                    _text(before),
-                    _text(after),
-                )
-            )
-    for name in LINK_FIELDS:
-        before, after = getattr(old, name), getattr(new, name)
-        if after and not before:
-            events.append((pk, "moa_posted", new.snapshot_id, name, old.snapshot_id, "", after))
-        elif after and before != after:
-            events.append(
-                (pk, "field_changed", new.snapshot_id, name, old.snapshot_id, before, after)
-            )
+                (pk, "field_changed", row.snapshot_id, field_name, previous, _text(before),
+                 _text(after))
+            )  # fmt: skip
     return events
