@@ -342,6 +342,7 @@ class AgencyResolver:
         self.needs_review = 0
         self.new: list[Agency] = []
         self.aliases: dict[tuple[str, str], tuple[str, _Known]] = {}
+        self.indexes: dict[str, dict] = {}
         for agency in Agency.objects.filter(state__in=states).only(
             "id", "state", "name_key", "county_fips", "kind", "name", "slug"
         ):
@@ -379,7 +380,7 @@ class AgencyResolver:
             other_county = bool(row.county_fips and best.county_fips) and not same_county
             if score >= FUZZY_SAME and same_county:
                 self.aliases[pair] = (row.agency_name, best)
-                self.keys[pair] = best
+                self._remember(pair, best)
                 warnings.append(
                     _row_warning(
                         row,
@@ -403,7 +404,7 @@ class AgencyResolver:
                     "agency_needs_review",
                 )
             )
-        self.keys[pair] = known
+        self._remember(pair, known)
         return known
 
     def _closest(self, pair: tuple[str, str]) -> tuple[_Known | None, float]:
@@ -414,13 +415,11 @@ class AgencyResolver:
         role words and the same numbers.
         """
         state, key = pair
-        core, roles, digits = normalize.name_core(key), normalize.name_roles(key), _digits(key)
+        core = normalize.name_core(key)
         if not core:
             return None, 0
-        candidates: dict[str, list[_Known]] = {}
-        for (s, other), known in self.keys.items():
-            if s == state and normalize.name_roles(other) == roles and _digits(other) == digits:
-                candidates.setdefault(normalize.name_core(other), []).append(known)
+        shape = (normalize.name_roles(key), tuple(_digits(key)))
+        candidates = self._index(state).get(shape, {})
         matches = process.extract(
             core, list(candidates), scorer=fuzz.ratio, limit=3, score_cutoff=FUZZY_CLOSE
         )
@@ -431,6 +430,26 @@ class AgencyResolver:
         if len(agencies) > 1:
             return candidates[best_core][0], min(score, FUZZY_SAME - 1)  # rivals: only review
         return candidates[best_core][0], score
+
+    def _index(self, state: str) -> dict[tuple, dict[str, list[_Known]]]:
+        """Known names of a state by (roles, numbers), then by distinctive core."""
+        if state not in self.indexes:
+            index: dict[tuple, dict[str, list[_Known]]] = {}
+            for (s, key), known in self.keys.items():
+                if s == state:
+                    self._add_to_index(index, key, known)
+            self.indexes[state] = index
+        return self.indexes[state]
+
+    @staticmethod
+    def _add_to_index(index: dict, key: str, known: _Known) -> None:
+        shape = (normalize.name_roles(key), tuple(_digits(key)))
+        index.setdefault(shape, {}).setdefault(normalize.name_core(key), []).append(known)
+
+    def _remember(self, pair: tuple[str, str], known: _Known) -> None:
+        self.keys[pair] = known
+        if pair[0] in self.indexes:
+            self._add_to_index(self.indexes[pair[0]], pair[1], known)
 
     def _create(self, row: ice_sheet.SheetRow) -> _Known:
         agency = Agency(
