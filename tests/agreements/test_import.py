@@ -1,0 +1,322 @@
+"""snapshot_import and the import_ice_sheet command: real files, refusals, agencies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import zoneinfo
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from agreements.models import (
+    Agency,
+    AgencyAlias,
+    Agreement,
+    AgreementEvent,
+    ListSnapshot,
+    SnapshotRow,
+)
+from agreements.services import SnapshotImportError, snapshot_import
+from agreements.services import snapshots as snapshots_module
+from tests.agreements.ice_builder import row, workbook
+from tests.agreements.test_ice_sheet import independent_count
+
+pytestmark = pytest.mark.django_db
+
+DATA = Path(__file__).parent / "data"
+PARTICIPATING_MAY = DATA / "participatingAgencies05232025am.xlsx"
+PARTICIPATING_JULY = DATA / "participatingAgencies07112025pm.xlsx"
+PENDING_JUNE = DATA / "pendingAgencies06062025am.xlsx"
+EASTERN = zoneinfo.ZoneInfo("America/New_York")
+
+
+def load(path: Path, **kwargs):
+    with path.open("rb") as handle:
+        return snapshot_import(file=handle, filename=path.name, **kwargs)
+
+
+def load_bytes(data: bytes, name: str = "participatingAgencies06012025am.xlsx", **kwargs):
+    return snapshot_import(file=io.BytesIO(data), filename=name, **kwargs)
+
+
+def db_state() -> dict[str, int]:
+    models = (Agency, AgencyAlias, Agreement, AgreementEvent, ListSnapshot, SnapshotRow)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+def warning_codes(snapshot: ListSnapshot) -> set[str]:
+    return {w["code"] for w in snapshot.warnings}
+
+
+# --- Real files -------------------------------------------------------------
+
+
+def test_real_participating_file_becomes_rows_agencies_and_agreements():
+    rows, _ = independent_count(PARTICIPATING_JULY)
+    result = load(PARTICIPATING_JULY)
+    snapshot = result.snapshot
+    assert result.created and result.rows == rows == snapshot.rows.count() == 811
+    assert snapshot.kind == ListSnapshot.Kind.PARTICIPATING
+    assert snapshot.published_at == dt.datetime(2025, 7, 11, 21, 32, 49, tzinfo=dt.UTC)
+    assert snapshot.published_at_source == ListSnapshot.PublishedAtSource.METADATA
+    assert snapshot.header[:2] == ["STATE", "LAW ENFORCEMENT AGENCY"]
+    # Every row resolved, and each listed agreement is active.
+    assert not snapshot.rows.filter(agreement__isnull=True).exists()
+    listed = snapshot.rows.filter(is_duplicate=False).values("agreement").distinct().count()
+    assert Agreement.objects.filter(status=Agreement.Status.ACTIVE).count() == listed
+    assert result.agreements_new == Agreement.objects.count()
+    assert result.agencies_new == Agency.objects.count()
+    # The original file is kept byte for byte.
+    with snapshot.file.open("rb") as kept:
+        assert hashlib.sha256(kept.read()).hexdigest() == snapshot.sha256
+    assert snapshot.sha256 == "fac5cf8f8e6d34aa10b1b92f98bfc57b6436cc78ad9438a05c1546256109b9df"
+
+
+def test_real_file_warnings_name_row_column_and_value():
+    snapshot = load(PARTICIPATING_JULY).snapshot
+    impossible = next(w for w in snapshot.warnings if w["code"] == "signed_impossible")
+    assert (impossible["column"], impossible["value"]) == ("SIGNED", "5025-07-07")
+    row_ = snapshot.rows.get(row_number=impossible["row"])
+    assert row_.raw["SIGNED"] == "5025-07-07" and row_.signed_on is None
+    assert row_.signed_raw == "5025-07-07"
+    assert len(snapshot.warnings) == load(PARTICIPATING_JULY).warnings
+
+
+def test_safelinks_are_unwrapped_on_the_agreement():
+    load(PARTICIPATING_JULY)
+    urls = list(Agreement.objects.exclude(moa_url="").values_list("moa_url", flat=True))
+    assert urls and not [u for u in urls if "safelinks" in u]
+    baker = Agreement.objects.get(agency__name="Baker County Sheriff's Office", model="WSO")
+    assert baker.moa_url.endswith("287gWSO_BakerCoFl2019-10-15.pdf")
+    assert baker.agency.county_fips == "12003"
+
+
+def test_all_samples_in_order_tell_a_consistent_story():
+    for path in (PARTICIPATING_MAY, PENDING_JUNE, PARTICIPATING_JULY):
+        result = load(path)
+        assert "county FIPS matched" in result.summary()
+    pending = ListSnapshot.objects.get(kind=ListSnapshot.Kind.PENDING)
+    assert pending.row_count == 79
+    # Pending agencies that ICE signed by July are one agreement, active.
+    signed = Agreement.objects.filter(
+        snapshot_rows__snapshot=pending, status=Agreement.Status.ACTIVE
+    ).distinct()
+    assert signed.exists()
+    for agreement in signed[:5]:
+        kinds = set(agreement.events.values_list("kind", flat=True))
+        assert {"pending_listed", "signed"} <= kinds
+
+
+def test_reimporting_a_file_changes_nothing():
+    first = load(PENDING_JUNE)
+    before = db_state()
+    again = load(PENDING_JUNE)
+    assert not again.created and again.snapshot == first.snapshot
+    assert db_state() == before
+    assert "already imported" in again.summary()
+
+
+# --- Publication time and kind ----------------------------------------------
+
+
+def test_published_at_argument_wins():
+    when = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.UTC)
+    snapshot = load_bytes(workbook([row()]), published_at=when).snapshot
+    assert (snapshot.published_at, snapshot.published_at_source) == (when, "argument")
+
+
+def test_published_at_falls_back_to_file_name_then_import_time():
+    data = workbook([row()], modified=None)
+    snapshot = load_bytes(data, "participatingAgencies07112025pm.xlsx").snapshot
+    assert snapshot.published_at == dt.datetime(2025, 7, 11, 12, tzinfo=EASTERN)
+    assert snapshot.published_at_source == "filename"
+    other = load_bytes(
+        workbook([row(agency="Other Police Department")], modified=None), "list.xlsx"
+    )
+    assert other.snapshot.published_at_source == "fetched"
+
+
+def test_file_name_date_that_disagrees_with_metadata_is_a_warning():
+    data = workbook([row()], modified=dt.datetime(2025, 6, 20, 15))
+    snapshot = load_bytes(data, "participatingAgencies06012025am.xlsx").snapshot
+    assert snapshot.published_at == dt.datetime(2025, 6, 20, 15, tzinfo=dt.UTC)
+    assert "filename_date" in warning_codes(snapshot)
+
+
+def test_file_named_participating_with_pending_content_is_imported_as_pending():
+    data = workbook([row()[:5]])
+    snapshot = load_bytes(data, "participatingAgencies06012025am.xlsx").snapshot
+    assert snapshot.kind == ListSnapshot.Kind.PENDING
+    warning = next(w for w in snapshot.warnings if w["code"] == "filename_kind")
+    assert "says participating" in warning["message"]
+    assert Agreement.objects.get().status == Agreement.Status.PENDING
+
+
+def test_kind_argument_overrides_the_header_with_a_warning():
+    snapshot = load_bytes(workbook([row()[:5]]), kind="participating").snapshot
+    assert snapshot.kind == "participating"
+    assert "kind_overridden" in warning_codes(snapshot)
+
+
+# --- Refusals ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"", "is empty"),
+        (PARTICIPATING_MAY.read_bytes()[:30000], "truncated"),
+        (b"<html><head><title>ICE</title></head></html>", "web page"),
+        (workbook([["x", "y"]], header=["FOO", "BAR"]), "no recognizable ICE header"),
+    ],
+    ids=["empty", "truncated", "html", "no-header"],
+)
+def test_refused_files_leave_the_database_and_storage_untouched(data, words, settings):
+    load(PENDING_JUNE)
+    before = db_state()
+    stored = sorted(p.name for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+    with pytest.raises(SnapshotImportError, match=words):
+        load_bytes(data)
+    assert db_state() == before
+    assert sorted(p.name for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()) == stored
+
+
+def test_a_failure_midway_rolls_back_everything(monkeypatch, settings):
+    load(PENDING_JUNE)
+    before = db_state()
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(snapshots_module, "agreements_rebuild", broken)
+    with pytest.raises(RuntimeError):
+        load(PARTICIPATING_MAY)
+    assert db_state() == before
+    assert not list(Path(settings.MEDIA_ROOT).rglob("participatingAgencies05232025am*"))
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(SnapshotImportError, match="not one of"):
+        load_bytes(workbook([row()]), kind="ended")
+
+
+# --- Agencies ---------------------------------------------------------------
+
+
+def test_same_agency_spelled_differently_is_one_agency():
+    load_bytes(workbook([row()], modified=dt.datetime(2025, 6, 1)))
+    load_bytes(
+        workbook([row(agency="POLK CO. SHERIFF’S OFFICE  ")], modified=dt.datetime(2025, 6, 2)),
+        "participatingAgencies06022025am.xlsx",
+    )
+    load_bytes(
+        workbook([row(agency="Polk County Sheriffs Office")], modified=dt.datetime(2025, 6, 3)),
+        "participatingAgencies06032025am.xlsx",
+    )
+    agency = Agency.objects.get()
+    assert agency.name == "Polk County Sheriff's Office"
+    assert Agreement.objects.get().snapshot_rows.count() == 3
+
+
+def test_near_identical_name_in_the_same_county_is_matched_and_recorded_as_alias():
+    load_bytes(workbook([row(agency="Lafayette County Sheriff's Office", state="ARKANSAS",
+                             county="Lafayette County")]))  # fmt: skip
+    result = load_bytes(
+        workbook([row(agency="Layfayette County Sheriff's Office", state="ARKANSAS",
+                      county="Lafayette County")], modified=dt.datetime(2025, 6, 2)),
+        "participatingAgencies06022025am.xlsx",
+    )  # fmt: skip
+    assert Agency.objects.count() == 1
+    alias = AgencyAlias.objects.get()
+    assert alias.name == "Layfayette County Sheriff's Office"
+    assert "agency_fuzzy" in warning_codes(result.snapshot)
+
+
+def test_too_close_to_call_is_a_separate_agency_flagged_for_review():
+    load_bytes(workbook([row(agency="City of Miami Springs Police Department", state="FLORIDA",
+                             kind="Municipality", county="#N/A")]))  # fmt: skip
+    result = load_bytes(
+        workbook([row(agency="Miami Springs Police Department", state="FLORIDA",
+                      kind="Municipality", county="#N/A")], modified=dt.datetime(2025, 6, 2)),
+        "participatingAgencies06022025am.xlsx",
+    )  # fmt: skip
+    assert Agency.objects.count() == 2
+    flagged = Agency.objects.get(needs_review=True)
+    assert flagged.name == "Miami Springs Police Department"
+    warning = next(w for w in result.snapshot.warnings if w["code"] == "agency_needs_review")
+    assert "City of Miami Springs" in warning["message"]
+    assert result.needs_review == 1
+
+
+def test_similar_names_in_different_counties_are_different_agencies():
+    load_bytes(
+        workbook(
+            [
+                row(state="FLORIDA", agency="Lee County Sheriff's Office", county="Lee County"),
+                row(state="FLORIDA", agency="Levy County Sheriff's Office", county="Levy County"),
+            ]
+        )
+    )
+    assert Agency.objects.count() == 2
+    assert not Agency.objects.filter(needs_review=True).exists()
+    assert set(Agency.objects.values_list("county_fips", flat=True)) == {"12071", "12075"}
+
+
+def test_rows_without_state_are_kept_but_not_resolved():
+    snapshot = load_bytes(
+        workbook([row(), row(state="", agency="Ghost Police Department")])
+    ).snapshot
+    ghost = snapshot.rows.get(row_number=3)
+    assert ghost.agency is None and ghost.agreement is None
+    assert ghost.raw["LAW ENFORCEMENT AGENCY"] == "Ghost Police Department"
+
+
+# --- Commands ---------------------------------------------------------------
+
+
+def test_command_prints_one_summary_line_per_file(capsys):
+    call_command("import_ice_sheet", str(PENDING_JUNE), str(PARTICIPATING_MAY))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("pendingAgencies06062025am.xlsx: pending list published 2025-06-06")
+    assert "79 rows" in lines[0] and "warnings" in lines[0]
+
+
+def test_command_refuses_with_the_sentence_and_fails(tmp_path, capsys):
+    fake = tmp_path / "participatingAgencies01012025am.xlsx"
+    fake.write_text("<html>Access denied</html>")
+    with pytest.raises(CommandError, match="1 of 1 files were not imported"):
+        call_command("import_ice_sheet", str(fake))
+    assert "is not an .xlsx workbook" in capsys.readouterr().err
+    assert ListSnapshot.objects.count() == 0
+
+
+def test_command_reads_published_at_and_kind(capsys):
+    call_command(
+        "import_ice_sheet", str(PENDING_JUNE), published_at="2025-06-06T07:00-04:00", kind="pending"
+    )
+    snapshot = ListSnapshot.objects.get()
+    assert snapshot.published_at == dt.datetime(2025, 6, 6, 11, tzinfo=dt.UTC)
+    assert snapshot.published_at_source == "argument"
+
+
+def test_load_ice_samples_is_idempotent(capsys):
+    call_command("load_ice_samples")
+    state = db_state()
+    assert state["ListSnapshot"] == 3
+    call_command("load_ice_samples")
+    assert db_state() == state
+    assert capsys.readouterr().out.count("already imported") == 3
+
+
+@pytest.mark.postgres
+def test_import_on_postgresql_matches_the_independent_count():
+    rows, _ = independent_count(PARTICIPATING_MAY)
+    for path in (PARTICIPATING_MAY, PENDING_JUNE, PARTICIPATING_JULY):
+        load(path)
+    assert ListSnapshot.objects.get(sha256__startswith="d5253958").rows.count() == rows
+    assert AgreementEvent.objects.filter(kind="delisted").exists()
+    assert not load(PARTICIPATING_MAY).created
