@@ -260,12 +260,15 @@ UNION ALL SELECT * FROM (SELECT 'tag', t.slug, t.name, COUNT(*) AS n FROM m
 
 
 def _facet_counts(cursor, match: MatchSQL, where: str, params: list) -> tuple[int, dict]:
-    cursor.execute(
-        "WITH m AS MATERIALIZED (SELECT e.id, e.entry_type, e.object_id, e.kind, e.year,"
-        f" e.publisher, e.state FROM {match.from_sql} WHERE {match.where_sql} AND {where})"
-        + _FACET_SQL,
-        [*match.params, *params],
-    )
+    if match.matched_table:  # the backend already holds the matches in a table
+        source, source_params = f"SELECT * FROM {match.matched_table}", []
+    else:
+        source = (
+            "SELECT e.id, e.entry_type, e.object_id, e.kind, e.year, e.publisher, e.state"
+            f" FROM {match.from_sql} WHERE {match.where_sql} AND {where}"
+        )
+        source_params = [*match.params, *params]
+    cursor.execute(f"WITH m AS MATERIALIZED ({source})" + _FACET_SQL, source_params)
     total = 0
     counts: dict[str, list[tuple[str, str, int]]] = {name: [] for name in FACETS}
     for facet, value, label, count in cursor.fetchall():
@@ -480,13 +483,15 @@ def search(
     backend = backend_for(connection)
     where, params = _filter_sql(clean, user)
     with transaction.atomic(), connection.cursor() as cursor:
-        backend.prepare(cursor)
-        total, counts = _facet_counts(cursor, backend.match(parsed, ranked=False), where, params)
+        match, where, params = backend.materialize(
+            cursor, backend.match(parsed, ranked=sort == "relevance"), where, params
+        )
+        total, counts = _facet_counts(cursor, match, where, params)
         rows = []
         if total and (page - 1) * page_size < total:
             rows = _page_rows(
                 cursor,
-                backend.match(parsed, ranked=sort == "relevance"),
+                match,
                 where,
                 params,
                 sort=sort,

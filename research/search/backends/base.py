@@ -42,6 +42,8 @@ class MatchSQL:
     # candidates by it (then by date) are re-ranked by ``rank_sql``.
     prerank_sql: str = ""
     prerank_params: list | None = None
+    # Set when the matches were copied into a table with the facet columns.
+    matched_table: str = ""
 
 
 class SearchBackend:
@@ -71,8 +73,14 @@ class SearchBackend:
     def match(self, query: Query, *, ranked: bool) -> MatchSQL:
         raise NotImplementedError
 
-    def prepare(self, cursor) -> None:
-        """Session settings for the search queries that follow (in a transaction)."""
+    def materialize(
+        self, cursor, match: MatchSQL, where: str, params: list
+    ) -> tuple[MatchSQL, str, list]:
+        """Optionally compute the matches once (in a transaction) for the queries that follow.
+
+        Returns the (match, where, params) those queries should use.
+        """
+        return match, where, params
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         """entry id -> (title, snippet) with matches between ``MARK_START``/``MARK_END``."""

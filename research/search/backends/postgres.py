@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from research.search.backends.base import (
     ELLIPSIS,
     ENTRY_TABLE,
@@ -223,11 +225,31 @@ class PostgresBackend(SearchBackend):
             )
         return MatchSQL(f"{ENTRY_TABLE} e", "TRUE", [], "0", [])
 
-    def prepare(self, cursor) -> None:
-        # The planner does not count the cost of reading long (TOASTed)
-        # tsvectors and prefers a sequential scan over the GIN index on small
-        # tables; with the index, matching never reads them.
+    def materialize(
+        self, cursor, match: MatchSQL, where: str, params: list
+    ) -> tuple[MatchSQL, str, list]:
+        # Match with the GIN index, once. The planner does not count the cost
+        # of reading long (TOASTed) tsvectors and may prefer a sequential scan,
+        # so it is switched off for this statement only; the facet joins that
+        # follow then run over a small table with hash joins.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.search_matches")
         cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "CREATE TEMP TABLE search_matches ON COMMIT DROP AS"
+            " SELECT e.id, e.entry_type, e.object_id, e.kind, e.year, e.publisher, e.state,"
+            f" e.published FROM {match.from_sql} WHERE {match.where_sql} AND {where}",
+            [*match.params, *params],
+        )
+        cursor.execute("SET LOCAL enable_seqscan = on")
+        cursor.execute("ANALYZE search_matches")
+        materialized = dataclasses.replace(
+            match,
+            from_sql=f"search_matches m JOIN {ENTRY_TABLE} e ON e.id = m.id",
+            where_sql="TRUE",
+            params=[],
+            matched_table="search_matches",
+        )
+        return materialized, "TRUE", []
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not entry_ids:
