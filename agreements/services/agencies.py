@@ -11,6 +11,7 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from agreements.models import Agency, AgencyAlias, Agreement, AgreementEvent, SnapshotRow
+from agreements.services.events import agreements_rebuild
 
 # Status that says most about an agreement when two records of it are merged.
 _STATUS_RANK = {Agreement.Status.ACTIVE: 2, Agreement.Status.PENDING: 1, Agreement.Status.ENDED: 0}
@@ -93,6 +94,10 @@ def _merge(*, survivor: Agency, others: list[Agency], user) -> AgencyMergeResult
     survivor._history_user = user
     survivor._change_reason = "merge"
     survivor.save()
+    # The survivor's rows now come from several spellings: recompute which rows
+    # are one agreement, and the events, exactly as an import does.
+    agreements_rebuild(agency_ids=[survivor.pk])
+    survivor.refresh_from_db()
     return result
 
 

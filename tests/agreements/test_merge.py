@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -86,7 +87,8 @@ def test_merge_combines_the_same_agreement_held_twice(pair):
     kept.refresh_from_db()
     assert kept.moa_url == "https://www.ice.gov/moa.pdf"
     assert kept.snapshot_rows.count() == 2
-    assert kept.events.count() == 2
+    # One agreement listed twice in a row: signed once, not signed again.
+    assert [(e.kind, e.snapshot_id) for e in kept.events.all()] == [("signed", june.pk)]
     successor.refresh_from_db()
     assert successor.predecessor == kept
     assert successor.agency == survivor
@@ -168,3 +170,30 @@ def test_failed_merge_changes_nothing(pair, monkeypatch):
     assert agreement.agency == other
     assert Agency.objects.filter(pk=other.pk).exists()
     assert not AgencyAlias.objects.filter(source="merge").exists()
+
+
+def test_merge_of_a_flagged_real_agency_mends_its_history():
+    """ICE wrote "City of Miami Springs Police Department" in May, "Miami Springs
+    Police Department" in July; the importer kept both and flagged the second."""
+    from agreements.services.snapshots import snapshot_import
+
+    data = Path(__file__).parent / "data"
+    for name in ("participatingAgencies05232025am.xlsx", "participatingAgencies07112025pm.xlsx"):
+        with (data / name).open("rb") as fh:
+            snapshot_import(file=fh, filename=name)
+    survivor = Agency.objects.get(state="FL", name="City of Miami Springs Police Department")
+    flagged = Agency.objects.get(state="FL", name="Miami Springs Police Department")
+    assert flagged.needs_review
+    before = set(AgreementEvent.objects.filter(agency=survivor).values_list("kind", flat=True))
+    assert "delisted" in before
+
+    agency_merge(survivor=survivor, others=[flagged])
+
+    agreement = Agreement.objects.get(agency=survivor)
+    assert agreement.model == "TFM"
+    assert agreement.signed_on == dt.date(2025, 4, 2)
+    assert agreement.status == "active"
+    assert agreement.snapshot_rows.count() == 2
+    kinds = list(AgreementEvent.objects.filter(agency=survivor).values_list("kind", flat=True))
+    assert kinds == ["signed"]
+    assert AgencyAlias.objects.get(name="Miami Springs Police Department").source == "merge"
