@@ -24,3 +24,5 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}  # noqa: F40
 # Tests run tasks in-process unless a test starts a real worker (see the
 # celery_worker fixture in tests/conftest.py), which turns this off for itself.
 CELERY_TASK_ALWAYS_EAGER = True
+# Tests share no cache with each other or with other runs (see the cache fixture).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

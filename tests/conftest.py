@@ -71,8 +71,20 @@ def _servers_for_markers(request):
         else:
             required = _require_services()
         if required:
-            pytest.fail(f"this test {reason}, and CI requires it (REQUIRE_SERVICES/REQUIRE_BROWSER)")
+            pytest.fail(
+                f"this test {reason}, and CI requires it (REQUIRE_SERVICES/REQUIRE_BROWSER)"
+            )
         pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache, so no figure leaks between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
