@@ -200,6 +200,15 @@ def events_by_snapshot(events: list[AgreementEvent]) -> list[dict]:
     ]
 
 
+def _field_label(field: str) -> str:
+    """The verbose name of an agreement or agency field, e.g. "MOA URL" for moa_url."""
+    for model in (Agreement, Agency):
+        names = {f.name: f for f in model._meta.get_fields()}
+        if field in names and hasattr(names[field], "verbose_name"):
+            return str(names[field].verbose_name)
+    return field.replace("_", " ") or "a field"
+
+
 def event_sentence(event: AgreementEvent, *, with_model: bool = True) -> str:
     """A short sentence for an event, e.g. "JEM agreement signed 2025-02-20 delisted"."""
     agreement = event.agreement
@@ -208,7 +217,10 @@ def event_sentence(event: AgreementEvent, *, with_model: bool = True) -> str:
         what += f" signed {agreement.signed_on:%Y-%m-%d}"
     Kind = AgreementEvent.Kind
     if event.kind == Kind.FIELD_CHANGED:
-        return f"{what}: {event.field or 'a field'} changed from “{event.old_value}” to “{event.new_value}”"
+        return (
+            f"{what}: {_field_label(event.field)} changed from “{event.old_value}” "
+            f"to “{event.new_value}”"
+        )
     verb = {
         Kind.PENDING_LISTED: "listed as pending",
         Kind.SIGNED: "added to the participating list",
