@@ -73,6 +73,15 @@ class FetchResult:
         return self.status == 304
 
     @property
+    def charset(self) -> str:
+        """The charset the server declared in Content-Type, or ""."""
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset":
+                return value.strip().strip("\"'").lower()
+        return ""
+
+    @property
     def etag(self) -> str:
         return self.headers.get("etag", "")
 

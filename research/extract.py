@@ -149,10 +149,14 @@ def extract(
     content_type: str = "",
     filename: str = "",
     url: str = "",
+    charset: str = "",
     ocr: bool = True,
     max_bytes: int = MAX_INPUT_BYTES,
 ) -> Extraction:
-    """Extract text and metadata from an HTML page or a PDF."""
+    """Extract text and metadata from an HTML page or a PDF.
+
+    ``charset`` is the one the server declared; it wins over guessing.
+    """
     if len(content) > max_bytes:
         raise ExtractionError(
             f"The file is larger than the {max_bytes // (1024 * 1024)} MB the portal accepts.",
@@ -166,7 +170,7 @@ def extract(
     if kind == "pdf":
         return extract_pdf(content, ocr=ocr)
     if kind == "html":
-        return extract_html(content, url=url)
+        return extract_html(content, url=url, charset=charset)
     shown = content_type.split(";", 1)[0].strip() or "an unknown type"
     raise ExtractionError(
         f"The file is {shown}, neither an HTML page nor a PDF; only those two can be processed.",
@@ -195,20 +199,34 @@ def _split_authors(value: str | None) -> list[str]:
     return [name for name in names if name][:20]
 
 
-def extract_html(content: bytes | str, *, url: str = "") -> Extraction:
+def _decode(raw: bytes, charset: str) -> bytes | str:
+    """Text in the declared charset; the bytes (for trafilatura to guess) otherwise."""
+    if not charset:
+        return raw
+    try:
+        return raw.decode(charset, errors="replace")
+    except LookupError:
+        return raw
+
+
+def extract_html(content: bytes | str, *, url: str = "", charset: str = "") -> Extraction:
     """Main text and metadata of a web page, navigation and boilerplate removed."""
     import trafilatura
 
     raw = content.encode("utf-8") if isinstance(content, str) else content
     result = trafilatura.bare_extraction(
-        raw, url=url or None, with_metadata=True, include_comments=False, include_tables=True
+        _decode(raw, charset),
+        url=url or None,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
     )
     text = ""
     if result is not None:
         text = normalize_text(result.text or "")
     if not text:
         # No article found: keep the page's visible text rather than nothing.
-        text = normalize_text(trafilatura.html2txt(raw) or "")
+        text = normalize_text(trafilatura.html2txt(_decode(raw, charset)) or "")
     if not text:
         raise ExtractionError("The page has no readable text.", code="empty")
     if len(text) > MAX_TEXT_CHARS:

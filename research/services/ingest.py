@@ -351,7 +351,13 @@ def document_process(*, document_id: int, retry_transient: bool = False) -> Docu
             return _unchanged(document)
         content, content_type, final_url, result = downloaded
         name = _file_name(document, final_url)
-        extraction = extract(content, content_type=content_type, filename=name, url=final_url)
+        extraction = extract(
+            content,
+            content_type=content_type,
+            filename=name,
+            url=final_url,
+            charset=result.charset if result is not None else "",
+        )
     except FetchError as exc:
         _fail(document, exc.message, exc.code, transient=exc.retryable, retry=retry_transient)
         if exc.retryable and retry_transient and document.status == Document.Status.QUEUED:

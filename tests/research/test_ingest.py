@@ -105,6 +105,18 @@ def test_html_url_gives_title_authors_date_publisher(local_server, submit):
     assert document.page_offsets == []
 
 
+def test_charset_declared_by_the_server_is_used(local_server, submit):
+    sentence = "El alguacil firmó el acuerdo con ICE, dijo la señora Muñoz en Bogotá. "
+    body = f"<html><body><article><p>{sentence * 6}</p></article></body></html>"
+    local_server.routes["/es"] = (
+        200,
+        {"Content-Type": "text/html; charset=ISO-8859-1"},
+        body.encode("latin-1"),
+    )
+    document = submit(url=local_server.url("/es"))
+    assert "señora Muñoz en Bogotá" in document.text
+
+
 def test_submitted_title_is_kept_over_extracted_one(local_server, submit):
     local_server.routes["/a"] = (200, HTML, ARTICLE)
     document = submit(url=local_server.url("/a"), title="Curator's title")
