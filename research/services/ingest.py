@@ -50,7 +50,7 @@ __all__ = [
 # transiently is marked failed instead of being sent again.
 MAX_ATTEMPTS = 8
 # A document "fetching" for longer than this was left behind by a dead worker.
-STALE_FETCHING = timedelta(minutes=30)
+STALE_FETCHING = timedelta(minutes=10)  # longer than the task's hard time limit
 STALE_QUEUED = timedelta(minutes=10)
 FETCH_ACCEPT = "text/html,application/xhtml+xml,application/pdf;q=0.9,*/*;q=0.1"
 _CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html"}
