@@ -138,15 +138,18 @@ def citation(document: Document, url: str) -> dict[str, str]:
     title = document.title or document.canonical_url or f"Document {document.pk}"
     year = document.published_on.year if document.published_on else None
     accessed = timezone.localdate()
-    who = "; ".join(authors) or document.publisher or "Unknown author"
+    who = "; ".join(authors) or document.publisher
     when = document.published_on.isoformat() if document.published_on else "n.d."
-    source = document.canonical_url or url
-    plain = f"{who}. “{title}.” "
+    plain = f"{who}. “{title}.” " if who else f"“{title}.” "
     if document.publisher and authors:
         plain += f"{document.publisher}, "
-    plain += (
-        f"{when}. {source} (accessed {accessed.isoformat()} via the 287(g) Research Portal, {url})."
-    )
+    plain += f"{when}. "
+    if document.canonical_url:
+        plain += f"{document.canonical_url}. Archived at {url} "
+    else:
+        plain += f"287(g) Research Portal, {url} "
+    plain += f"(accessed {accessed.isoformat()})."
+    source = document.canonical_url or url
     entry = "misc" if document.kind != Document.Kind.NEWS else "article"
     fields = [("title", "{" + title + "}"), ("author", " and ".join(authors) or None)]
     fields += [

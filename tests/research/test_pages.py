@@ -96,6 +96,17 @@ def test_public_domain_moa_text_is_public(client, moa):
     words = " ".join(moa.text.split()[20:26])
     assert words in " ".join(unescape(strip_tags(html)).split())
     assert "MOA of the" in html and "Polk County Sheriff&#x27;s Office" in html
+    # Without authors the reference starts with the publisher, never "Unknown author".
+    assert "U.S. Immigration and Customs Enforcement. “287(g) MOA: Polk County" in html
+
+
+def test_a_reference_without_author_or_publisher_starts_with_the_title(client):
+    document = DocumentFactory(title="County board minutes", publisher="", canonical_url="")
+    html = client.get(document.get_absolute_url()).content.decode()
+    assert (
+        "“County board minutes.” 2025-03-01. 287(g) Research Portal, http://testserver/documents/"
+        in html
+    )
 
 
 def test_unpublished_documents_are_hidden_from_the_public(client):
