@@ -294,3 +294,91 @@ def test_requests_to_one_host_are_paced_across_threads(local_server, settings):
     assert len(times) == 3
     # Three requests at 0.3 s spacing: the last cannot finish before 0.6 s.
     assert max(times) - start >= 0.59
+
+
+@pytest.fixture
+def tls_server(tmp_path, settings):
+    """An HTTPS server on loopback with a certificate for news.example.test only."""
+    import http.server as http_server  # the stdlib's, not portal.http
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=news.example.test"]
+        + ["-addext", "subjectAltName=DNS:news.example.test"],
+        check=True,
+        capture_output=True,
+    )
+    seen: dict = {}
+
+    class Handler(http_server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            seen["host"] = self.headers.get("Host")
+            body = b"secure hello"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def remember_sni(sock, server_name, ctx):
+        seen["sni"] = server_name
+
+    context.sni_callback = remember_sni
+    httpd = http_server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    settings.FETCH_ALLOW_LOOPBACK = True
+    yield httpd.server_address[1], cert, seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _trust(monkeypatch, cert):
+    import ssl
+
+    import httpx
+
+    context = ssl.create_default_context(cafile=str(cert))
+    real_client = httpx.Client
+    monkeypatch.setattr(
+        http.httpx, "Client", lambda **kwargs: real_client(verify=context, **kwargs)
+    )
+
+
+def _resolve_to_loopback(monkeypatch):
+    def fake_getaddrinfo(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(http.socket, "getaddrinfo", fake_getaddrinfo)
+
+
+def test_https_connection_pinned_to_checked_address_verifies_the_host_name(tls_server, monkeypatch):
+    """Connecting to the checked IP still sends SNI and checks the certificate for the name."""
+    port, cert, seen = tls_server
+    _trust(monkeypatch, cert)
+    _resolve_to_loopback(monkeypatch)
+    result = fetch(f"https://news.example.test:{port}/story")
+    assert result.content == b"secure hello"
+    assert seen["sni"] == "news.example.test"
+    assert seen["host"] == f"news.example.test:{port}"
+
+
+def test_https_certificate_for_another_name_is_refused(tls_server, monkeypatch):
+    port, cert, _seen = tls_server
+    _trust(monkeypatch, cert)
+    _resolve_to_loopback(monkeypatch)
+    with pytest.raises(FetchError, match="Could not connect"):
+        fetch(f"https://impostor.example.test:{port}/story")
