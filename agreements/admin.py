@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from agreements import normalize
+from agreements import normalize, selectors
 from agreements.models import (
     Agency,
     AgencyAlias,
@@ -193,25 +193,6 @@ class AgreementEventAdmin(admin.ModelAdmin):
 # --- Snapshots ------------------------------------------------------------------
 
 
-class SnapshotRowInline(admin.TabularInline):
-    model = SnapshotRow
-    fields = ["row_number", "state", "agency_name", "model", "signed_on", "agency", "is_duplicate"]
-    readonly_fields = fields
-    can_delete = False
-    extra = 0
-    max_num = 0
-    classes = ["collapse"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("agency")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 class SnapshotUploadForm(forms.Form):
     file = forms.FileField(
         label=_("ICE spreadsheet (.xlsx)"),
@@ -265,9 +246,9 @@ class ListSnapshotAdmin(admin.ModelAdmin):
         "imported_at",
         "imported_by",
         "warnings_table",
+        "rows_table",
     ]
     readonly_fields = fields
-    inlines = [SnapshotRowInline]
     change_list_template = "admin/agreements/listsnapshot/change_list.html"
 
     def get_queryset(self, request):
@@ -318,6 +299,55 @@ class ListSnapshotAdmin(admin.ModelAdmin):
             _("Value"),
             _("What was odd"),
             rows,
+        )
+
+    @admin.display(description=_("rows"))
+    def rows_table(self, snapshot: ListSnapshot) -> str:
+        """Every row as ICE wrote it and the agency it was resolved to, in one query."""
+        rows = selectors.snapshot_rows(snapshot).values_list(
+            "row_number",
+            "state",
+            "agency_name",
+            "model",
+            "signed_on",
+            "agency_id",
+            "agency__name",
+            "is_duplicate",
+        )
+        agency_url = reverse("admin:agreements_agency_change", args=[0]).replace("/0/", "/{}/")
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            '<td><a href="{}">{}</a></td><td>{}</td></tr>',
+            (
+                (
+                    number,
+                    state,
+                    name,
+                    model,
+                    signed or "",
+                    agency_url.format(agency_id) if agency_id else "#",
+                    agency or "—",
+                    _("duplicate") if duplicate else "",
+                )
+                for number, state, name, model, signed, agency_id, agency, duplicate in rows
+            ),
+        )
+        changelist = reverse("admin:agreements_snapshotrow_changelist")
+        return format_html(
+            '<p><a href="{}?snapshot__id__exact={}">{}</a></p>'
+            '<table class="snapshot-rows"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th><th>{}</th><th></th></tr></thead><tbody>{}</tbody></table>",
+            changelist,
+            snapshot.pk,
+            _("Search and filter these rows"),
+            _("Row"),
+            _("State"),
+            _("Agency as written"),
+            _("Model"),
+            _("Signed"),
+            _("Resolved to"),
+            body,
         )
 
     def get_urls(self):

@@ -148,11 +148,15 @@ def test_snapshot_page_is_read_only_with_warnings_and_file(client, curator):
             {"row": 3, "column": "STATE", "value": "AlABAMA", "message": "State name in odd case."}
         ],
     )
-    listed(snapshot, AgreementFactory())
+    agreement = AgreementFactory(agency=AgencyFactory(name="Colbert County Sheriff"))
+    listed(snapshot, agreement)
     url = f"/admin/agreements/listsnapshot/{snapshot.pk}/change/"
 
     page = client.get(url).content.decode()
 
+    assert f'href="/admin/agreements/agency/{agreement.agency_id}/change/"' in page
+    assert "Colbert County Sheriff" in page
+    assert f"/admin/agreements/snapshotrow/?snapshot__id__exact={snapshot.pk}" in page
     assert "State name in odd case." in page
     assert "AlABAMA" in page
     assert snapshot.file.url in page
@@ -219,3 +223,31 @@ def test_curator_alias_gets_the_importers_match_key():
 
     assert form.is_valid(), form.errors
     assert form.instance.name_key == normalize.name_key("Polk County Sheriff's Office")
+
+
+def test_snapshot_page_query_count_does_not_grow_with_rows(
+    client, curator, django_assert_max_num_queries
+):
+    snapshot = ListSnapshotFactory()
+    listed(snapshot, *AgreementFactory.create_batch(2))
+    url = f"/admin/agreements/listsnapshot/{snapshot.pk}/change/"
+    with django_assert_max_num_queries(12) as few:
+        client.get(url)
+    listed(snapshot, *AgreementFactory.create_batch(30))
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get(url).content.decode()
+    assert page.count("<tr><td>") >= 32
+
+
+def test_rows_of_a_snapshot_can_be_browsed(client, curator):
+    snapshot = ListSnapshotFactory()
+    listed(snapshot, AgreementFactory(agency=AgencyFactory(name="Baker County Sheriff")))
+    listed(ListSnapshotFactory(), AgreementFactory(agency=AgencyFactory(name="Other Sheriff")))
+
+    page = client.get(
+        "/admin/agreements/snapshotrow/", {"snapshot__id__exact": snapshot.pk}
+    ).content.decode()
+
+    assert "Baker County Sheriff" in page
+    assert "Other Sheriff" not in page
