@@ -176,11 +176,18 @@ def events_filtered(*, state: str = "", change: str = "") -> QuerySet[AgreementE
         events = events.filter(agency__state=state)
     if change:
         events = events.filter(kind__in=[k for k, c in EVENT_CHANGE.items() if c == change])
-    return events
+    # Newest list first; within a list, by state and agency, as a reader scans it.
+    return events.order_by("-occurred_at", "-snapshot_id", "agency__state", "agency__name", "id")
 
 
-def events_by_snapshot(events: list[AgreementEvent]) -> list[dict]:
-    """Consecutive ``events`` grouped by the snapshot they were seen in, split by change."""
+def events_by_snapshot(
+    events: list[AgreementEvent], totals: dict[int, int] | None = None
+) -> list[dict]:
+    """Consecutive ``events`` grouped by the snapshot they were seen in, split by change.
+
+    ``totals`` gives each snapshot's number of events across all pages.
+    """
+    totals = totals or {}
     groups: list[dict] = []
     for event in events:
         if not groups or groups[-1]["snapshot"].pk != event.snapshot_id:
@@ -195,9 +202,21 @@ def events_by_snapshot(events: list[AgreementEvent]) -> list[dict]:
                 if group["by_change"][c]
             ],
             "count": sum(len(v) for v in group["by_change"].values()),
+            "total": totals.get(group["snapshot"].pk),
         }
         for group in groups
     ]
+
+
+def event_totals(events: QuerySet[AgreementEvent], snapshot_ids: set[int]) -> dict[int, int]:
+    """How many of ``events`` each snapshot holds (one query)."""
+    counts = (
+        events.filter(snapshot_id__in=snapshot_ids)
+        .order_by()
+        .values("snapshot_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["snapshot_id"]: row["n"] for row in counts}
 
 
 def _field_label(field: str) -> str:

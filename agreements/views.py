@@ -409,7 +409,9 @@ def changes(request: HttpRequest) -> HttpResponse:
             meta={"filters": {"state": state, "change": change}},
         )
     page = _page(request, events, 100)
-    groups = ps.events_by_snapshot(list(page))
+    shown = list(page)
+    totals = ps.event_totals(events, {e.snapshot_id for e in shown})
+    groups = ps.events_by_snapshot(shown, totals)
     feed_url = reverse("agreements:changes-feed") + (
         f"?{urlencode({'state': state})}" if state else ""
     )

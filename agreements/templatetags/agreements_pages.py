@@ -20,7 +20,9 @@ def event_sentence(event: AgreementEvent) -> str:
 
 
 @register.simple_tag
-def event_item(event: AgreementEvent, show_agency: bool = False) -> SafeString:
+def event_item(
+    event: AgreementEvent, show_agency: bool = False, show_snapshot: bool = True
+) -> SafeString:
     """One event of a timeline as an ``<li>``, linked to the snapshot it was seen in.
 
     Written in Python rather than as an included template: pages list hundreds.
@@ -34,16 +36,24 @@ def event_item(event: AgreementEvent, show_agency: bool = False) -> SafeString:
             event.agency.name,
             event.agency.state,
         )
-    previous = ""
-    if event.previous_snapshot_id:
-        previous = format_html(
-            ' vs <a href="{}">previous list</a>',
-            reverse("agreements:snapshot-detail", args=[event.previous_snapshot_id]),
+    source = ""
+    if show_snapshot:
+        previous = ""
+        if event.previous_snapshot_id:
+            previous = format_html(
+                ' vs <a href="{}">previous list</a>',
+                reverse("agreements:snapshot-detail", args=[event.previous_snapshot_id]),
+            )
+        source = format_html(
+            ' <span class="muted">— <a href="{}" title="sha256 {}">ICE list of {}</a>{}</span>',
+            reverse("agreements:snapshot-detail", args=[event.snapshot_id]),
+            snapshot.sha256,
+            f"{snapshot.published_at:%Y-%m-%d %H:%M}",
+            previous,
         )
     return format_html(
         '<li id="event-{}" class="event event-{}"><time datetime="{}">{}</time> {}'
-        '<span class="badge {}">{}</span> {} <span class="muted">— '
-        '<a href="{}" title="sha256 {}">ICE list of {}</a>{}</span></li>',
+        '<span class="badge {}">{}</span> {}{}</li>',
         event.pk,
         event.kind,
         event.occurred_at.isoformat(),
@@ -52,8 +62,5 @@ def event_item(event: AgreementEvent, show_agency: bool = False) -> SafeString:
         event.agreement.model,
         event.agreement.model,
         page_selectors.event_sentence(event, with_model=False),
-        reverse("agreements:snapshot-detail", args=[event.snapshot_id]),
-        snapshot.sha256,
-        f"{snapshot.published_at:%Y-%m-%d %H:%M}",
-        previous,
+        source,
     )

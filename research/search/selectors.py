@@ -237,9 +237,18 @@ UNION ALL SELECT 'year', CAST(year AS TEXT), '', COUNT(*) FROM m
     WHERE year IS NOT NULL GROUP BY year
 UNION ALL SELECT * FROM (SELECT 'publisher', publisher, '', COUNT(*) AS n FROM m
     WHERE publisher <> '' GROUP BY publisher ORDER BY n DESC, publisher LIMIT {FACET_LIMIT}) p
+{{links}}UNION ALL SELECT * FROM (SELECT 'tag', t.slug, t.name, COUNT(*) AS n FROM m
+    JOIN {_TAGS} dt ON dt.document_id = m.object_id JOIN research_tag t ON t.id = dt.tag_id
+    WHERE m.entry_type = 'document' GROUP BY t.slug, t.name ORDER BY n DESC, t.slug
+    LIMIT {FACET_LIMIT}) g
+"""
+
+# State and model counts, by joining the links at query time ...
+_LINK_FACETS_JOINED = f"""
 UNION ALL SELECT 'state', s.state, '', COUNT(*) FROM (
     SELECT DISTINCT m.id, a.state FROM m JOIN {_DOC_AGENCY} da ON da.document_id = m.object_id
-        JOIN agreements_agency a ON a.id = da.agency_id WHERE m.entry_type = 'document' AND da.status <> 'rejected'
+        JOIN agreements_agency a ON a.id = da.agency_id
+        WHERE m.entry_type = 'document' AND da.status <> 'rejected'
     UNION ALL SELECT m.id, m.state FROM m WHERE m.entry_type = 'agency'
 ) s GROUP BY s.state
 UNION ALL SELECT 'model', s.model, '', COUNT(*) FROM (
@@ -252,23 +261,27 @@ UNION ALL SELECT 'model', s.model, '', COUNT(*) FROM (
     UNION SELECT m.id, ag.model FROM m JOIN agreements_agreement ag ON ag.agency_id = m.object_id
         WHERE m.entry_type = 'agency'
 ) s GROUP BY s.model
-UNION ALL SELECT * FROM (SELECT 'tag', t.slug, t.name, COUNT(*) AS n FROM m
-    JOIN {_TAGS} dt ON dt.document_id = m.object_id JOIN research_tag t ON t.id = dt.tag_id
-    WHERE m.entry_type = 'document' GROUP BY t.slug, t.name ORDER BY n DESC, t.slug
-    LIMIT {FACET_LIMIT}) g
+"""
+# ... or from the arrays a backend keeps on each entry (``MatchSQL.link_arrays``).
+_LINK_FACETS_ARRAYS = """
+UNION ALL SELECT 'state', s, '', COUNT(*) FROM m, unnest(m.states) s GROUP BY s
+UNION ALL SELECT 'model', s, '', COUNT(*) FROM m, unnest(m.models) s GROUP BY s
 """
 
 
 def _facet_counts(cursor, match: MatchSQL, where: str, params: list) -> tuple[int, dict]:
-    if match.matched_table:  # the backend already holds the matches in a table
-        source, source_params = f"SELECT * FROM {match.matched_table}", []
+    if match.matched_table:
+        # The backend holds the matches in a table with statistics: read it
+        # directly, so the planner knows the sizes of the joins.
+        cte, cte_params = f"WITH m AS NOT MATERIALIZED (SELECT * FROM {match.matched_table})", []
     else:
-        source = (
-            "SELECT e.id, e.entry_type, e.object_id, e.kind, e.year, e.publisher, e.state"
-            f" FROM {match.from_sql} WHERE {match.where_sql} AND {where}"
+        cte = (
+            "WITH m AS MATERIALIZED (SELECT e.id, e.entry_type, e.object_id, e.kind, e.year,"
+            f" e.publisher, e.state FROM {match.from_sql} WHERE {match.where_sql} AND {where})"
         )
-        source_params = [*match.params, *params]
-    cursor.execute(f"WITH m AS MATERIALIZED ({source})" + _FACET_SQL, source_params)
+        cte_params = [*match.params, *params]
+    links = _LINK_FACETS_ARRAYS if match.link_arrays else _LINK_FACETS_JOINED
+    cursor.execute(cte + _FACET_SQL.format(links=links), cte_params)
     total = 0
     counts: dict[str, list[tuple[str, str, int]]] = {name: [] for name in FACETS}
     for facet, value, label, count in cursor.fetchall():

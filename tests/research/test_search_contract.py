@@ -412,3 +412,22 @@ def test_reindex_rebuilds_a_damaged_index(backend):
     assert search("sheriff").total == 2
     call_command("search_reindex", verbosity=0)
     assert search("sheriff").total == 2
+
+
+def test_state_and_model_facets_follow_link_changes(backend):
+    document = doc("Sheriff story")
+    agency = AgencyFactory(name="Cobb County Sheriff's Office", state="GA")
+    assert facet(search("story"), "state") == {}
+    link = DocumentAgencyFactory(document=document, agency=agency)
+    agreement = AgreementFactory(agency=agency, model="JEM")
+    assert facet(search("story"), "state") == {"GA": 1}
+    assert facet(search("story"), "model") == {"JEM": 1}
+    agreement.model = "TFM"
+    agreement.save()
+    agency.state = "AL"
+    agency.save()
+    assert facet(search("story"), "model") == {"TFM": 1}
+    assert facet(search("story"), "state") == {"AL": 1}
+    link.status = "rejected"
+    link.save()
+    assert facet(search("story"), "state") == {} and facet(search("story"), "model") == {}

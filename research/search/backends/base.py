@@ -44,6 +44,8 @@ class MatchSQL:
     prerank_params: list | None = None
     # Set when the matches were copied into a table with the facet columns.
     matched_table: str = ""
+    # Set when the matched table has ``states`` and ``models`` arrays.
+    link_arrays: bool = False
 
 
 class SearchBackend:

@@ -29,14 +29,16 @@ HEADLINE_OPTIONS = (
 TITLE_OPTIONS = f'StartSel="{MARK_START}", StopSel="{MARK_END}", HighlightAll=true'
 
 ENTRY_COLUMNS = (
-    "id, entry_type, object_id, kind, published, year, publisher, state, status, vector, head"
+    "id, entry_type, object_id, kind, published, year, publisher, state, status, vector, head,"
+    " states, models"
 )
 UPSERT = (
     "ON CONFLICT (id) DO UPDATE SET entry_type = EXCLUDED.entry_type,"
     " object_id = EXCLUDED.object_id, kind = EXCLUDED.kind, published = EXCLUDED.published,"
     " year = EXCLUDED.year, publisher = EXCLUDED.publisher, state = EXCLUDED.state,"
     " status = EXCLUDED.status,"
-    " vector = EXCLUDED.vector, head = EXCLUDED.head"
+    " vector = EXCLUDED.vector, head = EXCLUDED.head, states = EXCLUDED.states,"
+    " models = EXCLUDED.models"
 )
 
 
@@ -44,7 +46,8 @@ def _document_upsert(where: str) -> str:
     return f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
         SELECT d.id * 2, 'document', d.id, d.kind, d.published_on,
                EXTRACT(YEAR FROM d.published_on)::integer, d.publisher, '', d.status,
-               search_vector(d.title, d.summary, d.text), search_vector(d.title, d.summary, '')
+               search_vector(d.title, d.summary, d.text), search_vector(d.title, d.summary, ''),
+               search_document_states(d.id), search_document_models(d.id)
         FROM research_document d WHERE {where} {UPSERT}"""
 
 
@@ -57,7 +60,8 @@ def _agency_upsert(where: str) -> str:
                     WHERE al.agency_id = a.id),
                    {state_name_case("a.state")} || ' ' || a.state || ' ' || a.county_name
                        || ' ' || a.agency_type),
-               search_vector(a.name, '', '')
+               search_vector(a.name, '', ''),
+               ARRAY[a.state]::varchar[], search_agency_models(a.id)
         FROM agreements_agency a WHERE {where} {UPSERT}"""
 
 
@@ -74,6 +78,8 @@ SCHEMA = [
         status varchar(15) NOT NULL DEFAULT 'published',
         vector tsvector NOT NULL,
         head tsvector NOT NULL,
+        states varchar(2)[] NOT NULL DEFAULT '{{}}',
+        models varchar(3)[] NOT NULL DEFAULT '{{}}',
         CHECK (id = object_id * 2 + (entry_type = 'agency')::integer)
     )""",
     f"CREATE INDEX IF NOT EXISTS search_entry_vector ON {ENTRY_TABLE} USING gin (vector)",
@@ -91,6 +97,60 @@ SCHEMA = [
         RETURN setweight(to_tsvector('english', left(coalesce(title, ''), 2000)), 'A')
             || setweight(to_tsvector('english', left(coalesce(summary, ''), 20000)), 'B')
             || setweight(to_tsvector('english', left(coalesce(body, ''), 200000)), 'C');
+    END $$""",
+    # The states and models a document is about, through its agency links
+    # (rejected ones aside) and agreement links: kept on the entry for facets.
+    """CREATE OR REPLACE FUNCTION search_document_states(doc bigint) RETURNS varchar[]
+    LANGUAGE sql STABLE AS $$
+        SELECT coalesce(array_agg(DISTINCT a.state ORDER BY a.state), '{}')
+        FROM research_documentagency da JOIN agreements_agency a ON a.id = da.agency_id
+        WHERE da.document_id = doc AND da.status <> 'rejected'
+    $$""",
+    """CREATE OR REPLACE FUNCTION search_document_models(doc bigint) RETURNS varchar[]
+    LANGUAGE sql STABLE AS $$
+        SELECT coalesce(array_agg(DISTINCT x.model ORDER BY x.model), '{}') FROM (
+            SELECT ag.model FROM research_documentagency da
+            JOIN agreements_agreement ag ON ag.agency_id = da.agency_id
+            WHERE da.document_id = doc AND da.status <> 'rejected'
+            UNION ALL
+            SELECT ag.model FROM research_documentagreement dg
+            JOIN agreements_agreement ag ON ag.id = dg.agreement_id WHERE dg.document_id = doc
+        ) x
+    $$""",
+    """CREATE OR REPLACE FUNCTION search_agency_models(agency bigint) RETURNS varchar[]
+    LANGUAGE sql STABLE AS $$
+        SELECT coalesce(array_agg(DISTINCT model ORDER BY model), '{}')
+        FROM agreements_agreement WHERE agency_id = agency
+    $$""",
+    f"""CREATE OR REPLACE FUNCTION search_document_links(doc bigint) RETURNS void
+    LANGUAGE sql AS $$
+        UPDATE {ENTRY_TABLE} SET states = search_document_states(doc),
+            models = search_document_models(doc) WHERE id = doc * 2
+    $$""",
+    """CREATE OR REPLACE FUNCTION search_links_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM search_document_links(OLD.document_id); END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM search_document_links(NEW.document_id); END IF;
+        RETURN NULL;
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION search_agreement_refresh(agreement bigint, agency bigint)
+    RETURNS void LANGUAGE sql AS $$
+        UPDATE {ENTRY_TABLE} SET models = search_agency_models(agency) WHERE id = agency * 2 + 1;
+        UPDATE {ENTRY_TABLE} SET models = search_document_models(object_id)
+        WHERE id IN (SELECT da.document_id * 2 FROM research_documentagency da
+                     WHERE da.agency_id = agency
+                     UNION SELECT dg.document_id * 2 FROM research_documentagreement dg
+                     WHERE dg.agreement_id = agreement);
+    $$""",
+    """CREATE OR REPLACE FUNCTION search_agreement_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            PERFORM search_agreement_refresh(OLD.id, OLD.agency_id);
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            PERFORM search_agreement_refresh(NEW.id, NEW.agency_id);
+        END IF;
+        RETURN NULL;
     END $$""",
     f"""CREATE OR REPLACE FUNCTION search_document_sync() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -121,10 +181,15 @@ SCHEMA = [
         DELETE FROM {ENTRY_TABLE} WHERE id = agency * 2 + 1;
         {_agency_upsert("a.id = agency")};
     END $$""",
-    """CREATE OR REPLACE FUNCTION search_agency_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE OR REPLACE FUNCTION search_agency_sync() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM search_agency_refresh(OLD.id); END IF;
         IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM search_agency_refresh(NEW.id); END IF;
+        IF TG_OP = 'UPDATE' AND NEW.state IS DISTINCT FROM OLD.state THEN
+            UPDATE {ENTRY_TABLE} SET states = search_document_states(object_id)
+            WHERE id IN (SELECT da.document_id * 2 FROM research_documentagency da
+                         WHERE da.agency_id = NEW.id);
+        END IF;
         RETURN NULL;
     END $$""",
     """CREATE OR REPLACE FUNCTION search_alias_sync() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -152,6 +217,9 @@ TRIGGERS = [
     ("search_agency_sync", "agreements_agency", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
     ("search_truncate_sync", "agreements_agency", "AFTER TRUNCATE", "STATEMENT"),
     ("search_alias_sync", "agreements_agencyalias", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
+    ("search_links_sync", "research_documentagency", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
+    ("search_links_sync", "research_documentagreement", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
+    ("search_agreement_sync", "agreements_agreement", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
 ]
 
 
@@ -169,7 +237,7 @@ class PostgresBackend(SearchBackend):
     def install(self, cursor) -> None:
         cursor.execute(
             "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
-            [ENTRY_TABLE, "head"],
+            [ENTRY_TABLE, "models"],
         )
         upgrade = cursor.fetchone() is None
         if upgrade:  # an index from an earlier version (or none at all)
@@ -237,7 +305,7 @@ class PostgresBackend(SearchBackend):
         cursor.execute(
             "CREATE TEMP TABLE search_matches ON COMMIT DROP AS"
             " SELECT e.id, e.entry_type, e.object_id, e.kind, e.year, e.publisher, e.state,"
-            f" e.published FROM {match.from_sql} WHERE {match.where_sql} AND {where}",
+            f" e.published, e.states, e.models FROM {match.from_sql} WHERE {match.where_sql} AND {where}",
             [*match.params, *params],
         )
         cursor.execute("SET LOCAL enable_seqscan = on")
@@ -248,6 +316,7 @@ class PostgresBackend(SearchBackend):
             where_sql="TRUE",
             params=[],
             matched_table="search_matches",
+            link_arrays=True,
         )
         return materialized, "TRUE", []
 
