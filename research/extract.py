@@ -29,6 +29,8 @@ MAX_INPUT_BYTES = 100 * 1024 * 1024
 # Extracted text beyond this is not a document a person wrote: it is a bomb.
 MAX_TEXT_CHARS = 20_000_000
 MAX_PDF_PAGES = 5000
+# Real articles are far smaller; parsing a bigger page costs minutes of CPU.
+MAX_HTML_BYTES = 10 * 1024 * 1024
 OCR_MAX_PAGES = 60
 OCR_PAGE_TIMEOUT_SECONDS = 60
 # Fewer visible characters per page than this, on pages carrying images, means
@@ -214,6 +216,12 @@ def extract_html(content: bytes | str, *, url: str = "", charset: str = "") -> E
     import trafilatura
 
     raw = content.encode("utf-8") if isinstance(content, str) else content
+    if len(raw) > MAX_HTML_BYTES:
+        raise ExtractionError(
+            f"The web page is larger than the {MAX_HTML_BYTES // (1024 * 1024)} MB "
+            "the portal parses; it is not an article.",
+            code="too_large",
+        )
     result = trafilatura.bare_extraction(
         _decode(raw, charset),
         url=url or None,

@@ -227,6 +227,14 @@ def test_oversize_input_refused():
     assert info.value.code == "too_large"
 
 
+def test_huge_web_page_refused(monkeypatch):
+    monkeypatch.setattr(extract_module, "MAX_HTML_BYTES", 50_000)
+    page = b"<html><body>" + b"<p>word</p>" * 10_000 + b"</body></html>"
+    with pytest.raises(ExtractionError, match="web page is larger") as info:
+        extract(page, content_type="text/html")
+    assert info.value.code == "too_large"
+
+
 def test_pdf_detected_by_content_even_if_served_as_octet_stream():
     content = (DATA / "287gJEM_PolkCoGa2020-07-02.pdf").read_bytes()
     assert sniff_format(content, "application/octet-stream") == "pdf"
