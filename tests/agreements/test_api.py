@@ -317,3 +317,14 @@ def test_openapi_schema_lists_endpoints_without_warnings(capsys):
         assert path in paths
     params = {p["name"] for p in paths["/api/v1/agreements/"]["get"]["parameters"]}
     assert {"state", "model", "status", "as_of", "county_fips", "page"} <= params
+
+
+def test_agency_counts_are_not_changed_by_filters(api, two_lists):
+    AgreementFactory(agency=two_lists["harris"], status="ended", model="TFM")
+
+    body = api.get("/api/v1/agencies/", {"model": "TFM"}).json()
+
+    harris = next(a for a in body["results"] if a["slug"] == two_lists["harris"].slug)
+    assert body["count"] == 1
+    assert (harris["agreement_count"], harris["active_agreement_count"]) == (3, 2)
+    assert len(harris["agreements"]) == 3
