@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import addfips
 import us
@@ -66,6 +66,7 @@ def _state_names() -> dict[str, str]:
     return names
 
 
+@lru_cache(maxsize=4096)
 def state_code(value: object) -> Match | None:
     """The USPS code of a state written in any case, abbreviated or misspelled."""
     folded = _fold(str(value or ""))
@@ -81,6 +82,7 @@ def state_code(value: object) -> Match | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def state_name(code: str) -> str:
     """The name of a state from its USPS code ("" if unknown)."""
     state = us.states.lookup(code) if code else None
@@ -104,6 +106,7 @@ _MODEL_NAMES = {
 }
 
 
+@lru_cache(maxsize=4096)
 def support_model(value: object) -> Match | None:
     """The model (JEM/TFM/WSO) named by ICE's SUPPORT TYPE cell."""
     folded = _fold(str(value or ""))
@@ -145,6 +148,7 @@ class AgencyType:
     exact: bool
 
 
+@lru_cache(maxsize=4096)
 def agency_type(value: object) -> AgencyType | None:
     """The canonical TYPE label and agency kind; unknown text keeps its label, kind other."""
     text = clean_text(value)
@@ -254,6 +258,7 @@ _COUNTY_SUFFIXES = (
 _ERROR_VALUES = {"#n/a", "#value!", "#ref!", "#div/0!", "#num!", "#name?", "#null!", "n/a", "na"}
 
 
+@lru_cache(maxsize=4096)
 def is_error_value(value: object) -> bool:
     """Whether a cell holds an Excel error or the text "N/A"."""
     return clean_text(value).casefold() in _ERROR_VALUES
@@ -274,6 +279,7 @@ class County:
     fuzzy: bool = False
 
 
+@lru_cache(maxsize=4096)
 def county(value: object, state: str) -> County | None:
     """The county named by ICE's COUNTY cell, with its 5-digit FIPS code if found.
 
