@@ -57,6 +57,12 @@ def agency_merge(*, survivor: Agency, others: Iterable[Agency], user=None) -> Ag
         raise AgencyMergeError(
             "Choose at least one agency other than the one that is kept to merge into it."
         )
+    elsewhere = [other for other in others if other.state != survivor.state]
+    if elsewhere:
+        raise AgencyMergeError(
+            f"{elsewhere[0].name} is in {elsewhere[0].state} but {survivor.name} is in "
+            f"{survivor.state}; correct the state first if they are one agency."
+        )
     try:
         with transaction.atomic():
             return _merge(survivor=survivor, others=others, user=user)

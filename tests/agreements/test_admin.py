@@ -185,7 +185,6 @@ def _upload(client, path: Path, **data):
 
 
 def test_upload_imports_snapshot_and_shows_summary(client, curator):
-    pytest.importorskip("agreements.services.snapshots")
     response = _upload(client, DATA / "pendingAgencies06062025am.xlsx")
 
     snapshot = ListSnapshot.objects.get()
@@ -203,7 +202,6 @@ def test_upload_imports_snapshot_and_shows_summary(client, curator):
 
 
 def test_upload_refuses_a_non_spreadsheet_with_a_sentence(client, curator, tmp_path):
-    pytest.importorskip("agreements.services.snapshots")
     bogus = tmp_path / "participatingAgencies.xlsx"
     bogus.write_text("this is not a workbook")
 
@@ -216,7 +214,7 @@ def test_upload_refuses_a_non_spreadsheet_with_a_sentence(client, curator, tmp_p
 
 
 def test_curator_alias_gets_the_importers_match_key():
-    normalize = pytest.importorskip("agreements.normalize")
+    from agreements import normalize
     from agreements.admin import AliasForm
 
     form = AliasForm(data={"name": "POLK CO. SHERIFF’S OFFICE", "state": "GA", "source": "curator"})
@@ -251,3 +249,17 @@ def test_rows_of_a_snapshot_can_be_browsed(client, curator):
 
     assert "Baker County Sheriff" in page
     assert "Other Sheriff" not in page
+
+
+def test_upload_with_publication_time_and_kind(client, curator):
+    response = _upload(
+        client,
+        DATA / "participatingAgencies05232025am.xlsx",
+        published_at="2025-05-23 08:00",
+        kind="participating",
+    )
+
+    snapshot = ListSnapshot.objects.get()
+    assert response.status_code == 302
+    assert snapshot.published_at.isoformat() == "2025-05-23T08:00:00+00:00"
+    assert snapshot.published_at_source == "argument"

@@ -107,7 +107,6 @@ def test_known_files_are_not_imported_again(ice):
 
 @pytest.mark.django_db
 def test_new_files_are_imported_with_their_source_url(ice):
-    pytest.importorskip("agreements.services.snapshots")
 
     out, _ = run(ice.page_url)
 
@@ -126,7 +125,6 @@ def test_new_files_are_imported_with_their_source_url(ice):
 
 @pytest.mark.django_db
 def test_only_the_new_file_is_imported(ice):
-    pytest.importorskip("agreements.services.snapshots")
     ListSnapshotFactory(sha256=sha256_of(PENDING), kind="pending")
 
     out, _ = run(ice.page_url)

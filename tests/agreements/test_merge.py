@@ -197,3 +197,12 @@ def test_merge_of_a_flagged_real_agency_mends_its_history():
     kinds = list(AgreementEvent.objects.filter(agency=survivor).values_list("kind", flat=True))
     assert kinds == ["signed"]
     assert AgencyAlias.objects.get(name="Miami Springs Police Department").source == "merge"
+
+
+def test_merge_refuses_agencies_of_different_states():
+    texas = AgencyFactory(state="TX", name="Polk County Sheriff's Office")
+    florida = AgencyFactory(state="FL", name="Polk County Sheriff's Office")
+
+    with pytest.raises(AgencyMergeError, match="is in FL but .* is in TX"):
+        agency_merge(survivor=texas, others=[florida])
+    assert Agency.objects.count() == 2
