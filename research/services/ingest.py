@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -367,20 +368,29 @@ def document_process(*, document_id: int, retry_transient: bool = False) -> Docu
         _fail(document, exc.message, exc.code, transient=False, retry=False)
         return document
     except Exception as exc:
-        logger.exception("Processing document %s failed unexpectedly.", document_id)
-        _fail(
-            document,
-            f"Processing stopped on an unexpected error ({exc.__class__.__name__}); "
-            "the administrators were told.",
-            "internal",
-            transient=False,
-            retry=False,
-        )
-        return document
-    stored = _store(document, content, name, extraction, final_url, result)
+        return _fail_unexpectedly(document, exc)
+    try:
+        stored = _store(document, content, name, extraction, final_url, result)
+    except Exception as exc:
+        return _fail_unexpectedly(document, exc)
     if stored.pk == document.pk and stored.text:
         _link_agencies(stored)
     return stored
+
+
+def _fail_unexpectedly(document: Document, exc: Exception) -> Document:
+    if isinstance(exc, SoftTimeLimitExceeded):
+        raise exc  # the task records the interruption; the sweep tries again
+    logger.exception("Processing document %s failed unexpectedly.", document.pk)
+    _fail(
+        document,
+        f"Processing stopped on an unexpected error ({exc.__class__.__name__}); "
+        "the administrators were told.",
+        "internal",
+        transient=False,
+        retry=False,
+    )
+    return document
 
 
 def document_process_interrupted(*, document_id: int, reason: str) -> None:

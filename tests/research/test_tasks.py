@@ -106,6 +106,25 @@ def test_permanent_error_is_not_retried(local_server, monkeypatch):
         document_process_task.pop_request()
 
 
+@pytest.mark.django_db
+def test_time_limit_leaves_the_document_queued_for_the_sweep(local_server, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from research.services import ingest
+
+    def too_slow(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(ingest, "extract", too_slow)
+    local_server.routes["/moa.pdf"] = (200, PDF, POLK.read_bytes())
+    document = queued(local_server.url("/moa.pdf"))
+    assert document_process_task.apply(args=[document.pk]).get() == "interrupted"
+    document.refresh_from_db()
+    assert document.status == Document.Status.QUEUED
+    assert document.error_code == "timeout"
+    assert "took longer than" in document.status_message
+
+
 def test_task_declares_late_ack_retries_and_time_limits():
     assert document_process_task.acks_late is True
     assert document_process_task.max_retries >= 3
