@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.urls import NoReverseMatch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -15,6 +14,11 @@ from agreements.models import (
     ListSnapshot,
     SnapshotRow,
 )
+
+
+def _absolute(context: dict, path: str) -> str:
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request else path
 
 
 class AgencyAliasSerializer(serializers.ModelSerializer):
@@ -78,12 +82,7 @@ class AgencySerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, agency: Agency) -> str:
         """The agency's public page."""
-        request = self.context.get("request")
-        try:
-            path = agency.get_absolute_url()
-        except NoReverseMatch:  # the public pages are not installed
-            return ""
-        return request.build_absolute_uri(path) if request else path
+        return _absolute(self.context, agency.get_absolute_url())
 
 
 class AgreementSerializer(serializers.ModelSerializer):
@@ -138,6 +137,7 @@ class AgreementEventSerializer(serializers.ModelSerializer):
 
 class SnapshotSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
     warning_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -154,16 +154,18 @@ class SnapshotSerializer(serializers.ModelSerializer):
             "warning_count",
             "imported_at",
             "file_url",
+            "url",
         ]
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_file_url(self, snapshot: ListSnapshot) -> str:
         """Where to download the original ICE file, byte for byte."""
-        if not snapshot.file:
-            return ""
-        request = self.context.get("request")
-        url = snapshot.file.url
-        return request.build_absolute_uri(url) if request else url
+        return _absolute(self.context, snapshot.file.url) if snapshot.file else ""
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, snapshot: ListSnapshot) -> str:
+        """The snapshot's public page."""
+        return _absolute(self.context, snapshot.get_absolute_url())
 
     def get_warning_count(self, snapshot: ListSnapshot) -> int:
         return len(snapshot.warnings or [])

@@ -157,6 +157,7 @@ def test_agency_detail_by_slug_with_aliases_and_agreements(api, two_lists):
     assert [a["name"] for a in body["aliases"]] == ["Harris Co Sheriffs Office"]
     assert sorted(a["model"] for a in body["agreements"]) == ["JEM", "TFM"]
     assert body["agreement_count"] == 2
+    assert body["url"] == f"http://testserver/agencies/{harris.slug}/"
 
 
 def test_agencies_filters(api, two_lists):
@@ -225,6 +226,7 @@ def test_snapshot_detail_has_warnings_header_file_and_sha(api):
     assert body["warnings"][0]["message"] == "Misspelled state."
     assert body["warning_count"] == 1
     assert body["file_url"].startswith("http://testserver/media/snapshots/")
+    assert body["url"] == f"http://testserver/snapshots/{snapshot.pk}/"
 
 
 def test_snapshot_list_filters_by_kind_and_is_newest_first(api):
