@@ -10,8 +10,6 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urljoin, urlsplit
 
-from django.conf import settings
-
 from agreements.models import ListSnapshot
 from agreements.services.snapshots import ImportResult, SnapshotImportError, snapshot_import
 from portal.http import FetchError, fetch
@@ -150,7 +148,7 @@ def ice_lists_fetch(*, page_url: str = "") -> list[FetchedList]:
     ``FetchError`` when the page itself cannot be read or links to no list;
     a list that fails is reported in its ``FetchedList`` and the others proceed.
     """
-    page_url = page_url or getattr(settings, "ICE_287G_PAGE_URL", "") or DEFAULT_PAGE_URL
+    page_url = page_url or DEFAULT_PAGE_URL
     page = fetch(page_url, max_bytes=PAGE_MAX_BYTES, accept="text/html")
     html = page.content.decode("utf-8", errors="replace")
     links = ice_list_links(html, page.final_url or page_url)
