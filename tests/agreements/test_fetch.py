@@ -242,3 +242,20 @@ def test_task_runs_on_a_real_worker(ice, celery_worker):
 
     assert len(summaries) == 2
     assert all("unchanged" in line for line in summaries)
+
+
+@pytest.mark.django_db
+def test_default_page_is_ices_287g_page(monkeypatch):
+    from portal.http import FetchError
+
+    asked = []
+
+    def no_network(url, **kwargs):
+        asked.append(url)
+        raise FetchError("offline in tests")
+
+    monkeypatch.setattr("agreements.services.fetch.fetch", no_network)
+
+    with pytest.raises(CommandError, match="offline in tests"):
+        call_command("fetch_ice_lists")
+    assert asked == ["https://www.ice.gov/identify-and-arrest/287g"]
