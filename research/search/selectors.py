@@ -33,7 +33,7 @@ FACETS = ("type", "kind", "state", "model", "year", "tag", "publisher")
 FACET_LIMIT = 20  # values shown for the open-ended facets (publisher, tag)
 MAX_FILTER_VALUES = 20
 # Above this many matches, only this many candidates get the full ranking.
-RERANK_CANDIDATES = 1000
+RERANK_CANDIDATES = 300
 
 TYPE_LABELS = {"document": "Documents", "agency": "Agencies"}
 _STATE_CODES = frozenset(s.abbr for s in [*us.states.STATES_AND_TERRITORIES, us.states.DC])
@@ -181,8 +181,14 @@ def _visibility_sql(user) -> tuple[str, list]:
     return f"(e.entry_type = 'agency' OR e.object_id IN ({sql}))", list(params)
 
 
-def _filter_sql(filters: dict[str, list[str]], user) -> tuple[str, list]:
-    """The WHERE conditions on ``search_entry e`` for visibility and filters."""
+def _filter_sql(
+    filters: dict[str, list[str]], user, *, link_arrays: bool = False
+) -> tuple[str, list]:
+    """The WHERE conditions on ``search_entry e`` for visibility and filters.
+
+    With ``link_arrays`` the entries carry their states and models as arrays
+    (PostgreSQL), which the state and model filters then use.
+    """
     clauses: list[str] = []
     params: list = []
     visibility, params = _visibility_sql(user)
@@ -199,6 +205,9 @@ def _filter_sql(filters: dict[str, list[str]], user) -> tuple[str, list]:
             values = [int(v) for v in values]
         elif name == "publisher":
             clauses.append(f"e.publisher IN ({marks})")
+        elif name in {"state", "model"} and link_arrays:
+            clauses.append(f"e.{name}s && %s::varchar[]")
+            values = [values]
         elif name == "state":
             clauses.append(
                 f"((e.entry_type = 'agency' AND e.state IN ({marks})) OR"
@@ -494,7 +503,7 @@ def search(
     page = normalize_page(page)
     page_size = min(max(int(page_size), 1), 100)
     backend = backend_for(connection)
-    where, params = _filter_sql(clean, user)
+    where, params = _filter_sql(clean, user, link_arrays=backend.link_arrays)
     with transaction.atomic(), connection.cursor() as cursor:
         match, where, params = backend.materialize(
             cursor, backend.match(parsed, ranked=sort == "relevance"), where, params

@@ -52,6 +52,8 @@ class SearchBackend:
     """The interface: schema, bulk reindex, matching and snippets."""
 
     vendor = ""
+    # Entries carry ``states`` and ``models`` arrays (kept by triggers).
+    link_arrays = False
 
     def install(self, cursor) -> None:
         """Create (or repair) the index tables, indexes and triggers; idempotent."""

@@ -233,6 +233,7 @@ def _in_list(ids: list[int]) -> str:
 
 class PostgresBackend(SearchBackend):
     vendor = "postgresql"
+    link_arrays = True
 
     def install(self, cursor) -> None:
         cursor.execute(
@@ -309,7 +310,6 @@ class PostgresBackend(SearchBackend):
             [*match.params, *params],
         )
         cursor.execute("SET LOCAL enable_seqscan = on")
-        cursor.execute("ANALYZE search_matches")
         materialized = dataclasses.replace(
             match,
             from_sql=f"search_matches m JOIN {ENTRY_TABLE} e ON e.id = m.id",
