@@ -5,33 +5,38 @@ The agreements pages load this library instead of importing research code, so
 """
 
 from django import template
+from django.db.models import F
 
 from research.models import Document, DocumentAgency, DocumentAgreement
 
 register = template.Library()
+
+# What a list of documents shows; never the (long) text.
+LISTED_FIELDS = ("pk", "title", "canonical_url", "kind", "publisher", "published_on", "status")
 
 
 @register.inclusion_tag("research/_agency_documents.html", takes_context=True)
 def agency_documents(context, agency) -> dict:
     """An agency's MOAs and the documents confirmed to be about it (two queries)."""
     request = context.get("request")
-    user = getattr(request, "user", None)
-    viewable = Document.objects.viewable_by(user)
+    viewable = Document.objects.viewable_by(getattr(request, "user", None)).only(*LISTED_FIELDS)
     moas = list(
-        DocumentAgreement.objects.filter(
-            agreement__agency=agency,
-            role__in=[DocumentAgreement.Role.MOA, DocumentAgreement.Role.ADDENDUM],
-            document__in=viewable,
+        viewable.filter(
+            agreement_links__agreement__agency=agency,
+            agreement_links__role__in=[DocumentAgreement.Role.MOA, DocumentAgreement.Role.ADDENDUM],
         )
-        .select_related("document", "agreement")
-        .order_by("agreement__model", "-agreement__signed_on", "role")
+        .annotate(
+            role=F("agreement_links__role"),
+            model=F("agreement_links__agreement__model"),
+            signed_on=F("agreement_links__agreement__signed_on"),
+        )
+        .order_by("model", "-signed_on", "role", "pk")
     )
     documents = list(
         viewable.filter(
             agency_links__agency=agency, agency_links__status=DocumentAgency.Status.CONFIRMED
         )
         .exclude(kind=Document.Kind.MOA)
-        .distinct()
         .order_by("-published_on", "-created_at")[:50]
     )
     return {"agency": agency, "moas": moas, "documents": documents}
