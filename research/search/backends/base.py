@@ -11,6 +11,7 @@ in step with every write, including ``QuerySet.update()`` and raw SQL.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import us
@@ -102,3 +103,32 @@ def lead(text: str, words: int = 30) -> str:
     """The first ``words`` words of a text, as an unhighlighted snippet."""
     parts = text.split()
     return " ".join(parts[:words]) + (f" {ELLIPSIS}" if len(parts) > words else "")
+
+
+def match_pattern(stems: list[str]) -> re.Pattern:
+    """A regex for words starting with any of ``stems`` (detain: detained, detainers)."""
+    alternatives = "|".join(re.escape(s) for s in sorted(set(stems), key=len, reverse=True) if s)
+    return re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE)
+
+
+def mark(text: str, pattern: re.Pattern | None) -> str:
+    """``text`` with every match of ``pattern`` between MARK_START and MARK_END."""
+    text = text.replace(MARK_START, "").replace(MARK_END, "")
+    if pattern is None:
+        return text
+    return pattern.sub(lambda m: f"{MARK_START}{m.group(0)}{MARK_END}", text)
+
+
+def excerpt(summary: str, body: str, pattern: re.Pattern | None, words: int = 30) -> str:
+    """About ``words`` words around the first match in the summary or body, marked."""
+    for text in (body, summary):
+        found = pattern.search(text) if pattern and text else None
+        if found:
+            preceding = text[: found.start()].split()
+            before = preceding[len(preceding) - words // 3 :] if preceding else []
+            after = text[found.start() :].split()[: words - len(before)]
+            clip = " ".join(before + after)
+            head = ELLIPSIS + " " if len(preceding) > len(before) else ""
+            tail = " " + ELLIPSIS if len(text[found.start() :].split()) > len(after) else ""
+            return head + mark(clip, pattern) + tail
+    return lead(summary or body, words)

@@ -9,24 +9,18 @@ from __future__ import annotations
 import dataclasses
 
 from research.search.backends.base import (
-    ELLIPSIS,
     ENTRY_TABLE,
-    MARK_END,
-    MARK_START,
     MatchSQL,
     SearchBackend,
-    lead,
+    excerpt,
+    mark,
+    match_pattern,
     state_name_case,
 )
 from research.search.query import Query, to_tsquery_sql
 
-# ts_headline reads the whole text it is given; longer texts are cut for snippets.
-HEADLINE_CHARS = 100_000
-HEADLINE_OPTIONS = (
-    f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=30, MinWords=12, '
-    f'MaxFragments=2, FragmentDelimiter=" {ELLIPSIS} "'
-)
-TITLE_OPTIONS = f'StartSel="{MARK_START}", StopSel="{MARK_END}", HighlightAll=true'
+# Snippets are taken from the first characters of very long texts.
+HEADLINE_CHARS = 200_000
 
 ENTRY_COLUMNS = (
     "id, entry_type, object_id, kind, published, year, publisher, state, status, vector, head,"
@@ -321,46 +315,30 @@ class PostgresBackend(SearchBackend):
         return materialized, "TRUE", []
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
+        # ts_headline parses every text it is given, which costs more than the
+        # whole search for long documents: the words are stemmed here by
+        # PostgreSQL, and the excerpt is cut and marked in Python.
         if not entry_ids:
             return {}
-        positive, params, _negative, _ = to_tsquery_sql(query)
         doc_ids = _in_list([i // 2 for i in entry_ids if i % 2 == 0])
         agency_ids = _in_list([i // 2 for i in entry_ids if i % 2 == 1])
-        if not positive:
+        words = sorted({w for term in query.terms() for w in term.words})
+        stems: list[str] = []
+        if words:
             cursor.execute(
-                f"""SELECT d.id * 2, d.title, d.summary, left(d.text, 400)
-                FROM research_document d WHERE d.id IN ({doc_ids})
-                UNION ALL
-                SELECT a.id * 2 + 1, a.name, '', a.county_name
-                FROM agreements_agency a WHERE a.id IN ({agency_ids})"""
+                "SELECT unnest(tsvector_to_array(to_tsvector('english', %s)))", [" ".join(words)]
             )
-            return {row[0]: (row[1] or "", lead(row[2] or row[3] or "")) for row in cursor}
+            stems = [row[0] for row in cursor.fetchall()]
+        pattern = match_pattern([*stems, *words]) if stems else None
         cursor.execute(
-            f"""WITH q AS (SELECT {positive} AS q)
-            SELECT d.id * 2,
-                   ts_headline('english', d.title, q.q, %s),
-                   CASE WHEN d.summary <> '' THEN ts_headline('english', d.summary, q.q, %s) END,
-                   ts_headline('english', left(d.text, {HEADLINE_CHARS}), q.q, %s)
-            FROM research_document d, q WHERE d.id IN ({doc_ids})
+            f"""SELECT d.id * 2, d.title, d.summary, left(d.text, {HEADLINE_CHARS})
+            FROM research_document d WHERE d.id IN ({doc_ids})
             UNION ALL
-            SELECT a.id * 2 + 1, ts_headline('english', a.name, q.q, %s),
-                   ts_headline('english', coalesce((SELECT string_agg(al.name, ' ; ')
-                        FROM agreements_agencyalias al WHERE al.agency_id = a.id), ''), q.q, %s),
-                   a.county_name
-            FROM agreements_agency a, q WHERE a.id IN ({agency_ids})""",
-            [
-                *params,
-                TITLE_OPTIONS,
-                HEADLINE_OPTIONS,
-                HEADLINE_OPTIONS,
-                TITLE_OPTIONS,
-                HEADLINE_OPTIONS,
-            ],
+            SELECT a.id * 2 + 1, a.name, coalesce((SELECT string_agg(al.name, ' ; ')
+                FROM agreements_agencyalias al WHERE al.agency_id = a.id), ''), a.county_name
+            FROM agreements_agency a WHERE a.id IN ({agency_ids})"""
         )
-        result = {}
-        for entry_id, title, summary, body in cursor:
-            snippet = next(
-                (s for s in (body, summary) if s and MARK_START in s), body or summary or ""
-            )
-            result[entry_id] = (title or "", snippet)
-        return result
+        return {
+            entry_id: (mark(title or "", pattern), excerpt(summary or "", body or "", pattern))
+            for entry_id, title, summary, body in cursor.fetchall()
+        }
