@@ -170,6 +170,8 @@ def main() -> None:
         result, seconds = run(data, step)
         total += seconds
         slowest = max(slowest, seconds)
+        if step % 10 == 0:
+            print(f"  after {step}: {total:.1f} s, last {seconds:.2f} s, {peak_rss_mb():.0f} MB")
     print(
         f"{args.sequence} snapshots in sequence: {total:.1f} s total, "
         f"{total / max(args.sequence, 1):.2f} s mean, {slowest:.2f} s slowest"

@@ -439,17 +439,12 @@ def _update_agencies(agency_ids: list[int], rows: list[Row], timeline: Timeline)
     """Keep each agency's type and county as ICE wrote them most recently."""
     latest: dict[int, dict[str, str]] = {}
     for row in sorted(rows, key=timeline.key):
-        values = latest.setdefault(row.agency_id, {})
-        for name in ("agency_type", "county_name", "county_fips"):
-            if getattr(row, name):
-                values[name] = getattr(row, name)
+        agency_values(latest.setdefault(row.agency_id, {}), row)
     changed = []
     fields = ("id", "agency_type", "county_name", "county_fips")
     for chunk in _chunks(agency_ids):
         for pk, *current in Agency.objects.filter(pk__in=chunk).values_list(*fields):
             values = latest.get(pk, {})
-            if values.get("county_name") and not values.get("county_fips"):
-                values["county_fips"] = ""
             diff = {
                 k: v
                 for k, v in values.items()
@@ -458,6 +453,14 @@ def _update_agencies(agency_ids: list[int], rows: list[Row], timeline: Timeline)
             if diff:
                 changed.append((pk, diff))
     update_grouped(Agency, changed)
+
+
+def agency_values(values: dict[str, str], row: Row | SnapshotRow) -> None:
+    """Fold one row (in time order) into an agency's latest type and county."""
+    if row.agency_type:
+        values["agency_type"] = row.agency_type
+    if row.county_name:
+        values["county_name"], values["county_fips"] = row.county_name, row.county_fips
 
 
 # --- Events -----------------------------------------------------------------

@@ -31,7 +31,7 @@ from rapidfuzz import fuzz, process
 
 from agreements import ice_sheet, normalize
 from agreements.models import Agency, AgencyAlias, ListSnapshot, SnapshotRow
-from agreements.services.events import agreements_rebuild
+from agreements.services.appended import snapshot_history_update
 
 EASTERN = zoneinfo.ZoneInfo("America/New_York")
 # Name-key similarity (rapidfuzz ratio) above which two names of one state
@@ -177,7 +177,7 @@ def _import(snapshot: ListSnapshot, sheet: ice_sheet.IceSheet, warnings: list) -
         for row in sheet.rows
     ]
     affected = set(agency_ids.values()) | _neighbour_agencies(snapshot)
-    rebuilt = agreements_rebuild(agency_ids=affected, new_rows=rows)
+    rebuilt = snapshot_history_update(snapshot=snapshot, new_rows=rows, agency_ids=affected)
     return ImportResult(
         snapshot=snapshot,
         created=True,

@@ -191,7 +191,7 @@ def test_a_failure_midway_rolls_back_everything(monkeypatch, settings):
     def broken(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(snapshots_module, "agreements_rebuild", broken)
+    monkeypatch.setattr(snapshots_module, "snapshot_history_update", broken)
     with pytest.raises(RuntimeError):
         load(PARTICIPATING_MAY)
     assert db_state() == before
