@@ -85,35 +85,47 @@ class AgencyFilterForm(forms.Form):
 
 def agency_list(request: HttpRequest) -> HttpResponse:
     """The agencies directory: name search, facets with counts, pages, downloads."""
-    form = AgencyFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    filters = {k: v for k, v in filters.items() if v}
+    form = AgencyFilterForm(request.GET)
+    form.is_valid()  # an unknown value drops that filter only: cleaned_data keeps the rest
+    filters = {k: v for k, v in form.cleaned_data.items() if v}
     if "state" in filters:
         filters["state"] = filters["state"].upper()
     agencies = ps.agencies_filtered(**filters)
     if fmt := requested_format(request):
         return export_response(
             fmt,
-            rows=agencies.prefetch_related("agreements").iterator(chunk_size=2000),
+            rows=agencies.iterator(chunk_size=2000),
             columns=AGENCY_COLUMNS,
             filename="agencies",
             meta={"filters": filters},
         )
-    page = _page(request, agencies.prefetch_related("agreements"))
-    facets = ps.agency_facets(filters)
-    facet_groups = []
+    return render(
+        request,
+        "agreements/agency_list.html",
+        {
+            "form": form,
+            "page": _page(request, agencies),
+            "facets": _facet_groups(request, filters, ps.agency_facets(filters)),
+            "filters": filters,
+            "pager_query": _query_without(request),
+            "downloads": export_links(request),
+        },
+    )
+
+
+FACET_TITLES = {"state": "State", "model": "Model", "status": "Status", "kind": "Kind"}
+
+
+def _facet_groups(request: HttpRequest, filters: dict, facets: dict) -> list[dict]:
+    """Facet values with counts and the link that selects each (keeping other filters)."""
     labels = {
         "state": {s: state_name(s) for s, _ in facets["state"]},
         "model": dict(SupportModel.choices),
         "status": dict(Agreement.Status.choices),
         "kind": dict(AgencyKind.choices),
     }
-    for name, title in (
-        ("state", "State"),
-        ("model", "Model"),
-        ("status", "Status"),
-        ("kind", "Kind"),
-    ):
+    groups = []
+    for name, title in FACET_TITLES.items():
         base = _query_without(request, name)
         options = [
             {
@@ -125,7 +137,7 @@ def agency_list(request: HttpRequest) -> HttpResponse:
             }
             for value, count in facets[name]
         ]
-        facet_groups.append(
+        groups.append(
             {
                 "name": name,
                 "title": title,
@@ -133,18 +145,7 @@ def agency_list(request: HttpRequest) -> HttpResponse:
                 "clear": "?" + base if name in filters else "",
             }
         )
-    return render(
-        request,
-        "agreements/agency_list.html",
-        {
-            "form": form,
-            "page": page,
-            "facets": facet_groups,
-            "filters": filters,
-            "pager_query": _query_without(request),
-            "downloads": export_links(request),
-        },
-    )
+    return groups
 
 
 def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
