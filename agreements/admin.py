@@ -114,7 +114,7 @@ class AgencyAdmin(SimpleHistoryAdmin):
     ]
     list_filter = ["state", "kind", ModelFilter, "needs_review"]
     search_fields = ["name", "aliases__name", "county_name", "ori"]
-    readonly_fields = ["name_key", "created_at", "updated_at"]
+    readonly_fields = ["name_key", "near_duplicates", "created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [AgencyAliasInline, AgreementInline]
     actions = ["merge_agencies"]
@@ -125,6 +125,36 @@ class AgencyAdmin(SimpleHistoryAdmin):
     @admin.display(description=_("agreements"), ordering="agreement_count")
     def agreement_count(self, agency: Agency) -> int:
         return agency.agreement_count
+
+    @admin.display(description=_("possible duplicates"))
+    def near_duplicates(self, agency: Agency) -> str:
+        """Same-state agencies with a close name, and a list to select them for a merge."""
+        if not agency.pk:
+            return "—"
+        matches = selectors.agency_near_duplicates(agency)
+        if not matches:
+            return _("No agency of this state has a close name.")
+        items = format_html_join(
+            "",
+            '<li><a href="{}">{}</a> ({}, {}%)</li>',
+            (
+                (
+                    reverse("admin:agreements_agency_change", args=[other.pk]),
+                    other.name,
+                    other.county_name or other.state,
+                    round(score),
+                )
+                for other, score in matches
+            ),
+        )
+        ids = ",".join(str(pk) for pk in [agency.pk, *(other.pk for other, _score in matches)])
+        return format_html(
+            '<ul>{}</ul><p><a href="{}?id__in={}">{}</a></p>',
+            items,
+            reverse("admin:agreements_agency_changelist"),
+            ids,
+            _("List them together to select and merge"),
+        )
 
     @admin.action(description=_("Merge selected agencies…"), permissions=["change", "delete"])
     def merge_agencies(self, request: HttpRequest, queryset: QuerySet[Agency]):

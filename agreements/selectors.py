@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
+from rapidfuzz import fuzz, process
 
 from agreements.models import (
     Agency,
@@ -180,6 +181,29 @@ def agency_search(queryset: QuerySet[Agency], text: str) -> QuerySet[Agency]:
         return queryset
     matching = AgencyAlias.objects.filter(name__icontains=text).values("agency_id")
     return queryset.filter(Q(name__icontains=text) | Q(pk__in=matching))
+
+
+def agency_near_duplicates(
+    agency: Agency, *, limit: int = 5, cutoff: float = 85
+) -> list[tuple[Agency, float]]:
+    """Agencies of the same state whose name is close to ``agency``'s, best first.
+
+    For curators deciding whether a flagged agency is a duplicate to merge.
+    """
+    others = {
+        other.pk: other
+        for other in Agency.objects.filter(state=agency.state)
+        .exclude(pk=agency.pk)
+        .only("id", "name", "name_key", "slug", "state", "county_name")
+    }
+    matches = process.extract(
+        agency.name_key,
+        {pk: other.name_key for pk, other in others.items()},
+        scorer=fuzz.token_set_ratio,
+        limit=limit,
+        score_cutoff=cutoff,
+    )
+    return [(others[pk], score) for _, score, pk in matches]
 
 
 def event_list() -> QuerySet[AgreementEvent]:

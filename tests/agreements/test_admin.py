@@ -263,3 +263,15 @@ def test_upload_with_publication_time_and_kind(client, curator):
     assert response.status_code == 302
     assert snapshot.published_at.isoformat() == "2025-05-23T08:00:00+00:00"
     assert snapshot.published_at_source == "argument"
+
+
+def test_agency_page_lists_possible_duplicates_for_a_merge(client, curator):
+    flagged = AgencyFactory(name="Lake Clarke Shores Police Department", state="FL")
+    close = AgencyFactory(name="Lake Clark Shores Police Department", state="FL")
+
+    page = client.get(f"{CHANGELIST}{flagged.pk}/change/").content.decode()
+    listing = client.get(CHANGELIST, {"id__in": f"{flagged.pk},{close.pk}"}).content.decode()
+
+    assert f'href="/admin/agreements/agency/{close.pk}/change/"' in page
+    assert f"?id__in={flagged.pk},{close.pk}" in page
+    assert "Lake Clark Shores" in listing and "Lake Clarke Shores" in listing

@@ -115,3 +115,15 @@ def test_agency_search_matches_aliases():
     found = selectors.agency_search(selectors.agency_list(), "Harris Co.")
 
     assert list(found) == [agency]
+
+
+def test_near_duplicates_are_same_state_close_names():
+    agency = AgencyFactory(name="Miami Springs Police Department", state="FL")
+    close = AgencyFactory(name="City of Miami Springs Police Department", state="FL")
+    AgencyFactory(name="City of Miami Springs Police Department", state="GA")
+    AgencyFactory(name="Baker County Sheriff's Office", state="FL")
+
+    found = selectors.agency_near_duplicates(agency)
+
+    assert [other for other, _ in found] == [close]
+    assert found[0][1] >= 90
