@@ -15,7 +15,7 @@ from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
@@ -231,8 +231,6 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
     if found is None or found.abbr != code:
         raise Http404("No such state.")
     if code != state:
-        from django.shortcuts import redirect
-
         return redirect("agreements:state-detail", state=code, permanent=True)
     snapshot = ps.snapshot_in_force(None)
     figures = None
@@ -245,11 +243,7 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
         .prefetch_related(Prefetch("agreements", queryset=Agreement.objects.order_by("model")))
         .order_by("name")
     )
-    events = (
-        AgreementEvent.objects.filter(agency__state=code)
-        .select_related("agency", "agreement", "snapshot")
-        .order_by("-occurred_at", "id")[:25]
-    )
+    events = ps.events_filtered(state=code)[:25]
     return render(
         request,
         "agreements/state_detail.html",
