@@ -301,6 +301,13 @@ def test_stats_query_count_is_flat(api, django_assert_max_num_queries):
         assert api.get("/api/v1/stats/").status_code == 200
 
 
+def test_api_docs_and_schema_are_served(client):
+    assert client.get("/api/schema/").status_code == 200
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger" in docs.content.lower()
+
+
 def test_openapi_schema_lists_endpoints_without_warnings(capsys):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
 
