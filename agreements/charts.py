@@ -64,7 +64,9 @@ def tile_map(
     rows = 1 + max(r for _, r in TILE_GRID.values())
     width, height = cols * (tile + gap), rows * (tile + gap)
     parts = [
-        f'<svg class="chart tile-map" viewBox="0 0 {width} {height}" role="img" '
+        # role="group", not "img": an image's children are hidden from screen
+        # readers, and the tiles are links to the state pages.
+        f'<svg class="chart tile-map" viewBox="0 0 {width} {height}" role="group" '
         f'aria-labelledby="map-title map-desc" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="map-title">{escape(title)}</title>',
         f'<desc id="map-desc">Tile map of US states; darker tiles have more agreements. '
