@@ -43,10 +43,16 @@ class AgencyFilter(django_filters.FilterSet):
     )
     county_fips = django_filters.CharFilter(help_text="5-digit county FIPS code.")
     needs_review = django_filters.BooleanFilter()
+    as_of = _date_filter(
+        "Only agencies on ICE's participating list in force that day.", method="filter_as_of"
+    )
 
     class Meta:
         model = Agency
-        fields = ["q", "state", "kind", "model", "county_fips", "needs_review"]
+        fields = ["q", "state", "kind", "model", "county_fips", "needs_review", "as_of"]
+
+    def filter_as_of(self, queryset: QuerySet[Agency], name: str, value: dt.date):
+        return selectors.agencies_as_of(value, queryset=queryset)
 
     def filter_q(self, queryset: QuerySet[Agency], name: str, value: str) -> QuerySet[Agency]:
         return selectors.agency_search(queryset, value)

@@ -152,6 +152,18 @@ def agreements_as_of(
     return queryset.filter(pk__in=listed)
 
 
+def agencies_as_of(
+    as_of: dt.date | None = None, queryset: QuerySet[Agency] | None = None
+) -> QuerySet[Agency]:
+    """Agencies with a row on the participating list in force on ``as_of``."""
+    queryset = agency_list() if queryset is None else queryset
+    snapshot = snapshot_in_force(as_of)
+    if snapshot is None:
+        return queryset.none()
+    listed = SnapshotRow.objects.filter(snapshot=snapshot, agency__isnull=False).values("agency_id")
+    return queryset.filter(pk__in=listed)
+
+
 def agency_list() -> QuerySet[Agency]:
     """Agencies with their aliases and agreements prefetched, and agreement counts."""
     return (

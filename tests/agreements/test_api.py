@@ -171,6 +171,9 @@ def test_agencies_filters(api, two_lists):
     assert ids(api.get("/api/v1/agencies/", {"needs_review": "true"})) == {police.pk}
     assert ids(api.get("/api/v1/agencies/", {"q": "baker co."})) == {baker.pk}
     assert ids(api.get("/api/v1/agencies/", {"county_fips": "48201"})) == {harris.pk}
+    assert ids(api.get("/api/v1/agencies/", {"as_of": "2025-06-15"})) == {harris.pk}
+    assert ids(api.get("/api/v1/agencies/", {"as_of": "2025-07-15"})) == {harris.pk, baker.pk}
+    assert ids(api.get("/api/v1/agencies/", {"as_of": "2025-05-15"})) == set()
 
 
 def test_unknown_agency_is_404(api):
