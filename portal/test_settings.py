@@ -26,3 +26,5 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}  # noqa: F40
 CELERY_TASK_ALWAYS_EAGER = True
 # Tests share no cache with each other or with other runs (see the cache fixture).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Tests fetch many times from one local server; the pacing test sets its own interval.
+FETCH_HOST_INTERVAL_SECONDS = 0
