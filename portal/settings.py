@@ -12,6 +12,7 @@ from portal.env import (
     ConfigError,
     database_config,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -256,7 +257,7 @@ FETCH_USER_AGENT = env_str(
 FETCH_TIMEOUT_SECONDS = env_int("FETCH_TIMEOUT_SECONDS", 30)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 50 * 1024 * 1024)
 # Minimum seconds between two requests to the same host (per worker process).
-FETCH_HOST_INTERVAL_SECONDS = float(env_str("FETCH_HOST_INTERVAL_SECONDS", "1"))
+FETCH_HOST_INTERVAL_SECONDS = env_float("FETCH_HOST_INTERVAL_SECONDS", 1.0)
 # Only tests turn this on, to fetch from their own local HTTP server.
 FETCH_ALLOW_LOOPBACK = env_bool("FETCH_ALLOW_LOOPBACK", default=False)
 

@@ -16,7 +16,7 @@ DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
 
 
 def read_by_settings() -> set[str]:
-    return set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', SETTINGS_SOURCE))
+    return set(re.findall(r'env_(?:str|bool|int|float|list)\(\s*"([A-Z_]+)"', SETTINGS_SOURCE))
 
 
 def test_compose_has_the_production_services_with_health_checks():
