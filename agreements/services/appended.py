@@ -31,6 +31,7 @@ from agreements.services.events import (
 )
 
 PARTICIPATING = ListSnapshot.Kind.PARTICIPATING
+_AGREEMENT_FIELDS = ("id", "agency_id", "model", "signed_on", "status", "moa_url", "addendum_url")
 _FIELDS = (*TRACKED_FIELDS, *LINK_FIELDS)
 
 
@@ -84,25 +85,21 @@ class _Plan:
             .first()
         )
         self.agreements: dict[int, Agreement] = {}
-        by_date: dict[tuple, set[int]] = defaultdict(set)
+        # A date is one agreement's only (dates are never shared between the
+        # agreements of a lineage), so the agreement holding it as its current
+        # date is the one a row with that date belongs to.
+        by_date: dict[tuple, Agreement] = {}
         for chunk in _chunks(self.agency_ids):
-            for agreement in Agreement.objects.filter(agency_id__in=chunk):
+            for agreement in Agreement.objects.filter(agency_id__in=chunk).only(*_AGREEMENT_FIELDS):
                 self.agreements[agreement.pk] = agreement
-            dated = SnapshotRow.objects.filter(
-                agency_id__in=chunk,
-                snapshot__kind=PARTICIPATING,
-                signed_on__isnull=False,
-                agreement__isnull=False,
-            ).values_list("agency_id", "model", "signed_on", "agreement_id")
-            for agency_id, model, signed_on, agreement_id in dated.distinct():
-                by_date[(agency_id, model, signed_on)].add(agreement_id)
+                if agreement.signed_on:
+                    by_date[(agreement.agency_id, agreement.model, agreement.signed_on)] = agreement
         self.structural: set[int] = set()
         for row in new_rows:
             if not row.agency_id or not row.model:
                 continue
-            known = by_date.get((row.agency_id, row.model, row.signed_on), set())
-            agreement = self.agreements.get(next(iter(known))) if len(known) == 1 else None
-            if agreement is None or agreement.signed_on != row.signed_on:
+            agreement = by_date.get((row.agency_id, row.model, row.signed_on))
+            if agreement is None:
                 self.structural.add(row.agency_id)
             else:
                 row.agreement_id = agreement.pk
@@ -165,9 +162,13 @@ class _Plan:
         if self.previous is None:
             return rows
         for chunk in _chunks(fast):
-            for row in SnapshotRow.objects.filter(
-                snapshot=self.previous, agency_id__in=chunk, agreement__isnull=False
-            ).order_by("row_number"):
+            for row in (
+                SnapshotRow.objects.filter(
+                    snapshot=self.previous, agency_id__in=chunk, agreement__isnull=False
+                )
+                .only("snapshot_id", "agreement_id", "is_duplicate", *_FIELDS)
+                .order_by("row_number")
+            ):
                 if row.agreement_id not in rows or rows[row.agreement_id].is_duplicate:
                     rows[row.agreement_id] = row
         return rows
