@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import math
@@ -282,7 +283,8 @@ def _facet_counts(cursor, match: MatchSQL, where: str, params: list) -> tuple[in
     if match.matched_table:
         # The backend holds the matches in a table with statistics: read it
         # directly, so the planner knows the sizes of the joins.
-        cte, cte_params = f"WITH m AS NOT MATERIALIZED (SELECT * FROM {match.matched_table})", []
+        how = "NOT MATERIALIZED" if match.link_arrays else "MATERIALIZED"
+        cte, cte_params = f"WITH m AS {how} (SELECT * FROM {match.matched_table})", []
     else:
         cte = (
             "WITH m AS MATERIALIZED (SELECT e.id, e.entry_type, e.object_id, e.kind, e.year,"
@@ -504,7 +506,8 @@ def search(
     page_size = min(max(int(page_size), 1), 100)
     backend = backend_for(connection)
     where, params = _filter_sql(clean, user, link_arrays=backend.link_arrays)
-    with transaction.atomic(), connection.cursor() as cursor:
+    atomic = transaction.atomic() if backend.in_transaction else contextlib.nullcontext()
+    with atomic, connection.cursor() as cursor:
         match, where, params = backend.materialize(
             cursor, backend.match(parsed, ranked=sort == "relevance"), where, params
         )

@@ -55,6 +55,9 @@ class SearchBackend:
     vendor = ""
     # Entries carry ``states`` and ``models`` arrays (kept by triggers).
     link_arrays = False
+    # Searches run in a transaction (needed for SET LOCAL and ON COMMIT DROP);
+    # on SQLite a transaction would take the database's write lock.
+    in_transaction = False
 
     def install(self, cursor) -> None:
         """Create (or repair) the index tables, indexes and triggers; idempotent."""

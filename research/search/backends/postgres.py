@@ -228,6 +228,7 @@ def _in_list(ids: list[int]) -> str:
 class PostgresBackend(SearchBackend):
     vendor = "postgresql"
     link_arrays = True
+    in_transaction = True
 
     def install(self, cursor) -> None:
         cursor.execute(

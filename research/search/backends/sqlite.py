@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from research.search.backends.base import (
     ELLIPSIS,
     ENTRY_TABLE,
@@ -219,6 +221,31 @@ class SqliteBackend(SearchBackend):
                 rank_params=[],
             )
         return MatchSQL(f"{ENTRY_TABLE} e", "1 = 1", [], "0", [])
+
+    def materialize(
+        self, cursor, match: MatchSQL, where: str, params: list
+    ) -> tuple[MatchSQL, str, list]:
+        # Match and score once into a temporary table (private to this
+        # connection, outside the main database file: no lock is taken), for
+        # the facet counts and the page that follow.
+        cursor.execute("DROP TABLE IF EXISTS temp.search_matches")
+        cursor.execute(
+            "CREATE TEMP TABLE search_matches AS"
+            " SELECT e.id, e.entry_type, e.object_id, e.kind, e.year, e.publisher, e.state,"
+            f" e.published, {match.rank_sql} AS score"
+            f" FROM {match.from_sql} WHERE {match.where_sql} AND {where}",
+            [*match.rank_params, *match.params, *params],
+        )
+        materialized = dataclasses.replace(
+            match,
+            from_sql="temp.search_matches e",
+            where_sql="1 = 1",
+            params=[],
+            rank_sql="e.score",
+            rank_params=[],
+            matched_table="temp.search_matches",
+        )
+        return materialized, "1 = 1", []
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not entry_ids:
