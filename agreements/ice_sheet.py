@@ -20,7 +20,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -94,7 +94,13 @@ class SheetWarning:
     code: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "message": self.message,
+            "code": self.code,
+        }
 
 
 @dataclass
