@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.html import strip_tags
 from django.views.decorators.http import require_GET
 
-from research.search.selectors import FACETS, MAX_PAGE, SearchResults, search
+from portal.exports import Column, export_links, export_response, requested_format
+from research.search.selectors import FACETS, MAX_PAGE, Hit, SearchResults, search
 
 FACET_TITLES = {
     "type": "Type",
@@ -20,6 +25,24 @@ FACET_TITLES = {
     "publisher": "Publisher",
 }
 MAX_QUERY_PARAM = 1000
+EXPORT_PAGE_SIZE = 100
+EXPORT_MAX_PAGES = 10  # a download holds the first 1,000 results
+
+
+def _plain(value: str) -> str:
+    return html.unescape(strip_tags(value))
+
+
+EXPORT_COLUMNS = [
+    Column("type"),
+    Column("title"),
+    Column("url"),
+    Column("date"),
+    Column("kind"),
+    Column("publisher"),
+    Column("states", lambda hit: " ".join(hit.states)),
+    Column("excerpt", lambda hit: _plain(hit.snippet)),
+]
 
 
 class QueryState:
@@ -54,11 +77,39 @@ class QueryState:
         return self.url(filters=filters)
 
 
+def _all_hits(request: HttpRequest, raw: str, sort: str) -> Iterator[Hit]:
+    for page in range(1, EXPORT_MAX_PAGES + 1):
+        results = search(
+            raw,
+            filters=request.GET,
+            sort=sort,
+            page=page,
+            user=request.user,
+            page_size=EXPORT_PAGE_SIZE,
+        )
+        for hit in results.hits:
+            yield dataclasses.replace(hit, url=request.build_absolute_uri(hit.url))
+        if not results.has_next:
+            return
+
+
 @require_GET
 def search_page(request: HttpRequest) -> HttpResponse:
     """Search documents and agencies; every state of the page is a permalink."""
     raw = request.GET.get("q", "")[:MAX_QUERY_PARAM]
     requested_sort = request.GET.get("sort", "relevance")
+    if fmt := requested_format(request):
+        return export_response(
+            fmt,
+            rows=_all_hits(request, raw, requested_sort),
+            columns=EXPORT_COLUMNS,
+            filename="search",
+            meta={
+                "query": raw,
+                "sort": requested_sort,
+                "limit": EXPORT_PAGE_SIZE * EXPORT_MAX_PAGES,
+            },
+        )
     results = search(
         raw,
         filters=request.GET,
@@ -97,5 +148,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         if results.has_next and results.page < MAX_PAGE
         else "",
         "permalink": state.url(page=results.page),
+        "downloads": export_links(request),
+        "label": "these results (first 1,000)",
     }
     return render(request, "research/search.html", context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -104,3 +105,17 @@ def test_api_is_documented_in_the_openapi_schema(client):
     operation = schema["paths"]["/api/v1/search/"]["get"]
     names = {p["name"] for p in operation["parameters"]}
     assert {"q", "sort", "page", "state", "kind", "model", "year", "tag", "publisher"} <= names
+
+
+def test_results_download_as_csv_and_json_with_the_same_filters(client, documents):
+    html = client.get(reverse("research:search"), {"q": "detainers", "kind": "moa"}).content
+    link = re.search(r'<a href="([^"]*format=csv[^"]*)" download>', html.decode()).group(1)
+    response = client.get(link.replace("&amp;", "&"))
+    body = b"".join(response.streaming_content).decode()
+    lines = body.strip().splitlines()
+    assert lines[0].lstrip("\ufeff").startswith("type,title,url,date,kind")
+    assert len(lines) == 6 and all(",moa," in line for line in lines[1:])
+    assert "<mark>" not in body
+    data = client.get(reverse("research:search"), {"q": "detainers", "format": "json"})
+    payload = json.loads(b"".join(data.streaming_content))
+    assert len(payload["results"]) == 25 and payload["meta"]["query"] == "detainers"
