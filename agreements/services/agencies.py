@@ -50,7 +50,8 @@ def agency_merge(*, survivor: Agency, others: Iterable[Agency], user=None) -> Ag
     survivor; an agreement the survivor already holds (same model and signed
     date) is combined with it. Each other agency's name stays as an alias
     (source "merge") so that the next ICE file spelling it that way resolves
-    to the survivor.
+    to the survivor, and the survivor's agreements and events are rebuilt from
+    its rows as an import would. Agencies of different states are refused.
     """
     others = [other for other in others if other.pk != survivor.pk]
     if not others:
