@@ -194,6 +194,26 @@ class AgencyAdmin(SimpleHistoryAdmin):
         return TemplateResponse(request, "admin/agreements/agency/merge.html", context)
 
 
+class AgreementEventInline(admin.TabularInline):
+    """The agreement's history as derived from ICE's lists (read-only)."""
+
+    model = AgreementEvent
+    fields = ["occurred_at", "kind", "field", "old_value", "new_value", "snapshot"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("snapshot")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Agreement)
 class AgreementAdmin(SimpleHistoryAdmin):
     list_display = ["agency", "model", "status", "signed_on", "first_listed_at", "last_listed_at"]
@@ -203,6 +223,21 @@ class AgreementAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["agency", "predecessor"]
     date_hierarchy = "signed_on"
     formfield_overrides = URL_FIELDS
+    readonly_fields = ["listed_in", "created_at", "updated_at"]
+    inlines = [AgreementEventInline]
+
+    @admin.display(description=_("listed in"))
+    def listed_in(self, agreement: Agreement) -> str:
+        """How many ICE files list this agreement, with a link to those rows."""
+        if not agreement.pk:
+            return "—"
+        count = agreement.snapshot_rows.count()
+        return format_html(
+            '<a href="{}?agreement__id__exact={}">{}</a>',
+            reverse("admin:agreements_snapshotrow_changelist"),
+            agreement.pk,
+            _("%(count)d rows of ICE's lists") % {"count": count},
+        )
 
 
 @admin.register(AgreementEvent)

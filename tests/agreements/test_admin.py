@@ -9,7 +9,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from agreements.models import Agency, AgencyAlias, ListSnapshot
+from agreements.models import Agency, AgencyAlias, AgreementEvent, ListSnapshot
 from research.models import DocumentAgency
 from tests.agreements.factories import (
     AgencyAliasFactory,
@@ -83,6 +83,8 @@ def test_curator_edit_of_agreement_is_in_history(client, curator):
     )
     data.pop("first_listed_at", None)
     data.pop("last_listed_at", None)
+    # The read-only events inline still posts its (empty) management form.
+    data.update({"events-TOTAL_FORMS": 0, "events-INITIAL_FORMS": 0, "events-MAX_NUM_FORMS": 0})
 
     response = client.post(url, data)
 
@@ -275,3 +277,26 @@ def test_agency_page_lists_possible_duplicates_for_a_merge(client, curator):
     assert f'href="/admin/agreements/agency/{close.pk}/change/"' in page
     assert f"?id__in={flagged.pk},{close.pk}" in page
     assert "Lake Clark Shores" in listing and "Lake Clarke Shores" in listing
+
+
+def test_agreement_page_shows_its_history_and_rows(client, curator):
+    agreement = AgreementFactory()
+    snapshot = ListSnapshotFactory()
+    listed(snapshot, agreement)
+    AgreementEvent.objects.create(
+        agreement=agreement,
+        agency=agreement.agency,
+        kind="moa_posted",
+        snapshot=snapshot,
+        occurred_at=snapshot.published_at,
+    )
+
+    page = client.get(f"/admin/agreements/agreement/{agreement.pk}/change/").content.decode()
+    rows = client.get(
+        "/admin/agreements/snapshotrow/", {"agreement__id__exact": agreement.pk}
+    ).content.decode()
+
+    assert "MOA posted" in page
+    assert f"?agreement__id__exact={agreement.pk}" in page
+    assert "1 rows of ICE" in page
+    assert "1 snapshot row" in rows
