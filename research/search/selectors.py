@@ -494,7 +494,8 @@ def search(
     """Documents and agencies matching ``query`` that ``user`` may see, with facets.
 
     Facet counts are computed over the filtered result set. Without search
-    terms every visible entry matches, newest first.
+    terms every visible entry that passes the filters matches, newest first;
+    with neither terms nor filters nothing is searched.
     """
     raw = query if isinstance(query, str) else ""
     parsed = parse_query(raw)
@@ -504,6 +505,19 @@ def search(
         sort = "date"  # nothing to rank by
     page = normalize_page(page)
     page_size = min(max(int(page_size), 1), 100)
+    if not parsed and not clean:
+        # Nothing asked yet: the page shows the form, not the whole database.
+        return SearchResults(
+            raw_query=raw,
+            query=parsed,
+            hits=[],
+            total=0,
+            facets={name: [] for name in FACETS},
+            filters=clean,
+            sort=sort,
+            page=page,
+            page_size=page_size,
+        )
     backend = backend_for(connection)
     where, params = _filter_sql(clean, user, link_arrays=backend.link_arrays)
     atomic = transaction.atomic() if backend.in_transaction else contextlib.nullcontext()

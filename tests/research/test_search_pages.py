@@ -119,3 +119,9 @@ def test_results_download_as_csv_and_json_with_the_same_filters(client, document
     data = client.get(reverse("research:search"), {"q": "detainers", "format": "json"})
     payload = json.loads(b"".join(data.streaming_content))
     assert len(payload["results"]) == 25 and payload["meta"]["query"] == "detainers"
+
+
+def test_empty_search_page_shows_the_form_not_the_whole_database(client, documents):
+    html = client.get(reverse("research:search")).content.decode()
+    assert 'name="q"' in html and "Type words" in html
+    assert "Detainer story" not in html
