@@ -143,6 +143,8 @@ def test_pages_fit_a_phone_and_are_keyboard_usable(browser_page, tmp_path):
         "agency": "/agencies/polk-county-sheriffs-office-ga/",
         "stats": "/statistics/",
         "changes": "/changes/?state=GA",
+        "data": "/data/",
+        "documents": "/documents/",
     }
     for width in (1280, 375):
         page.set_viewport_size({"width": width, "height": 900})
