@@ -154,8 +154,10 @@ def _combine_agreements(*, keep: Agreement, drop: Agreement) -> None:
         keep,
         same=("document_id", "role"),
     )
-    if keep.predecessor_id is None and drop.predecessor_id not in (None, keep.pk):
-        keep.predecessor_id = drop.predecessor_id
+    if keep.predecessor_id in (None, drop.pk):
+        # Never point at the record being dropped, nor at itself.
+        inherited = drop.predecessor_id
+        keep.predecessor_id = inherited if inherited not in (keep.pk, drop.pk) else None
     keep.moa_url = keep.moa_url or drop.moa_url
     keep.addendum_url = keep.addendum_url or drop.addendum_url
     keep.first_listed_at = _earliest(keep.first_listed_at, drop.first_listed_at)

@@ -206,3 +206,21 @@ def test_merge_refuses_agencies_of_different_states():
     with pytest.raises(AgencyMergeError, match="is in FL but .* is in TX"):
         agency_merge(survivor=texas, others=[florida])
     assert Agency.objects.count() == 2
+
+
+def test_merge_of_an_agreement_and_its_own_predecessor(pair):
+    """A renewal recorded under one spelling, the original under the other."""
+    survivor, other = pair
+    signed = dt.date(2024, 3, 1)
+    first = AgreementFactory(agency=other, model="JEM", signed_on=dt.date(2020, 3, 1))
+    kept = AgreementFactory(agency=survivor, model="JEM", signed_on=signed, predecessor=None)
+    twin = AgreementFactory(agency=other, model="JEM", signed_on=signed, predecessor=first)
+    AgreementFactory(agency=survivor, model="TFM", predecessor=kept)
+    kept.predecessor = twin  # the survivor's record of it points at the other's copy
+    kept.save()
+
+    agency_merge(survivor=survivor, others=[other])
+
+    kept.refresh_from_db()
+    assert not Agreement.objects.filter(pk=twin.pk).exists()
+    assert kept.predecessor_id == first.pk
