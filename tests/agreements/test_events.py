@@ -19,6 +19,7 @@ from agreements.models import (
     SnapshotRow,
 )
 from agreements.services import snapshot_import
+from agreements.services.events import agreements_rebuild
 from tests.agreements.ice_builder import row, workbook
 
 pytestmark = pytest.mark.django_db
@@ -152,8 +153,7 @@ def history() -> tuple[set, set]:
         keys[agency_id].add(key)
     rows = Counter(SnapshotRow.objects.values_list("agreement_id", flat=True))
     agreements = {
-        a.pk: (frozenset(keys[a.agency_id]), a.model, a.signed_on)
-        for a in Agreement.objects.all()
+        a.pk: (frozenset(keys[a.agency_id]), a.model, a.signed_on) for a in Agreement.objects.all()
     }
     shas = dict(ListSnapshot.objects.values_list("id", "sha256"))
     events = {
@@ -300,3 +300,15 @@ def test_real_files_in_any_order_give_the_same_history():
         wipe()
         import_all(order)
         assert history() == expected
+
+
+@pytest.mark.parametrize("real", [False, True], ids=["built", "real"])
+def test_newest_list_fast_path_agrees_with_a_full_rebuild(real):
+    """Lists imported newest-last take the fast path; rebuilding from all rows changes nothing."""
+    files = (
+        [(p.name, p.read_bytes()) for p in sorted(DATA.glob("*.xlsx"))] if real else history_files()
+    )
+    import_all(files)
+    incremental = history()
+    agreements_rebuild(agency_ids=Agency.objects.values_list("pk", flat=True))
+    assert history() == incremental
