@@ -361,12 +361,21 @@ def stats(request: HttpRequest) -> HttpResponse:
             "snapshot": snapshot,
             "figures": figures,
             "bounds": bounds,
+            "pending": _pending_in_force(as_of) if snapshot else None,
             "downloads": export_links(request) if snapshot else None,
             "rows_url": reverse("agreements:snapshot-detail", args=[snapshot.pk])
             if snapshot
             else "",
         },
     )
+
+
+def _pending_in_force(as_of) -> dict | None:
+    """The pending list in force the same day and how many agreements it holds."""
+    pending = ps.snapshot_in_force(as_of, kind=ListSnapshot.Kind.PENDING)
+    if pending is None:
+        return None
+    return {"snapshot": pending, "total": ps.snapshot_figures(pending)["total"]}
 
 
 # --- Changes ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from agreements.models import Agreement, AgreementEvent, SupportModel
+from agreements.models import Agreement, AgreementEvent, ListSnapshot, SupportModel
 from tests.agreements.factories import (
     AgencyFactory,
     AgreementEventFactory,
@@ -109,6 +109,23 @@ def test_stats_as_of_an_earlier_day_use_the_list_then_in_force(client, world):
     assert world["new"].sha256 not in html
     assert "May 23, 2025" in html
     assert 'value="2025-06-15"' in html  # the picker keeps the chosen day
+
+
+def test_stats_name_the_pending_list_of_the_same_day_apart_from_the_counts(client, world):
+    pending = ListSnapshotFactory(
+        kind=ListSnapshot.Kind.PENDING, published_at=aware(2025, 6, 6, 11, 52)
+    )
+    waiting = AgreementFactory(
+        agency=world["polk"], model=SupportModel.TFM, signed_on=None, status="pending"
+    )
+    listed(pending, waiting)
+    html = client.get(reverse("agreements:stats"), {"as_of": "2025-06-15"}).content.decode()
+    assert (
+        "1 agreement</a> awaiting signature on ICE's pending list of 2025-06-06 11:52" in html
+    )
+    assert f'href="{pending.get_absolute_url()}#rows"' in html
+    before = client.get(reverse("agreements:stats"), {"as_of": "2025-06-01"}).content.decode()
+    assert "awaiting signature" not in before
 
 
 def test_stats_before_the_first_list_say_so(client, world):
