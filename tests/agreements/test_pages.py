@@ -120,9 +120,7 @@ def test_stats_name_the_pending_list_of_the_same_day_apart_from_the_counts(clien
     )
     listed(pending, waiting)
     html = client.get(reverse("agreements:stats"), {"as_of": "2025-06-15"}).content.decode()
-    assert (
-        "1 agreement</a> awaiting signature on ICE's pending list of 2025-06-06 11:52" in html
-    )
+    assert "1 agreement</a> awaiting signature on ICE's pending list of 2025-06-06 11:52" in html
     assert f'href="{pending.get_absolute_url()}#rows"' in html
     before = client.get(reverse("agreements:stats"), {"as_of": "2025-06-01"}).content.decode()
     assert "awaiting signature" not in before
@@ -324,3 +322,21 @@ def test_query_count_does_not_grow_with_rows(client, django_assert_max_num_queri
     with django_assert_max_num_queries(14):
         response = client.get(target)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/agencies/?state=<script>&page=abc&model=XXX",
+        "/agencies/?q=%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
+        "/statistics/?as_of=9999-99-99",
+        "/changes/?state=%3Cb%3E&change=nonsense&page=-1",
+        "/agreements/?status=bogus&page=999999",
+        "/?model=<svg>",
+        "/documents/?year=20x5&kind=nope",
+    ],
+)
+def test_odd_query_strings_give_a_page_not_an_error(client, world, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "<script>" not in response.content.decode()
