@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from agreements import ice_sheet
-from agreements.ice_sheet import IceSheetError, read_ice_sheet, unwrap_url
+from agreements.ice_sheet import IceSheetError, read_ice_sheet, unwrap_url, xlsx
 from tests.agreements.ice_builder import PARTICIPATING_HEADER, pending, row, workbook
 
 DATA = Path(__file__).parent / "data"
@@ -301,7 +301,7 @@ def test_files_that_are_not_ice_lists_are_refused_with_a_sentence(data, words):
 
 
 def test_zip_bombs_are_refused(monkeypatch):
-    monkeypatch.setattr(ice_sheet, "MAX_UNCOMPRESSED_BYTES", 1_000_000)
+    monkeypatch.setattr(xlsx, "MAX_UNCOMPRESSED_BYTES", 1_000_000)
     data = _zip({"xl/workbook.xml": b"<x/>", "xl/worksheets/sheet1.xml": b"\0" * 5_000_000})
     with pytest.raises(IceSheetError, match="zip bomb"):
         read_ice_sheet(data)

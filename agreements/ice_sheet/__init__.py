@@ -1,0 +1,113 @@
+"""Reader of ICE's 287(g) spreadsheets (participating and pending agencies).
+
+Pure: bytes in, an ``IceSheet`` out, no database. The reader finds the
+worksheet and the header row by their column names (tolerant of case, spacing,
+typos, new and reordered columns), reads every data row as ICE wrote it, and
+normalizes what it can, recording each oddity as a warning with its row,
+column and value. Files that cannot be an ICE list are refused with an
+``IceSheetError`` whose message is a sentence.
+
+The workbook is read with openpyxl in read-only (streaming) mode, so memory
+does not grow with the stored range; read-only mode does not expose cell
+hyperlinks, so those are read separately by streaming the worksheet's XML.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import openpyxl
+
+from agreements.ice_sheet.base import (
+    MAX_COLUMNS,
+    PARTICIPATING,
+    PENDING,
+    IceSheet,
+    IceSheetError,
+    SheetRow,
+    SheetWarning,
+)
+from agreements.ice_sheet.header import find_sheet
+from agreements.ice_sheet.rows import RowReader, raw_labels
+from agreements.ice_sheet.xlsx import (
+    core_times,
+    data_cells,
+    open_archive,
+    read_bytes,
+    sha256_of,
+    sheet_hyperlinks,
+    unwrap_url,
+)
+
+__all__ = [
+    "PARTICIPATING",
+    "PENDING",
+    "IceSheet",
+    "IceSheetError",
+    "SheetRow",
+    "SheetWarning",
+    "read_bytes",
+    "read_ice_sheet",
+    "sha256_of",
+    "unwrap_url",
+]
+
+# --- Entry point ------------------------------------------------------------
+
+
+def read_ice_sheet(source: Path | str | BinaryIO | bytes, *, filename: str = "") -> IceSheet:
+    """Read an ICE participating or pending list; raise IceSheetError if it is not one."""
+    data = read_bytes(source)
+    name = filename or (Path(source).name if isinstance(source, (str, Path)) else "the file")
+    archive = open_archive(data, name)
+    try:
+        workbook = openpyxl.load_workbook(
+            io.BytesIO(data), read_only=True, data_only=True, keep_links=False
+        )
+    except Exception as exc:  # openpyxl raises many kinds on a broken workbook
+        raise IceSheetError(
+            f"{name} could not be read as an Excel workbook ({type(exc).__name__}); "
+            "download it again or save it as .xlsx."
+        ) from exc
+    try:
+        return _read_workbook(workbook, archive, data, name)
+    finally:
+        workbook.close()
+        archive.close()
+
+
+def _read_workbook(workbook: Any, archive: zipfile.ZipFile, data: bytes, name: str) -> IceSheet:
+    sheet, warnings = find_sheet(workbook, name)
+    kind = PARTICIPATING if "signed" in sheet.positions else PENDING
+    width = min(max(len(sheet.header), max(sheet.positions.values()) + 1), MAX_COLUMNS)
+    labels = raw_labels(sheet.header, width)
+    link_columns = {sheet.positions[c] + 1 for c in ("moa", "addendum") if c in sheet.positions}
+    links = {}
+    if link_columns:
+        path = getattr(sheet.worksheet, "_worksheet_path", "")
+        links = sheet_hyperlinks(archive, path, width) if path else {}
+    reader = RowReader(sheet, labels, links, kind, warnings)
+    rows = reader.read(data_cells(workbook, sheet, archive, width))
+    if not rows:
+        raise IceSheetError(
+            f"{name} has the ICE header but no data rows; check that the download is complete."
+        )
+    modified, created = core_times(archive)
+    result = IceSheet(
+        kind=kind,
+        sheet_name=sheet.worksheet.title,
+        header=sheet.header,
+        columns={c: sheet.header[i] for c, i in sheet.positions.items()},
+        rows=rows,
+        warnings=warnings,
+        modified_at=modified,
+        created_at=created,
+        sha256=sha256_of(data),
+        size=len(data),
+        county_rows=reader.county_rows,
+        county_matched=reader.county_matched,
+    )
+    return result
