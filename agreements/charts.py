@@ -30,9 +30,9 @@ TILE_GRID: dict[str, tuple[int, int]] = {
     "HI": (0, 7), "TX": (3, 7), "FL": (8, 7), "PR": (10, 7), "GU": (0, 6), "VI": (10, 6),
 }  # fmt: skip
 
-# Sequential blues, light to dark; the last three need white text.
-SCALE = ["#eef3f8", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#1c5e9c", "#08306b"]
-MODEL_COLOURS = {"JEM": "#1f77b4", "TFM": "#d62728", "WSO": "#2ca02c"}
+# Sequential blues, light to dark; the last three take white text (contrast >= 5:1).
+SCALE = ["#eef3f8", "#c6dbef", "#9ecae1", "#6baed6", "#2171b5", "#1c5e9c", "#08306b"]
+MODEL_COLOURS = {"JEM": "#1f77b4", "TFM": "#d62728", "WSO": "#23822a"}
 
 
 def _bucket(value: int, maximum: int) -> int:
