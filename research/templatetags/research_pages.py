@@ -5,7 +5,7 @@ The agreements pages load this library instead of importing research code, so
 """
 
 from django import template
-from django.db.models import F
+from django.db.models import F, Q
 
 from research.models import Document, DocumentAgency, DocumentAgreement
 
@@ -17,7 +17,10 @@ LISTED_FIELDS = ("pk", "title", "canonical_url", "kind", "publisher", "published
 
 @register.inclusion_tag("research/_agency_documents.html", takes_context=True)
 def agency_documents(context, agency) -> dict:
-    """An agency's MOAs and the documents confirmed to be about it (two queries)."""
+    """An agency's MOAs, and the documents confirmed to be about it or one of its agreements.
+
+    Two queries; suggested links that no curator confirmed are not shown.
+    """
     request = context.get("request")
     viewable = Document.objects.viewable_by(getattr(request, "user", None)).only(*LISTED_FIELDS)
     moas = list(
@@ -32,10 +35,14 @@ def agency_documents(context, agency) -> dict:
         )
         .order_by("model", "-signed_on", "role", "pk")
     )
+    confirmed = DocumentAgency.objects.filter(
+        agency=agency, status=DocumentAgency.Status.CONFIRMED
+    ).values("document_id")
+    related = DocumentAgreement.objects.filter(
+        agreement__agency=agency, role=DocumentAgreement.Role.RELATED
+    ).values("document_id")
     documents = list(
-        viewable.filter(
-            agency_links__agency=agency, agency_links__status=DocumentAgency.Status.CONFIRMED
-        )
+        viewable.filter(Q(pk__in=confirmed) | Q(pk__in=related))
         .exclude(kind=Document.Kind.MOA)
         .order_by("-published_on", "-created_at")[:50]
     )

@@ -173,7 +173,14 @@ def test_agency_page_shows_its_moas_and_confirmed_documents_only(client, news, m
     DocumentAgencyFactory(document=news, agency=polk, status=DocumentAgency.Status.CONFIRMED)
     suggested = DocumentFactory(title="Unreviewed suggestion")
     DocumentAgencyFactory(document=suggested, agency=polk, status=DocumentAgency.Status.SUGGESTED)
+    ruling = DocumentAgreementFactory(
+        agreement=moa.agreement_links.get().agreement,
+        role="related",
+        document__kind=Document.Kind.COURT_FILING,
+        document__title="Court upholds the Polk County agreement",
+    )
     html = client.get(polk.get_absolute_url()).content.decode()
+    assert ruling.document.title in html.split('id="documents"')[1]
     moas = html.split('id="moas"')[1].split('id="documents"')[0]
     assert "287(g) MOA: Polk County" in moas
     assert "Residents question Polk County" in html.split('id="documents"')[1]
