@@ -64,3 +64,9 @@ def event_item(
         page_selectors.event_sentence(event, with_model=False),
         source,
     )
+
+
+@register.filter
+def get_item(mapping: dict, key: str):
+    """``mapping[key]`` in a template, or None."""
+    return mapping.get(key) if isinstance(mapping, dict) else None
