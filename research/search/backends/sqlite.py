@@ -228,10 +228,6 @@ class SqliteBackend(SearchBackend):
         # Match and score once into a temporary table (private to this
         # connection, outside the main database file: no lock is taken), for
         # the facet counts and the page that follow.
-        # Connection settings for large result sets: the temporary table in
-        # memory rather than a file, and a 64 MB page cache.
-        cursor.execute("PRAGMA temp_store = MEMORY")
-        cursor.execute("PRAGMA cache_size = -65536")
         cursor.execute("DROP TABLE IF EXISTS temp.search_matches")
         cursor.execute(
             "CREATE TEMP TABLE search_matches AS"
