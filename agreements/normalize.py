@@ -198,6 +198,7 @@ _NAME_WORDS = {
 }
 
 
+@lru_cache(maxsize=65536)
 def name_key(name: object) -> str:
     """The match key of an agency name.
 

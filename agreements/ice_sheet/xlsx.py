@@ -173,6 +173,7 @@ def _cells_in(ref: str, max_col: int) -> Iterator[tuple[int, int]]:
             yield row, col
 
 
+@lru_cache(maxsize=65536)
 def unwrap_url(url: str) -> tuple[str, bool]:
     """The real URL behind an Outlook "safelinks" wrapper, and whether one was removed."""
     url = normalize.clean_text(url)

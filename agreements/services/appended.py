@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from django.db.models import Q
 
@@ -90,7 +91,9 @@ class _Plan:
         # date is the one a row with that date belongs to.
         by_date: dict[tuple, Agreement] = {}
         for chunk in _chunks(self.agency_ids):
-            for agreement in Agreement.objects.filter(agency_id__in=chunk).only(*_AGREEMENT_FIELDS):
+            for values in Agreement.objects.filter(agency_id__in=chunk).values(*_AGREEMENT_FIELDS):
+                # Plain records: thousands of model instances would cost more than the rest.
+                agreement = SimpleNamespace(pk=values["id"], **values)
                 self.agreements[agreement.pk] = agreement
                 if agreement.signed_on:
                     by_date[(agreement.agency_id, agreement.model, agreement.signed_on)] = agreement
@@ -156,19 +159,21 @@ class _Plan:
         # else active would be a pending agreement, which this list does not end.
         return pk in before
 
-    def _previous_rows(self, fast: list[int]) -> dict[int, SnapshotRow]:
+    def _previous_rows(self, fast: list[int]) -> dict[int, SimpleNamespace]:
         """Agreement -> its row on the previous participating snapshot."""
-        rows: dict[int, SnapshotRow] = {}
+        rows: dict[int, SimpleNamespace] = {}
         if self.previous is None:
             return rows
         for chunk in _chunks(fast):
-            for row in (
+            found = (
                 SnapshotRow.objects.filter(
                     snapshot=self.previous, agency_id__in=chunk, agreement__isnull=False
                 )
-                .only("snapshot_id", "agreement_id", "is_duplicate", *_FIELDS)
+                .values("snapshot_id", "agreement_id", "is_duplicate", *_FIELDS)
                 .order_by("row_number")
-            ):
+            )
+            for values in found:
+                row = SimpleNamespace(**values)
                 if row.agreement_id not in rows or rows[row.agreement_id].is_duplicate:
                     rows[row.agreement_id] = row
         return rows
@@ -215,7 +220,7 @@ class _Plan:
         return last
 
     def _event(
-        self, agreement: Agreement, kind: str, previous: int | None, **extra
+        self, agreement: SimpleNamespace, kind: str, previous: int | None, **extra
     ) -> AgreementEvent:
         return AgreementEvent(
             agreement_id=agreement.pk,
@@ -227,7 +232,9 @@ class _Plan:
             **extra,
         )
 
-    def _changes(self, agreement: Agreement, row: SnapshotRow, last: dict) -> list[AgreementEvent]:
+    def _changes(
+        self, agreement: SimpleNamespace, row: SnapshotRow, last: dict
+    ) -> list[AgreementEvent]:
         events = []
         for name in _FIELDS:
             after = getattr(row, name)
