@@ -56,12 +56,14 @@ def workbook(
     above_header: Iterable[Sequence] = (),
     sheets_before: dict[str, list[list]] | None = None,
     far_cell: tuple[int, int] | None = None,
+    blank_block: tuple[int, int] | None = None,
 ) -> bytes:
     """An .xlsx in ICE's layout.
 
     ``links`` maps (data row index from 0, header name) to a hyperlink target;
     ``far_cell`` styles one empty cell far away, stretching the stored range
-    the way ICE's files do; ``modified`` is written as the workbook's own
+    the way ICE's files do; ``blank_block`` (rows, columns) fills that many
+    formatted but empty cells below and beside the data; ``modified`` is written as the workbook's own
     modified time (None removes it).
     """
     rows = [list(r) for r in rows]
@@ -83,6 +85,13 @@ def workbook(
     first_data = len(above) + 2
     for (index, column), target in (links or {}).items():
         sheet.cell(row=first_data + index, column=list(header).index(column) + 1).hyperlink = target
+    if blank_block:
+        for blank_row in sheet.iter_rows(
+            min_row=first_data + len(rows), max_row=first_data + len(rows) + blank_block[0],
+            max_col=blank_block[1],
+        ):  # fmt: skip
+            for cell in blank_row:
+                cell.number_format = "0.00"
     if far_cell:
         sheet.cell(row=far_cell[0], column=far_cell[1]).number_format = "0.00"
     buffer = io.BytesIO()
