@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.db.models import Q
@@ -65,13 +64,6 @@ def _is_newest_participating(snapshot: ListSnapshot) -> bool:
 def _chunks(ids: list[int]):
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
-
-
-@dataclass
-class _Last:
-    """Per agreement: last non-blank value of each field, and where it was seen."""
-
-    values: dict[str, tuple[object, int]] = field(default_factory=dict)
 
 
 class _Plan:
@@ -128,9 +120,9 @@ class _Plan:
             if row is None:
                 if pk in before:
                     events.append(self._event(agreement, "delisted", previous.pk))
-                if agreement.status == Agreement.Status.ACTIVE and self._ever_participating(
-                    pk, before
-                ):
+                # Active agreements are those on the previous participating list;
+                # a pending agreement's status is not this list's to change.
+                if agreement.status == Agreement.Status.ACTIVE and pk in before:
                     changes.append((pk, {"status": Agreement.Status.ENDED}))
                     result.agreements_changed += 1
                 continue
@@ -153,11 +145,6 @@ class _Plan:
         SnapshotRow.objects.bulk_create(
             [r for r in self.new_rows if r.agency_id not in self.structural], batch_size=1000
         )
-
-    def _ever_participating(self, pk: int, before: dict) -> bool:
-        # Active agreements are on the previous participating list; anything
-        # else active would be a pending agreement, which this list does not end.
-        return pk in before
 
     def _previous_rows(self, fast: list[int]) -> dict[int, SimpleNamespace]:
         """Agreement -> its row on the previous participating snapshot."""

@@ -332,7 +332,6 @@ class _Reconciler:
         self.result = result
         self.claimed: set[int] = set()
         self.to_create: list[tuple[Group, Agreement]] = []
-        self.to_update: list[Agreement] = []
         self.merges: list[tuple[Agreement, Agreement]] = []
         self.lineages: list[list[Group]] = []
 
