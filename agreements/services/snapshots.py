@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +41,7 @@ FUZZY_SAME = 90
 FUZZY_CLOSE = 85
 # Metadata further than this from the file name's date is doubted (warning).
 DATE_TOLERANCE = dt.timedelta(days=2)
+WARNINGS_PER_CODE = 1000
 
 
 class SnapshotImportError(Exception):
@@ -154,7 +156,7 @@ def _already(snapshot: ListSnapshot) -> ImportResult:
 def _import(snapshot: ListSnapshot, sheet: ice_sheet.IceSheet, warnings: list) -> ImportResult:
     resolver = AgencyResolver(states={row.state for row in sheet.rows if row.state})
     agency_ids = resolver.resolve(sheet.rows, warnings)
-    snapshot.warnings = warnings
+    snapshot.warnings = cap_warnings(warnings)
     snapshot.save()
     rows = [
         SnapshotRow(
@@ -215,6 +217,26 @@ def _neighbour_agencies(snapshot: ListSnapshot) -> set[int]:
         .values_list("agency_id", flat=True)
         .distinct()
     )
+
+
+def cap_warnings(warnings: list[dict], per_code: int = WARNINGS_PER_CODE) -> list[dict]:
+    """The warnings to store: the first ``per_code`` of each kind, then one line saying how many more.
+
+    A hostile or broken file could otherwise store a warning for every cell.
+    """
+    kept, extra = [], Counter()
+    seen: Counter[str] = Counter()
+    for warning in warnings:
+        seen[warning["code"]] += 1
+        if seen[warning["code"]] <= per_code:
+            kept.append(warning)
+        else:
+            extra[warning["code"]] += 1
+    for code, count in sorted(extra.items()):
+        kept.append(
+            _warning("warnings_omitted", f"{count} more {code} warnings like the ones above.", code)
+        )
+    return kept
 
 
 # --- Kind and publication time ----------------------------------------------

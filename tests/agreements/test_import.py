@@ -265,6 +265,15 @@ def test_similar_names_in_different_counties_are_different_agencies():
     assert set(Agency.objects.values_list("county_fips", flat=True)) == {"12071", "12075"}
 
 
+def test_stored_warnings_are_capped_per_kind_with_a_count_of_the_rest():
+    warnings = [{"row": n, "column": "COUNTY", "value": "#N/A", "message": "m", "code": "county_error"}
+                for n in range(2, 12)]  # fmt: skip
+    kept = snapshots_module.cap_warnings(warnings, per_code=3)
+    assert [w["row"] for w in kept[:3]] == [2, 3, 4]
+    assert kept[3]["code"] == "warnings_omitted"
+    assert kept[3]["message"].startswith("7 more county_error warnings")
+
+
 def test_rows_without_state_are_kept_but_not_resolved():
     snapshot = load_bytes(
         workbook([row(), row(state="", agency="Ghost Police Department")])
