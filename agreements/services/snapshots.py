@@ -5,8 +5,10 @@ the admin upload form and the fetch task all call it). A file is imported in
 one transaction: its rows are resolved to agencies (exact key, aliases, then a
 conservative fuzzy match within the state), and the agreements and events of
 every agency it touches are rebuilt from the full ordered history
-(``agreements.services.events``). A file already imported (same sha256) changes
-nothing.
+(``agreements.services.events``), or, when the file is the newest participating
+list, extended from the previous list with the same result
+(``agreements.services.appended``). A file already imported (same sha256)
+changes nothing.
 
 Publication time, in order of trust: the ``published_at`` argument; the
 workbook's own "modified" time (docProps/core.xml, UTC); the date in ICE's file
