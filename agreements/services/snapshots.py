@@ -76,7 +76,11 @@ class ImportResult:
             if self.county_fips_share is not None
             else ""
         )
-        review = f", {self.needs_review} agencies to review" if self.needs_review else ""
+        review = (
+            f", {self.needs_review} {'agency' if self.needs_review == 1 else 'agencies'} to review"
+            if self.needs_review
+            else ""
+        )
         return (
             f"{name}: {snapshot.kind} list published {when} (from {snapshot.published_at_source}), "
             f"{self.rows} rows, {self.agencies_new} new agencies, "
