@@ -2,18 +2,16 @@
 
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
+from agreements.management.commands.load_ice_samples import SAMPLES, samples_load
 from agreements.models import Agreement
-from agreements.services import SnapshotImportError, snapshot_import
+from agreements.services import SnapshotImportError
 from research.models import Document, DocumentAgreement
 from research.services.ingest import document_submit
 from research.services.moas import agreement_moa_title
 from research.services.review import document_publish
-
-SAMPLES = Path(settings.BASE_DIR) / "data" / "ice-287g"
 
 
 class Command(BaseCommand):
@@ -23,15 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("--folder", type=Path, default=SAMPLES, help="Folder of samples.")
 
     def handle(self, *args, folder: Path, **options):
-        sheets = sorted(folder.glob("*.xlsx"))
-        if not sheets:
+        if not any(folder.glob("*.xlsx")):
             raise CommandError(f"No .xlsx files in {folder}: the bundled samples are missing.")
-        for path in sheets:
-            try:
-                result = snapshot_import(file=path, filename=path.name)
-            except SnapshotImportError as exc:
-                raise CommandError(f"{path.name}: {exc}") from exc
-            self.stdout.write(result.summary())
+        try:
+            for line in samples_load(folder):
+                self.stdout.write(line)
+        except SnapshotImportError as exc:
+            raise CommandError(str(exc)) from exc
         for path in sorted(folder.glob("*.pdf")):
             self.stdout.write(f"{path.name}: {self._load_moa(path)}")
 
