@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import Http404, HttpResponsePermanentRedirect
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -44,6 +45,18 @@ class AgencyViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.agency_list()
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        """One agency; the old slug of a renamed or merged agency redirects (301) to it."""
+        try:
+            return super().retrieve(request, *args, **kwargs)
+        except Http404:
+            moved = selectors.agency_moved_to(kwargs["slug"])
+            if moved is None:
+                raise
+            return HttpResponsePermanentRedirect(
+                self.reverse_action("detail", kwargs={"slug": moved.slug})
+            )
 
 
 class AgreementViewSet(viewsets.ReadOnlyModelViewSet):

@@ -186,6 +186,28 @@ def agency_list() -> QuerySet[Agency]:
     )
 
 
+def agency_moved_to(slug: str) -> Agency | None:
+    """The agency now at the address of a former ``slug``: renamed, or merged into another.
+
+    A merged agency is deleted, but its history keeps its state and match key,
+    and the merge kept its name as an alias of the survivor (also through
+    later merges), so the alias leads to where it went. An agency deleted
+    without a merge leads nowhere.
+    """
+    past = Agency.history.filter(slug=slug).order_by("-history_date", "-history_id").first()
+    if past is None:
+        return None
+    current = Agency.objects.filter(pk=past.id).first()
+    if current is not None:
+        return current if current.slug != slug else None
+    alias = (
+        AgencyAlias.objects.select_related("agency")
+        .filter(state=past.state, name_key=past.name_key)
+        .first()
+    )
+    return alias.agency if alias else None
+
+
 def agency_search(queryset: QuerySet[Agency], text: str) -> QuerySet[Agency]:
     """Agencies whose name or one of whose aliases contains ``text``."""
     text = text.strip()

@@ -150,7 +150,13 @@ def _facet_groups(request: HttpRequest, filters: dict, facets: dict) -> list[dic
 
 def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One agency: its agreements, the timeline of events, MOAs and documents."""
-    agency = get_object_or_404(Agency.objects.prefetch_related("aliases"), slug=slug)
+    agency = Agency.objects.prefetch_related("aliases").filter(slug=slug).first()
+    if agency is None:
+        # An old address (renamed or merged agency) leads to where it went.
+        moved = selectors.agency_moved_to(slug)
+        if moved is None:
+            raise Http404("No agency at this address.")
+        return redirect(moved, permanent=True)
     agreements = list(
         agency.agreements.select_related("predecessor").order_by("model", "signed_on")
     )

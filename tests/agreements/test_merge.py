@@ -224,3 +224,40 @@ def test_merge_of_an_agreement_and_its_own_predecessor(pair):
     kept.refresh_from_db()
     assert not Agreement.objects.filter(pk=twin.pk).exists()
     assert kept.predecessor_id == first.pk
+
+
+def test_old_address_of_a_merged_agency_redirects_to_the_survivor(client, pair):
+    survivor, other = pair
+    old_slug = other.slug
+    agency_merge(survivor=survivor, others=[other])
+
+    page = client.get(f"/agencies/{old_slug}/")
+    assert page.status_code == 301
+    assert page["Location"] == f"/agencies/{survivor.slug}/"
+    assert client.get(page["Location"]).status_code == 200
+
+    api = client.get(f"/api/v1/agencies/{old_slug}/")
+    assert api.status_code == 301
+    assert api["Location"].endswith(f"/api/v1/agencies/{survivor.slug}/")
+    assert client.get(api["Location"]).json()["name"] == survivor.name
+
+
+def test_old_address_follows_a_chain_of_merges(client):
+    first = AgencyFactory(name="Polk County Sheriff Office", state="GA")
+    second = AgencyFactory(name="Polk Co Sheriff's Office", state="GA")
+    last = AgencyFactory(name="Polk County Sheriff's Office", state="GA")
+    agency_merge(survivor=second, others=[first])
+    agency_merge(survivor=last, others=[second])
+
+    page = client.get(f"/agencies/{first.slug}/")
+    assert (page.status_code, page["Location"]) == (301, f"/agencies/{last.slug}/")
+
+
+def test_deleted_agency_without_a_merge_is_gone(client):
+    agency = AgencyFactory(name="Gone Police Department", state="TX")
+    slug = agency.slug
+    agency.delete()
+
+    assert client.get(f"/agencies/{slug}/").status_code == 404
+    assert client.get(f"/api/v1/agencies/{slug}/").status_code == 404
+    assert client.get("/agencies/never-existed/").status_code == 404
