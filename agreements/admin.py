@@ -339,7 +339,9 @@ class ListSnapshotAdmin(admin.ModelAdmin):
         if not snapshot.file:
             return "—"
         return format_html(
-            '<a href="{}" download>{}</a>', snapshot.file.url, snapshot.original_filename or "file"
+            '<a href="{}" download>{}</a>',
+            reverse("agreements:snapshot-file", args=[snapshot.pk]),
+            snapshot.original_filename or "file",
         )
 
     @admin.display(description=_("header"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -160,7 +161,9 @@ class SnapshotSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_file_url(self, snapshot: ListSnapshot) -> str:
         """Where to download the original ICE file, byte for byte."""
-        return _absolute(self.context, snapshot.file.url) if snapshot.file else ""
+        if not snapshot.file:
+            return ""
+        return _absolute(self.context, reverse("agreements:snapshot-file", args=[snapshot.pk]))
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, snapshot: ListSnapshot) -> str:

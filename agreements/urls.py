@@ -11,6 +11,7 @@ urlpatterns = [
     path("agreements/", views.agreement_list, name="agreement-list"),
     path("states/<str:state>/", views.state_detail, name="state-detail"),
     path("snapshots/<int:pk>/", views.snapshot_detail, name="snapshot-detail"),
+    path("snapshots/<int:pk>/file/", views.snapshot_file, name="snapshot-file"),
     path("statistics/", views.stats, name="stats"),
     path("changes/", views.changes, name="changes"),
     path("changes/feed/", views.ChangesFeed(), name="changes-feed"),

@@ -14,7 +14,7 @@ from django import forms
 from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -321,6 +321,19 @@ def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- Statistics -------------------------------------------------------------------
+
+
+def snapshot_file(request: HttpRequest, pk: int) -> FileResponse:
+    """The original ICE file of a snapshot, byte for byte, under the name ICE gave it."""
+    snapshot = get_object_or_404(ListSnapshot, pk=pk)
+    if not snapshot.file:
+        raise Http404("This snapshot has no stored file.")
+    try:
+        handle = snapshot.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The stored file of this snapshot is missing.") from exc
+    name = snapshot.original_filename or snapshot.file.name.rsplit("/", 1)[-1]
+    return FileResponse(handle, as_attachment=True, filename=name)
 
 
 class AsOfForm(forms.Form):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.db.models.functions import ExtractYear
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -129,6 +129,24 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "agreement_links": agreement_links,
             "citation": citation(document, request.build_absolute_uri(document.get_absolute_url())),
         },
+    )
+
+
+def document_file(request: HttpRequest, pk: int) -> FileResponse:
+    """The original file, for readers allowed the full text (rights as on the page)."""
+    document = get_object_or_404(Document.objects.viewable_by(request.user), pk=pk)
+    if not document.file or not can_read_full_text(request.user, document):
+        raise Http404("No original file you may download.")
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The stored file of this document is missing.") from exc
+    # Always an attachment: an archived HTML page must never run as part of the portal.
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=document.file.name.rsplit("/", 1)[-1],
+        content_type=document.content_type or "application/octet-stream",
     )
 
 

@@ -228,7 +228,7 @@ def test_snapshot_detail_has_warnings_header_file_and_sha(api):
     assert body["header"] == ["STATE", "LAW ENFORCEMENT AGENCY"]
     assert body["warnings"][0]["message"] == "Misspelled state."
     assert body["warning_count"] == 1
-    assert body["file_url"].startswith("http://testserver/media/snapshots/")
+    assert body["file_url"] == f"http://testserver/snapshots/{snapshot.pk}/file/"
     assert body["url"] == f"http://testserver/snapshots/{snapshot.pk}/"
 
 

@@ -130,6 +130,7 @@ def test_snapshot_detail_of_a_real_file(api):
     ]
     assert body["warning_count"] == len(body["warnings"]) > 0
     assert all(w["message"] for w in body["warnings"])
-    assert body["file_url"].endswith(".xlsx")
-    with snapshot.file.open("rb") as fh:
-        assert hashlib.sha256(fh.read()).hexdigest() == body["sha256"]
+    download = api.get(body["file_url"])
+    assert download.status_code == 200
+    assert download["Content-Disposition"].endswith('.xlsx"')
+    assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == body["sha256"]

@@ -100,7 +100,7 @@ def test_stats_show_latest_figures_linked_to_their_snapshot(client, world):
     # Texas: one JEM and one TFM, each figure links to the rows it counts.
     assert f'href="{rows_url}?state=TX&amp;model=TFM#rows">1</a>' in html
     assert f'href="{rows_url}?state=TX#rows">2</a>' in html
-    assert new.file.url in html
+    assert reverse("agreements:snapshot-file", args=[new.pk]) in html
 
 
 def test_stats_as_of_an_earlier_day_use_the_list_then_in_force(client, world):
@@ -206,7 +206,7 @@ def test_snapshot_page_offers_the_file_its_hash_warnings_and_rows(client, world)
     old = world["old"]
     html = client.get(old.get_absolute_url()).content.decode()
     assert old.sha256 in html
-    assert old.file.url in html
+    assert reverse("agreements:snapshot-file", args=[old.pk]) in html
     assert "Impossible date kept as text." in html
     html = client.get(old.get_absolute_url(), {"state": "GA"}).content.decode()
     assert "1 row for GA" in html
@@ -258,7 +258,8 @@ def test_history_downloads_name_the_snapshot_of_each_change(client, world):
 def test_data_page_lists_every_snapshot_with_its_file_and_hash(client, world):
     html = client.get(reverse("agreements:data")).content.decode()
     for snapshot in (world["old"], world["new"]):
-        assert snapshot.sha256 in html and snapshot.file.url in html
+        assert snapshot.sha256 in html
+        assert reverse("agreements:snapshot-file", args=[snapshot.pk]) in html
     rows = rows_of(
         client.get(reverse("agreements:agreement-list"), {"status": "active", "format": "csv"})
     )
@@ -267,6 +268,21 @@ def test_data_page_lists_every_snapshot_with_its_file_and_hash(client, world):
         "Harris County Sheriff's Office",
         "Harris County Sheriff's Office",
     ]
+
+
+def test_snapshot_file_links_download_the_original_bytes_without_debug(client, world):
+    """Media is not served in production; the download goes through the portal."""
+    html = client.get(reverse("agreements:data")).content.decode()
+    for snapshot in (world["old"], world["new"]):
+        url = reverse("agreements:snapshot-file", args=[snapshot.pk])
+        assert f'href="{url}"' in html
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "attachment" in response["Content-Disposition"]
+        with snapshot.file.open("rb") as fh:
+            assert b"".join(response.streaming_content) == fh.read()
+    missing = ListSnapshot.objects.order_by("-pk").first().pk + 1
+    assert client.get(reverse("agreements:snapshot-file", args=[missing])).status_code == 404
 
 
 def test_methodology_explains_collection_normalization_and_limits(client):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 from html import unescape
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils.html import strip_tags
 from pypdf import PdfReader
@@ -98,6 +100,37 @@ def test_public_domain_moa_text_is_public(client, moa):
     assert "MOA of the" in html and "Polk County Sheriff&#x27;s Office" in html
     # Without authors the reference starts with the publisher, never "Unknown author".
     assert "U.S. Immigration and Customs Enforcement. “287(g) MOA: Polk County" in html
+
+
+def test_original_files_download_only_where_the_full_text_may_be_read(client, news, moa):
+    """Media is not served in production; the portal serves files and checks rights."""
+    pdf = (DATA / "287gJEM_PolkCoGa2020-07-02.pdf").read_bytes()
+    moa.file.save("287gJEM_PolkCoGa2020-07-02.pdf", ContentFile(pdf))
+    moa.content_type = "application/pdf"
+    moa.sha256 = hashlib.sha256(pdf).hexdigest()
+    moa.save()
+    news.file.save("article.html", ContentFile(b"<html><body>SECRET-ENDING</body></html>"))
+    news.content_type = "text/html"
+    news.sha256 = "ab" * 32
+    news.save()
+    moa_url = reverse("research:document-file", args=[moa.pk])
+    news_url = reverse("research:document-file", args=[news.pk])
+
+    assert f'href="{moa_url}"' in client.get(moa.get_absolute_url()).content.decode()
+    response = client.get(moa_url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert b"".join(response.streaming_content) == pdf
+    # A copyrighted article: no link and no file for the public.
+    assert news_url not in client.get(news.get_absolute_url()).content.decode()
+    assert client.get(news_url).status_code == 404
+
+    client.force_login(ResearcherFactory())
+    assert f'href="{news_url}"' in client.get(news.get_absolute_url()).content.decode()
+    response = client.get(news_url)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert b"SECRET-ENDING" in b"".join(response.streaming_content)
 
 
 def test_a_reference_without_author_or_publisher_starts_with_the_title(client):
