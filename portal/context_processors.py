@@ -3,6 +3,8 @@ from functools import cache
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+SITE_NAME = "287(g) Research Portal"
+
 # (label, URL name) of the main navigation; entries whose page does not exist are left out.
 NAVIGATION = [
     ("Search", "research:search"),
@@ -33,4 +35,4 @@ def site(request):
         {"label": label, "url": url, "current": url != "/" and path.startswith(url)}
         for label, url in _navigation()
     ]
-    return {"site_name": "287(g) Research Portal", "site_url": settings.SITE_URL, "nav_items": nav}
+    return {"site_name": SITE_NAME, "site_url": settings.SITE_URL, "nav_items": nav}

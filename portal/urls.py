@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import views
+from portal.context_processors import SITE_NAME
 
 api_v1 = [
     path("", include("agreements.api_urls")),
@@ -15,6 +17,17 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Django's auth views put the request's host in ``site_name``; keep the portal's name.
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(extra_context={"site_name": SITE_NAME}),
+        name="login",
+    ),
+    path(
+        "accounts/logout/",
+        auth_views.LogoutView.as_view(extra_context={"site_name": SITE_NAME}),
+        name="logout",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

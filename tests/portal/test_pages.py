@@ -21,3 +21,11 @@ def test_api_docs_are_served_without_a_cdn(client):
     html = response.content.decode()
     assert "cdn." not in html and "unpkg" not in html
     assert client.get("/api/schema/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_login_page_names_the_portal_not_the_host(client):
+    html = client.get("/accounts/login/").content.decode()
+    assert "<title>Log in — 287(g) Research Portal</title>" in html
+    assert "</span> 287(g) Research Portal</a>" in html
+    assert "testserver" not in html
