@@ -8,7 +8,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from pypdf import PdfWriter
 
 from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL
@@ -195,6 +195,16 @@ def test_ingest_document_command_prints_status(local_server, capsys):
     out = capsys.readouterr().out
     assert out.count("needs review") == 2
     assert Document.objects.filter(kind="moa").count() == 2
+
+
+@pytest.mark.django_db
+def test_ingest_document_command_explains_what_it_refuses(capsys):
+    with pytest.raises(CommandError, match="2 of 2 inputs"):
+        call_command("ingest_document", "ftp://example.com/moa.pdf", "/no/such/file.pdf")
+    err = capsys.readouterr().err
+    assert "ftp://example.com/moa.pdf" in err and "starts with http:// or https://" in err
+    assert "No file at /no/such/file.pdf" in err
+    assert Document.objects.count() == 0
 
 
 # --- Duplicates --------------------------------------------------------------------

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         failures = 0
         for item in inputs:
             try:
-                if item.startswith(("http://", "https://")):
+                if "://" in item:  # any scheme: the service refuses all but http(s)
                     document = document_submit(url=item, kind=kind)
                 else:
                     path = Path(item)
