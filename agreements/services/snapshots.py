@@ -72,21 +72,36 @@ class ImportResult:
         if not self.created:
             return f"{name}: already imported as snapshot {snapshot.pk} ({snapshot.kind}, {when}); nothing changed."
         share = (
-            f", county FIPS matched {self.county_fips_share:.0%}"
+            f", county FIPS matched {_percent(self.county_fips_share)}"
             if self.county_fips_share is not None
             else ""
         )
         review = (
-            f", {self.needs_review} {'agency' if self.needs_review == 1 else 'agencies'} to review"
+            f", {_count(self.needs_review, 'agency', 'agencies')} to review"
             if self.needs_review
             else ""
         )
         return (
             f"{name}: {snapshot.kind} list published {when} (from {snapshot.published_at_source}), "
-            f"{self.rows} rows, {self.agencies_new} new agencies, "
+            f"{_count(self.rows, 'row')}, {self.agencies_new} new "
+            f"{'agency' if self.agencies_new == 1 else 'agencies'}, "
             f"{self.agreements_new} new and {self.agreements_changed} changed agreements, "
-            f"{self.warnings} warnings{review}{share}."
+            f"{_count(self.warnings, 'warning')}{review}{share}."
         )
+
+
+def _count(n: int, word: str, plural: str = "") -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+def _percent(share: float) -> str:
+    """A share in percent that never rounds a partial match up to 100% or down to 0%."""
+    if 0.99 < share < 1:
+        return f"{share:.1%}" if share < 0.9995 else "99.9%"
+    if 0 < share < 0.01:
+        return "under 1%"
+    return f"{share:.0%}"
 
 
 def snapshot_import(

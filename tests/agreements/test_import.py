@@ -294,6 +294,22 @@ def test_command_prints_one_summary_line_per_file(capsys):
     assert "79 rows" in lines[0] and "warnings" in lines[0]
 
 
+def test_summary_counts_one_row_in_the_singular():
+    result = load_bytes(workbook([row(county="Polk County")]))
+
+    summary = result.summary()
+    assert "1 row, 1 new agency, 1 new and 0 changed agreements" in summary
+    assert "1 rows" not in summary and "1 new agencies" not in summary
+
+
+def test_summary_never_rounds_a_partial_fips_match_up_to_100_percent():
+    result = load(PARTICIPATING_JULY)
+
+    assert 0.99 < result.county_fips_share < 1
+    assert "county FIPS matched 100%" not in result.summary()
+    assert f"county FIPS matched {result.county_fips_share:.1%}" in result.summary()
+
+
 def test_command_refuses_with_the_sentence_and_fails(tmp_path, capsys):
     fake = tmp_path / "participatingAgencies01012025am.xlsx"
     fake.write_text("<html>Access denied</html>")
