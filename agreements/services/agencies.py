@@ -37,10 +37,17 @@ class AgencyMergeResult:
         """One line for the curator."""
         return (
             f"Merged {', '.join(self.merged_names)} into {self.survivor.name}: "
-            f"{self.agreements_moved} agreements moved, {self.agreements_combined} combined with "
-            f"an identical one, {self.aliases_moved} aliases, {self.rows_moved} snapshot rows, "
-            f"{self.events_moved} events and {self.document_links_moved} document links moved."
+            f"{_count(self.agreements_moved, 'agreement')} moved, "
+            f"{self.agreements_combined} combined with an identical one, "
+            f"{_count(self.aliases_moved, 'alias', 'aliases')}, "
+            f"{_count(self.rows_moved, 'snapshot row')}, {_count(self.events_moved, 'event')} "
+            f"and {_count(self.document_links_moved, 'document link')} moved."
         )
+
+
+def _count(n: int, word: str, plural: str = "") -> str:
+    """``1 event``, ``2 events``."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
 def agency_merge(*, survivor: Agency, others: Iterable[Agency], user=None) -> AgencyMergeResult:

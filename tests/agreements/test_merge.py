@@ -51,6 +51,8 @@ def test_merge_moves_agreements_rows_events_aliases(pair):
     assert aliases == {"Lafayette Co SO": "ice", "Layafette County Sheriffs Office": "merge"}
     assert result.agreements_moved == 1
     assert "Layafette County Sheriffs Office" in result.summary()
+    assert "1 agreement moved" in result.summary()
+    assert "1 snapshot row, 1 event and 0 document links moved" in result.summary()
 
 
 def test_merge_fills_blank_fields_and_clears_review_flag(pair):
