@@ -238,6 +238,14 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
         raise Http404("No such state.")
     if code != state:
         return redirect("agreements:state-detail", state=code, permanent=True)
+    if fmt := requested_format(request):
+        return export_response(
+            fmt,
+            rows=ps.agencies_filtered(state=code).iterator(chunk_size=2000),
+            columns=AGENCY_COLUMNS,
+            filename=f"agencies-{code}",
+            meta={"filters": {"state": code}},
+        )
     snapshot = ps.snapshot_in_force(None)
     figures = None
     if snapshot:
@@ -260,6 +268,7 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
             "figures": figures,
             "agencies": agencies,
             "events": events,
+            "downloads": export_links(request),
         },
     )
 

@@ -202,6 +202,18 @@ def test_state_page_lists_its_agencies_and_figures(client, world):
     assert client.get("/states/ZZ/").status_code == 404
 
 
+def test_state_page_downloads_its_agencies(client, world):
+    url = reverse("agreements:state-detail", args=["TX"])
+    html = client.get(url).content.decode()
+    assert f'href="{url}?format=csv"' in html and f'href="{url}?format=json"' in html
+    rows = rows_of(client.get(url, {"format": "csv"}))
+    assert {r["state"] for r in rows} == {"TX"}
+    assert any(r["name"].startswith("Harris County") for r in rows)
+    body = json_of(client.get(url, {"format": "json"}))
+    assert body["meta"]["filters"] == {"state": "TX"}
+    assert [r["name"] for r in body["results"]] == [r["name"] for r in rows]
+
+
 def test_snapshot_page_offers_the_file_its_hash_warnings_and_rows(client, world):
     old = world["old"]
     html = client.get(old.get_absolute_url()).content.decode()
