@@ -36,3 +36,30 @@ def home(request):
         .order_by("-status_changed_at")[:6]
     )
     return render(request, "portal/home.html", context)
+
+
+API_ENDPOINTS = [
+    ("agencies", "agency-list"),
+    ("agreements", "agreement-list"),
+    ("events", "event-list"),
+    ("snapshots", "snapshot-list"),
+    ("stats", "stats"),
+    ("documents", "document-list"),
+    ("search", "search"),
+]
+
+
+@require_GET
+def api_root(request):
+    """The entry of /api/v1/: each collection's address, and where the schema and docs live."""
+    from django.urls import NoReverseMatch, reverse
+
+    links = {}
+    for name, url_name in API_ENDPOINTS:
+        try:
+            links[name] = request.build_absolute_uri(reverse(url_name))
+        except NoReverseMatch:
+            continue
+    links["schema"] = request.build_absolute_uri(reverse("api-schema"))
+    links["docs"] = request.build_absolute_uri(reverse("api-docs"))
+    return JsonResponse(links)

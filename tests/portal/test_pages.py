@@ -29,3 +29,16 @@ def test_login_page_names_the_portal_not_the_host(client):
     assert "<title>Log in — 287(g) Research Portal</title>" in html
     assert "</span> 287(g) Research Portal</a>" in html
     assert "testserver" not in html
+
+
+@pytest.mark.django_db
+def test_api_root_lists_the_collections(client):
+    response = client.get("/api/v1/")
+    assert response.status_code == 200
+    links = response.json()
+    assert links["agencies"] == "http://testserver/api/v1/agencies/"
+    assert links["documents"] == "http://testserver/api/v1/documents/"
+    assert links["search"] == "http://testserver/api/v1/search/"
+    for name, url in links.items():
+        if name != "stats":  # stats answer 404 until an ICE list is imported
+            assert client.get(url.removeprefix("http://testserver")).status_code == 200
