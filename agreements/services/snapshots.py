@@ -118,6 +118,8 @@ def snapshot_import(
         raise SnapshotImportError(
             f"Kind {kind!r} is not one of {', '.join(ListSnapshot.Kind.values)}."
         )
+    if published_at is not None:
+        _check_published_at(published_at)
     filename = Path(filename or getattr(file, "name", "") or "ice-list.xlsx").name
     try:
         data = ice_sheet.read_bytes(file)
@@ -313,6 +315,22 @@ def _kind(sheet: ice_sheet.IceSheet, kind: str | None, filename: str, warnings: 
             )
         )
     return kind or sheet.kind
+
+
+def _check_published_at(given: dt.datetime) -> None:
+    """Refuse a publication time no ICE list can have: before 2000 or in the future."""
+    if timezone.is_naive(given):
+        given = timezone.make_aware(given)
+    if given > timezone.now() + dt.timedelta(days=1):
+        raise SnapshotImportError(
+            f"The publication time {given:%Y-%m-%d %H:%M} is in the future; "
+            "give the time ICE published the list, or leave it out to read it from the file."
+        )
+    if given < dt.datetime(2000, 1, 1, tzinfo=dt.UTC):
+        raise SnapshotImportError(
+            f"The publication time {given:%Y-%m-%d} is before 2000, earlier than any ICE 287(g) "
+            "list; check the date."
+        )
 
 
 def _published_at(

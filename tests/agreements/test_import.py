@@ -128,6 +128,17 @@ def test_published_at_argument_wins():
     assert (snapshot.published_at, snapshot.published_at_source) == (when, "argument")
 
 
+@pytest.mark.parametrize(
+    ("when", "words"),
+    [("2099-01-01", "is in the future"), ("1990-05-01", "is before 2000")],
+)
+def test_impossible_published_at_argument_is_refused(capsys, when, words):
+    with pytest.raises(CommandError, match="1 of 1 files were not imported"):
+        call_command("import_ice_sheet", "--published-at", when, str(PENDING_JUNE))
+    assert words in capsys.readouterr().err
+    assert ListSnapshot.objects.count() == 0
+
+
 def test_published_at_falls_back_to_file_name_then_import_time():
     data = workbook([row()], modified=None)
     snapshot = load_bytes(data, "participatingAgencies07112025pm.xlsx").snapshot
