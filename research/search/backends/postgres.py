@@ -208,12 +208,24 @@ SCHEMA = [
 TRIGGERS = [
     ("search_document_sync", "research_document", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
     ("search_truncate_sync", "research_document", "AFTER TRUNCATE", "STATEMENT"),
-    ("search_agency_sync", "agreements_agency", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
+    # Only the columns the index reads: an import touches every agreement's
+    # last_listed_at, which must not re-index anything.
+    (
+        "search_agency_sync",
+        "agreements_agency",
+        "AFTER INSERT OR DELETE OR UPDATE OF name, kind, state, county_name, agency_type",
+        "ROW",
+    ),
     ("search_truncate_sync", "agreements_agency", "AFTER TRUNCATE", "STATEMENT"),
     ("search_alias_sync", "agreements_agencyalias", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
     ("search_links_sync", "research_documentagency", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
     ("search_links_sync", "research_documentagreement", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
-    ("search_agreement_sync", "agreements_agreement", "AFTER INSERT OR UPDATE OR DELETE", "ROW"),
+    (
+        "search_agreement_sync",
+        "agreements_agreement",
+        "AFTER INSERT OR DELETE OR UPDATE OF model, agency_id",
+        "ROW",
+    ),
 ]
 
 
