@@ -66,6 +66,12 @@ def test_home_map_has_linked_state_tiles_a_table_and_a_model_switch(client, list
 def test_home_monthly_chart_counts_signings_by_model(client, lists):
     html = client.get("/").content.decode()
     assert '<svg class="chart bars"' in html
+    # The legend stays readable on a phone, where the chart scrolls to its latest months.
+    assert (
+        'Colours: <span class="badge JEM">JEM</span> <span class="badge TFM">TFM</span> '
+        '<span class="badge WSO">WSO</span>'
+    ) in html
+    assert '<div class="chart-scroll" tabindex="0" role="region"' in html
     assert "<title>February 2025: JEM 3, TFM 0, WSO 0</title>" in html
     assert (
         '<th scope="row">2025-06</th><td class="num">0</td><td class="num">1</td>'
