@@ -26,6 +26,9 @@ STATE_CUTOFF = 85
 MODEL_CUTOFF = 80
 TYPE_CUTOFF = 80
 COUNTY_CUTOFF = 85
+# ...and the names without "County" must still look alike: "Baz County" is
+# close to "Brazos County" only because of the word they share.
+COUNTY_NAME_CUTOFF = 75
 
 
 @dataclass(frozen=True)
@@ -310,11 +313,22 @@ def county(value: object, state: str) -> County | None:
     code = finder.get_county_fips(f"{base} city", state=state)
     if code:
         return County(f"{base} city"[:100], code, suffix_added, fuzzy=True)
+    # "Saint Landry County" in Louisiana is St. Landry Parish.
+    local = {"LA": "Parish", "AK": "Borough"}.get(state)
+    if local and not text.casefold().endswith(local.casefold()):
+        code = finder.get_county_fips(f"{base} {local}", state=state)
+        if code:
+            return County(f"{base} {local}"[:100], code, suffix_added, fuzzy=True)
     state_fips = finder.get_state_fips(state)
     counties = finder._counties.get(state_fips, {})
-    best = process.extractOne(
-        text.casefold(), list(counties), scorer=fuzz.ratio, score_cutoff=COUNTY_CUTOFF
-    )
-    if best is None:
-        return County(text[:100], "", suffix_added)
-    return County(text[:100], state_fips + counties[best[0]], suffix_added, fuzzy=True)
+    for key, _score, _index in process.extract(
+        text.casefold(), list(counties), scorer=fuzz.ratio, score_cutoff=COUNTY_CUTOFF, limit=5
+    ):
+        if fuzz.ratio(_county_base(text), _county_base(key)) >= COUNTY_NAME_CUTOFF:
+            return County(text[:100], state_fips + counties[key], suffix_added, fuzzy=True)
+    return County(text[:100], "", suffix_added)
+
+
+def _county_base(name: str) -> str:
+    """The county's own name, folded: "Lafayette County" gives "lafayette"."""
+    return re.sub(r"\s+(county|parish|borough|city)$", "", name.casefold().strip())

@@ -136,6 +136,24 @@ def test_county_errors_become_blank_and_missing_suffix_is_added():
     assert found["county_suffix"][0].value == "Decatur"
 
 
+def test_misspelled_counties_are_matched_but_a_merely_similar_one_is_not_guessed():
+    data = workbook(
+        [
+            row(state="ALABAMA", county="Frankin County"),
+            row(agency="B Sheriff's Office", state="LOUISIANA", county="Saint Landry County"),
+            row(agency="C Sheriff's Office", state="TEXAS", county="Baz County"),
+        ]
+    )
+    sheet = read_ice_sheet(data)
+    assert [r.county_fips for r in sheet.rows] == ["01059", "22097", ""]
+    found = codes(sheet)
+    assert [w.value for w in found["county_misspelled"]] == [
+        "Frankin County",
+        "Saint Landry County",
+    ]
+    assert found["county_unmatched"][0].value == "Baz County"
+
+
 def test_signed_values_are_read_or_kept_raw_and_flagged():
     cells = [
         dt.datetime(2025, 3, 5),
