@@ -161,7 +161,7 @@ def citation(document: Document, url: str) -> dict[str, str]:
     plain = f"{who}. “{title}.” " if who else f"“{title}.” "
     if document.publisher and authors:
         plain += f"{document.publisher}, "
-    plain += f"{when}. "
+    plain += f"{when} " if when.endswith(".") else f"{when}. "
     if document.canonical_url:
         plain += f"{document.canonical_url}. Archived at {url} "
     else:

@@ -152,6 +152,25 @@ def test_unpublished_documents_are_hidden_from_the_public(client):
     assert client.get(draft.get_absolute_url()).status_code == 200
 
 
+def test_curators_see_why_a_document_failed_and_an_undated_reference_reads_well(client):
+    failed = DocumentFactory(
+        status=Document.Status.FAILED,
+        status_message="The server answered 404 Not Found for https://example.org/x; check the address.",
+        title="",
+        canonical_url="https://example.org/x",
+        published_on=None,
+    )
+    assert client.get(failed.get_absolute_url()).status_code == 404
+    client.force_login(StaffFactory())
+    html = client.get(failed.get_absolute_url()).content.decode()
+    assert (
+        "<dt>Status</dt><dd><strong>Failed</strong>: The server answered 404 Not Found"
+        " for https://example.org/x" in html
+    )
+    text = " ".join(unescape(strip_tags(html)).split())
+    assert "n.d. https://example.org/x." in text and "n.d.." not in text
+
+
 def test_cite_this_gives_a_reference_and_bibtex(client, news):
     html = client.get(news.get_absolute_url()).content.decode()
     assert (
