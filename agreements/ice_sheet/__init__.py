@@ -33,6 +33,7 @@ from agreements.ice_sheet.base import (
 from agreements.ice_sheet.header import find_sheet
 from agreements.ice_sheet.rows import RowReader, raw_labels
 from agreements.ice_sheet.xlsx import (
+    DAMAGED_ZIP_ERRORS,
     core_times,
     data_cells,
     open_archive,
@@ -74,6 +75,10 @@ def read_ice_sheet(source: Path | str | BinaryIO | bytes, *, filename: str = "")
         ) from exc
     try:
         return _read_workbook(workbook, archive, data, name)
+    except DAMAGED_ZIP_ERRORS as exc:
+        raise IceSheetError(
+            f"{name} is damaged: part of it cannot be unpacked ({exc}); download it again."
+        ) from exc
     finally:
         workbook.close()
         archive.close()

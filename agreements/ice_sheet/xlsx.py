@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -63,6 +64,10 @@ def _too_large(name: str) -> str:
     )
 
 
+# What a corrupt member of a zip archive raises when it is read.
+DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+
+
 def open_archive(data: bytes, name: str) -> zipfile.ZipFile:
     if not data:
         raise IceSheetError(f"{name} is empty (0 bytes); download it again.")
@@ -102,7 +107,13 @@ def open_archive(data: bytes, name: str) -> zipfile.ZipFile:
             f"{name} is a zip archive but not an Excel workbook (no xl/workbook.xml); "
             "check that it is the spreadsheet from ICE."
         )
-    bad = archive.testzip() if total < 50 * 1024 * 1024 else None
+    try:
+        bad = archive.testzip() if total < 50 * 1024 * 1024 else None
+    except DAMAGED_ZIP_ERRORS as exc:
+        archive.close()
+        raise IceSheetError(
+            f"{name} is damaged: part of it cannot be unpacked ({exc}); download it again."
+        ) from exc
     if bad is not None:
         archive.close()
         raise IceSheetError(f"{name} is damaged ({bad} fails its checksum); download it again.")

@@ -33,6 +33,14 @@ PENDING_JUNE = DATA / "pendingAgencies06062025am.xlsx"
 EASTERN = zoneinfo.ZoneInfo("America/New_York")
 
 
+def corrupted(data: bytes) -> bytes:
+    """The same file with some bytes of its compressed data flipped, as a bad download."""
+    damaged = bytearray(data)
+    for i in range(len(data) // 3, len(data) // 3 + 200):
+        damaged[i] ^= 0x55
+    return bytes(damaged)
+
+
 def load(path: Path, **kwargs):
     with path.open("rb") as handle:
         return snapshot_import(file=handle, filename=path.name, **kwargs)
@@ -180,10 +188,11 @@ def test_kind_argument_overrides_the_header_with_a_warning():
     [
         (b"", "is empty"),
         (PARTICIPATING_MAY.read_bytes()[:30000], "truncated"),
+        (corrupted(PENDING_JUNE.read_bytes()), "is damaged: part of it cannot be unpacked"),
         (b"<html><head><title>ICE</title></head></html>", "web page"),
         (workbook([["x", "y"]], header=["FOO", "BAR"]), "no recognizable ICE header"),
     ],
-    ids=["empty", "truncated", "html", "no-header"],
+    ids=["empty", "truncated", "corrupt", "html", "no-header"],
 )
 def test_refused_files_leave_the_database_and_storage_untouched(data, words, settings):
     load(PENDING_JUNE)
