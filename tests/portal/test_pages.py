@@ -42,3 +42,12 @@ def test_api_root_lists_the_collections(client):
     for name, url in links.items():
         if name != "stats":  # stats answer 404 until an ICE list is imported
             assert client.get(url.removeprefix("http://testserver")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_unknown_address_gets_a_page_in_the_site_frame(client):
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert '<html lang="en">' in html and '<a class="skip-link" href="#main">' in html
+    assert "<h1>Page not found</h1>" in html and "<code>/no/such/page/</code>" in html
