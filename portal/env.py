@@ -71,7 +71,17 @@ def database_config(url: str, sqlite_path: Path) -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(sqlite_path),
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                # WAL lets pages read while an import writes; the rest keeps
+                # search's temporary tables and hot pages in memory.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; "
+                    "PRAGMA mmap_size=268435456;"
+                ),
+            },
         }
     scheme = urlsplit(url).scheme
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
