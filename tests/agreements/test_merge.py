@@ -263,3 +263,16 @@ def test_deleted_agency_without_a_merge_is_gone(client):
     assert client.get(f"/agencies/{slug}/").status_code == 404
     assert client.get(f"/api/v1/agencies/{slug}/").status_code == 404
     assert client.get("/agencies/never-existed/").status_code == 404
+
+
+def test_old_address_of_a_renamed_agency_redirects(client):
+    agency = AgencyFactory(name="Sheriff of Polk", state="FL")
+    old_slug = agency.slug
+    agency.slug = "polk-county-sheriffs-office-fl"
+    agency.save()
+
+    page = client.get(f"/agencies/{old_slug}/")
+    assert (page.status_code, page["Location"]) == (
+        301,
+        "/agencies/polk-county-sheriffs-office-fl/",
+    )
