@@ -25,6 +25,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 from django.conf import settings
 
+from portal.units import size_text
+
 DEFAULT_MAX_REDIRECTS = 5
 DEFAULT_HOST_INTERVAL_SECONDS = 1.0
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -277,8 +279,7 @@ def _status_error(status: int, url: str, headers: Mapping[str, str]) -> FetchErr
 
 def _too_large(url: str, max_bytes: int) -> FetchError:
     return FetchError(
-        f"The file at {url} is larger than the {max_bytes // (1024 * 1024) or max_bytes} "
-        f"{'MB' if max_bytes >= 1024 * 1024 else 'bytes'} the portal accepts.",
+        f"The file at {url} is larger than the {size_text(max_bytes)} the portal accepts.",
         code="too_large",
     )
 

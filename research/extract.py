@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from portal.units import size_text
+
 logger = logging.getLogger(__name__)
 
 MAX_INPUT_BYTES = 100 * 1024 * 1024
@@ -161,7 +163,7 @@ def extract(
     """
     if len(content) > max_bytes:
         raise ExtractionError(
-            f"The file is larger than the {max_bytes // (1024 * 1024)} MB the portal accepts.",
+            f"The file is larger than the {size_text(max_bytes)} the portal accepts.",
             code="too_large",
         )
     if content[:2] == b"\x1f\x8b":
@@ -218,7 +220,7 @@ def extract_html(content: bytes | str, *, url: str = "", charset: str = "") -> E
     raw = content.encode("utf-8") if isinstance(content, str) else content
     if len(raw) > MAX_HTML_BYTES:
         raise ExtractionError(
-            f"The web page is larger than the {MAX_HTML_BYTES // (1024 * 1024)} MB "
+            f"The web page is larger than the {size_text(MAX_HTML_BYTES)} "
             "the portal parses; it is not an article.",
             code="too_large",
         )

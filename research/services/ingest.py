@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from portal.http import FetchError, fetch
 from portal.tasks import enqueue_on_commit
+from portal.units import size_text
 from research.canonical import canonicalize_url, url_key
 from research.extract import Extraction, ExtractionError, extract
 from research.models import Document, DocumentAgreement, DocumentURL, Feed
@@ -92,9 +93,7 @@ def _read_upload(upload: Path | BinaryIO | bytes) -> bytes:
             upload.seek(0)
         data = upload.read(limit + 1)
     if len(data) > limit:
-        raise IngestError(
-            f"The file is larger than the {limit // (1024 * 1024)} MB the portal accepts."
-        )
+        raise IngestError(f"The file is larger than the {size_text(limit)} the portal accepts.")
     if not data:
         raise IngestError("The file is empty.")
     return data

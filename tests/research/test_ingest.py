@@ -183,7 +183,7 @@ def test_person_resubmitting_a_failed_address_gets_a_retry(local_server, submit)
 
 def test_oversize_upload_refused(settings):
     settings.FETCH_MAX_BYTES = 1000
-    with pytest.raises(IngestError, match="larger than"):
+    with pytest.raises(IngestError, match="larger than the 1,000 bytes the portal accepts"):
         document_submit(upload=POLK, filename="polk.pdf")
     assert Document.objects.count() == 0
 
