@@ -39,7 +39,11 @@ def setup_django() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     if "DATABASE_URL" not in os.environ:
         db = VAR / "bench.sqlite3"
-        db.unlink(missing_ok=True)
+        for leftover in (
+            db,
+            *(db.with_name(db.name + end) for end in ("-journal", "-wal", "-shm")),
+        ):
+            leftover.unlink(missing_ok=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{db}"
     os.environ.setdefault("SECRET_KEY", "bench-import-not-secret")
     os.environ.setdefault("MEDIA_ROOT", str(VAR / "media"))

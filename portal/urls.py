@@ -1,8 +1,6 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import views
@@ -36,9 +34,6 @@ urlpatterns = [
     path("", include("agreements.urls")),
     path("", include("research.urls")),
 ]
-
-if settings.DEBUG:
-    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]
 
 admin.site.site_header = "287(g) portal curation"
 admin.site.site_title = "287(g) portal"
