@@ -10,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils.text import slugify
 
-from agreements.models import Agency, AgencyAlias, Agreement, SupportModel
+from agreements.models import AgencyAlias
 from research.models import Document, DocumentAgency, DocumentAgreement, Feed, Tag
+from tests.agreements import factories as agreement_factories
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -44,36 +45,19 @@ class ResearcherFactory(UserFactory):
             self.groups.add(Group.objects.get_or_create(name="Researchers")[0])
 
 
-class AgencyFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Agency
-
+class AgencyFactory(agreement_factories.AgencyFactory):
     name = factory.Sequence(lambda n: f"Example {n} County Sheriff's Office")
     state = "GA"
-    slug = factory.LazyAttribute(lambda o: slugify(f"{o.name} {o.state}"))
-    name_key = factory.LazyAttribute(lambda o: slugify(o.name))
-    kind = "county"
 
 
-class AgencyAliasFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = AgencyAlias
-
+class AgencyAliasFactory(agreement_factories.AgencyAliasFactory):
     agency = factory.SubFactory(AgencyFactory)
-    name = factory.Sequence(lambda n: f"Alias {n}")
-    state = factory.LazyAttribute(lambda o: o.agency.state)
-    name_key = factory.LazyAttribute(lambda o: slugify(o.name))
     source = AgencyAlias.Source.CURATOR
 
 
-class AgreementFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Agreement
-
+class AgreementFactory(agreement_factories.AgreementFactory):
     agency = factory.SubFactory(AgencyFactory)
-    model = SupportModel.JEM
     signed_on = factory.Sequence(lambda n: dt.date(2020, 1, 1) + dt.timedelta(days=n))
-    status = Agreement.Status.ACTIVE
 
 
 class TagFactory(factory.django.DjangoModelFactory):
