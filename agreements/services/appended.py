@@ -27,6 +27,7 @@ from agreements.services.events import (
     RebuildResult,
     agency_values,
     agreements_rebuild,
+    insert_plain,
     update_grouped,
 )
 
@@ -142,9 +143,7 @@ class _Plan:
         AgreementEvent.objects.bulk_create(events, batch_size=1000)
         result.events += len(events)
         self._update_agencies(fast_set)
-        SnapshotRow.objects.bulk_create(
-            [r for r in self.new_rows if r.agency_id not in self.structural], batch_size=1000
-        )
+        insert_plain(SnapshotRow, [r for r in self.new_rows if r.agency_id not in self.structural])
 
     def _previous_rows(self, fast: list[int]) -> dict[int, SimpleNamespace]:
         """Agreement -> its row on the previous participating snapshot."""
