@@ -5,7 +5,7 @@ The agreements pages load this library instead of importing research code, so
 """
 
 from django import template
-from django.db.models import F, Q
+from django.db.models import F
 
 from research.models import Document, DocumentAgency, DocumentAgreement
 
@@ -19,7 +19,7 @@ LISTED_FIELDS = ("pk", "title", "canonical_url", "kind", "publisher", "published
 def agency_documents(context, agency) -> dict:
     """An agency's MOAs, and the documents confirmed to be about it or one of its agreements.
 
-    Two queries; suggested links that no curator confirmed are not shown.
+    Three queries; suggested links that no curator confirmed are not shown.
     """
     request = context.get("request")
     viewable = Document.objects.viewable_by(getattr(request, "user", None)).only(*LISTED_FIELDS)
@@ -35,16 +35,24 @@ def agency_documents(context, agency) -> dict:
         )
         .order_by("model", "-signed_on", "role", "pk")
     )
+    # The links are read first, by agency (indexed): filtering the documents
+    # with the link subqueries in the same statement makes the planner walk
+    # every published document and probe the links for each.
     confirmed = DocumentAgency.objects.filter(
         agency=agency, status=DocumentAgency.Status.CONFIRMED
-    ).values("document_id")
+    ).values_list("document_id", flat=True)
     related = DocumentAgreement.objects.filter(
         agreement__agency=agency, role=DocumentAgreement.Role.RELATED
-    ).values("document_id")
-    documents = list(
-        viewable.filter(Q(pk__in=confirmed) | Q(pk__in=related))
-        .exclude(kind=Document.Kind.MOA)
-        .order_by("-published_on", "-created_at")[:50]
+    ).values_list("document_id", flat=True)
+    linked = set(confirmed.union(related))
+    documents = (
+        list(
+            viewable.filter(pk__in=linked)
+            .exclude(kind=Document.Kind.MOA)
+            .order_by("-published_on", "-created_at")[:50]
+        )
+        if linked
+        else []
     )
     return {"agency": agency, "moas": moas, "documents": documents}
 
