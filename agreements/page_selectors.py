@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Max, Prefetch, QuerySet
 
 from agreements import selectors
 from agreements.models import (
@@ -74,6 +74,28 @@ def snapshot_figures(snapshot: ListSnapshot) -> dict:
         "models": stats["by_model"],
         "states": states,
     }
+
+
+def state_version(state: str) -> str:
+    """What a state's agencies, their agreements and its changes look like, in a cache key.
+
+    Imports add a snapshot (and events); curators' edits and merges touch the
+    agencies' and agreements' ``updated_at``, or remove an agency. Two small
+    queries, both on indexes.
+    """
+    newest = (
+        ListSnapshot.objects.order_by("-id").values_list("id", flat=True).first(),
+        AgreementEvent.objects.order_by("-id").values_list("id", flat=True).first(),
+    )
+    agencies = Agency.objects.filter(state=state).aggregate(
+        n=Count("id", distinct=True),
+        agency=Max("updated_at"),
+        agreement=Max("agreements__updated_at"),
+    )
+    stamps = [agencies["agency"], agencies["agreement"]]
+    return "-".join(
+        str(v) for v in (*newest, agencies["n"], *(s and s.timestamp() for s in stamps))
+    )
 
 
 def snapshot_neighbours(snapshot: ListSnapshot) -> tuple[ListSnapshot | None, ListSnapshot | None]:

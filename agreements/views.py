@@ -255,13 +255,6 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
     if snapshot:
         rows = [r for r in ps.snapshot_figures(snapshot)["states"] if r["state"] == code]
         figures = rows[0] if rows else {"state": code, "models": {}, "total": 0}
-    agencies = (
-        Agency.objects.filter(state=code, agreements__isnull=False)
-        .distinct()
-        .prefetch_related(Prefetch("agreements", queryset=Agreement.objects.order_by("model")))
-        .order_by("name")
-    )
-    events = ps.events_filtered(state=code)[:25]
     return render(
         request,
         "agreements/state_detail.html",
@@ -270,11 +263,24 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
             "name": found.name,
             "snapshot": snapshot,
             "figures": figures,
-            "agencies": agencies,
-            "events": events,
+            "agencies_html": cached_fragment(
+                f"state-agencies:{code}:{ps.state_version(code)}",
+                "agreements/_state_agencies.html",
+                lambda: _state_agencies_context(code, found.name),
+            ),
             "downloads": export_links(request),
         },
     )
+
+
+def _state_agencies_context(code: str, name: str) -> dict:
+    agencies = (
+        Agency.objects.filter(state=code, agreements__isnull=False)
+        .distinct()
+        .prefetch_related(Prefetch("agreements", queryset=Agreement.objects.order_by("model")))
+        .order_by("name")
+    )
+    return {"name": name, "agencies": agencies, "events": ps.events_filtered(state=code)[:25]}
 
 
 # --- Snapshots --------------------------------------------------------------------
