@@ -76,26 +76,27 @@ def snapshot_figures(snapshot: ListSnapshot) -> dict:
     }
 
 
-def state_version(state: str) -> str:
-    """What a state's agencies, their agreements and its changes look like, in a cache key.
+def agencies_version(state: str = "") -> str:
+    """The version of the agencies (of ``state``), their agreements and events, for cache keys.
 
     Imports add a snapshot (and events); curators' edits and merges touch the
     agencies' and agreements' ``updated_at``, or remove an agency. Two small
-    queries, both on indexes.
+    queries; the second reads every agency of the state (all, without one).
     """
     newest = (
         ListSnapshot.objects.order_by("-id").values_list("id", flat=True).first(),
         AgreementEvent.objects.order_by("-id").values_list("id", flat=True).first(),
     )
-    agencies = Agency.objects.filter(state=state).aggregate(
-        n=Count("id", distinct=True),
-        agency=Max("updated_at"),
-        agreement=Max("agreements__updated_at"),
+    agencies = Agency.objects.filter(state=state) if state else Agency.objects.all()
+    found = agencies.aggregate(
+        agency_count=Count("id", distinct=True),
+        agreement_count=Count("agreements__id"),
+        agency_changed=Max("updated_at"),
+        agreement_changed=Max("agreements__updated_at"),
     )
-    stamps = [agencies["agency"], agencies["agreement"]]
-    return "-".join(
-        str(v) for v in (*newest, agencies["n"], *(s and s.timestamp() for s in stamps))
-    )
+    stamps = [found["agency_changed"], found["agreement_changed"]]
+    counts = (found["agency_count"], found["agreement_count"])
+    return "-".join(str(v) for v in (*newest, *counts, *(s and s.timestamp() for s in stamps)))
 
 
 def snapshot_neighbours(snapshot: ListSnapshot) -> tuple[ListSnapshot | None, ListSnapshot | None]:

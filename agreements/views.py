@@ -7,6 +7,7 @@ do not grow with the number of rows shown.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -103,10 +104,13 @@ def agency_list(request: HttpRequest) -> HttpResponse:
             filename="agencies",
             meta={"filters": filters},
         )
-    return render(
-        request,
-        "agreements/agency_list.html",
-        {
+    # The directory changes with imports and curators' edits only: the page body
+    # is cached per query string under the version of the agencies.
+    query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:32]
+    body_html = cached_fragment(
+        f"agency-list:{query}:{ps.agencies_version()}",
+        "agreements/_agency_list_body.html",
+        lambda: {
             "form": form,
             "page": _page(request, agencies),
             "facets": _facet_groups(request, filters, ps.agency_facets(filters)),
@@ -115,6 +119,7 @@ def agency_list(request: HttpRequest) -> HttpResponse:
             "downloads": export_links(request),
         },
     )
+    return render(request, "agreements/agency_list.html", {"body_html": body_html})
 
 
 FACET_TITLES = {"state": "State", "model": "Model", "status": "Status", "kind": "Kind"}
@@ -264,7 +269,7 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
             "snapshot": snapshot,
             "figures": figures,
             "agencies_html": cached_fragment(
-                f"state-agencies:{code}:{ps.state_version(code)}",
+                f"state-agencies:{code}:{ps.agencies_version(code)}",
                 "agreements/_state_agencies.html",
                 lambda: _state_agencies_context(code, found.name),
             ),

@@ -126,3 +126,20 @@ def test_state_page_shows_agencies_of_a_new_list(client, first_list):
         dt.datetime(2025, 6, 16, 9, tzinfo=dt.UTC),
     )
     assert "Jasper County Sheriff&#x27;s Office" in client.get("/states/TX/").content.decode()
+
+
+def test_agency_directory_shows_new_agencies_and_renames(client, first_list):
+    html = client.get("/agencies/", {"state": "TX"}).content.decode()
+    assert "2 agencies matching" in html
+    import_list(
+        [texas("Polk County Sheriff's Office"), texas("Jasper County Sheriff's Office")],
+        dt.datetime(2025, 6, 16, 9, tzinfo=dt.UTC),
+    )
+    html = client.get("/agencies/", {"state": "TX"}).content.decode()
+    assert "3 agencies matching" in html
+    assert "Jasper County Sheriff&#x27;s Office" in html
+    agency = Agency.objects.get(name="Jasper County Sheriff's Office")
+    agency.name = "Jasper County Sheriff's Department"
+    agency.save()
+    html = client.get("/agencies/", {"state": "TX"}).content.decode()
+    assert "Jasper County Sheriff&#x27;s Department" in html
