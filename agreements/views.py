@@ -157,6 +157,26 @@ def _facet_groups(request: HttpRequest, filters: dict, facets: dict) -> list[dic
     return groups
 
 
+AGENCY_TIMELINE_LIMIT = 100
+# What a timeline entry shows (``event_item``) and nothing more.
+TIMELINE_FIELDS = (
+    "id",
+    "kind",
+    "occurred_at",
+    "field",
+    "old_value",
+    "new_value",
+    "agency_id",
+    "previous_snapshot_id",
+    "agreement__id",
+    "agreement__model",
+    "agreement__signed_on",
+    "snapshot__id",
+    "snapshot__sha256",
+    "snapshot__published_at",
+)
+
+
 def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One agency: its agreements, the timeline of events, MOAs and documents."""
     agency = Agency.objects.prefetch_related("aliases").filter(slug=slug).first()
@@ -169,10 +189,13 @@ def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
     agreements = list(
         agency.agreements.select_related("predecessor").order_by("model", "signed_on")
     )
+    # The timeline grows with every list; the page shows the latest changes
+    # (and links to all of them in the API). Of each snapshot, only what the
+    # link shows: its warnings can be long.
     events = list(
-        agency.events.select_related("agreement", "snapshot", "previous_snapshot").order_by(
-            "-occurred_at", "id"
-        )
+        agency.events.select_related("agreement", "snapshot")
+        .only(*TIMELINE_FIELDS)
+        .order_by("-occurred_at", "id")[: AGENCY_TIMELINE_LIMIT + 1]
     )
     return render(
         request,
@@ -180,7 +203,9 @@ def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "agency": agency,
             "agreements": agreements,
-            "events": events,
+            "events": events[:AGENCY_TIMELINE_LIMIT],
+            "more_events": len(events) > AGENCY_TIMELINE_LIMIT,
+            "timeline_limit": AGENCY_TIMELINE_LIMIT,
             "state_name": state_name(agency.state),
         },
     )
