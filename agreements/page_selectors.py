@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.cache import cache
-from django.db.models import Count, Max, Prefetch, QuerySet
+from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
 
 from agreements import selectors
 from agreements.models import (
@@ -102,6 +102,45 @@ def agencies_version(state: str = "") -> str:
             *(f["changed"] and f["changed"].timestamp() for f in found),
         )
     )
+
+
+def agency_with_version(slug: str) -> Agency | None:
+    """The agency at ``slug``, with ``version`` naming the state of its page's data.
+
+    The version changes when a list is imported (a new snapshot, new events),
+    when a curator edits or merges the agency (its ``updated_at``), edits,
+    adds or removes one of its agreements, or an event of it is removed. One
+    query, with the agency (and one for its aliases).
+    """
+    agreements = Agreement.objects.filter(agency=OuterRef("pk")).order_by().values("agency")
+    events = AgreementEvent.objects.filter(agency=OuterRef("pk")).order_by().values("agency")
+    agency = (
+        Agency.objects.filter(slug=slug)
+        .prefetch_related("aliases")
+        .annotate(
+            newest_snapshot=Subquery(ListSnapshot.objects.order_by("-id").values("id")[:1]),
+            newest_event=Subquery(AgreementEvent.objects.order_by("-id").values("id")[:1]),
+            agreement_count=Subquery(agreements.annotate(n=Count("id")).values("n")),
+            agreements_changed=Subquery(agreements.annotate(m=Max("updated_at")).values("m")),
+            event_count=Subquery(events.annotate(n=Count("id")).values("n")),
+        )
+        .first()
+    )
+    if agency is not None:
+        changed = agency.agreements_changed
+        agency.version = "-".join(
+            str(v)
+            for v in (
+                agency.pk,
+                agency.updated_at.timestamp(),
+                agency.newest_snapshot,
+                agency.newest_event,
+                agency.agreement_count,
+                changed.timestamp() if changed else None,
+                agency.event_count,
+            )
+        )
+    return agency
 
 
 def snapshot_neighbours(snapshot: ListSnapshot) -> tuple[ListSnapshot | None, ListSnapshot | None]:

@@ -179,36 +179,55 @@ TIMELINE_FIELDS = (
 
 def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One agency: its agreements, the timeline of events, MOAs and documents."""
-    agency = Agency.objects.prefetch_related("aliases").filter(slug=slug).first()
+    agency = ps.agency_with_version(slug)
     if agency is None:
         # An old address (renamed or merged agency) leads to where it went.
         moved = selectors.agency_moved_to(slug)
         if moved is None:
             raise Http404("No agency at this address.")
         return redirect(moved, permanent=True)
-    agreements = list(
-        agency.agreements.select_related("predecessor").order_by("model", "signed_on")
+    # Its facts, agreements and timeline change with imports and curators'
+    # edits only; the documents (which depend on who is looking) are read live.
+    context = {"agency": agency, "state_name": state_name(agency.state)}
+    return render(
+        request,
+        "agreements/agency_detail.html",
+        {
+            **context,
+            "main_html": cached_fragment(
+                f"agency-main:{agency.version}",
+                "agreements/_agency_main.html",
+                lambda: {**context, "agreements": _agency_agreements(agency)},
+            ),
+            "timeline_html": cached_fragment(
+                f"agency-timeline:{agency.version}",
+                "agreements/_agency_timeline.html",
+                lambda: {**context, **_agency_timeline(agency)},
+            ),
+        },
     )
-    # The timeline grows with every list; the page shows the latest changes
-    # (and links to all of them in the API). Of each snapshot, only what the
-    # link shows: its warnings can be long.
+
+
+def _agency_agreements(agency: Agency) -> list[Agreement]:
+    return list(agency.agreements.select_related("predecessor").order_by("model", "signed_on"))
+
+
+def _agency_timeline(agency: Agency) -> dict:
+    """The latest changes of ``agency``; the page links to all of them in the API.
+
+    The timeline grows with every list. Of each snapshot, only what the link
+    shows is read: its warnings can be long.
+    """
     events = list(
         agency.events.select_related("agreement", "snapshot")
         .only(*TIMELINE_FIELDS)
         .order_by("-occurred_at", "id")[: AGENCY_TIMELINE_LIMIT + 1]
     )
-    return render(
-        request,
-        "agreements/agency_detail.html",
-        {
-            "agency": agency,
-            "agreements": agreements,
-            "events": events[:AGENCY_TIMELINE_LIMIT],
-            "more_events": len(events) > AGENCY_TIMELINE_LIMIT,
-            "timeline_limit": AGENCY_TIMELINE_LIMIT,
-            "state_name": state_name(agency.state),
-        },
-    )
+    return {
+        "events": events[:AGENCY_TIMELINE_LIMIT],
+        "more_events": len(events) > AGENCY_TIMELINE_LIMIT,
+        "timeline_limit": AGENCY_TIMELINE_LIMIT,
+    }
 
 
 # --- Agreements listing -----------------------------------------------------------

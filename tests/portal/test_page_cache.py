@@ -143,3 +143,19 @@ def test_agency_directory_shows_new_agencies_and_renames(client, first_list):
     agency.save()
     html = client.get("/agencies/", {"state": "TX"}).content.decode()
     assert "Jasper County Sheriff&#x27;s Department" in html
+
+
+def test_agency_page_shows_new_changes_and_edited_agreements(client, first_list):
+    agency = Agency.objects.get(name="Polk County Sheriff's Office")
+    html = client.get(agency.get_absolute_url()).content.decode()
+    assert "removed from the list" not in html
+    import_list(
+        [texas("Tyler County Sheriff's Office")], dt.datetime(2025, 6, 16, 9, tzinfo=dt.UTC)
+    )
+    html = client.get(agency.get_absolute_url()).content.decode()
+    assert "removed from the list" in html
+    agreement = agency.agreements.get()
+    agreement.moa_url = "https://www.ice.gov/doclib/polk-moa.pdf"
+    agreement.save()
+    html = client.get(agency.get_absolute_url()).content.decode()
+    assert 'href="https://www.ice.gov/doclib/polk-moa.pdf"' in html
