@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
 
 from agreements import selectors
 from agreements.models import (
@@ -74,6 +74,73 @@ def snapshot_figures(snapshot: ListSnapshot) -> dict:
         "models": stats["by_model"],
         "states": states,
     }
+
+
+def agencies_version(state: str = "") -> str:
+    """The version of the agencies (of ``state``), their agreements and events, for cache keys.
+
+    Imports add a snapshot (and events); curators' edits and merges touch the
+    agencies' and agreements' ``updated_at``, or remove an agency. Four small
+    queries; the last two read every agency and agreement of the state (all, without one).
+    """
+    newest = (
+        ListSnapshot.objects.order_by("-id").values_list("id", flat=True).first(),
+        AgreementEvent.objects.order_by("-id").values_list("id", flat=True).first(),
+    )
+    agencies, agreements = Agency.objects.all(), Agreement.objects.all()
+    if state:
+        agencies, agreements = agencies.filter(state=state), agreements.filter(agency__state=state)
+    # Counted apart: a join of the two would cost more than both.
+    found = [
+        rows.aggregate(n=Count("id"), changed=Max("updated_at")) for rows in (agencies, agreements)
+    ]
+    return "-".join(
+        str(v)
+        for v in (
+            *newest,
+            *(f["n"] for f in found),
+            *(f["changed"] and f["changed"].timestamp() for f in found),
+        )
+    )
+
+
+def agency_with_version(slug: str) -> Agency | None:
+    """The agency at ``slug``, with ``version`` naming the state of its page's data.
+
+    The version changes when a list is imported (a new snapshot, new events),
+    when a curator edits or merges the agency (its ``updated_at``), edits,
+    adds or removes one of its agreements, or an event of it is removed. One
+    query, with the agency (and one for its aliases).
+    """
+    agreements = Agreement.objects.filter(agency=OuterRef("pk")).order_by().values("agency")
+    events = AgreementEvent.objects.filter(agency=OuterRef("pk")).order_by().values("agency")
+    agency = (
+        Agency.objects.filter(slug=slug)
+        .prefetch_related("aliases")
+        .annotate(
+            newest_snapshot=Subquery(ListSnapshot.objects.order_by("-id").values("id")[:1]),
+            newest_event=Subquery(AgreementEvent.objects.order_by("-id").values("id")[:1]),
+            agreement_count=Subquery(agreements.annotate(n=Count("id")).values("n")),
+            agreements_changed=Subquery(agreements.annotate(m=Max("updated_at")).values("m")),
+            event_count=Subquery(events.annotate(n=Count("id")).values("n")),
+        )
+        .first()
+    )
+    if agency is not None:
+        changed = agency.agreements_changed
+        agency.version = "-".join(
+            str(v)
+            for v in (
+                agency.pk,
+                agency.updated_at.timestamp(),
+                agency.newest_snapshot,
+                agency.newest_event,
+                agency.agreement_count,
+                changed.timestamp() if changed else None,
+                agency.event_count,
+            )
+        )
+    return agency
 
 
 def snapshot_neighbours(snapshot: ListSnapshot) -> tuple[ListSnapshot | None, ListSnapshot | None]:

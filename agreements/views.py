@@ -7,19 +7,24 @@ do not grow with the number of rows shown.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 
 import us
 from django import forms
 from django.contrib.syndication.views import Feed
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 
 from agreements import charts, selectors
 from agreements import page_selectors as ps
@@ -99,10 +104,13 @@ def agency_list(request: HttpRequest) -> HttpResponse:
             filename="agencies",
             meta={"filters": filters},
         )
-    return render(
-        request,
-        "agreements/agency_list.html",
-        {
+    # The directory changes with imports and curators' edits only: the page body
+    # is cached per query string under the version of the agencies.
+    query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:32]
+    body_html = cached_fragment(
+        f"agency-list:{query}:{ps.agencies_version()}",
+        "agreements/_agency_list_body.html",
+        lambda: {
             "form": form,
             "page": _page(request, agencies),
             "facets": _facet_groups(request, filters, ps.agency_facets(filters)),
@@ -111,6 +119,7 @@ def agency_list(request: HttpRequest) -> HttpResponse:
             "downloads": export_links(request),
         },
     )
+    return render(request, "agreements/agency_list.html", {"body_html": body_html})
 
 
 FACET_TITLES = {"state": "State", "model": "Model", "status": "Status", "kind": "Kind"}
@@ -148,33 +157,77 @@ def _facet_groups(request: HttpRequest, filters: dict, facets: dict) -> list[dic
     return groups
 
 
+AGENCY_TIMELINE_LIMIT = 100
+# What a timeline entry shows (``event_item``) and nothing more.
+TIMELINE_FIELDS = (
+    "id",
+    "kind",
+    "occurred_at",
+    "field",
+    "old_value",
+    "new_value",
+    "agency_id",
+    "previous_snapshot_id",
+    "agreement__id",
+    "agreement__model",
+    "agreement__signed_on",
+    "snapshot__id",
+    "snapshot__sha256",
+    "snapshot__published_at",
+)
+
+
 def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One agency: its agreements, the timeline of events, MOAs and documents."""
-    agency = Agency.objects.prefetch_related("aliases").filter(slug=slug).first()
+    agency = ps.agency_with_version(slug)
     if agency is None:
         # An old address (renamed or merged agency) leads to where it went.
         moved = selectors.agency_moved_to(slug)
         if moved is None:
             raise Http404("No agency at this address.")
         return redirect(moved, permanent=True)
-    agreements = list(
-        agency.agreements.select_related("predecessor").order_by("model", "signed_on")
-    )
-    events = list(
-        agency.events.select_related("agreement", "snapshot", "previous_snapshot").order_by(
-            "-occurred_at", "id"
-        )
-    )
+    # Its facts, agreements and timeline change with imports and curators'
+    # edits only; the documents (which depend on who is looking) are read live.
+    context = {"agency": agency, "state_name": state_name(agency.state)}
     return render(
         request,
         "agreements/agency_detail.html",
         {
-            "agency": agency,
-            "agreements": agreements,
-            "events": events,
-            "state_name": state_name(agency.state),
+            **context,
+            "main_html": cached_fragment(
+                f"agency-main:{agency.version}",
+                "agreements/_agency_main.html",
+                lambda: {**context, "agreements": _agency_agreements(agency)},
+            ),
+            "timeline_html": cached_fragment(
+                f"agency-timeline:{agency.version}",
+                "agreements/_agency_timeline.html",
+                lambda: {**context, **_agency_timeline(agency)},
+            ),
         },
     )
+
+
+def _agency_agreements(agency: Agency) -> list[Agreement]:
+    return list(agency.agreements.select_related("predecessor").order_by("model", "signed_on"))
+
+
+def _agency_timeline(agency: Agency) -> dict:
+    """The latest changes of ``agency``; the page links to all of them in the API.
+
+    The timeline grows with every list. Of each snapshot, only what the link
+    shows is read: its warnings can be long.
+    """
+    events = list(
+        agency.events.select_related("agreement", "snapshot")
+        .only(*TIMELINE_FIELDS)
+        .order_by("-occurred_at", "id")[: AGENCY_TIMELINE_LIMIT + 1]
+    )
+    return {
+        "events": events[:AGENCY_TIMELINE_LIMIT],
+        "more_events": len(events) > AGENCY_TIMELINE_LIMIT,
+        "timeline_limit": AGENCY_TIMELINE_LIMIT,
+    }
 
 
 # --- Agreements listing -----------------------------------------------------------
@@ -251,13 +304,6 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
     if snapshot:
         rows = [r for r in ps.snapshot_figures(snapshot)["states"] if r["state"] == code]
         figures = rows[0] if rows else {"state": code, "models": {}, "total": 0}
-    agencies = (
-        Agency.objects.filter(state=code, agreements__isnull=False)
-        .distinct()
-        .prefetch_related(Prefetch("agreements", queryset=Agreement.objects.order_by("model")))
-        .order_by("name")
-    )
-    events = ps.events_filtered(state=code)[:25]
     return render(
         request,
         "agreements/state_detail.html",
@@ -266,11 +312,24 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
             "name": found.name,
             "snapshot": snapshot,
             "figures": figures,
-            "agencies": agencies,
-            "events": events,
+            "agencies_html": cached_fragment(
+                f"state-agencies:{code}:{ps.agencies_version(code)}",
+                "agreements/_state_agencies.html",
+                lambda: _state_agencies_context(code, found.name),
+            ),
             "downloads": export_links(request),
         },
     )
+
+
+def _state_agencies_context(code: str, name: str) -> dict:
+    agencies = (
+        Agency.objects.filter(state=code, agreements__isnull=False)
+        .distinct()
+        .prefetch_related(Prefetch("agreements", queryset=Agreement.objects.order_by("model")))
+        .order_by("name")
+    )
+    return {"name": name, "agencies": agencies, "events": ps.events_filtered(state=code)[:25]}
 
 
 # --- Snapshots --------------------------------------------------------------------
@@ -359,8 +418,8 @@ def stats(request: HttpRequest) -> HttpResponse:
     form = AsOfForm(request.GET or None)
     as_of = form.cleaned_data.get("as_of") if form.is_valid() else None
     snapshot = ps.snapshot_in_force(as_of)
-    figures = ps.snapshot_figures(snapshot) if snapshot else None
     if snapshot and (fmt := requested_format(request)):
+        figures = ps.snapshot_figures(snapshot)
         meta = {
             "as_of": as_of or timezone.localdate(),
             "snapshot_id": snapshot.pk,
@@ -378,7 +437,19 @@ def stats(request: HttpRequest) -> HttpResponse:
         return export_response(
             fmt, rows=figures["states"], columns=columns, filename="agreements-by-state", meta=meta
         )
-    bounds = ps.snapshot_bounds()
+    figures_html = ""
+    if snapshot:
+        pending = ps.snapshot_in_force(as_of, kind=ListSnapshot.Kind.PENDING)
+        figures_html = cached_fragment(
+            f"stats-figures:{_version(snapshot)}:{_version(pending)}",
+            "agreements/_stats_figures.html",
+            lambda: {
+                "snapshot": snapshot,
+                "figures": ps.snapshot_figures(snapshot),
+                "pending": _pending_figures(pending),
+                "rows_url": reverse("agreements:snapshot-detail", args=[snapshot.pk]),
+            },
+        )
     return render(
         request,
         "agreements/stats.html",
@@ -387,20 +458,20 @@ def stats(request: HttpRequest) -> HttpResponse:
             "as_of": as_of,
             "as_of_value": request.GET.get("as_of", ""),
             "snapshot": snapshot,
-            "figures": figures,
-            "bounds": bounds,
-            "pending": _pending_in_force(as_of) if snapshot else None,
+            "figures_html": figures_html,
+            "bounds": ps.snapshot_bounds(),
             "downloads": export_links(request) if snapshot else None,
-            "rows_url": reverse("agreements:snapshot-detail", args=[snapshot.pk])
-            if snapshot
-            else "",
         },
     )
 
 
-def _pending_in_force(as_of) -> dict | None:
+def _version(snapshot: ListSnapshot | None) -> str:
+    """What identifies the figures of a list in a cache key (its rows never change)."""
+    return f"{snapshot.pk}-{snapshot.sha256}-{snapshot.row_count}" if snapshot else "none"
+
+
+def _pending_figures(pending: ListSnapshot | None) -> dict | None:
     """The pending list in force the same day and how many agreements it holds."""
-    pending = ps.snapshot_in_force(as_of, kind=ListSnapshot.Kind.PENDING)
     if pending is None:
         return None
     return {"snapshot": pending, "total": ps.snapshot_figures(pending)["total"]}
@@ -557,11 +628,53 @@ def methodology(request: HttpRequest) -> HttpResponse:
 
 
 def home_context(model: str = "") -> dict:
-    """Figures, map, monthly chart and latest changes for the front page."""
+    """Figures, map, monthly chart and latest changes for the front page, as HTML.
+
+    They change only when a list is imported (about twice a day) but cost more
+    to draw than the rest of the page, so each section is cached under the
+    identity of the data it shows: the first request after an import misses
+    the cache and draws the new figures.
+    """
     snapshot = ps.snapshot_in_force(None)
-    context: dict = {"snapshot": snapshot, "map_model": model, "models": SupportModel.choices}
+    context: dict = {"snapshot": snapshot}
     if snapshot is None:
         return context
+    version = _version(snapshot)
+    context["figures_html"] = cached_fragment(
+        f"home-figures:{model}:{version}",
+        "portal/_home_figures.html",
+        lambda: _home_figures_context(snapshot, model),
+    )
+    # Any import that records a change (a pending list too) adds a newer event.
+    latest_event = AgreementEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    context["changes_html"] = cached_fragment(
+        f"home-changes:{latest_event}:{version}",
+        "portal/_home_changes.html",
+        lambda: {
+            "events": AgreementEvent.objects.select_related(
+                "agency", "agreement", "snapshot"
+            ).order_by("-occurred_at", "id")[:10]
+        },
+    )
+    return context
+
+
+def cached_fragment(key: str, template: str, context: Callable[[], dict]) -> SafeString:
+    """``template`` rendered with ``context()``, cached under ``key``.
+
+    ``key`` must name the version of the data shown, so that new data is a new
+    key. The timeout bounds how long edits that do not change the version (an
+    agency renamed or merged by a curator) take to show.
+    """
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string(template, context())
+        cache.set(key, html, ps.FIGURES_CACHE_SECONDS)
+    return mark_safe(html)  # noqa: S308 -- rendered by the template engine, which escapes
+
+
+def _home_figures_context(snapshot: ListSnapshot, model: str) -> dict:
+    context: dict = {"snapshot": snapshot, "map_model": model, "models": SupportModel.choices}
     figures = ps.snapshot_figures(snapshot)
     month_ago = ps.snapshot_in_force(snapshot.published_at.date() - timedelta(days=30))
     if month_ago and month_ago.pk != snapshot.pk:
@@ -598,7 +711,4 @@ def home_context(model: str = "") -> dict:
         for i, m in enumerate(months)
     ]
     context["bar_models"] = list(series)
-    context["events"] = AgreementEvent.objects.select_related(
-        "agency", "agreement", "snapshot"
-    ).order_by("-occurred_at", "id")[:10]
     return context

@@ -187,6 +187,26 @@ def test_agency_page_shows_agreements_and_a_timeline_linked_to_snapshots(client,
     assert "added to the participating list" in html
 
 
+def test_agency_timeline_shows_the_latest_changes_and_links_to_all(client, monkeypatch):
+    monkeypatch.setattr("agreements.views.AGENCY_TIMELINE_LIMIT", 3)
+    agreement = AgreementFactory()
+    events = [
+        AgreementEventFactory(
+            agreement=agreement,
+            kind=AgreementEvent.Kind.FIELD_CHANGED,
+            field="moa_url",
+            occurred_at=aware(2025, 1, 1 + day),
+        )
+        for day in range(4)
+    ]
+    html = client.get(agreement.agency.get_absolute_url()).content.decode()
+    assert [f'id="event-{e.pk}"' in html for e in events] == [False, True, True, True]
+    assert f'href="/api/v1/events/?agency={agreement.agency.slug}">Every change' in html
+    events[0].delete()
+    html = client.get(agreement.agency.get_absolute_url()).content.decode()
+    assert "Every change of this agency" not in html
+
+
 def test_unknown_agency_is_404(client, world):
     assert client.get(reverse("agreements:agency-detail", args=["nowhere"])).status_code == 404
 

@@ -1,5 +1,7 @@
 """The site frame: every page has a header, navigation and footer."""
 
+import gzip
+
 import pytest
 
 
@@ -51,3 +53,12 @@ def test_unknown_address_gets_a_page_in_the_site_frame(client):
     html = response.content.decode()
     assert '<html lang="en">' in html and '<a class="skip-link" href="#main">' in html
     assert "<h1>Page not found</h1>" in html and "<code>/no/such/page/</code>" in html
+
+
+@pytest.mark.django_db
+def test_pages_are_compressed_for_browsers_that_accept_it(client):
+    response = client.get("/", headers={"accept-encoding": "gzip, deflate, br"})
+    assert response["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response["Vary"]
+    assert b"<!doctype html>" in gzip.decompress(response.content)
+    assert "Content-Encoding" not in client.get("/").headers
