@@ -4,7 +4,8 @@
 Loads the synthetic corpus of ``../shared/bench/make_corpus.py`` (documents and
 its ``--agencies`` file, JSON Lines; generated when not given) into a fresh
 database: agencies with an agreement each, documents (published) linked to an
-agency of their state, a few tags; bulk-created with the index triggers
+agency of their state (confirmed links: only those count in the state and model
+facets), a few tags; bulk-created with the index triggers
 paused, then indexed in one pass. Then measures ``search()`` with facets over a
 fixed query mix drawn from the corpus vocabulary (words, phrases, OR,
 exclusions, with and without filters): in-process single user, then against
@@ -208,7 +209,11 @@ def load(docs_path: Path, agencies_path: Path, n: int) -> dict:
                     local = by_state.get(d["state"])
                     if local:
                         links.append(
-                            DocumentAgency(document=document, agency_id=local[d["id"] % len(local)])
+                            DocumentAgency(
+                                document=document,
+                                agency_id=local[d["id"] % len(local)],
+                                status=DocumentAgency.Status.CONFIRMED,
+                            )
                         )
                     if d["id"] % 10 == 0:
                         tag = tags[(d["id"] // 10) % len(tags)]
