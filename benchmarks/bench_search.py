@@ -22,6 +22,7 @@ on PostgreSQL, < 300 ms on SQLite.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -319,12 +320,30 @@ def bench_in_process(mix: list[tuple[str, dict]]) -> list[float]:
     for q, filters in mix[:10]:  # warm caches
         search(q, filters=filters)
     samples = []
+    cpu = []
     for q, filters in mix:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         results = search(q, filters=filters)
         samples.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         assert results.total >= len(results.hits)
+    print(f"  CPU time per search: {percentiles(cpu)}")
     return samples
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its finished children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds used so far by the gunicorn workers of ``master``."""
+    total = 0.0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += process_cpu(int(child))
+    return total
 
 
 # --- gunicorn on loopback ------------------------------------------------------------
@@ -390,10 +409,16 @@ def bench_gunicorn(
                             errors += 1
                     i += concurrency
 
-        t0 = time.perf_counter()
+        cpu0, t0 = workers_cpu(server.pid), time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(user, range(concurrency)))
         wall = time.perf_counter() - t0
+        cpu = workers_cpu(server.pid) - cpu0
+        print(
+            f"  gunicorn workers' CPU: {cpu:.1f} s in {wall:.1f} s,"
+            f" {cpu / max(len(samples), 1) * 1000:.1f} ms per request;"
+            f" load average {Path('/proc/loadavg').read_text().split()[:3]}"
+        )
         return samples, errors, wall
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -438,6 +463,7 @@ def main() -> None:
     print(f"query mix: {len(mix)} queries, e.g. {[q for q, _ in mix[:6]]}")
     samples = bench_in_process(mix)
     print(f"in-process search() with facets, single user: {percentiles(samples)}")
+    print(f"  load average {Path('/proc/loadavg').read_text().split()[:3]}")
     if not args.no_gunicorn:
         samples, errors, wall = bench_gunicorn(
             mix,

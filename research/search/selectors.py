@@ -14,10 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import us
 from django.db import connection, transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
@@ -437,11 +438,28 @@ def marked_html(text: str) -> SafeString:
     return mark_safe(escaped.replace(MARK_START, "").replace(MARK_END, ""))  # noqa: S308
 
 
-def _url(name: str, kwargs: dict, fallback: str) -> str:
+_URL_SENTINEL = "987654321"  # a valid pk and slug, replaced by the real one
+
+
+@functools.lru_cache(maxsize=64)
+def _url_template(name: str, key: str, prefix: str, language: str | None) -> str | None:
+    """The URL of ``name`` with the sentinel for its one argument (reversing is slow)."""
     try:
-        return reverse(name, kwargs=kwargs)
+        url = reverse(name, kwargs={key: _URL_SENTINEL})
     except NoReverseMatch:  # the page belongs to another part of the portal
-        return fallback
+        return None
+    return url if url.count(_URL_SENTINEL) == 1 else None
+
+
+def _url(name: str, kwargs: dict, fallback: str) -> str:
+    ((key, value),) = kwargs.items()
+    template = _url_template(name, key, get_script_prefix(), translation.get_language())
+    if template is None:
+        try:
+            return reverse(name, kwargs=kwargs)
+        except NoReverseMatch:
+            return fallback
+    return template.replace(_URL_SENTINEL, str(value))
 
 
 @functools.cache
@@ -490,29 +508,59 @@ def _facets(counts: dict, filters: dict[str, list[str]]) -> dict[str, list[Facet
     return facets
 
 
+class _Doc(NamedTuple):
+    pk: int
+    title: str
+    kind: str
+    publisher: str
+    published_on: date | None
+    canonical_url: str
+
+
+class _Agency(NamedTuple):
+    pk: int
+    name: str
+    slug: str
+    state: str
+    kind: str
+
+
+def _date(value) -> date | None:
+    """A date column's value (SQLite returns text to a plain cursor)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
 def _hits(cursor, backend, query: Query, rows: list) -> list[Hit]:
     highlights = backend.highlights(cursor, query, [row[0] for row in rows])
-    doc_ids = [row[2] for row in rows if row[1] == "document"]
-    agency_ids = [row[2] for row in rows if row[1] == "agency"]
-    documents = (
-        Document.objects.only(
-            "id", "title", "kind", "publisher", "published_on", "canonical_url"
-        ).in_bulk(doc_ids)
-        if doc_ids
-        else {}
-    )
-    agencies = (
-        Agency.objects.only("id", "name", "slug", "state", "kind").in_bulk(agency_ids)
-        if agency_ids
-        else {}
-    )
+    doc_ids = [int(row[2]) for row in rows if row[1] == "document"]
+    agency_ids = [int(row[2]) for row in rows if row[1] == "agency"]
+    # Plain SQL over at most a page of ids: the ORM's compiling and model
+    # building cost more than these queries (~4 ms a page).
+    documents: dict[int, _Doc] = {}
+    agencies: dict[int, _Agency] = {}
     states: dict[int, set[str]] = {}
     if doc_ids:
-        links = DocumentAgency.objects.filter(
-            document_id__in=doc_ids, status=DocumentAgency.Status.CONFIRMED
+        ids = ", ".join(map(str, doc_ids))
+        cursor.execute(
+            "SELECT id, title, kind, publisher, published_on, canonical_url"
+            f" FROM {Document._meta.db_table} WHERE id IN ({ids})"
         )
-        for document_id, state in links.values_list("document_id", "agency__state"):
+        documents = {row[0]: _Doc(*row[:4], _date(row[4]), row[5]) for row in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT da.document_id, a.state FROM {_LINKED}"
+            f" WHERE da.status = %s AND da.document_id IN ({ids})",
+            [DocumentAgency.Status.CONFIRMED],
+        )
+        for document_id, state in cursor.fetchall():
             states.setdefault(document_id, set()).add(state)
+    if agency_ids:
+        cursor.execute(
+            f"SELECT id, name, slug, state, kind FROM {Agency._meta.db_table}"
+            f" WHERE id IN ({', '.join(map(str, agency_ids))})"
+        )
+        agencies = {row[0]: _Agency(*row) for row in cursor.fetchall()}
     hits = []
     for entry_id, entry_type, object_id, score in rows:
         title, snippet = highlights.get(entry_id, ("", ""))

@@ -31,8 +31,8 @@ WEIGHTS = (10.0, 4.0, 1.0)
 SNIPPET_TOKENS = 24
 # FTS5 computes bm25 at ~2.5 us a row: up to this many matches every match is
 # ranked; past it, the ranking is over a pool of candidates (see rank()).
-EXACT_RANK_LIMIT = 3_000
-RANK_POOL = 1_000  # candidates ranked when there are more matches
+EXACT_RANK_LIMIT = 1_000
+RANK_POOL = 300  # candidates ranked when there are more matches (as RERANK_CANDIDATES)
 
 ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state, status"
 
