@@ -402,7 +402,8 @@ def _search_arrays(
     if index is None:
         return None
     selected = index.filter_mask(clean, public=public)
-    matches = backend.match_ids(cursor, parsed)
+    within = index.ids[selected] if clean else None
+    matches = backend.match_ids(cursor, parsed, within=within)
     located = None
     if matches is not None:
         located = index.locate(matches.ids)

@@ -118,8 +118,12 @@ class SearchBackend:
         """
         return match, where, params
 
-    def match_ids(self, cursor, query: Query) -> Matches | None:
-        """The entries matching the query's terms; None when it has no terms (all match)."""
+    def match_ids(self, cursor, query: Query, within: np.ndarray | None = None) -> Matches | None:
+        """The entries matching the query's terms; None when it has no terms (all match).
+
+        ``within``, when given, holds the (sorted) entry ids that visibility and
+        the filters allow: the backend may leave out matches outside them.
+        """
         raise NotImplementedError
 
     def rank(self, cursor, query: Query, matches: Matches, limit: int) -> list[tuple[int, float]]:
