@@ -1,8 +1,9 @@
 """Search: an index version token for the per-process facet arrays; confirmed links only.
 
 Creates the version table and its triggers (SQLite: with the other index
-triggers; PostgreSQL: statement-level), and rebuilds the index so that the
-PostgreSQL entries' state and model arrays count only confirmed agency links.
+triggers; PostgreSQL: statement-level), and on PostgreSQL rebuilds the index so
+that the entries' state and model arrays count only confirmed agency links
+(SQLite keeps no such arrays in the database).
 """
 
 from django.db import migrations
@@ -17,7 +18,8 @@ def install(apps, schema_editor):
         backend = backend_for(connection)
         backend.install(cursor)
         install_version(cursor, connection.vendor)
-        backend.reindex(cursor)
+        if connection.vendor == "postgresql":  # the entries' state and model arrays
+            backend.reindex(cursor)
 
 
 def uninstall(apps, schema_editor):
