@@ -129,10 +129,11 @@ class SearchAPIView(APIView):
             'Words must all match; "exact phrases", `a OR b` and `-word` / `-"phrase"` '
             "exclusion are understood. Stemmed (detain finds detained, detainers); title "
             "matches rank above summary and body matches. Facet counts are computed over the "
-            "filtered results and are exact. With very many matches (over 1,000 on SQLite) "
-            "the relevance order is computed for a pool of candidates, the most recent ones "
-            "whose title or summary match (PostgreSQL: the best 300 by title and summary), "
-            "so a strong older match can rank lower than a full ranking would put it. "
+            "filtered results and are exact. With more than 1,000 matches, relevance is "
+            "computed for a pool of candidates: the 300 most recently added matches whose "
+            "title or summary match come first, in relevance order, then the other matches, "
+            "newest first; so a strong older match can rank lower than a full ranking "
+            "would put it. "
             "Repeat a filter parameter to accept several values."
         ),
         parameters=[
