@@ -112,7 +112,10 @@ def install_version(cursor, vendor: str) -> None:
 
 
 def read_token(cursor) -> int | None:
-    """The index's current version token (None before the version table exists)."""
+    """The index's current version token (None if its row is missing: the SQL path is used).
+
+    The table itself is created by migration 0004 and repaired after every migrate.
+    """
     cursor.execute(f"SELECT token FROM {VERSION_TABLE} WHERE id = 1")
     row = cursor.fetchone()
     return row[0] if row else None
@@ -416,7 +419,7 @@ _lock = threading.Lock()
 def facet_index(connection, cursor) -> FacetIndex | None:
     """This process's arrays for ``connection``'s database, reloaded if the index changed.
 
-    None when the database has no version table yet (an index from before it).
+    None when the version table has no row (search() then counts in SQL).
     """
     token = read_token(cursor)
     if token is None:
