@@ -516,10 +516,14 @@ class PostgresBackend(SearchBackend):
         positive, pos_params, negative, neg_params = to_tsquery_sql(query)
         if not positive and not negative:
             return None
-        # The planner does not count the reading of long vectors, and JIT
-        # compiling a statement that runs in milliseconds costs more than it saves.
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        # The planner does not count the reading of long vectors; JIT compiling
+        # a statement that runs in milliseconds costs more than it saves; and the
+        # ids an excluded phrase removes must fit a hashed NOT IN (run as a
+        # plain subplan, it would be read again for every match).
+        cursor.execute(
+            "SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true),"
+            " set_config('work_mem', '32MB', true)"
+        )
         if within is not None and any(len(t.words) > 1 for t in [*query.terms(), *query.excluded]):
             matches = _match_within(cursor, query, within)
             if matches is not None:
