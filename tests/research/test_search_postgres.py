@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from django.db import connection, transaction
 
+from agreements.models import Agency, AgencyAlias, Agreement
 from research.search import search
 from research.search.backends import postgres
 from research.search.backends.postgres import PostgresBackend
@@ -150,3 +151,33 @@ def test_an_index_with_the_words_in_the_entry_table_is_moved_in_place(db):
         assert cursor.fetchone()[0] == 0
     DocumentFactory(title="Blimp", text="Another airship.")
     assert sorted(titles("airship")) == ["Blimp", "Zeppelin hangar"]
+
+
+def test_bulk_writes_of_agencies_aliases_and_agreements_keep_the_index(db):
+    """An import writes each table in one statement; statement triggers index them all."""
+    agencies = Agency.objects.bulk_create(
+        AgencyFactory.build(name=f"Zephyr County {i} Sheriff", state="GA") for i in range(3)
+    )
+    AgencyAlias.objects.bulk_create(
+        AgencyAlias(agency=a, name=f"Quokka office {i}", state="GA", name_key=f"quokka-{i}")
+        for i, a in enumerate(agencies)
+    )
+    Agreement.objects.bulk_create(Agreement(agency=a, model="TFM") for a in agencies)
+
+    results = search("quokka")
+    assert results.total == 3
+    assert {v.value: v.count for v in results.facets["model"]} == {"TFM": 3}
+
+    AgencyAlias.objects.filter(agency=agencies[0]).update(name="Wombat office")
+    assert search("quokka").total == 2
+    assert titles("wombat") == ["Zephyr County 0 Sheriff"]
+
+    AgencyAlias.objects.filter(agency=agencies[1]).delete()
+    Agreement.objects.filter(agency=agencies[2]).delete()
+    results = search("quokka")
+    assert results.total == 1
+    assert results.facets["model"] == []
+
+    Agreement.objects.all().delete()
+    Agency.objects.filter(pk=agencies[0].pk).delete()
+    assert search("zephyr").total == 2
