@@ -4,7 +4,8 @@
 Loads the synthetic corpus of ``../shared/bench/make_corpus.py`` (documents and
 its ``--agencies`` file, JSON Lines; generated when not given) into a fresh
 database: agencies with an agreement each, documents (published) linked to an
-agency of their state, a few tags; bulk-created with the index triggers
+agency of their state (confirmed links: only those count in the state and model
+facets), a few tags; bulk-created with the index triggers
 paused, then indexed in one pass. Then measures ``search()`` with facets over a
 fixed query mix drawn from the corpus vocabulary (words, phrases, OR,
 exclusions, with and without filters): in-process single user, then against
@@ -21,6 +22,7 @@ on PostgreSQL, < 300 ms on SQLite.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -208,7 +210,11 @@ def load(docs_path: Path, agencies_path: Path, n: int) -> dict:
                     local = by_state.get(d["state"])
                     if local:
                         links.append(
-                            DocumentAgency(document=document, agency_id=local[d["id"] % len(local)])
+                            DocumentAgency(
+                                document=document,
+                                agency_id=local[d["id"] % len(local)],
+                                status=DocumentAgency.Status.CONFIRMED,
+                            )
                         )
                     if d["id"] % 10 == 0:
                         tag = tags[(d["id"] // 10) % len(tags)]
@@ -314,12 +320,30 @@ def bench_in_process(mix: list[tuple[str, dict]]) -> list[float]:
     for q, filters in mix[:10]:  # warm caches
         search(q, filters=filters)
     samples = []
+    cpu = []
     for q, filters in mix:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         results = search(q, filters=filters)
         samples.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         assert results.total >= len(results.hits)
+    print(f"  CPU time per search: {percentiles(cpu)}")
     return samples
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its finished children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds used so far by the gunicorn workers of ``master``."""
+    total = 0.0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += process_cpu(int(child))
+    return total
 
 
 # --- gunicorn on loopback ------------------------------------------------------------
@@ -385,10 +409,16 @@ def bench_gunicorn(
                             errors += 1
                     i += concurrency
 
-        t0 = time.perf_counter()
+        cpu0, t0 = workers_cpu(server.pid), time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(user, range(concurrency)))
         wall = time.perf_counter() - t0
+        cpu = workers_cpu(server.pid) - cpu0
+        print(
+            f"  gunicorn workers' CPU: {cpu:.1f} s in {wall:.1f} s,"
+            f" {cpu / max(len(samples), 1) * 1000:.1f} ms per request;"
+            f" load average {Path('/proc/loadavg').read_text().split()[:3]}"
+        )
         return samples, errors, wall
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -433,6 +463,7 @@ def main() -> None:
     print(f"query mix: {len(mix)} queries, e.g. {[q for q, _ in mix[:6]]}")
     samples = bench_in_process(mix)
     print(f"in-process search() with facets, single user: {percentiles(samples)}")
+    print(f"  load average {Path('/proc/loadavg').read_text().split()[:3]}")
     if not args.no_gunicorn:
         samples, errors, wall = bench_gunicorn(
             mix,

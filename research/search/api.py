@@ -129,7 +129,12 @@ class SearchAPIView(APIView):
             'Words must all match; "exact phrases", `a OR b` and `-word` / `-"phrase"` '
             "exclusion are understood. Stemmed (detain finds detained, detainers); title "
             "matches rank above summary and body matches. Facet counts are computed over the "
-            "filtered results. Repeat a filter parameter to accept several values."
+            "filtered results and are exact. With more than 1,000 matches, relevance is "
+            "computed for a pool of candidates: the 300 most recently added matches whose "
+            "title or summary match come first, in relevance order, then the other matches, "
+            "newest first; so a strong older match can rank lower than a full ranking "
+            "would put it. "
+            "Repeat a filter parameter to accept several values."
         ),
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="The query."),

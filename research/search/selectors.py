@@ -14,10 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import us
 from django.db import connection, transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
@@ -25,13 +26,13 @@ from agreements.models import Agency, AgencyKind, SupportModel
 from research.models import Document, DocumentAgency
 from research.search.backends import backend_for
 from research.search.backends.base import MARK_END, MARK_START, MatchSQL
+from research.search.facets import FACET_LIMIT, facet_index
 from research.search.query import Query, parse_query
 
 PAGE_SIZE = 20
 MAX_PAGE = 500  # deeper pages are refused: nobody reads them, crawlers would.
 SORTS = ("relevance", "date")
 FACETS = ("type", "kind", "state", "model", "year", "tag", "publisher")
-FACET_LIMIT = 20  # values shown for the open-ended facets (publisher, tag)
 MAX_FILTER_VALUES = 20
 # Above this many matches, only this many candidates get the full ranking.
 RERANK_CANDIDATES = 300
@@ -165,6 +166,15 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _visibility_rule(user) -> str:
+    """What ``Document.objects.viewable_by(user)`` amounts to: "all", "published" or "other"."""
+    visible = Document.objects.viewable_by(user).order_by().values("id")
+    if not visible.query.where:
+        return "all"
+    published = Document.objects.published().order_by().values("id")
+    return "published" if str(visible.query) == str(published.query) else "other"
+
+
 def _visibility_sql(user) -> tuple[str, list]:
     """Which entries ``user`` may see, as decided by ``Document.objects.viewable_by``.
 
@@ -172,12 +182,12 @@ def _visibility_sql(user) -> tuple[str, list]:
     only" (the public) the check is one column; any other rule is applied as
     written, through a subquery.
     """
-    visible = Document.objects.viewable_by(user).order_by().values("id")
-    if not visible.query.where:
+    rule = _visibility_rule(user)
+    if rule == "all":
         return "", []
-    published = Document.objects.published().order_by().values("id")
-    if str(visible.query) == str(published.query):
+    if rule == "published":
         return "e.status = %s", [Document.Status.PUBLISHED]  # agencies are 'published'
+    visible = Document.objects.viewable_by(user).order_by().values("id")
     sql, params = visible.query.sql_with_params()
     return f"(e.entry_type = 'agency' OR e.object_id IN ({sql}))", list(params)
 
@@ -213,7 +223,7 @@ def _filter_sql(
             clauses.append(
                 f"((e.entry_type = 'agency' AND e.state IN ({marks})) OR"
                 f" (e.entry_type = 'document' AND e.object_id IN (SELECT da.document_id"
-                f" FROM {_LINKED} WHERE da.status <> 'rejected' AND a.state IN ({marks}))))"
+                f" FROM {_LINKED} WHERE da.status = 'confirmed' AND a.state IN ({marks}))))"
             )
             values = values * 2
         elif name == "model":
@@ -223,7 +233,7 @@ def _filter_sql(
                 f" (e.entry_type = 'document' AND (e.object_id IN (SELECT da.document_id"
                 f" FROM {_DOC_AGENCY} da JOIN agreements_agreement ag"
                 f" ON ag.agency_id = da.agency_id"
-                f" WHERE da.status <> 'rejected' AND ag.model IN ({marks}))"
+                f" WHERE da.status = 'confirmed' AND ag.model IN ({marks}))"
                 f" OR e.object_id IN (SELECT dg.document_id FROM research_documentagreement dg"
                 f" JOIN agreements_agreement ag ON ag.id = dg.agreement_id"
                 f" WHERE ag.model IN ({marks})))))"
@@ -258,13 +268,13 @@ _LINK_FACETS_JOINED = f"""
 UNION ALL SELECT 'state', s.state, '', COUNT(*) FROM (
     SELECT DISTINCT m.id, a.state FROM m JOIN {_DOC_AGENCY} da ON da.document_id = m.object_id
         JOIN agreements_agency a ON a.id = da.agency_id
-        WHERE m.entry_type = 'document' AND da.status <> 'rejected'
+        WHERE m.entry_type = 'document' AND da.status = 'confirmed'
     UNION ALL SELECT m.id, m.state FROM m WHERE m.entry_type = 'agency'
 ) s GROUP BY s.state
 UNION ALL SELECT 'model', s.model, '', COUNT(*) FROM (
     SELECT m.id, ag.model FROM m JOIN {_DOC_AGENCY} da ON da.document_id = m.object_id
         JOIN agreements_agreement ag ON ag.agency_id = da.agency_id
-        WHERE m.entry_type = 'document' AND da.status <> 'rejected'
+        WHERE m.entry_type = 'document' AND da.status = 'confirmed'
     UNION SELECT m.id, ag.model FROM m JOIN research_documentagreement dg
         ON dg.document_id = m.object_id JOIN agreements_agreement ag ON ag.id = dg.agreement_id
         WHERE m.entry_type = 'document'
@@ -347,6 +357,76 @@ def _page_rows(
     return cursor.fetchall()
 
 
+def _search_sql(
+    cursor, backend, parsed: Query, clean: dict, user, *, sort: str, page: int, page_size: int
+) -> tuple[int, dict, list]:
+    """(total, facet counts, page rows), all in SQL: for backends without ``match_ids``
+    and for visibility rules other than "everything" and "published only"."""
+    where, params = _filter_sql(clean, user, link_arrays=backend.link_arrays)
+    match, where, params = backend.materialize(
+        cursor, backend.match(parsed, ranked=sort == "relevance"), where, params
+    )
+    total, counts = _facet_counts(cursor, match, where, params)
+    rows = []
+    if total and (page - 1) * page_size < total:
+        rows = _page_rows(
+            cursor,
+            match,
+            where,
+            params,
+            sort=sort,
+            page=page,
+            page_size=page_size,
+            total=total,
+        )
+    return total, counts, rows
+
+
+def _search_arrays(
+    cursor,
+    backend,
+    parsed: Query,
+    clean: dict,
+    *,
+    public: bool,
+    sort: str,
+    page: int,
+    page_size: int,
+) -> tuple[int, dict, list] | None:
+    """(total, facet counts, page rows) with the facet engine; None if the index has no version.
+
+    The database only finds (and ranks) the entries the words match; the
+    visibility rule, filters, counts and date order come from the arrays.
+    """
+    index = facet_index(connection, cursor)
+    if index is None:
+        return None
+    selected = index.filter_mask(clean, public=public)
+    within = index.ids[selected] if clean else None
+    matches = backend.match_ids(cursor, parsed, within=within)
+    located = None
+    if matches is not None:
+        located = index.locate(matches.ids)
+        matched = index.mask_of(located)
+        selected &= ~matched if matches.excluded else matched
+    total, counts = index.counts(selected)
+    offset = (page - 1) * page_size
+    if not total or offset >= total:
+        return total, counts, []
+    if sort == "relevance" and matches is not None and not matches.excluded:
+        keep = located >= 0
+        keep[keep] = selected[located[keep]]
+        ranked = backend.rank(cursor, parsed, matches.narrowed(keep), offset + page_size)
+        page_ids = ranked[offset : offset + page_size]
+    else:
+        page_ids = [(entry_id, 0.0) for entry_id in index.newest(selected, offset, page_size)]
+    rows = [
+        (entry_id, "agency" if entry_id % 2 else "document", entry_id // 2, score)
+        for entry_id, score in page_ids
+    ]
+    return total, counts, rows
+
+
 # --- Output -----------------------------------------------------------------------
 
 
@@ -359,11 +439,28 @@ def marked_html(text: str) -> SafeString:
     return mark_safe(escaped.replace(MARK_START, "").replace(MARK_END, ""))  # noqa: S308
 
 
-def _url(name: str, kwargs: dict, fallback: str) -> str:
+_URL_SENTINEL = "987654321"  # a valid pk and slug, replaced by the real one
+
+
+@functools.lru_cache(maxsize=64)
+def _url_template(name: str, key: str, prefix: str, language: str | None) -> str | None:
+    """The URL of ``name`` with the sentinel for its one argument (reversing is slow)."""
     try:
-        return reverse(name, kwargs=kwargs)
+        url = reverse(name, kwargs={key: _URL_SENTINEL})
     except NoReverseMatch:  # the page belongs to another part of the portal
-        return fallback
+        return None
+    return url if url.count(_URL_SENTINEL) == 1 else None
+
+
+def _url(name: str, kwargs: dict, fallback: str) -> str:
+    ((key, value),) = kwargs.items()
+    template = _url_template(name, key, get_script_prefix(), translation.get_language())
+    if template is None:
+        try:
+            return reverse(name, kwargs=kwargs)
+        except NoReverseMatch:
+            return fallback
+    return template.replace(_URL_SENTINEL, str(value))
 
 
 @functools.cache
@@ -412,29 +509,59 @@ def _facets(counts: dict, filters: dict[str, list[str]]) -> dict[str, list[Facet
     return facets
 
 
+class _Doc(NamedTuple):
+    pk: int
+    title: str
+    kind: str
+    publisher: str
+    published_on: date | None
+    canonical_url: str
+
+
+class _Agency(NamedTuple):
+    pk: int
+    name: str
+    slug: str
+    state: str
+    kind: str
+
+
+def _date(value) -> date | None:
+    """A date column's value (SQLite returns text to a plain cursor)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
 def _hits(cursor, backend, query: Query, rows: list) -> list[Hit]:
     highlights = backend.highlights(cursor, query, [row[0] for row in rows])
-    doc_ids = [row[2] for row in rows if row[1] == "document"]
-    agency_ids = [row[2] for row in rows if row[1] == "agency"]
-    documents = (
-        Document.objects.only(
-            "id", "title", "kind", "publisher", "published_on", "canonical_url"
-        ).in_bulk(doc_ids)
-        if doc_ids
-        else {}
-    )
-    agencies = (
-        Agency.objects.only("id", "name", "slug", "state", "kind").in_bulk(agency_ids)
-        if agency_ids
-        else {}
-    )
+    doc_ids = [int(row[2]) for row in rows if row[1] == "document"]
+    agency_ids = [int(row[2]) for row in rows if row[1] == "agency"]
+    # Plain SQL over at most a page of ids: the ORM's compiling and model
+    # building cost more than these queries (~4 ms a page).
+    documents: dict[int, _Doc] = {}
+    agencies: dict[int, _Agency] = {}
     states: dict[int, set[str]] = {}
     if doc_ids:
-        links = DocumentAgency.objects.filter(document_id__in=doc_ids).exclude(
-            status=DocumentAgency.Status.REJECTED
+        ids = ", ".join(map(str, doc_ids))
+        cursor.execute(
+            "SELECT id, title, kind, publisher, published_on, canonical_url"
+            f" FROM {Document._meta.db_table} WHERE id IN ({ids})"
         )
-        for document_id, state in links.values_list("document_id", "agency__state"):
+        documents = {row[0]: _Doc(*row[:4], _date(row[4]), row[5]) for row in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT da.document_id, a.state FROM {_LINKED}"
+            f" WHERE da.status = %s AND da.document_id IN ({ids})",
+            [DocumentAgency.Status.CONFIRMED],
+        )
+        for document_id, state in cursor.fetchall():
             states.setdefault(document_id, set()).add(state)
+    if agency_ids:
+        cursor.execute(
+            f"SELECT id, name, slug, state, kind FROM {Agency._meta.db_table}"
+            f" WHERE id IN ({', '.join(map(str, agency_ids))})"
+        )
+        agencies = {row[0]: _Agency(*row) for row in cursor.fetchall()}
     hits = []
     for entry_id, entry_type, object_id, score in rows:
         title, snippet = highlights.get(entry_id, ("", ""))
@@ -519,25 +646,26 @@ def search(
             page_size=page_size,
         )
     backend = backend_for(connection)
-    where, params = _filter_sql(clean, user, link_arrays=backend.link_arrays)
+    visibility = _visibility_rule(user)
     atomic = transaction.atomic() if backend.in_transaction else contextlib.nullcontext()
     with atomic, connection.cursor() as cursor:
-        match, where, params = backend.materialize(
-            cursor, backend.match(parsed, ranked=sort == "relevance"), where, params
-        )
-        total, counts = _facet_counts(cursor, match, where, params)
-        rows = []
-        if total and (page - 1) * page_size < total:
-            rows = _page_rows(
+        found = None
+        if backend.supports_ids and visibility != "other":
+            found = _search_arrays(
                 cursor,
-                match,
-                where,
-                params,
+                backend,
+                parsed,
+                clean,
+                public=visibility == "published",
                 sort=sort,
                 page=page,
                 page_size=page_size,
-                total=total,
             )
+        if found is None:
+            found = _search_sql(
+                cursor, backend, parsed, clean, user, sort=sort, page=page, page_size=page_size
+            )
+        total, counts, rows = found
         hits = _hits(cursor, backend, parsed, rows)
     return SearchResults(
         raw_query=raw,

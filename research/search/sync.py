@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from django.db import connection, connections, transaction
 
 from research.search.backends import backend_for
+from research.search.facets import install_version
 
 
 def search_install(*, using: str = "default") -> None:
@@ -22,6 +23,7 @@ def search_install(*, using: str = "default") -> None:
     conn = connections[using]
     with conn.cursor() as cursor:
         backend_for(conn).install(cursor)
+        install_version(cursor, conn.vendor)
 
 
 def search_index_documents(*, ids: Iterable[int]) -> None:

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.html import strip_tags
+from django.utils.html import format_html, strip_tags
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
 from portal.exports import Column, export_links, export_response, requested_format
@@ -93,6 +94,30 @@ def _all_hits(request: HttpRequest, raw: str, sort: str) -> Iterator[Hit]:
             return
 
 
+_FACET_ITEM = (
+    '<li><a href="{}"{}><span class="facet-box" aria-hidden="true">{}</span> {}'
+    ' <span class="count">({})</span></a></li>'
+)
+_SELECTED = mark_safe(' aria-current="true" class="selected"')
+
+
+def _facet_items(state: QueryState, name: str, values) -> SafeString:
+    """A facet's list items, built here: the ~75 links of a page cost the template ~12 ms."""
+    return mark_safe(  # noqa: S308 - every value is escaped by format_html
+        "\n".join(
+            format_html(
+                _FACET_ITEM,
+                state.toggle(name, value.value),
+                _SELECTED if value.selected else "",
+                "☑" if value.selected else "☐",
+                value.label,
+                value.count,
+            )
+            for value in values
+        )
+    )
+
+
 @require_GET
 def search_page(request: HttpRequest) -> HttpResponse:
     """Search documents and agencies; every state of the page is a permalink."""
@@ -122,7 +147,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         {
             "name": name,
             "title": FACET_TITLES[name],
-            "values": [(value, state.toggle(name, value.value)) for value in values],
+            "items_html": _facet_items(state, name, values),
         }
         for name, values in results.facets.items()
         if values

@@ -195,9 +195,9 @@ def corpus(backend):
         doc("Budget vote", kind="news", published_on=dt.date(2025, 1, 1)),
     ]
     for d in docs[:2]:
-        DocumentAgencyFactory(document=d, agency=polk)
+        DocumentAgencyFactory(document=d, agency=polk, status="confirmed")
     for d in docs[2:4]:
-        DocumentAgencyFactory(document=d, agency=harris)
+        DocumentAgencyFactory(document=d, agency=harris, status="confirmed")
     DocumentAgreementFactory(document=docs[3], agreement=tfm)
     docs[0].tags.add(jail)
     docs[4].tags.add(jail)
@@ -418,9 +418,17 @@ def test_state_and_model_facets_follow_link_changes(backend):
     document = doc("Sheriff story")
     agency = AgencyFactory(name="Cobb County Sheriff's Office", state="GA")
     assert facet(search("story"), "state") == {}
-    link = DocumentAgencyFactory(document=document, agency=agency)
+    link = DocumentAgencyFactory(document=document, agency=agency, status="suggested")
     agreement = AgreementFactory(agency=agency, model="JEM")
+    # The linker's suggestion is not the document's state until a curator confirms it,
+    # as on the document and agency pages.
+    assert facet(search("story"), "state") == {} and facet(search("story"), "model") == {}
+    assert search("story", filters={"state": ["GA"]}).total == 0
+    assert search("story").hits[0].states == ()
+    link.status = "confirmed"
+    link.save()
     assert facet(search("story"), "state") == {"GA": 1}
+    assert search("story").hits[0].states == ("GA",)
     assert facet(search("story"), "model") == {"JEM": 1}
     agreement.model = "TFM"
     agreement.save()

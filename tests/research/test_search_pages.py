@@ -29,7 +29,7 @@ def documents():
             published_on=dt.date(2024, 1, 1) + dt.timedelta(days=i),
             kind=Document.Kind.MOA if i % 5 == 0 else Document.Kind.NEWS,
         )
-        DocumentAgencyFactory(document=d, agency=texas if i % 2 else florida)
+        DocumentAgencyFactory(document=d, agency=texas if i % 2 else florida, status="confirmed")
         docs.append(d)
     DocumentFactory(title="Hidden detainer draft", status=Document.Status.QUEUED)
     return docs
@@ -74,6 +74,9 @@ def test_hostile_query_is_escaped_and_never_an_error_page(client, documents):
 
 def test_number_of_queries_does_not_grow_with_results(client, documents):
     url = reverse("research:search")
+    # The first search after a write also reloads the facet arrays (a fixed
+    # number of queries, whatever the results): load them before counting.
+    client.get(url, {"q": "warm"})
     with CaptureQueriesContext(connection) as few:
         client.get(url, {"q": "story 3"})
     with CaptureQueriesContext(connection) as many:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import us
 
 from research.search.query import Query
@@ -49,6 +50,29 @@ class MatchSQL:
     link_arrays: bool = False
 
 
+@dataclass(frozen=True)
+class Matches:
+    """The entries a query's words match, for the facet engine (research/search/facets.py)."""
+
+    ids: np.ndarray  # int64 entry ids
+    # An optional cheap score per id (aligned with ``ids``, higher is better)
+    # that a backend may use in :meth:`SearchBackend.rank` to pick candidates.
+    scores: np.ndarray | None = None
+    # True when the query matches every entry *except* ``ids`` (only exclusions).
+    excluded: bool = False
+    # How many entries the words matched, before visibility and filters.
+    found: int = -1
+
+    def __post_init__(self):
+        if self.found < 0:
+            object.__setattr__(self, "found", len(self.ids))
+
+    def narrowed(self, keep: np.ndarray) -> Matches:
+        """The matches where the boolean array ``keep`` (aligned with ids) is true."""
+        scores = self.scores[keep] if self.scores is not None else None
+        return Matches(self.ids[keep], scores, self.excluded, self.found)
+
+
 class SearchBackend:
     """The interface: schema, bulk reindex, matching and snippets."""
 
@@ -58,6 +82,10 @@ class SearchBackend:
     # Searches run in a transaction (needed for SET LOCAL and ON COMMIT DROP);
     # on SQLite a transaction would take the database's write lock.
     in_transaction = False
+    # The backend implements :meth:`match_ids` and :meth:`rank`: search() then
+    # filters, counts facets and sorts by date from per-process arrays, and
+    # asks the database only which entries match and which rank best.
+    supports_ids = False
 
     def install(self, cursor) -> None:
         """Create (or repair) the index tables, indexes and triggers; idempotent."""
@@ -89,6 +117,22 @@ class SearchBackend:
         Returns the (match, where, params) those queries should use.
         """
         return match, where, params
+
+    def match_ids(self, cursor, query: Query, within: np.ndarray | None = None) -> Matches | None:
+        """The entries matching the query's terms; None when it has no terms (all match).
+
+        ``within``, when given, holds the (sorted) entry ids that visibility and
+        the filters allow: the backend may leave out matches outside them.
+        """
+        raise NotImplementedError
+
+    def rank(self, cursor, query: Query, matches: Matches, limit: int) -> list[tuple[int, float]]:
+        """The best ``limit`` (entry id, score) of ``matches``, best first, ties by id descending.
+
+        ``matches`` is already narrowed to what the user may see and the filters
+        pass; the query has positive terms.
+        """
+        raise NotImplementedError
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         """entry id -> (title, snippet) with matches between ``MARK_START``/``MARK_END``."""

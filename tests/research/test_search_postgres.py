@@ -1,0 +1,183 @@
+"""The PostgreSQL backend's shortcuts give the answers of the plain way.
+
+With many matches, the ranking scores a pool of title matches; with filters, a
+phrase is checked only among the entries they allow; an index from before the
+words had their own table is moved in place. Small limits make the shortcuts
+run on a few documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from django.db import connection, transaction
+
+from agreements.models import Agency, AgencyAlias, Agreement
+from research.search import search
+from research.search.backends import postgres
+from research.search.backends.postgres import PostgresBackend
+from research.search.query import parse_query
+from research.search.sync import search_install
+from tests.research.factories import AgencyFactory, DocumentAgencyFactory, DocumentFactory
+
+pytestmark = pytest.mark.postgres
+
+
+def titles(query: str, **kwargs) -> list[str]:
+    return [hit.title for hit in search(query, **kwargs).hits]
+
+
+def doc(title: str, text: str, day: int):
+    return DocumentFactory(title=title, text=text, published_on=dt.date(2024, 1, day))
+
+
+@pytest.fixture
+def small_limits(monkeypatch):
+    monkeypatch.setattr(postgres, "EXACT_RANK_LIMIT", 2)
+    monkeypatch.setattr(postgres, "RANK_POOL", 2)
+    monkeypatch.setattr(postgres, "HEAD_PROBE", 1)
+
+
+@pytest.mark.parametrize("max_probe", [1, 1_000], ids=["title-index", "newest-first"])
+def test_many_matches_rank_title_matches_first_then_newest(
+    db, small_limits, monkeypatch, max_probe
+):
+    monkeypatch.setattr(postgres, "MAX_HEAD_PROBE", max_probe)
+    doc("Detainer report", "Counts.", 1)
+    doc("Budget", "A detainer was lodged.", 2)
+    doc("Detainer detainer hearing", "The detainer detainer.", 3)
+    doc("Jail", "Another detainer.", 4)
+    doc("Weather", "Nothing here.", 5)
+
+    results = search("detainer")
+
+    assert results.total == 4
+    # The two title matches (ranked by ts_rank_cd), then the others, newest first.
+    assert [hit.title for hit in results.hits] == [
+        "Detainer detainer hearing",
+        "Detainer report",
+        "Jail",
+        "Budget",
+    ]
+
+
+def test_a_deep_page_past_the_pool_lists_every_match_once(db, small_limits):
+    for day in range(1, 8):
+        doc(f"Report {day}", "A detainer.", day)
+
+    seen = [title for page in (1, 2, 3) for title in titles("detainer", page=page, page_size=3)]
+
+    assert sorted(seen) == sorted(f"Report {day}" for day in range(1, 8))
+
+
+@pytest.fixture
+def two_states(db):
+    georgia = AgencyFactory(state="GA", name="Cobb County Sheriff's Office")
+    texas = AgencyFactory(state="TX", name="Harris County Sheriff's Office")
+    documents = {
+        "GA task force": ("The task force model was signed.", georgia),
+        "GA reversed": ("Force the task, said the sheriff.", georgia),
+        "GA jail": ("The county jail and the task force model.", georgia),
+        "TX task force": ("The task force model in Houston.", texas),
+        "TX plain": ("The sheriff spoke of force.", texas),
+    }
+    for day, (title, (text, agency)) in enumerate(documents.items(), start=1):
+        DocumentAgencyFactory(document=doc(title, text, day), agency=agency, status="confirmed")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"task force"',
+        '"task force" -jail',
+        'sheriff -"task force"',
+        'force -"county jail"',
+        '-"task force"',
+        '"task force" -"county jail"',
+    ],
+)
+def test_phrases_checked_among_filtered_entries_match_as_without_filters(
+    two_states, monkeypatch, query
+):
+    monkeypatch.setattr(postgres, "WITHIN_GAIN", 0)
+    parsed = parse_query(query)
+    backend = PostgresBackend()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM search_entry ORDER BY id")
+        everything = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
+        within = everything[:-1]  # every entry but one: the filtered way is taken
+        filtered = backend.match_ids(cursor, parsed, within=within)
+        plain = backend.match_ids(cursor, parsed)
+    assert filtered.excluded == plain.excluded
+    assert sorted(np.intersect1d(filtered.ids, within)) == sorted(np.intersect1d(plain.ids, within))
+
+
+def test_phrase_search_with_a_state_filter(two_states, monkeypatch):
+    monkeypatch.setattr(postgres, "WITHIN_GAIN", 0)
+
+    assert sorted(titles('"task force"', filters={"state": ["GA"]})) == [
+        "GA jail",
+        "GA task force",
+    ]
+    assert titles('"task force" -"county jail"', filters={"state": ["GA"]}) == ["GA task force"]
+    assert sorted(titles('sheriff -"task force"', filters={"state": ["GA", "TX"]})) == [
+        "Cobb County Sheriff's Office",
+        "GA reversed",
+        "Harris County Sheriff's Office",
+        "TX plain",
+    ]
+
+
+def test_an_index_with_the_words_in_the_entry_table_is_moved_in_place(db):
+    DocumentFactory(title="Zeppelin hangar", text="An airship.")
+    with connection.cursor() as cursor:
+        # The layout before the words had their own table.
+        cursor.execute("ALTER TABLE search_entry ADD COLUMN vector tsvector")
+        cursor.execute(
+            "UPDATE search_entry e SET vector = w.vector FROM search_words w WHERE w.id = e.id"
+        )
+        cursor.execute("DROP TABLE search_words")
+
+    search_install()
+
+    assert titles("airship") == ["Zeppelin hangar"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_name = 'search_entry' AND column_name = 'vector'"
+        )
+        assert cursor.fetchone()[0] == 0
+    DocumentFactory(title="Blimp", text="Another airship.")
+    assert sorted(titles("airship")) == ["Blimp", "Zeppelin hangar"]
+
+
+def test_bulk_writes_of_agencies_aliases_and_agreements_keep_the_index(db):
+    """An import writes each table in one statement; statement triggers index them all."""
+    agencies = Agency.objects.bulk_create(
+        AgencyFactory.build(name=f"Zephyr County {i} Sheriff", state="GA") for i in range(3)
+    )
+    AgencyAlias.objects.bulk_create(
+        AgencyAlias(agency=a, name=f"Quokka office {i}", state="GA", name_key=f"quokka-{i}")
+        for i, a in enumerate(agencies)
+    )
+    Agreement.objects.bulk_create(Agreement(agency=a, model="TFM") for a in agencies)
+
+    results = search("quokka")
+    assert results.total == 3
+    assert {v.value: v.count for v in results.facets["model"]} == {"TFM": 3}
+
+    AgencyAlias.objects.filter(agency=agencies[0]).update(name="Wombat office")
+    assert search("quokka").total == 2
+    assert titles("wombat") == ["Zephyr County 0 Sheriff"]
+
+    AgencyAlias.objects.filter(agency=agencies[1]).delete()
+    Agreement.objects.filter(agency=agencies[2]).delete()
+    results = search("quokka")
+    assert results.total == 1
+    assert results.facets["model"] == []
+
+    Agreement.objects.all().delete()
+    Agency.objects.filter(pk=agencies[0].pk).delete()
+    assert search("zephyr").total == 2
