@@ -35,6 +35,7 @@ from rapidfuzz import fuzz, process
 from agreements import ice_sheet, normalize
 from agreements.models import Agency, AgencyAlias, ListSnapshot, SnapshotRow
 from agreements.services.appended import snapshot_history_update
+from agreements.services.events import NewRow
 
 EASTERN = zoneinfo.ZoneInfo("America/New_York")
 # Name-key similarity (rapidfuzz ratio) above which two names of one state
@@ -182,8 +183,8 @@ def _import(snapshot: ListSnapshot, sheet: ice_sheet.IceSheet, warnings: list) -
     snapshot.warnings = cap_warnings(warnings)
     snapshot.save()
     rows = [
-        SnapshotRow(
-            snapshot=snapshot,
+        NewRow(
+            snapshot_id=snapshot.pk,
             row_number=row.number,
             raw=row.raw,
             state=row.state,
