@@ -203,6 +203,14 @@ class ListSnapshot(models.Model):
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    held = models.BooleanField(
+        _("held"),
+        default=False,
+        help_text=_(
+            "A participating list with fewer than half the rows of the one before: kept, but "
+            "left out of the history (no agreement ended) until a curator applies it."
+        ),
+    )
 
     class Meta:
         verbose_name = _("ICE list snapshot")

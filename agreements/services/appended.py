@@ -68,7 +68,7 @@ def _is_newest_participating(snapshot: ListSnapshot) -> bool:
     later = Q(published_at__gt=snapshot.published_at) | Q(
         published_at=snapshot.published_at, sha256__gt=snapshot.sha256
     )
-    return not ListSnapshot.objects.exclude(pk=snapshot.pk).filter(later).exists()
+    return not ListSnapshot.objects.exclude(pk=snapshot.pk).filter(later, held=False).exists()
 
 
 def _chunks(ids: list[int]):
@@ -82,7 +82,7 @@ class _Plan:
         self.new_rows = new_rows
         self.agency_ids = sorted(agency_ids)
         self.previous = (
-            ListSnapshot.objects.filter(kind=PARTICIPATING)
+            ListSnapshot.objects.filter(kind=PARTICIPATING, held=False)
             .exclude(pk=snapshot.pk)
             .order_by("-published_at", "-sha256")
             .first()

@@ -127,7 +127,9 @@ class Timeline:
     @classmethod
     def load(cls) -> Timeline:
         snapshots = sorted(
-            ListSnapshot.objects.values_list("id", "kind", "published_at", "sha256"),
+            ListSnapshot.objects.filter(held=False).values_list(
+                "id", "kind", "published_at", "sha256"
+            ),
             key=lambda s: (s[2], s[3]),
         )
         order: dict[str, list[int]] = {PARTICIPATING: [], PENDING: []}
@@ -228,7 +230,9 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
 def _load_rows(agency_ids: list[int]) -> list[Row]:
     rows = []
     for chunk in _chunks(agency_ids):
-        for values in SnapshotRow.objects.filter(agency_id__in=chunk).values_list(*ROW_FIELDS):
+        held = Q(snapshot__held=True)  # a held list is not part of the history yet
+        rows_of = SnapshotRow.objects.filter(agency_id__in=chunk).exclude(held)
+        for values in rows_of.values_list(*ROW_FIELDS):
             rows.append(Row(*values))
     return rows
 
