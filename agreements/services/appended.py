@@ -36,6 +36,7 @@ from agreements.services.events import (
     RebuildResult,
     agency_values,
     agreements_rebuild,
+    event_record,
     insert_plain,
     update_grouped,
 )
@@ -130,7 +131,7 @@ class _Plan:
                 continue
             if row.agreement_id not in current or current[row.agreement_id].is_duplicate:
                 current[row.agreement_id] = row
-        events: list[AgreementEvent] = []
+        events: list[SimpleNamespace] = []
         changes: list[tuple[int, dict]] = []
         seen_changes: list[tuple[int, dict]] = []
         for pk, agreement in self.agreements.items():
@@ -163,15 +164,15 @@ class _Plan:
             changes.append((pk, diff))
         update_grouped(Agreement, changes)
         update_grouped(AgreementLastSeen, seen_changes, stamp=False)
-        AgreementEvent.objects.bulk_create(events, batch_size=1000)
+        insert_plain(AgreementEvent, events)
         result.events += len(events)
         self._update_agencies(fast)
         insert_plain(SnapshotRow, [r for r in self.new_rows if r.agency_id not in self.structural])
 
     def _event(
         self, agreement: SimpleNamespace, kind: str, previous: int | None, **extra
-    ) -> AgreementEvent:
-        return AgreementEvent(
+    ) -> SimpleNamespace:
+        return event_record(
             agreement_id=agreement.pk,
             agency_id=agreement.agency_id,
             kind=kind,
@@ -183,7 +184,7 @@ class _Plan:
 
     def _changes(
         self, agreement: SimpleNamespace, row: NewRow, seen_diff: dict
-    ) -> list[AgreementEvent]:
+    ) -> list[SimpleNamespace]:
         """Events of ``row`` against the last non-blank values seen; the record's changes go in ``seen_diff``."""
         events = []
         seen = agreement.seen

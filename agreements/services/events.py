@@ -26,6 +26,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from django.db import connection, models
 from django.db.models import Q
@@ -603,7 +604,7 @@ def _sync_events(agency_ids: list[int], groups_by_lineage: dict, timeline: Timel
         for g in groups
     }
     new = [
-        AgreementEvent(
+        event_record(
             agreement_id=key[0],
             agency_id=agency_of[key[0]],
             kind=key[1],
@@ -617,8 +618,15 @@ def _sync_events(agency_ids: list[int], groups_by_lineage: dict, timeline: Timel
         for key, value in wanted.items()
         if key not in have
     ]
-    AgreementEvent.objects.bulk_create(new, batch_size=1000)
+    insert_plain(AgreementEvent, new)
     return len(wanted)
+
+
+def event_record(**values) -> SimpleNamespace:
+    """An ``AgreementEvent`` to insert with ``insert_plain`` (plain: no model instance)."""
+    return SimpleNamespace(
+        **{"field": "", "old_value": "", "new_value": "", "previous_snapshot_id": None, **values}
+    )
 
 
 def _text(value: object) -> str:
@@ -755,7 +763,7 @@ def _sync_last_seen(
     insert_plain(
         AgreementLastSeen,
         [
-            AgreementLastSeen(agreement_id=pk, **dict(zip(LAST_SEEN_COLUMNS, values, strict=True)))
+            SimpleNamespace(agreement_id=pk, **dict(zip(LAST_SEEN_COLUMNS, values, strict=True)))
             for pk, values in wanted.items()
         ],
     )
