@@ -24,7 +24,7 @@ from agreements.models import (
     SnapshotRow,
 )
 from agreements.services.agencies import AgencyMergeError, agency_merge
-from agreements.services.snapshots import SnapshotImportError, snapshot_import
+from agreements.services.snapshots import SnapshotImportError, snapshot_import, snapshot_release
 
 # --- Agencies -------------------------------------------------------------------
 
@@ -293,12 +293,22 @@ def _warning_cells(warning: dict | str) -> tuple[str, str, str, str]:
 
 @admin.register(ListSnapshot)
 class ListSnapshotAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "kind", "published_at", "row_count", "warning_count", "imported_at"]
-    list_filter = ["kind", "published_at_source"]
+    list_display = [
+        "__str__",
+        "kind",
+        "published_at",
+        "row_count",
+        "warning_count",
+        "held",
+        "imported_at",
+    ]
+    list_filter = ["kind", "held", "published_at_source"]
+    actions = ["apply_held"]
     search_fields = ["sha256", "original_filename", "source_url"]
     date_hierarchy = "published_at"
     fields = [
         "kind",
+        "held",
         "published_at",
         "published_at_source",
         "original_file",
@@ -329,6 +339,24 @@ class ListSnapshotAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Each version of ICE's list is evidence; it is never deleted here.
         return False
+
+    def has_apply_permission(self, request) -> bool:
+        # Applying a list changes the history as an upload does.
+        return request.user.has_perm("agreements.add_listsnapshot")
+
+    @admin.action(
+        description=_("Apply the selected held lists to the history (they are right)"),
+        permissions=["apply"],
+    )
+    def apply_held(self, request: HttpRequest, queryset) -> None:
+        held = list(queryset.filter(held=True))
+        for snapshot in held:
+            snapshot_release(snapshot, user=request.user)
+        if held:
+            names = ", ".join(str(s) for s in held)
+            self.message_user(request, _("Applied to the history: %s.") % names, messages.SUCCESS)
+        else:
+            self.message_user(request, _("None of the selected lists was held."), messages.WARNING)
 
     @admin.display(description=_("warnings"))
     def warning_count(self, snapshot: ListSnapshot) -> int:
@@ -453,7 +481,8 @@ class ListSnapshotAdmin(admin.ModelAdmin):
                 form.add_error("file", str(exc))
             else:
                 if result.created:
-                    self.message_user(request, result.summary(), messages.SUCCESS)
+                    level = messages.WARNING if result.held else messages.SUCCESS
+                    self.message_user(request, result.summary(), level)
                 else:
                     self.message_user(
                         request,

@@ -203,6 +203,14 @@ class ListSnapshot(models.Model):
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    held = models.BooleanField(
+        _("held"),
+        default=False,
+        help_text=_(
+            "A participating list with fewer than half the rows of the one before: kept, but "
+            "left out of the history (no agreement ended) until a curator applies it."
+        ),
+    )
 
     class Meta:
         verbose_name = _("ICE list snapshot")
@@ -296,3 +304,59 @@ class AgreementEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.agreement}"
+
+
+class AgreementLastSeen(models.Model):
+    """What the participating lists last said about an agreement, up to the newest one.
+
+    Kept by the importer so that a newer list is compared with this record
+    instead of re-reading every earlier snapshot row: the snapshot that last
+    listed the agreement and, for each field events are derived from, the last
+    non-blank value and the snapshot it came from. It is a function of the
+    agreement's rows, rewritten by every rebuild (``services.events``) and
+    advanced by the fast path (``services.appended``). A missing record means
+    "unknown": the importer then rebuilds the agency from its rows, so a record
+    lost to a deleted snapshot (cascade) repairs itself.
+    """
+
+    agreement = models.OneToOneField(
+        Agreement, on_delete=models.CASCADE, primary_key=True, related_name="last_seen"
+    )
+    # db_index=False: these are never searched by; a snapshot's deletion
+    # (cascade) may scan the table.
+    snapshot = models.ForeignKey(
+        ListSnapshot,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text=_("The last participating list with the agreement; empty if never on one."),
+    )
+    county_name = models.CharField(max_length=100, blank=True)
+    county_name_snapshot = models.ForeignKey(
+        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+    )
+    agency_type = models.CharField(max_length=100, blank=True)
+    agency_type_snapshot = models.ForeignKey(
+        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+    )
+    signed_on = models.DateField(null=True, blank=True)
+    signed_on_snapshot = models.ForeignKey(
+        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+    )
+    moa_url = models.URLField(max_length=2000, blank=True)
+    moa_url_snapshot = models.ForeignKey(
+        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+    )
+    addendum_url = models.URLField(max_length=2000, blank=True)
+    addendum_url_snapshot = models.ForeignKey(
+        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+    )
+
+    class Meta:
+        verbose_name = _("agreement as last seen")
+        verbose_name_plural = _("agreements as last seen")
+
+    def __str__(self) -> str:
+        return f"{self.agreement_id} last listed in {self.snapshot_id}"

@@ -39,9 +39,10 @@ def snapshot_in_force(
 ) -> ListSnapshot | None:
     """The latest snapshot of ``kind`` published on or before the end of ``as_of``.
 
-    ``as_of=None`` means today, i.e. the latest snapshot of that kind.
+    ``as_of=None`` means today, i.e. the latest snapshot of that kind. A held
+    list (``ListSnapshot.held``) is not in force until a curator applies it.
     """
-    snapshots = ListSnapshot.objects.filter(kind=kind)
+    snapshots = ListSnapshot.objects.filter(kind=kind, held=False)
     if as_of is not None:
         snapshots = snapshots.filter(published_at__lt=end_of_day(as_of))
     return snapshots.defer("warnings").order_by("-published_at", "-id").first()
@@ -49,7 +50,8 @@ def snapshot_in_force(
 
 def snapshot_first(kind: str = ListSnapshot.Kind.PARTICIPATING) -> ListSnapshot | None:
     """The earliest snapshot of ``kind``, to tell users where the record begins."""
-    return ListSnapshot.objects.filter(kind=kind).defer("warnings").order_by("published_at").first()
+    first = ListSnapshot.objects.filter(kind=kind, held=False).defer("warnings")
+    return first.order_by("published_at").first()
 
 
 def _counted_rows(snapshot: ListSnapshot) -> QuerySet[SnapshotRow]:

@@ -35,11 +35,10 @@ from agreements.ice_sheet.rows import RowReader, raw_labels
 from agreements.ice_sheet.xlsx import (
     DAMAGED_ZIP_ERRORS,
     core_times,
-    data_cells,
     open_archive,
     read_bytes,
     sha256_of,
-    sheet_hyperlinks,
+    sheet_contents,
     unwrap_url,
 )
 
@@ -89,13 +88,10 @@ def _read_workbook(workbook: Any, archive: zipfile.ZipFile, data: bytes, name: s
     kind = PARTICIPATING if "signed" in sheet.positions else PENDING
     width = min(max(len(sheet.header), max(sheet.positions.values()) + 1), MAX_COLUMNS)
     labels = raw_labels(sheet.header, width)
-    link_columns = {sheet.positions[c] + 1 for c in ("moa", "addendum") if c in sheet.positions}
-    links = {}
-    if link_columns:
-        path = getattr(sheet.worksheet, "_worksheet_path", "")
-        links = sheet_hyperlinks(archive, path, width) if path else {}
+    wants_links = any(c in sheet.positions for c in ("moa", "addendum"))
+    cells, links = sheet_contents(workbook, sheet, archive, width, wants_links)
     reader = RowReader(sheet, labels, links, kind, warnings)
-    rows = reader.read(data_cells(workbook, sheet, archive, width))
+    rows = reader.read(cells)
     if not rows:
         raise IceSheetError(
             f"{name} has the ICE header but no data rows; check that the download is complete."

@@ -8,7 +8,7 @@ import hashlib
 import io
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -130,27 +130,40 @@ _PKG_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 def sheet_hyperlinks(archive: zipfile.ZipFile, sheet_path: str, max_col: int) -> dict:
     """Cell (row, column) -> hyperlink target, streamed from the worksheet XML."""
     sheet_path = sheet_path.lstrip("/")
-    path = PurePosixPath(sheet_path)
+    if sheet_path not in set(archive.namelist()):
+        return {}
+    with archive.open(sheet_path) as handle:
+        elements = [
+            (e.get("ref", ""), e.get(f"{{{_REL_NS}}}id", ""), e.get("location", ""))
+            for e in _iterparse(handle, f"{{{_MAIN_NS}}}hyperlink")
+        ]
+    return _link_cells(elements, _link_targets(archive, sheet_path), max_col)
+
+
+def _link_targets(archive: zipfile.ZipFile, sheet_path: str) -> dict[str, str]:
+    """Relationship id -> target, from the worksheet's relationships part."""
+    path = PurePosixPath(sheet_path.lstrip("/"))
     rels_path = str(path.parent / "_rels" / f"{path.name}.rels")
-    names = set(archive.namelist())
     targets: dict[str, str] = {}
-    if rels_path in names:
+    if rels_path in set(archive.namelist()):
         with archive.open(rels_path) as handle:
             for element in _iterparse(handle, f"{{{_PKG_NS}}}Relationship"):
                 targets[element.get("Id", "")] = element.get("Target", "")
+    return targets
+
+
+def _link_cells(
+    elements: list[tuple[str, str, str]], targets: dict[str, str], max_col: int
+) -> dict[tuple[int, int], str]:
+    """Cell (row, column) -> target of the hyperlink elements (ref, relationship id, location)."""
     links: dict[tuple[int, int], str] = {}
-    if sheet_path not in names:
-        return links
-    with archive.open(sheet_path) as handle:
-        for element in _iterparse(handle, f"{{{_MAIN_NS}}}hyperlink"):
-            target = targets.get(element.get(f"{{{_REL_NS}}}id", ""), "")
-            target = target or element.get("location", "")
-            ref = element.get("ref", "")
-            if target and ref:
-                for cell in _cells_in(ref, max_col):
-                    links.setdefault(cell, target)
-                    if len(links) >= MAX_HYPERLINKS:
-                        return links
+    for ref, rel_id, location in elements:
+        target = targets.get(rel_id, "") or location
+        if target and ref:
+            for cell in _cells_in(ref, max_col):
+                links.setdefault(cell, target)
+                if len(links) >= MAX_HYPERLINKS:
+                    return links
     return links
 
 
@@ -203,57 +216,150 @@ def unwrap_url(url: str) -> tuple[str, bool]:
     return url, unwrapped
 
 
-def data_cells(
-    workbook: Any, sheet: SheetLayout, archive: zipfile.ZipFile, width: int
-) -> Iterator[tuple[int, list, list]]:
-    """(row number, values, types) of the rows below the header.
+def sheet_contents(
+    workbook: Any, sheet: SheetLayout, archive: zipfile.ZipFile, width: int, links: bool
+) -> tuple[Iterable[tuple[int, list, list]], dict]:
+    """The rows below the header as (row number, values, types), and the cells' hyperlinks.
 
-    Streamed straight from the worksheet XML with lxml (several times faster
-    than openpyxl's cell objects), using openpyxl's shared strings and date
-    styles; openpyxl's own reader is the fallback for unusual workbooks.
+    Both come from one streamed pass over the worksheet XML (``_SheetTarget``:
+    no tree is built, so memory stays flat however large the stored range),
+    using openpyxl's shared strings and date styles; openpyxl's own reader is
+    the fallback for unusual workbooks. ``links``: whether hyperlinks are wanted.
     """
     first = sheet.header_row + 1
     path = getattr(sheet.worksheet, "_worksheet_path", "").lstrip("/")
     strings = getattr(sheet.worksheet, "_shared_strings", None)
     date_styles = getattr(workbook, "_date_formats", None)
-    if path in archive.namelist() and strings is not None and date_styles is not None:
+    names = set(archive.namelist())
+    if path in names and strings is not None and date_styles is not None:
         epoch = getattr(workbook, "epoch", None)
-        yield from _stream_rows(archive.open(path), strings, date_styles, epoch, first, width)
-        return
+        target = _SheetTarget(strings, date_styles, epoch, first, width)
+        parser = etree.XMLParser(
+            target=target, resolve_entities=False, no_network=True, load_dtd=False
+        )
+        try:
+            with archive.open(path) as handle:
+                for chunk in iter(lambda: handle.read(1 << 16), b""):
+                    parser.feed(chunk)
+            parser.close()
+        except etree.XMLSyntaxError as exc:
+            raise IceSheetError(
+                f"The workbook's XML is damaged ({exc}); download it again."
+            ) from exc
+        found = {}
+        if links and target.hyperlinks:
+            found = _link_cells(target.hyperlinks, _link_targets(archive, path), width)
+        return target.rows, found
+    found = sheet_hyperlinks(archive, path, width) if links and path else {}
     rows = sheet.worksheet.iter_rows(
         min_row=first, max_row=first + MAX_ROWS + MAX_BLANK_RUN, max_col=width
     )
-    for number, row in enumerate(rows, start=first):
-        values = [getattr(cell, "value", None) for cell in row]
-        yield number, values, [getattr(cell, "data_type", None) for cell in row]
+    return (
+        (
+            (
+                number,
+                [getattr(c, "value", None) for c in row],
+                [getattr(c, "data_type", None) for c in row],
+            )
+            for number, row in enumerate(rows, start=first)
+        ),
+        found,
+    )
 
 
 _ROW_TAG = f"{{{_MAIN_NS}}}row"
 _CELL_TAG = f"{{{_MAIN_NS}}}c"
 _VALUE_TAG = f"{{{_MAIN_NS}}}v"
+_HYPERLINK_TAG = f"{{{_MAIN_NS}}}hyperlink"
+_REL_ID = f"{{{_REL_NS}}}id"
 
 
-def _stream_rows(
-    handle: BinaryIO, strings: list, date_styles: set, epoch: Any, first: int, width: int
-) -> Iterator[tuple[int, list, list]]:
-    number = 0
-    with handle:
-        for row in _iterparse(handle, _ROW_TAG):
-            ref = row.get("r")
-            number = int(ref) if ref and ref.isdigit() else number + 1
-            if number < first:
-                continue
-            values: list = [None] * width
-            types: list = [None] * width
-            column = 0
-            for cell in row.iterchildren(_CELL_TAG):
-                ref = cell.get("r")
-                column = _column_of(ref) if ref else column + 1
-                if 0 < column <= width:
-                    values[column - 1], types[column - 1] = _cell_value(
-                        cell, strings, date_styles, epoch
-                    )
-            yield number, values, types
+class _SheetTarget:
+    """lxml parser target for a worksheet: its data rows and hyperlink elements.
+
+    Called back per tag, it builds no tree. Rows with no value in the first
+    ``width`` columns are not kept, and past the data (more than
+    ``MAX_BLANK_RUN`` rows after the last filled one, or ``MAX_ROWS`` rows)
+    cells are ignored: the row reader stops there too.
+    """
+
+    def __init__(self, strings: list, date_styles: set, epoch: Any, first: int, width: int):
+        self.strings, self.date_styles, self.epoch = strings, date_styles, epoch
+        self.first, self.width = first, width
+        self.rows: list[tuple[int, list, list]] = []
+        self.hyperlinks: list[tuple[str, str, str]] = []  # (ref, relationship id, location)
+        self.number = 0
+        self.last_filled = first - 1
+        self.done = False
+        # The row being read (None: not kept), and the cell being read (column 0: none).
+        self.values: list | None = None
+        self.types: list = []
+        self.filled = False
+        self.column = 0
+        self.in_cell = False
+        self.kind = "n"
+        self.style: str | None = None
+        self.value: str | None = None  # the <v> text
+        self.text: list[str] | None = None  # collects character data when not None
+
+    def start(self, tag: str, attrib: Any) -> None:
+        if tag == _CELL_TAG:
+            if self.values is None:
+                return
+            ref = attrib.get("r")
+            self.column = _column_of(ref) if ref else self.column + 1
+            if 0 < self.column <= self.width:
+                self.in_cell, self.kind, self.style = True, attrib.get("t", "n"), attrib.get("s")
+                self.value = None
+                # An inline string is all the text of the cell, as itertext() reads it.
+                self.text = [] if self.kind == "inlineStr" else None
+        elif tag == _VALUE_TAG:
+            if self.in_cell and self.kind != "inlineStr":
+                self.text = []
+        elif tag == _ROW_TAG:
+            ref = attrib.get("r")
+            self.number = int(ref) if ref and ref.isdigit() else self.number + 1
+            self.column = 0
+            if self.number >= self.first and not self.done:
+                self.values, self.types = [None] * self.width, [None] * self.width
+                self.filled = False
+        elif tag == _HYPERLINK_TAG:
+            self.hyperlinks.append(
+                (attrib.get("ref", ""), attrib.get(_REL_ID, ""), attrib.get("location", ""))
+            )
+
+    def data(self, text: str) -> None:
+        if self.text is not None:
+            self.text.append(text)
+
+    def end(self, tag: str) -> None:
+        if tag == _VALUE_TAG:
+            if self.in_cell and self.kind != "inlineStr" and self.value is None:
+                self.value = "".join(self.text or ())
+                self.text = None
+        elif tag == _CELL_TAG:
+            if not self.in_cell:
+                return
+            if self.kind == "inlineStr":
+                value, data_type = "".join(self.text or ()), "s"
+            else:
+                value, data_type = _cell_value(
+                    self.kind, self.style, self.value, self.strings, self.date_styles, self.epoch
+                )
+            self.values[self.column - 1], self.types[self.column - 1] = value, data_type
+            if not (value is None or (isinstance(value, str) and not value.strip())):
+                self.filled = True
+            self.in_cell, self.text = False, None
+        elif tag == _ROW_TAG:
+            if self.values is not None and self.filled:
+                if self.number - self.last_filled > MAX_BLANK_RUN or len(self.rows) > MAX_ROWS:
+                    self.done = True  # the row reader stops at this row: keep no more
+                self.rows.append((self.number, self.values, self.types))
+                self.last_filled = self.number
+            self.values = None
+
+    def close(self) -> None:
+        return None
 
 
 @lru_cache(maxsize=256)
@@ -265,11 +371,10 @@ def _column_of(ref: str) -> int:
         return 0
 
 
-def _cell_value(cell: Any, strings: list, date_styles: set, epoch: Any) -> tuple[object, str]:
-    kind = cell.get("t", "n")
-    if kind == "inlineStr":
-        return "".join(cell.itertext()), "s"
-    value = cell.findtext(_VALUE_TAG)
+def _cell_value(
+    kind: str, style: str | None, value: str | None, strings: list, date_styles: set, epoch: Any
+) -> tuple[object, str]:
+    """A cell's value and openpyxl's type letter, from its type, style and ``<v>`` text."""
     if value is None:
         return None, "n"
     if kind == "s":
@@ -285,7 +390,6 @@ def _cell_value(cell: Any, strings: list, date_styles: set, epoch: Any) -> tuple
         number = float(value) if any(ch in value for ch in ".eE") else int(value)
     except ValueError:
         return value, "s"
-    style = cell.get("s")
     if style and style.isdigit() and int(style) in date_styles:
         try:
             return from_excel(number, epoch) if epoch else from_excel(number), "d"

@@ -4,29 +4,39 @@ Most imports are ICE's latest list. For an agency whose rows in it all carry a
 signed date already known for one of its agreements (the agreement's current
 date), the full rebuild (``events.agreements_rebuild``) would only extend the
 history at its end: rows keep their agreements, and the only new events are
-at this snapshot. This module computes exactly that from the previous
-snapshot and a few targeted queries, instead of re-reading every row of every
-earlier snapshot. Any other agency (new dates, undated rows, new agencies)
-goes through the full rebuild. The shuffled-order tests check that both ways
-give the same history.
+at this snapshot. This module computes exactly that by comparing each row with
+its agreement's ``AgreementLastSeen`` record (what the lists said last), so
+the cost does not grow with the history, and advances those records. Any
+other agency (new dates, undated rows, new agencies, an agreement without a
+record) goes through the full rebuild. The shuffled-order tests check that
+both ways give the same history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from types import SimpleNamespace
 
 from django.db.models import Q
 
-from agreements.models import Agency, Agreement, AgreementEvent, ListSnapshot, SnapshotRow
+from agreements.models import (
+    Agency,
+    Agreement,
+    AgreementEvent,
+    AgreementLastSeen,
+    ListSnapshot,
+    SnapshotRow,
+)
 from agreements.services.events import (
     CHUNK,
+    LAST_SEEN_COLUMNS,
     LINK_FIELDS,
     TRACKED_FIELDS,
+    NewRow,
     RebuildResult,
     agency_values,
     agreements_rebuild,
+    event_record,
     insert_plain,
     update_grouped,
 )
@@ -37,7 +47,7 @@ _FIELDS = (*TRACKED_FIELDS, *LINK_FIELDS)
 
 
 def snapshot_history_update(
-    *, snapshot: ListSnapshot, new_rows: list[SnapshotRow], agency_ids: set[int]
+    *, snapshot: ListSnapshot, new_rows: list[NewRow], agency_ids: set[int]
 ) -> RebuildResult:
     """Bring agreements and events up to date with ``snapshot`` (saved; rows not yet)."""
     if not _is_newest_participating(snapshot):
@@ -59,7 +69,7 @@ def _is_newest_participating(snapshot: ListSnapshot) -> bool:
     later = Q(published_at__gt=snapshot.published_at) | Q(
         published_at=snapshot.published_at, sha256__gt=snapshot.sha256
     )
-    return not ListSnapshot.objects.exclude(pk=snapshot.pk).filter(later).exists()
+    return not ListSnapshot.objects.exclude(pk=snapshot.pk).filter(later, held=False).exists()
 
 
 def _chunks(ids: list[int]):
@@ -68,68 +78,81 @@ def _chunks(ids: list[int]):
 
 
 class _Plan:
-    def __init__(self, snapshot: ListSnapshot, new_rows: list[SnapshotRow], agency_ids) -> None:
+    def __init__(self, snapshot: ListSnapshot, new_rows: list[NewRow], agency_ids) -> None:
         self.snapshot = snapshot
         self.new_rows = new_rows
         self.agency_ids = sorted(agency_ids)
         self.previous = (
-            ListSnapshot.objects.filter(kind=PARTICIPATING)
+            ListSnapshot.objects.filter(kind=PARTICIPATING, held=False)
             .exclude(pk=snapshot.pk)
             .order_by("-published_at", "-sha256")
             .first()
         )
-        self.agreements: dict[int, Agreement] = {}
+        self.agreements: dict[int, SimpleNamespace] = {}
+        # An agency is rebuilt in full when one of its agreements has no
+        # last-seen record: only the rows can tell what it was.
+        self.structural: set[int] = set()
         # A date is one agreement's only (dates are never shared between the
         # agreements of a lineage), so the agreement holding it as its current
         # date is the one a row with that date belongs to.
-        by_date: dict[tuple, Agreement] = {}
+        by_date: dict[tuple, SimpleNamespace] = {}
+        seen_fields = ("last_seen", *(f"last_seen__{c}" for c in LAST_SEEN_COLUMNS))
         for chunk in _chunks(self.agency_ids):
-            for values in Agreement.objects.filter(agency_id__in=chunk).values(*_AGREEMENT_FIELDS):
+            found = Agreement.objects.filter(agency_id__in=chunk).values_list(
+                *_AGREEMENT_FIELDS, *seen_fields
+            )
+            for values in found:
                 # Plain records: thousands of model instances would cost more than the rest.
-                agreement = SimpleNamespace(pk=values["id"], **values)
+                agreement = SimpleNamespace(**dict(zip(_AGREEMENT_FIELDS, values, strict=False)))
+                agreement.pk = agreement.id
+                known, *seen = values[len(_AGREEMENT_FIELDS) :]
+                agreement.seen = dict(zip(LAST_SEEN_COLUMNS, seen, strict=True)) if known else None
                 self.agreements[agreement.pk] = agreement
+                if agreement.seen is None:
+                    self.structural.add(agreement.agency_id)
                 if agreement.signed_on:
                     by_date[(agreement.agency_id, agreement.model, agreement.signed_on)] = agreement
-        self.structural: set[int] = set()
         for row in new_rows:
             if not row.agency_id or not row.model:
                 continue
             agreement = by_date.get((row.agency_id, row.model, row.signed_on))
-            if agreement is None:
-                self.structural.add(row.agency_id)
+            if agreement is None or agreement.seen is None or agreement.seen["snapshot_id"] is None:
+                self.structural.add(row.agency_id)  # new, re-dated, or never listed before
             else:
                 row.agreement_id = agreement.pk
 
     def apply(self, result: RebuildResult) -> None:
-        snapshot, previous = self.snapshot, self.previous
-        fast = [pk for pk in self.agency_ids if pk not in self.structural]
-        fast_set = set(fast)
-        current: dict[int, SnapshotRow] = {}
+        snapshot = self.snapshot
+        previous = self.previous.pk if self.previous else None
+        fast = {pk for pk in self.agency_ids if pk not in self.structural}
+        current: dict[int, NewRow] = {}
         for row in sorted(self.new_rows, key=lambda r: r.row_number):
-            if row.agency_id not in fast_set or not row.agreement_id:
+            if row.agency_id not in fast or not row.agreement_id:
                 continue
             if row.agreement_id not in current or current[row.agreement_id].is_duplicate:
                 current[row.agreement_id] = row
-        before = self._previous_rows(fast)
-        last = self._last_values(current, before)
-        events: list[AgreementEvent] = []
+        events: list[SimpleNamespace] = []
         changes: list[tuple[int, dict]] = []
+        seen_changes: list[tuple[int, dict]] = []
         for pk, agreement in self.agreements.items():
-            if agreement.agency_id not in fast_set:
+            if agreement.agency_id not in fast:
                 continue
             row = current.get(pk)
+            listed_before = previous is not None and agreement.seen["snapshot_id"] == previous
             if row is None:
-                if pk in before:
-                    events.append(self._event(agreement, "delisted", previous.pk))
+                if listed_before:
+                    events.append(self._event(agreement, "delisted", previous))
                 # Active agreements are those on the previous participating list;
                 # a pending agreement's status is not this list's to change.
-                if agreement.status == Agreement.Status.ACTIVE and pk in before:
+                if agreement.status == Agreement.Status.ACTIVE and listed_before:
                     changes.append((pk, {"status": Agreement.Status.ENDED}))
                     result.agreements_changed += 1
                 continue
-            if pk not in before:
-                events.append(self._event(agreement, "relisted", last[pk].get("_listed")))
-            events.extend(self._changes(agreement, row, last.get(pk, {})))
+            if not listed_before:
+                events.append(self._event(agreement, "relisted", agreement.seen["snapshot_id"]))
+            seen_diff = {"snapshot_id": snapshot.pk}
+            events.extend(self._changes(agreement, row, seen_diff))
+            seen_changes.append((pk, seen_diff))
             diff: dict = {"last_listed_at": snapshot.published_at}
             if agreement.status != Agreement.Status.ACTIVE:
                 diff["status"] = Agreement.Status.ACTIVE
@@ -140,75 +163,16 @@ class _Plan:
                 result.agreements_changed += 1
             changes.append((pk, diff))
         update_grouped(Agreement, changes)
-        AgreementEvent.objects.bulk_create(events, batch_size=1000)
+        update_grouped(AgreementLastSeen, seen_changes, stamp=False)
+        insert_plain(AgreementEvent, events)
         result.events += len(events)
-        self._update_agencies(fast_set)
+        self._update_agencies(fast)
         insert_plain(SnapshotRow, [r for r in self.new_rows if r.agency_id not in self.structural])
-
-    def _previous_rows(self, fast: list[int]) -> dict[int, SimpleNamespace]:
-        """Agreement -> its row on the previous participating snapshot."""
-        rows: dict[int, SimpleNamespace] = {}
-        if self.previous is None:
-            return rows
-        for chunk in _chunks(fast):
-            found = (
-                SnapshotRow.objects.filter(
-                    snapshot=self.previous, agency_id__in=chunk, agreement__isnull=False
-                )
-                .values("snapshot_id", "agreement_id", "is_duplicate", *_FIELDS)
-                .order_by("row_number")
-            )
-            for values in found:
-                row = SimpleNamespace(**values)
-                if row.agreement_id not in rows or rows[row.agreement_id].is_duplicate:
-                    rows[row.agreement_id] = row
-        return rows
-
-    def _last_values(self, current: dict, before: dict) -> dict[int, dict]:
-        """Last non-blank values (and snapshot) of each listed agreement before this one."""
-        last: dict[int, dict] = defaultdict(dict)
-        lookups: dict[str, list[int]] = defaultdict(list)
-        for pk in current:
-            row = before.get(pk)
-            for name in _FIELDS:
-                value = getattr(row, name) if row is not None else None
-                if value:
-                    last[pk][name] = (value, row.snapshot_id)
-                else:
-                    lookups[name].append(pk)
-            if row is None:
-                lookups["_listed"].append(pk)
-        for name, pks in lookups.items():
-            for chunk in _chunks(pks):
-                rows = SnapshotRow.objects.filter(
-                    agreement_id__in=chunk, snapshot__kind=PARTICIPATING, is_duplicate=False
-                ).exclude(snapshot=self.snapshot)
-                if name != "_listed":
-                    rows = rows.exclude(**{name: ""}) if name != "signed_on" else rows
-                    rows = rows.exclude(**{f"{name}__isnull": True})
-                found = rows.values_list(
-                    "agreement_id",
-                    "snapshot_id",
-                    "snapshot__published_at",
-                    "snapshot__sha256",
-                    "row_number",
-                    name if name != "_listed" else "snapshot_id",
-                )
-                best: dict[int, tuple] = {}
-                for agreement_id, snapshot_id, when, sha, number, value in found:
-                    key = (when, sha, -number)
-                    if agreement_id not in best or key > best[agreement_id][0]:
-                        best[agreement_id] = (key, value, snapshot_id)
-                for agreement_id, (_, value, snapshot_id) in best.items():
-                    last[agreement_id][name] = (
-                        snapshot_id if name == "_listed" else (value, snapshot_id)
-                    )
-        return last
 
     def _event(
         self, agreement: SimpleNamespace, kind: str, previous: int | None, **extra
-    ) -> AgreementEvent:
-        return AgreementEvent(
+    ) -> SimpleNamespace:
+        return event_record(
             agreement_id=agreement.pk,
             agency_id=agreement.agency_id,
             kind=kind,
@@ -219,16 +183,20 @@ class _Plan:
         )
 
     def _changes(
-        self, agreement: SimpleNamespace, row: SnapshotRow, last: dict
-    ) -> list[AgreementEvent]:
+        self, agreement: SimpleNamespace, row: NewRow, seen_diff: dict
+    ) -> list[SimpleNamespace]:
+        """Events of ``row`` against the last non-blank values seen; the record's changes go in ``seen_diff``."""
         events = []
+        seen = agreement.seen
         for name in _FIELDS:
             after = getattr(row, name)
             if not after:
-                continue
-            before, previous = last.get(name, ("", None))
+                continue  # a blank cell (e.g. COUNTY as #N/A) is not a change
+            before, previous = seen[name], seen[f"{name}_snapshot_id"]
+            seen_diff[f"{name}_snapshot_id"] = self.snapshot.pk
             if before == after:
                 continue
+            seen_diff[name] = after
             label = "county" if name == "county_name" else name
             if name in LINK_FIELDS and not before:
                 events.append(

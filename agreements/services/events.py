@@ -26,12 +26,20 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
-from agreements.models import Agency, Agreement, AgreementEvent, ListSnapshot, SnapshotRow
+from agreements.models import (
+    Agency,
+    Agreement,
+    AgreementEvent,
+    AgreementLastSeen,
+    ListSnapshot,
+    SnapshotRow,
+)
 
 PARTICIPATING = ListSnapshot.Kind.PARTICIPATING
 PENDING = ListSnapshot.Kind.PENDING
@@ -60,6 +68,33 @@ ROW_FIELDS = (
 CHUNK = 900
 
 
+@dataclass(slots=True)
+class NewRow:
+    """A row of the file being imported, not yet saved: the ``SnapshotRow`` columns, plainly.
+
+    Thousands of model instances per file cost more than the rest of the row's
+    way to the database (``insert_plain`` reads these attributes).
+    """
+
+    snapshot_id: int
+    row_number: int
+    raw: dict
+    state: str
+    agency_name: str
+    model: str
+    signed_on: dt.date | None
+    signed_raw: str
+    agency_type: str
+    county_name: str
+    county_fips: str
+    moa_url: str
+    addendum_url: str
+    agency_id: int | None
+    is_duplicate: bool
+    agreement_id: int | None = None
+    id: None = None
+
+
 @dataclass
 class Row:
     """A snapshot row as the rebuild sees it."""
@@ -78,7 +113,7 @@ class Row:
     addendum_url: str
     agreement_id: int | None
     is_duplicate: bool
-    obj: SnapshotRow | None = None  # an unsaved row of the file being imported
+    obj: NewRow | None = None  # an unsaved row of the file being imported
 
 
 @dataclass
@@ -93,7 +128,9 @@ class Timeline:
     @classmethod
     def load(cls) -> Timeline:
         snapshots = sorted(
-            ListSnapshot.objects.values_list("id", "kind", "published_at", "sha256"),
+            ListSnapshot.objects.filter(held=False).values_list(
+                "id", "kind", "published_at", "sha256"
+            ),
             key=lambda s: (s[2], s[3]),
         )
         order: dict[str, list[int]] = {PARTICIPATING: [], PENDING: []}
@@ -142,7 +179,7 @@ class RebuildResult:
 
 
 def agreements_rebuild(
-    *, agency_ids: Iterable[int], new_rows: list[SnapshotRow] | None = None
+    *, agency_ids: Iterable[int], new_rows: list[NewRow] | None = None
 ) -> RebuildResult:
     """Recompute agreements, row assignments and events of these agencies.
 
@@ -176,6 +213,13 @@ def agreements_rebuild(
     _assign_rows(groups_by_lineage, new_rows)
     _update_agencies(agency_ids, rows, timeline)
     result.events = _sync_events(agency_ids, groups_by_lineage, timeline)
+    kept = [
+        a.pk
+        for agreements in existing.values()
+        for a in agreements
+        if a.pk not in reconciler.dropped
+    ]
+    _sync_last_seen(agency_ids, groups_by_lineage, timeline, kept)
     return result
 
 
@@ -187,12 +231,14 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
 def _load_rows(agency_ids: list[int]) -> list[Row]:
     rows = []
     for chunk in _chunks(agency_ids):
-        for values in SnapshotRow.objects.filter(agency_id__in=chunk).values_list(*ROW_FIELDS):
+        held = Q(snapshot__held=True)  # a held list is not part of the history yet
+        rows_of = SnapshotRow.objects.filter(agency_id__in=chunk).exclude(held)
+        for values in rows_of.values_list(*ROW_FIELDS):
             rows.append(Row(*values))
     return rows
 
 
-def _row_of(obj: SnapshotRow) -> Row:
+def _row_of(obj: NewRow) -> Row:
     values = [getattr(obj, name) for name in ROW_FIELDS]
     return Row(*values, obj=obj)
 
@@ -326,32 +372,55 @@ def update_grouped(model, changes: list[tuple[int, dict]], *, stamp: bool = True
 
 
 def insert_plain(model, objects: list) -> None:
-    """INSERT ``objects`` with one prepared statement run many times.
+    """INSERT ``objects`` (model instances or plain records with the same attributes) at once.
 
     For rows whose primary keys nobody reads back (snapshot rows): Django's
     ``bulk_create`` compiles every value through the ORM, which was a third of
-    an import's time; ``executemany`` lets the driver batch (psycopg pipelines it).
+    an import's time. Values of plain types (text, numbers, booleans, keys) are
+    passed as they are, so they must already have their field's Python type;
+    the others (dates, JSON) go through the field. PostgreSQL receives the rows
+    with COPY, other databases with one prepared statement run many times.
     """
     if not objects:
         return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field]
     for model_field in fields:  # fill auto_now/auto_now_add as save() would
         if getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False):
             for obj in objects:
                 model_field.pre_save(obj, add=True)
-    quote = connection.ops.quote_name
-    # Only model metadata is interpolated; every value is a parameter.
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-        quote(model._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
+    getters = [(f.attname, _db_value(f)) for f in fields]
     params = [
-        tuple(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields)
+        tuple(
+            getattr(obj, name) if convert is None else convert(getattr(obj, name))
+            for name, convert in getters
+        )
         for obj in objects
     ]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Only model metadata is interpolated; the values are streamed.
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for values in params:
+                    copy.write_row(values)
+            return
+        # Only model metadata is interpolated; every value is a parameter.
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
         cursor.executemany(sql, params)
+
+
+# Fields whose Python values the database drivers take as they are.
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.BooleanField, models.IntegerField)
+
+
+def _db_value(model_field):
+    """None when the field's value can be sent as it is, else its converter."""
+    target = model_field.target_field if model_field.is_relation else model_field
+    if isinstance(target, _PLAIN_FIELDS):  # also keys: their targets are integers
+        return None
+    return lambda value: model_field.get_db_prep_save(value, connection)
 
 
 class _Reconciler:
@@ -363,6 +432,7 @@ class _Reconciler:
         self.claimed: set[int] = set()
         self.to_create: list[tuple[Group, Agreement]] = []
         self.merges: list[tuple[Agreement, Agreement]] = []
+        self.dropped: set[int] = set()
         self.lineages: list[list[Group]] = []
 
     def claim(self, groups: list[Group], existing: list[Agreement]) -> None:
@@ -375,6 +445,7 @@ class _Reconciler:
                 survivor = by_id[min(referenced)]
                 for pk in sorted(referenced - {survivor.pk}):
                     self.merges.append((survivor, by_id[pk]))
+                    self.dropped.add(pk)
                 self.claimed |= referenced
                 group.agreement = survivor
             else:
@@ -448,7 +519,7 @@ def _status(group: Group, timeline: Timeline, participating: list[Row]) -> str:
     return Agreement.Status.PENDING if listed else Agreement.Status.ENDED
 
 
-def _assign_rows(groups_by_lineage: dict, new_rows: Iterable[SnapshotRow]) -> None:
+def _assign_rows(groups_by_lineage: dict, new_rows: Iterable[NewRow]) -> None:
     """Point each row at its agreement: saved rows by bulk update, new ones at creation."""
     changed = []
     for groups in groups_by_lineage.values():
@@ -484,7 +555,7 @@ def _update_agencies(agency_ids: list[int], rows: list[Row], timeline: Timeline)
     update_grouped(Agency, changed)
 
 
-def agency_values(values: dict[str, str], row: Row | SnapshotRow) -> None:
+def agency_values(values: dict[str, str], row: Row | NewRow) -> None:
     """Fold one row (in time order) into an agency's latest type and county."""
     if row.agency_type:
         values["agency_type"] = row.agency_type
@@ -533,7 +604,7 @@ def _sync_events(agency_ids: list[int], groups_by_lineage: dict, timeline: Timel
         for g in groups
     }
     new = [
-        AgreementEvent(
+        event_record(
             agreement_id=key[0],
             agency_id=agency_of[key[0]],
             kind=key[1],
@@ -547,8 +618,15 @@ def _sync_events(agency_ids: list[int], groups_by_lineage: dict, timeline: Timel
         for key, value in wanted.items()
         if key not in have
     ]
-    AgreementEvent.objects.bulk_create(new, batch_size=1000)
+    insert_plain(AgreementEvent, new)
     return len(wanted)
+
+
+def event_record(**values) -> SimpleNamespace:
+    """An ``AgreementEvent`` to insert with ``insert_plain`` (plain: no model instance)."""
+    return SimpleNamespace(
+        **{"field": "", "old_value": "", "new_value": "", "previous_snapshot_id": None, **values}
+    )
 
 
 def _text(value: object) -> str:
@@ -557,14 +635,20 @@ def _text(value: object) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
-def derive_events(group: Group, timeline: Timeline) -> list[tuple]:
-    """(agreement, kind, snapshot, field, previous snapshot, old, new) of one agreement."""
-    pk = group.agreement.pk
+def listings(group: Group, timeline: Timeline) -> dict[str, dict[int, Row]]:
+    """Kind -> snapshot -> the row that lists the agreement there (a duplicate only if alone)."""
     by_kind: dict[str, dict[int, Row]] = {PARTICIPATING: {}, PENDING: {}}
     for row in group.rows:
         listed = by_kind[timeline.kind[row.snapshot_id]]
         if row.snapshot_id not in listed or listed[row.snapshot_id].is_duplicate:
             listed[row.snapshot_id] = row
+    return by_kind
+
+
+def derive_events(group: Group, timeline: Timeline) -> list[tuple]:
+    """(agreement, kind, snapshot, field, previous snapshot, old, new) of one agreement."""
+    pk = group.agreement.pk
+    by_kind = listings(group, timeline)
     events: list[tuple] = []
     ever_signed = bool(by_kind[PARTICIPATING])
     for kind, listed in by_kind.items():
@@ -613,3 +697,73 @@ def _changes(pk: int, known: dict, row: Row, *, first: bool) -> list[tuple]:
                  _text(after))
             )  # fmt: skip
     return events
+
+
+# --- Last seen ----------------------------------------------------------------
+
+LAST_SEEN_FIELDS = (*TRACKED_FIELDS, *LINK_FIELDS)
+
+
+def _blank(name: str) -> str | None:
+    return None if name == "signed_on" else ""
+
+
+# The columns of AgreementLastSeen, in the order of ``last_seen_values``.
+LAST_SEEN_COLUMNS = (
+    "snapshot_id",
+    *(column for name in LAST_SEEN_FIELDS for column in (name, f"{name}_snapshot_id")),
+)
+NEVER_SEEN = (None, *(value for name in LAST_SEEN_FIELDS for value in (_blank(name), None)))
+
+
+def last_seen_values(group: Group, timeline: Timeline) -> tuple:
+    """An agreement's ``AgreementLastSeen`` columns, from its rows (``LAST_SEEN_COLUMNS`` order).
+
+    The same reading of the rows as ``derive_events``: the last participating
+    snapshot listing it, and each field's last non-blank value and its snapshot.
+    """
+    listed = listings(group, timeline)[PARTICIPATING]
+    if not listed:
+        return NEVER_SEEN
+    ordered = sorted(listed.values(), key=lambda row: timeline.position[row.snapshot_id])
+    values = [ordered[-1].snapshot_id]
+    for name in LAST_SEEN_FIELDS:
+        seen = [row for row in ordered if getattr(row, name)]
+        if seen:
+            values += [getattr(seen[-1], name), seen[-1].snapshot_id]
+        else:
+            values += [_blank(name), None]
+    return tuple(values)
+
+
+def _sync_last_seen(
+    agency_ids: list[int], groups_by_lineage: dict, timeline: Timeline, kept: list[int]
+) -> None:
+    """Make the ``AgreementLastSeen`` records of these agencies' agreements equal to their rows.
+
+    Every agreement gets one, also those no row belongs to (never seen), so
+    that a missing record always means "not known".
+    """
+    wanted = dict.fromkeys(kept, NEVER_SEEN)
+    for groups in groups_by_lineage.values():
+        for group in groups:
+            wanted[group.agreement.pk] = last_seen_values(group, timeline)
+    stale = []
+    for chunk in _chunks(agency_ids):
+        found = AgreementLastSeen.objects.filter(agreement__agency_id__in=chunk).values_list(
+            "agreement_id", *LAST_SEEN_COLUMNS
+        )
+        for pk, *values in found:
+            if wanted.get(pk) == tuple(values):
+                del wanted[pk]
+            else:
+                stale.append(pk)
+    for start in range(0, len(stale), CHUNK):
+        AgreementLastSeen.objects.filter(pk__in=stale[start : start + CHUNK]).delete()
+    insert_plain(
+        AgreementLastSeen,
+        [
+            SimpleNamespace(agreement_id=pk, **dict(zip(LAST_SEEN_COLUMNS, values, strict=True)))
+            for pk, values in wanted.items()
+        ],
+    )

@@ -35,6 +35,7 @@ from rapidfuzz import fuzz, process
 from agreements import ice_sheet, normalize
 from agreements.models import Agency, AgencyAlias, ListSnapshot, SnapshotRow
 from agreements.services.appended import snapshot_history_update
+from agreements.services.events import NewRow, RebuildResult, agreements_rebuild, insert_plain
 
 EASTERN = zoneinfo.ZoneInfo("America/New_York")
 # Name-key similarity (rapidfuzz ratio) above which two names of one state
@@ -63,6 +64,7 @@ class ImportResult:
     warnings: int = 0
     needs_review: int = 0
     county_fips_share: float | None = None
+    held: bool = False
 
     def summary(self) -> str:
         """One line for the command and the admin."""
@@ -81,12 +83,17 @@ class ImportResult:
             if self.needs_review
             else ""
         )
+        held = (
+            " HELD: far shorter than the list before, not applied until a curator confirms it."
+            if self.held
+            else ""
+        )
         return (
             f"{name}: {snapshot.kind} list published {when} (from {snapshot.published_at_source}), "
             f"{_count(self.rows, 'row')}, {self.agencies_new} new "
             f"{'agency' if self.agencies_new == 1 else 'agencies'}, "
             f"{self.agreements_new} new and {self.agreements_changed} changed agreements, "
-            f"{_count(self.warnings, 'warning')}{review}{share}."
+            f"{_count(self.warnings, 'warning')}{review}{share}.{held}"
         )
 
 
@@ -112,8 +119,16 @@ def snapshot_import(
     kind: str | None = None,
     source_url: str = "",
     imported_by=None,
+    accept_shrink: bool = False,
 ) -> ImportResult:
-    """Import one ICE list file; refuse it with SnapshotImportError if it is not one."""
+    """Import one ICE list file; refuse it with SnapshotImportError if it is not one.
+
+    A participating list with fewer than half the rows of the one before it is
+    held (``ListSnapshot.held``): saved with a warning but not applied, so a
+    truncated list cannot end every agreement, until a curator applies it
+    (``snapshot_release``) or ``accept_shrink`` says it is right. Importing a
+    held file again with ``accept_shrink`` applies it.
+    """
     if kind and kind not in ListSnapshot.Kind.values:
         raise SnapshotImportError(
             f"Kind {kind!r} is not one of {', '.join(ListSnapshot.Kind.values)}."
@@ -128,6 +143,9 @@ def snapshot_import(
     sha256 = ice_sheet.sha256_of(data)
     existing = ListSnapshot.objects.filter(sha256=sha256).first()
     if existing is not None:
+        if existing.held and accept_shrink:
+            snapshot_release(existing, user=imported_by)
+            existing.refresh_from_db()
         return _already(existing)
     try:
         sheet = ice_sheet.read_ice_sheet(data, filename=filename)
@@ -151,7 +169,7 @@ def snapshot_import(
     try:
         with transaction.atomic():
             snapshot.file.save(filename, ContentFile(data), save=False)
-            result = _import(snapshot, sheet, warnings)
+            result = _import(snapshot, sheet, warnings, accept_shrink=accept_shrink)
     except IntegrityError:
         if snapshot.file:
             snapshot.file.delete(save=False)
@@ -173,17 +191,68 @@ def _already(snapshot: ListSnapshot) -> ImportResult:
         created=False,
         rows=snapshot.row_count,
         warnings=len(snapshot.warnings),
+        held=snapshot.held,
     )
 
 
-def _import(snapshot: ListSnapshot, sheet: ice_sheet.IceSheet, warnings: list) -> ImportResult:
+def snapshot_release(snapshot: ListSnapshot, user=None) -> RebuildResult:
+    """Apply a held list to the history, as a curator confirmed it is right.
+
+    Its agreements and events (and those of the lists around it) are rebuilt
+    exactly as if it had been imported unheld.
+    """
+    with transaction.atomic():
+        snapshot = ListSnapshot.objects.select_for_update().get(pk=snapshot.pk)
+        if not snapshot.held:
+            return RebuildResult()
+        snapshot.held = False
+        snapshot.warnings = [
+            *snapshot.warnings,
+            _warning("shrink_accepted", f"Applied to the history by {user or 'a curator'}."),
+        ]
+        snapshot.save(update_fields=["held", "warnings"])
+        rows = SnapshotRow.objects.filter(snapshot=snapshot, agency__isnull=False)
+        agencies = set(rows.values_list("agency_id", flat=True))
+        return agreements_rebuild(agency_ids=agencies | _neighbour_agencies(snapshot))
+
+
+def _shrink_warning(snapshot: ListSnapshot) -> dict | None:
+    """A warning if ``snapshot`` is a participating list under half as long as the one before."""
+    if snapshot.kind != ListSnapshot.Kind.PARTICIPATING:
+        return None
+    before = (
+        ListSnapshot.objects.filter(
+            kind=snapshot.kind, held=False, published_at__lt=snapshot.published_at
+        )
+        .order_by("-published_at")
+        .only("row_count", "published_at")
+        .first()
+    )
+    if before is None or snapshot.row_count * 2 >= before.row_count:
+        return None
+    return _warning(
+        "list_shrank",
+        f"This list has {snapshot.row_count:,} rows, fewer than half the {before.row_count:,} of "
+        f"the list published {before.published_at:%Y-%m-%d %H:%M} UTC: it may be truncated. It is "
+        "kept but held: no agreement is ended and no event recorded until a curator applies it "
+        "(admin action, or import it again with --accept-shrink).",
+    )
+
+
+def _import(
+    snapshot: ListSnapshot, sheet: ice_sheet.IceSheet, warnings: list, *, accept_shrink: bool
+) -> ImportResult:
     resolver = AgencyResolver(states={row.state for row in sheet.rows if row.state})
     agency_ids = resolver.resolve(sheet.rows, warnings)
+    shrank = None if accept_shrink else _shrink_warning(snapshot)
+    if shrank is not None:
+        warnings.insert(0, shrank)
+        snapshot.held = True
     snapshot.warnings = cap_warnings(warnings)
     snapshot.save()
     rows = [
-        SnapshotRow(
-            snapshot=snapshot,
+        NewRow(
+            snapshot_id=snapshot.pk,
             row_number=row.number,
             raw=row.raw,
             state=row.state,
@@ -201,6 +270,17 @@ def _import(snapshot: ListSnapshot, sheet: ice_sheet.IceSheet, warnings: list) -
         )
         for row in sheet.rows
     ]
+    if snapshot.held:
+        insert_plain(SnapshotRow, rows)  # kept, but assigned to agreements only once applied
+        return ImportResult(
+            snapshot=snapshot,
+            created=True,
+            rows=len(rows),
+            agencies_new=resolver.created,
+            warnings=len(warnings),
+            needs_review=resolver.needs_review,
+            held=True,
+        )
     affected = set(agency_ids.values()) | _neighbour_agencies(snapshot)
     rebuilt = snapshot_history_update(snapshot=snapshot, new_rows=rows, agency_ids=affected)
     return ImportResult(
@@ -220,7 +300,7 @@ def _neighbour_agencies(snapshot: ListSnapshot) -> set[int]:
 
     Their agreements may now be delisted or relisted by the new file.
     """
-    same = ListSnapshot.objects.filter(kind=snapshot.kind).exclude(pk=snapshot.pk)
+    same = ListSnapshot.objects.filter(kind=snapshot.kind, held=False).exclude(pk=snapshot.pk)
     key = (snapshot.published_at, snapshot.sha256)
     before = (
         same.filter(published_at__lte=key[0])

@@ -15,11 +15,12 @@ from agreements.models import (
     AgencyAlias,
     Agreement,
     AgreementEvent,
+    AgreementLastSeen,
     ListSnapshot,
     SnapshotRow,
 )
 from agreements.services import snapshot_import
-from agreements.services.events import agreements_rebuild
+from agreements.services.events import LAST_SEEN_COLUMNS, agreements_rebuild
 from tests.agreements.ice_builder import row, workbook
 
 pytestmark = pytest.mark.django_db
@@ -185,6 +186,20 @@ def history() -> tuple[set, set]:
     return events, states
 
 
+def last_seen() -> dict:
+    """Each agreement's last-seen record, snapshots as sha256 (None: no record)."""
+    shas = dict(ListSnapshot.objects.values_list("id", "sha256"))
+    records = {
+        pk: tuple(shas.get(v, v) if c.endswith("snapshot_id") else v for c, v in zip(
+            LAST_SEEN_COLUMNS, values, strict=True))
+        for pk, *values in AgreementLastSeen.objects.values_list("pk", *LAST_SEEN_COLUMNS)
+    }  # fmt: skip
+    return {
+        (a.agency.state, a.agency.name_key, a.model, a.signed_on): records.get(a.pk)
+        for a in Agreement.objects.select_related("agency")
+    }
+
+
 def events_of(agency_name: str, model: str | None = None) -> list[tuple]:
     events = AgreementEvent.objects.filter(agency__name=agency_name)
     if model:
@@ -309,6 +324,63 @@ def test_newest_list_fast_path_agrees_with_a_full_rebuild(real):
         [(p.name, p.read_bytes()) for p in sorted(DATA.glob("*.xlsx"))] if real else history_files()
     )
     import_all(files)
-    incremental = history()
+    incremental, seen = history(), last_seen()
+    assert None not in seen.values()
     agreements_rebuild(agency_ids=Agency.objects.values_list("pk", flat=True))
     assert history() == incremental
+    assert last_seen() == seen
+
+
+def seen_of(agency_name: str, signed_on: dt.date) -> dict:
+    """One agreement's last-seen record, snapshots as file names."""
+    names = dict(ListSnapshot.objects.values_list("id", "original_filename"))
+    record = AgreementLastSeen.objects.get(
+        agreement__agency__name=agency_name, agreement__signed_on=signed_on
+    )
+    return {
+        column: names[value] if column.endswith("snapshot_id") and value else value
+        for column, value in zip(
+            LAST_SEEN_COLUMNS, (getattr(record, c) for c in LAST_SEEN_COLUMNS), strict=True
+        )
+    }
+
+
+def test_last_seen_records_what_the_lists_said_last_in_any_import_order():
+    files = history_files()
+    import_all(files)
+    march, may = "participatingAgencies03012025am.xlsx", "participatingAgencies05012025am.xlsx"
+    arlington = seen_of("Arlington Police Department", dt.date(2025, 1, 20))
+    assert (arlington["snapshot_id"], arlington["moa_url"], arlington["moa_url_snapshot_id"]) == (
+        may,
+        MOA,
+        may,
+    )
+    assert (arlington["addendum_url"], arlington["addendum_url_snapshot_id"]) == ("", None)
+    # Polk was delisted in April; its county was #N/A in March, then "Polk" in May.
+    polk = seen_of("Polk County Sheriff's Office", dt.date(2020, 7, 2))
+    assert (polk["snapshot_id"], polk["county_name"], polk["county_name_snapshot_id"]) == (
+        may,
+        "Polk County",
+        may,
+    )
+    # Baker's first agreement was last listed in March, then renewed.
+    assert seen_of("Baker County Sheriff's Office", dt.date(2019, 10, 15))["snapshot_id"] == march
+    expected = last_seen()
+    assert None not in expected.values()
+    for order in (list(reversed(files)), random.Random(4).sample(files, len(files))):
+        wipe()
+        import_all(order)
+        assert last_seen() == expected, [name for name, _ in order]
+
+
+def test_lost_last_seen_records_are_rebuilt_from_the_rows():
+    """A record missing (e.g. its snapshot deleted) means "unknown": the next import rebuilds."""
+    files = history_files()
+    import_all(files)
+    expected_history, expected_seen = history(), last_seen()
+    wipe()
+    import_all(files[:3])
+    AgreementLastSeen.objects.filter(agreement__agency__name__startswith="A").delete()
+    import_all(files[3:])
+    assert history() == expected_history
+    assert last_seen() == expected_seen

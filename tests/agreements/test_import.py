@@ -16,6 +16,7 @@ from agreements.models import (
     AgencyAlias,
     Agreement,
     AgreementEvent,
+    AgreementLastSeen,
     ListSnapshot,
     SnapshotRow,
 )
@@ -51,8 +52,18 @@ def load_bytes(data: bytes, name: str = "participatingAgencies06012025am.xlsx", 
 
 
 def db_state() -> dict[str, int]:
-    models = (Agency, AgencyAlias, Agreement, AgreementEvent, ListSnapshot, SnapshotRow)
-    return {model.__name__: model.objects.count() for model in models}
+    models = (
+        Agency,
+        AgencyAlias,
+        Agreement,
+        AgreementEvent,
+        AgreementLastSeen,
+        ListSnapshot,
+        SnapshotRow,
+    )
+    state = {model.__name__: model.objects.count() for model in models}
+    state["last listed in"] = sorted(AgreementLastSeen.objects.values_list("pk", "snapshot_id"))
+    return state
 
 
 def warning_codes(snapshot: ListSnapshot) -> set[str]:
@@ -207,6 +218,7 @@ def test_refused_files_leave_the_database_and_storage_untouched(data, words, set
 def test_a_failure_midway_rolls_back_everything(monkeypatch, settings):
     load(PENDING_JUNE)
     before = db_state()
+    assert before["AgreementLastSeen"] == before["Agreement"] > 0
 
     def broken(**kwargs):
         raise RuntimeError("disk full")

@@ -198,6 +198,9 @@ def test_merge_of_a_flagged_real_agency_mends_its_history():
     assert agreement.snapshot_rows.count() == 2
     kinds = list(AgreementEvent.objects.filter(agency=survivor).values_list("kind", flat=True))
     assert kinds == ["signed"]
+    # What the next list is compared with: July's row, under the surviving agency.
+    assert agreement.last_seen.snapshot.original_filename == "participatingAgencies07112025pm.xlsx"
+    assert not Agreement.objects.filter(agency=survivor, last_seen__isnull=True).exists()
     assert AgencyAlias.objects.get(name="Miami Springs Police Department").source == "merge"
 
 

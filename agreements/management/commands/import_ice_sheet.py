@@ -26,9 +26,23 @@ class Command(BaseCommand):
             choices=ListSnapshot.Kind.values,
             help="Force the list kind (normally detected from the header).",
         )
+        parser.add_argument(
+            "--accept-shrink",
+            action="store_true",
+            help=(
+                "Apply a participating list even if it has fewer than half the rows of the one "
+                "before (otherwise it is held for a curator); also applies an already held file."
+            ),
+        )
 
     def handle(
-        self, *args, files: list[Path], published_at: str | None, kind: str | None, **options
+        self,
+        *args,
+        files: list[Path],
+        published_at: str | None,
+        kind: str | None,
+        accept_shrink: bool = False,
+        **options,
     ) -> None:
         when = _parse_time(published_at) if published_at else None
         failed = 0
@@ -36,7 +50,11 @@ class Command(BaseCommand):
             try:
                 with path.open("rb") as handle:
                     result = snapshot_import(
-                        file=handle, filename=path.name, published_at=when, kind=kind
+                        file=handle,
+                        filename=path.name,
+                        published_at=when,
+                        kind=kind,
+                        accept_shrink=accept_shrink,
                     )
             except OSError as exc:
                 failed += 1
