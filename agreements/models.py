@@ -233,7 +233,10 @@ class ListSnapshot(models.Model):
 class SnapshotRow(models.Model):
     """A data row of a snapshot as ICE wrote it, and what it was resolved to."""
 
-    snapshot = models.ForeignKey(ListSnapshot, on_delete=models.CASCADE, related_name="rows")
+    # No index of its own: the unique (snapshot, row_number) index serves it.
+    snapshot = models.ForeignKey(
+        ListSnapshot, on_delete=models.CASCADE, related_name="rows", db_index=False
+    )
     row_number = models.PositiveIntegerField(_("row"), help_text=_("1-based row in the worksheet."))
     raw = models.JSONField(_("cells"), help_text=_("Header -> cell value, as in the file."))
     state = models.CharField(max_length=2, blank=True)
@@ -323,7 +326,11 @@ class AgreementLastSeen(models.Model):
         Agreement, on_delete=models.CASCADE, primary_key=True, related_name="last_seen"
     )
     # db_index=False: these are never searched by; a snapshot's deletion
-    # (cascade) may scan the table.
+    # (cascade) may scan the table. db_constraint=False: every import moves
+    # these columns of every listed agreement, and PostgreSQL would check each
+    # moved key against the snapshot table at commit (a tenth of a step's
+    # time). The record is derived data: Django still cascades a snapshot's
+    # deletion to it, and a missing or stale record is rebuilt from the rows.
     snapshot = models.ForeignKey(
         ListSnapshot,
         on_delete=models.CASCADE,
@@ -331,27 +338,53 @@ class AgreementLastSeen(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        db_constraint=False,
         help_text=_("The last participating list with the agreement; empty if never on one."),
     )
     county_name = models.CharField(max_length=100, blank=True)
     county_name_snapshot = models.ForeignKey(
-        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+        ListSnapshot,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     agency_type = models.CharField(max_length=100, blank=True)
     agency_type_snapshot = models.ForeignKey(
-        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+        ListSnapshot,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     signed_on = models.DateField(null=True, blank=True)
     signed_on_snapshot = models.ForeignKey(
-        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+        ListSnapshot,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     moa_url = models.URLField(max_length=2000, blank=True)
     moa_url_snapshot = models.ForeignKey(
-        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+        ListSnapshot,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     addendum_url = models.URLField(max_length=2000, blank=True)
     addendum_url_snapshot = models.ForeignKey(
-        ListSnapshot, on_delete=models.CASCADE, null=True, related_name="+", db_index=False
+        ListSnapshot,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
