@@ -1,9 +1,9 @@
 """The PostgreSQL backend's shortcuts give the answers of the plain way.
 
-With many matches, the ranking scores a pool of title matches; with filters, a
-phrase is checked only among the entries they allow; an index from before the
-words had their own table is moved in place. Small limits make the shortcuts
-run on a few documents.
+With many matches, the ranking scores a pool of title matches; a phrase is found
+by its word pairs, or, with filters, checked only among the entries they allow;
+an index from before the words had their own table is moved in place. Small
+limits make the shortcuts run on a few documents.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from agreements.models import Agency, AgencyAlias, Agreement
 from research.search import search
 from research.search.backends import postgres
 from research.search.backends.postgres import PostgresBackend
-from research.search.query import parse_query
+from research.search.query import parse_query, to_tsquery_sql
 from research.search.sync import search_install
 from tests.research.factories import AgencyFactory, DocumentAgencyFactory, DocumentFactory
 
@@ -102,6 +102,7 @@ def test_phrases_checked_among_filtered_entries_match_as_without_filters(
     two_states, monkeypatch, query
 ):
     monkeypatch.setattr(postgres, "WITHIN_GAIN", 0)
+    monkeypatch.setattr(postgres, "_match_by_pairs", lambda *args: None)
     parsed = parse_query(query)
     backend = PostgresBackend()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -114,8 +115,11 @@ def test_phrases_checked_among_filtered_entries_match_as_without_filters(
     assert sorted(np.intersect1d(filtered.ids, within)) == sorted(np.intersect1d(plain.ids, within))
 
 
-def test_phrase_search_with_a_state_filter(two_states, monkeypatch):
+@pytest.mark.parametrize("pairs", [True, False], ids=["word-pairs", "positions-within"])
+def test_phrase_search_with_a_state_filter(two_states, monkeypatch, pairs):
     monkeypatch.setattr(postgres, "WITHIN_GAIN", 0)
+    if not pairs:
+        monkeypatch.setattr(postgres, "_match_by_pairs", lambda *args: None)
 
     assert sorted(titles('"task force"', filters={"state": ["GA"]})) == [
         "GA jail",
@@ -128,6 +132,77 @@ def test_phrase_search_with_a_state_filter(two_states, monkeypatch):
         "Harris County Sheriff's Office",
         "TX plain",
     ]
+
+
+@pytest.fixture
+def phrasings(db):
+    """Phrases across the title, summary and text, repeated, reversed and split by stop words."""
+    texts = {
+        "Task force report": ("", "The task force model was signed."),
+        "Signed task": ("force model", "Nothing else."),
+        "Reversed": ("", "Force the task, said the sheriff; task forces."),
+        "Said he said": ("", "He said he said so. Said said."),
+        "Stake": ("", "A stake over hear, a stake near hear."),
+        "County jail": ("", "The county jail and the task force model."),
+        "Sheriff alone": ("", "The sheriff spoke of force."),
+    }
+    for day, (title, (summary, text)) in enumerate(texts.items(), start=1):
+        DocumentFactory(title=title, summary=summary, text=text, published_on=dt.date(2024, 1, day))
+    AgencyFactory(name="Task Force Sheriff's Office", state="GA")
+
+
+def _checked_on_positions(cursor, query) -> list[int]:
+    """What PostgreSQL's own phrase check on every entry's positions matches."""
+    positive, pos_params, negative, neg_params = to_tsquery_sql(query)
+    tsquery = f"({positive}) && !!({negative})" if negative else positive
+    cursor.execute(
+        f"SELECT id FROM search_words WHERE vector @@ ({tsquery}) ORDER BY id",  # noqa: S608 - terms are parameters
+        [*pos_params, *neg_params],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"task force"',
+        '"task force model"',
+        '"the task force"',
+        '"force task"',
+        '"signed task force"',  # across the title and the summary
+        '"task force" OR jail',
+        '"task force" OR "county jail"',
+        '"task force" -model',
+        'sheriff -"task force"',
+        'force -"task force model"',
+        '"task force" -"county jail"',
+        '"said said"',
+        '"he said he said"',
+        '"stake over hear"',  # no two words adjacent: positions are checked
+        '"model was signed"',
+        '"task force" "county jail"',
+        '"sheriff\'s office"',
+    ],
+)
+def test_word_pairs_find_what_the_position_check_finds(phrasings, query):
+    parsed = parse_query(query)
+    with transaction.atomic(), connection.cursor() as cursor:
+        expected = _checked_on_positions(cursor, parsed)
+        found = PostgresBackend().match_ids(cursor, parsed)
+    assert not found.excluded
+    assert sorted(found.ids.tolist()) == expected
+    assert expected or query == '"force task"'  # the queries do find something
+
+
+def test_a_phrase_found_by_its_pairs_follows_an_edited_text(phrasings):
+    document = DocumentFactory(title="Later", text="Nothing about it.")
+    assert "Later" not in titles('"jail enforcement model"')
+
+    document.text = "A jail enforcement model agreement."
+    document.save()
+
+    assert "Later" in titles('"jail enforcement model"')
+    assert "Later" in titles('"enforcement model"')
 
 
 def test_an_index_with_the_words_in_the_entry_table_is_moved_in_place(db):

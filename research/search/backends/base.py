@@ -166,16 +166,43 @@ def mark(text: str, pattern: re.Pattern | None) -> str:
     return pattern.sub(lambda m: f"{MARK_START}{m.group(0)}{MARK_END}", text)
 
 
+def _words_before(text: str, end: int, count: int) -> tuple[list[str], bool]:
+    """The last ``count`` words of ``text[:end]``, and whether more words precede them."""
+    start = end
+    while True:  # a window of ~12 characters a word, widened until it holds enough
+        start = max(0, start - 12 * (count + 1))
+        preceding = text[start:end].split()
+        # The window's first word may be cut: it counts only as "more before".
+        cut = start > 0 and not text[start - 1].isspace()
+        if len(preceding) > count + cut or start == 0:
+            more = len(preceding) > count or (start > 0 and bool(text[:start].strip()))
+            return preceding[-count:] if count else [], more
+
+
+def _words_from(text: str, start: int, count: int) -> tuple[list[str], bool]:
+    """The first ``count`` words of ``text[start:]``, and whether more words follow them."""
+    end = start
+    while True:
+        end = min(len(text), end + 12 * (count + 1))
+        following = text[start:end].split()
+        cut = end < len(text) and not text[end].isspace()
+        if len(following) > count + cut or end == len(text):
+            more = len(following) > count or (end < len(text) and bool(text[end:].strip()))
+            return following[:count], more
+
+
 def excerpt(summary: str, body: str, pattern: re.Pattern | None, words: int = 30) -> str:
-    """About ``words`` words around the first match in the summary or body, marked."""
+    """About ``words`` words around the first match in the summary or body, marked.
+
+    Only the words near the match are split out: a body can be 200,000 characters.
+    """
     for text in (body, summary):
         found = pattern.search(text) if pattern and text else None
         if found:
-            preceding = text[: found.start()].split()
-            before = preceding[len(preceding) - words // 3 :] if preceding else []
-            after = text[found.start() :].split()[: words - len(before)]
+            before, more_before = _words_before(text, found.start(), words // 3)
+            after, more_after = _words_from(text, found.start(), words - len(before))
             clip = " ".join(before + after)
-            head = ELLIPSIS + " " if len(preceding) > len(before) else ""
-            tail = " " + ELLIPSIS if len(text[found.start() :].split()) > len(after) else ""
+            head = ELLIPSIS + " " if more_before else ""
+            tail = " " + ELLIPSIS if more_after else ""
             return head + mark(clip, pattern) + tail
     return lead(summary or body, words)
