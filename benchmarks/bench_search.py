@@ -305,6 +305,19 @@ def query_mix(docs_path: Path, count: int, seed: int) -> list[tuple[str, dict]]:
     return mix
 
 
+def reference_loop() -> float:
+    """Seconds for 10 million Python additions: how fast this machine is just now.
+
+    The machine is shared: the same code measures up to ~40% slower at busy
+    times, so each figure is printed with this reference beside it.
+    """
+    start = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
 def percentiles(samples: list[float]) -> str:
     ms = sorted(s * 1000 for s in samples)
     q = statistics.quantiles(ms, n=100, method="inclusive")
@@ -459,6 +472,7 @@ def main() -> None:
             f"agencies {stats['t_agencies']:.1f} s, documents {stats['t_documents']:.1f} s, "
             f"index {stats['t_index']:.1f} s"
         )
+    print(f"reference loop (10M additions): {reference_loop():.2f} s")
     mix = query_mix(docs_path, args.queries, args.seed)
     print(f"query mix: {len(mix)} queries, e.g. {[q for q, _ in mix[:6]]}")
     samples = bench_in_process(mix)
@@ -477,6 +491,7 @@ def main() -> None:
             f"GET {args.path} for {wall:.0f} s: {percentiles(samples)}, "
             f"{len(samples) / wall:.1f} req/s, {errors} errors"
         )
+        print(f"reference loop (10M additions): {reference_loop():.2f} s")
 
 
 if __name__ == "__main__":

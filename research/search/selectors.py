@@ -168,11 +168,11 @@ def _placeholders(values: list) -> str:
 
 def _visibility_rule(user) -> str:
     """What ``Document.objects.viewable_by(user)`` amounts to: "all", "published" or "other"."""
-    visible = Document.objects.viewable_by(user).order_by().values("id")
-    if not visible.query.where:
+    # Compared as expression trees: compiling both to SQL cost ~2 ms a search.
+    visible = Document.objects.viewable_by(user).query.where
+    if not visible:
         return "all"
-    published = Document.objects.published().order_by().values("id")
-    return "published" if str(visible.query) == str(published.query) else "other"
+    return "published" if visible == Document.objects.published().query.where else "other"
 
 
 def _visibility_sql(user) -> tuple[str, list]:

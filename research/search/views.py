@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.html import format_html, strip_tags
+from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
@@ -94,28 +94,21 @@ def _all_hits(request: HttpRequest, raw: str, sort: str) -> Iterator[Hit]:
             return
 
 
-_FACET_ITEM = (
-    '<li><a href="{}"{}><span class="facet-box" aria-hidden="true">{}</span> {}'
-    ' <span class="count">({})</span></a></li>'
-)
-_SELECTED = mark_safe(' aria-current="true" class="selected"')
+_SELECTED = ' aria-current="true" class="selected"'
 
 
 def _facet_items(state: QueryState, name: str, values) -> SafeString:
-    """A facet's list items, built here: the ~75 links of a page cost the template ~12 ms."""
-    return mark_safe(  # noqa: S308 - every value is escaped by format_html
-        "\n".join(
-            format_html(
-                _FACET_ITEM,
-                state.toggle(name, value.value),
-                _SELECTED if value.selected else "",
-                "☑" if value.selected else "☐",
-                value.label,
-                value.count,
-            )
-            for value in values
+    """A facet's list items, built here: the ~100 links of a page cost the template
+    ~12 ms and ``format_html`` ~5 ms; every value is escaped as the template would."""
+    items = []
+    for value in values:
+        box, selected = ("☑", _SELECTED) if value.selected else ("☐", "")
+        items.append(
+            f'<li><a href="{escape(state.toggle(name, value.value))}"{selected}>'
+            f'<span class="facet-box" aria-hidden="true">{box}</span> {escape(value.label)}'
+            f' <span class="count">({int(value.count)})</span></a></li>'
         )
-    )
+    return mark_safe("\n".join(items))  # noqa: S308 - every value is escaped above
 
 
 @require_GET

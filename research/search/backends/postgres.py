@@ -453,6 +453,12 @@ def _id_array(text: str | None) -> np.ndarray:
     return np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, np.int64)
 
 
+def _id_param(ids: np.ndarray) -> str:
+    """Entry ids as one array literal parameter: adapting a list of 1,000 ints one
+    by one cost ~2 ms."""
+    return "{" + ",".join(map(str, ids.tolist())) + "}"
+
+
 @contextlib.contextmanager
 def _words_index_rebuilt(cursor) -> Iterator[None]:
     """Drop the GIN indexes of the words for a bulk write and build them once after:
@@ -500,8 +506,8 @@ def _verified(cursor, ids: np.ndarray, tsquery: str, params: list) -> np.ndarray
         return ids
     cursor.execute(
         f"SELECT string_agg(w.id::text, ',') FROM {WORD_TABLE} w"
-        f" WHERE w.id = ANY(%s) AND w.vector @@ ({tsquery})",
-        [ids.tolist(), *params],
+        f" WHERE w.id = ANY(%s::bigint[]) AND w.vector @@ ({tsquery})",
+        [_id_param(ids), *params],
     )
     return _id_array(cursor.fetchone()[0])
 
@@ -854,8 +860,8 @@ class PostgresBackend(SearchBackend):
                 rest = np.setdiff1d(allowed, pool, assume_unique=True)[::-1][: limit - len(pool)]
         cursor.execute(
             f"SELECT w.id, ts_rank_cd(w.vector, {positive}) FROM {WORD_TABLE} w"
-            " WHERE w.id = ANY(%s)",
-            [*pos_params, pool.tolist()],
+            " WHERE w.id = ANY(%s::bigint[])",
+            [*pos_params, _id_param(pool)],
         )
         scored = cursor.fetchall()
         floor = min((score for _id, score in scored), default=0.0)
