@@ -504,9 +504,12 @@ def _verified(cursor, ids: np.ndarray, tsquery: str, params: list) -> np.ndarray
     """The ``ids`` whose words match ``tsquery``, each checked on its positions."""
     if len(ids) == 0:
         return ids
+    # Read by primary key, each row once: left to itself the planner may scan the
+    # GIN index for the phrase instead and re-check all its (23,000) candidates.
     cursor.execute(
-        f"SELECT string_agg(w.id::text, ',') FROM {WORD_TABLE} w"
-        f" WHERE w.id = ANY(%s::bigint[]) AND w.vector @@ ({tsquery})",
+        f"WITH c AS MATERIALIZED (SELECT w.id, w.vector FROM {WORD_TABLE} w"
+        f" WHERE w.id = ANY(%s::bigint[]))"
+        f" SELECT string_agg(c.id::text, ',') FROM c WHERE c.vector @@ ({tsquery})",
         [_id_param(ids), *params],
     )
     return _id_array(cursor.fetchone()[0])
@@ -850,7 +853,7 @@ class PostgresBackend(SearchBackend):
         if len(allowed) == 0:
             return []
         positive, pos_params, _negative, _neg_params = to_tsquery_sql(query)
-        cursor.execute("SET LOCAL jit = off")
+        # (match_ids, which always runs first in the transaction, turned JIT off.)
         pool = allowed
         rest = np.zeros(0, np.int64)
         if len(allowed) > EXACT_RANK_LIMIT:
@@ -917,22 +920,28 @@ class PostgresBackend(SearchBackend):
         doc_ids = _in_list([i // 2 for i in entry_ids if i % 2 == 0])
         agency_ids = _in_list([i // 2 for i in entry_ids if i % 2 == 1])
         words = sorted({w for term in query.terms() for w in term.words})
-        stems: list[str] = []
+        # The words' stems come first, in the same statement (the row with no id).
+        stems_sql, params = "", []
         if words:
-            cursor.execute(
-                "SELECT unnest(tsvector_to_array(to_tsvector('english', %s)))", [" ".join(words)]
+            stems_sql = (
+                "SELECT NULL::bigint, array_to_string(tsvector_to_array("
+                "to_tsvector('english', %s)), ' '), NULL, NULL UNION ALL "
             )
-            stems = [row[0] for row in cursor.fetchall()]
-        pattern = match_pattern([*stems, *words]) if stems else None
+            params = [" ".join(words)]
         cursor.execute(
-            f"""SELECT d.id * 2, d.title, d.summary, left(d.text, {HEADLINE_CHARS})
+            f"""{stems_sql}SELECT d.id * 2, d.title, d.summary, left(d.text, {HEADLINE_CHARS})
             FROM research_document d WHERE d.id IN ({doc_ids})
             UNION ALL
             SELECT a.id * 2 + 1, a.name, coalesce((SELECT string_agg(al.name, ' ; ')
                 FROM agreements_agencyalias al WHERE al.agency_id = a.id), ''), a.county_name
-            FROM agreements_agency a WHERE a.id IN ({agency_ids})"""
+            FROM agreements_agency a WHERE a.id IN ({agency_ids})""",
+            params,
         )
+        rows = cursor.fetchall()
+        stems = next((title.split() for entry_id, title, *_ in rows if entry_id is None), [])
+        pattern = match_pattern([*stems, *words]) if stems else None
         return {
             entry_id: (mark(title or "", pattern), excerpt(summary or "", body or "", pattern))
-            for entry_id, title, summary, body in cursor.fetchall()
+            for entry_id, title, summary, body in rows
+            if entry_id is not None
         }
