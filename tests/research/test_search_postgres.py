@@ -205,6 +205,17 @@ def test_a_phrase_found_by_its_pairs_follows_an_edited_text(phrasings):
     assert "Later" in titles('"enforcement model"')
 
 
+def test_texts_of_very_long_or_very_many_words_are_saved_and_found(db):
+    # A pair of two 1,500-letter words, or 60,000 words (past the last position
+    # PostgreSQL keeps), must neither fail the write nor hide the other phrases.
+    DocumentFactory(title="Long words", text=f"{'a' * 1500} {'b' * 1500} jail enforcement model.")
+    DocumentFactory(title="Many words", text=" ".join(f"w{i}x" for i in range(60_000)))
+
+    assert titles('"jail enforcement model"') == ["Long words"]
+    assert titles('"w10x w11x"') == ["Many words"]
+    assert titles('"w10x w12x"') == []
+
+
 def test_an_index_with_the_words_in_the_entry_table_is_moved_in_place(db):
     DocumentFactory(title="Zeppelin hangar", text="An airship.")
     with connection.cursor() as cursor:

@@ -101,11 +101,17 @@ WORDS_INDEX = (
 # The index holds the pairs, the table does not: a plain AND of pairs needs no
 # re-check, so the function runs only when an entry is written. (Changing the
 # function's body would leave the index stale: give it a new name instead.)
+# Bounded so that no text can make a write fail: a pair longer than 55 bytes
+# (two words of 27 letters) is left out, as are positions past 16,382 (where
+# PostgreSQL piles every later word on one position), so a text has at most
+# 16,382 pairs of at most 59 bytes each in the index, under a tsvector's 1 MB.
+# Phrases of such words keep the position check.
 PAIRS_FUNCTION = """CREATE OR REPLACE FUNCTION search_pairs(v tsvector) RETURNS tsvector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         SELECT coalesce(array_to_tsvector(array_agg(a.lexeme || ' ' || b.lexeme)), ''::tsvector)
         FROM (SELECT lexeme, unnest(positions) AS pos FROM unnest(v)) a
         JOIN (SELECT lexeme, unnest(positions) AS pos FROM unnest(v)) b ON b.pos = a.pos + 1
+        WHERE b.pos < 16383 AND octet_length(a.lexeme) + octet_length(b.lexeme) <= 54
     $$"""
 PAIRS_INDEX = (
     f"CREATE INDEX IF NOT EXISTS search_words_pairs ON {WORD_TABLE}"
