@@ -184,7 +184,9 @@ def _checked_on_positions(cursor, query) -> list[int]:
         '"sheriff\'s office"',
     ],
 )
-def test_word_pairs_find_what_the_position_check_finds(phrasings, query):
+@pytest.mark.parametrize("by_key", [500, 0], ids=["excluded-words-by-key", "by-index"])
+def test_word_pairs_find_what_the_position_check_finds(phrasings, monkeypatch, query, by_key):
+    monkeypatch.setattr(postgres, "VERIFY_BY_KEY", by_key)
     parsed = parse_query(query)
     with transaction.atomic(), connection.cursor() as cursor:
         expected = _checked_on_positions(cursor, parsed)

@@ -38,6 +38,9 @@ VERIFY_LIMIT = 5_000
 # ... and only if the filters leave fewer than 1 / WITHIN_GAIN of them: checked by
 # primary key, a candidate costs ~1.7 times one rechecked in a bitmap scan.
 WITHIN_GAIN = 2
+# Excluded words are checked on each match read by primary key (~30 us) up to this
+# many matches; past it the words index finds every entry holding them.
+VERIFY_BY_KEY = 500
 
 # The words of each entry live in a narrow side table (id and a tsvector kept
 # out of line): finding the 95,000 matches of a common word visits its small
@@ -666,9 +669,13 @@ def _match_by_pairs(cursor, query: Query, within: np.ndarray | None) -> Matches 
             parts.append(_gin_ids(cursor, _any_sql(others, params, "phraseto_tsquery"), params))
         ids = _sorted_unique(np.concatenate(parts))
         found = ids if found is None else np.intersect1d(found, ids, assume_unique=True)
-    if plain_out:
+    if plain_out:  # excluded words, and only phrases to match: checked on the few, else indexed
         params = []
-        out = _verified(cursor, found, _any_sql(plain_out, params, "phraseto_tsquery"), params)
+        tsquery = _any_sql(plain_out, params, "phraseto_tsquery")
+        if len(found) <= VERIFY_BY_KEY:
+            out = _verified(cursor, found, tsquery, params)
+        else:
+            out = _gin_ids(cursor, tsquery, params)
         found = np.setdiff1d(found, out, assume_unique=True)
     for term in query.excluded:
         if term in pairs:
