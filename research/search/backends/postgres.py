@@ -489,18 +489,6 @@ def _any_sql(terms, params: list, function: str) -> str:
     return "(" + " || ".join(f"{function}('english', %s)" for _term in terms) + ")"
 
 
-def _phrases(cursor, query: Query) -> set[Term]:
-    """The terms of ``query`` that stay phrases once stop words are dropped ("the jail" does not)."""
-    terms = [t for t in dict.fromkeys([*query.terms(), *query.excluded]) if len(t.words) > 1]
-    if not terms:
-        return set()
-    cursor.execute(
-        "SELECT position('<' in phraseto_tsquery('english', t)::text) > 0 FROM unnest(%s::text[]) t",
-        [[" ".join(term.words) for term in terms]],
-    )
-    return {term for term, (phrase,) in zip(terms, cursor.fetchall(), strict=True) if phrase}
-
-
 def _gin_ids(cursor, tsquery: str, params: list) -> np.ndarray:
     cursor.execute(
         f"SELECT string_agg(w.id::text, ',') FROM {WORD_TABLE} w WHERE w.vector @@ ({tsquery})",
@@ -524,8 +512,8 @@ def _verified(cursor, ids: np.ndarray, tsquery: str, params: list) -> np.ndarray
     return _id_array(cursor.fetchone()[0])
 
 
-def _match_within(cursor, query: Query, within: np.ndarray) -> Matches | None:
-    """The matches among ``within`` of a query with phrases, or None if that costs more.
+def _match_within(cursor, query: Query, within: np.ndarray, phrases: set[Term]) -> Matches | None:
+    """The matches among ``within`` of a query with ``phrases``, or None if that costs more.
 
     Checking a phrase reads each candidate's positions (~30-50 us). The GIN
     index finds, without reading them, the entries that hold all the words of
@@ -533,7 +521,6 @@ def _match_within(cursor, query: Query, within: np.ndarray) -> Matches | None:
     ones the filters allow are checked: for 'officer -"would excuse"' in one
     state, a few hundred instead of 21,900.
     """
-    phrases = _phrases(cursor, query)
     if not phrases:
         return None  # the GIN index alone answers exactly
     plain_out = [t for t in query.excluded if t not in phrases]
@@ -593,7 +580,8 @@ class _Pairs:
 
 
 def _phrase_pairs(cursor, terms: list[Term]) -> dict[Term, _Pairs]:
-    """The ``terms`` that stay phrases once stop words are dropped, with their word pairs.
+    """The ``terms`` that stay phrases once stop words are dropped ("the jail" does not),
+    with their word pairs.
 
     The pairs come from the positions ``to_tsvector`` gives the phrase, as the
     entries' pairs come from theirs; a phrase whose words are never adjacent
@@ -632,7 +620,9 @@ def _phrase_ids(cursor, term: Term, pairs: _Pairs, among: np.ndarray | None = No
     return np.sort(_verified(cursor, ids, _any_sql([term], params, "phraseto_tsquery"), params))
 
 
-def _match_by_pairs(cursor, query: Query, within: np.ndarray | None) -> Matches | None:
+def _match_by_pairs(
+    cursor, query: Query, within: np.ndarray | None, pairs: dict[Term, _Pairs]
+) -> Matches | None:
     """The matches of a query with phrases, each phrase found by its word pairs.
 
     Without the pairs, a phrase re-reads the positions of every entry holding
@@ -642,11 +632,7 @@ def _match_by_pairs(cursor, query: Query, within: np.ndarray | None) -> Matches 
     matched together by the words index, as without phrases; a phrase with no
     adjacent words gives None (the caller re-checks positions instead).
     """
-    terms = [t for t in dict.fromkeys([*query.terms(), *query.excluded]) if len(t.words) > 1]
-    if not query.groups:
-        return None
-    pairs = _phrase_pairs(cursor, terms)
-    if not pairs or not all(p.keys for p in pairs.values()):
+    if not query.groups or not pairs or not all(p.keys for p in pairs.values()):
         return None
     plain_groups = [g for g in query.groups if not any(t in pairs for t in g)]
     plain_out = [t for t in query.excluded if t not in pairs]
@@ -829,10 +815,12 @@ class PostgresBackend(SearchBackend):
             "SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true),"
             " set_config('work_mem', '32MB', true)"
         )
-        if any(len(t.words) > 1 for t in [*query.terms(), *query.excluded]):
-            matches = _match_by_pairs(cursor, query, within)
+        several = [t for t in dict.fromkeys([*query.terms(), *query.excluded]) if len(t.words) > 1]
+        if several:
+            pairs = _phrase_pairs(cursor, several)
+            matches = _match_by_pairs(cursor, query, within, pairs)
             if matches is None and within is not None:
-                matches = _match_within(cursor, query, within)
+                matches = _match_within(cursor, query, within, set(pairs))
             if matches is not None:
                 return matches
         select = f"SELECT string_agg(w.id::text, ',') FROM {WORD_TABLE} w WHERE"
