@@ -32,7 +32,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check-migrations: setup
-	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py makemigrations --check --dry-run
 
 worker: setup
 	$(VENV)/bin/celery -A portal worker --loglevel=INFO

@@ -21,6 +21,17 @@ class ConfigError(Exception):
     """A setting in the environment is missing or malformed."""
 
 
+# Management commands that only read the code and the migrations: they sign and
+# serve nothing, so they run without a SECRET_KEY (``makemigrations --check`` on
+# a fresh clone with no settings at all), with no key rather than a known one.
+KEYLESS_COMMANDS = frozenset({"makemigrations", "showmigrations", "sqlmigrate", "help", "version"})
+
+
+def keyless_command(argv: list[str]) -> bool:
+    """Whether ``argv`` runs one of :data:`KEYLESS_COMMANDS` (``manage.py makemigrations``)."""
+    return len(argv) > 1 and argv[1] in KEYLESS_COMMANDS
+
+
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 

@@ -4,6 +4,7 @@ See the table in README.md. Unset, everything falls back to the embedded
 default: a SQLite file under ``var/`` and Celery tasks run in-process.
 """
 
+import sys
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -16,6 +17,7 @@ from portal.env import (
     env_int,
     env_list,
     env_str,
+    keyless_command,
     redis_url,
 )
 
@@ -25,11 +27,12 @@ VAR_DIR = Path(env_str("VAR_DIR") or BASE_DIR / "var")
 DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    if DEBUG:
+        SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+    elif not keyless_command(sys.argv):  # left empty: Django refuses any use of it
         raise ConfigError(
             "SECRET_KEY is not set: set it to a long random string, or set DEBUG=1 for development."
         )
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -34,6 +34,13 @@ def test_production_without_secret_key_refuses_to_start():
     assert "Traceback" not in result.stderr
 
 
+def test_a_fresh_clone_checks_for_missing_migrations_without_any_setting(tmp_path):
+    result = run_manage("makemigrations", "--check", "--dry-run", VAR_DIR=str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
