@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 from collections.abc import Iterator
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.dates import MONTHS
 from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
@@ -53,10 +56,9 @@ class QueryState:
         self.q = results.raw_query
         self.filters = results.filters
         self.sort = requested_sort if requested_sort in {"relevance", "date"} else ""
+        self._around: dict[str, tuple[str, str]] = {}
 
-    def url(self, *, filters=None, sort=None, page: int = 1) -> str:
-        filters = self.filters if filters is None else filters
-        sort = self.sort if sort is None else sort
+    def _pairs(self, filters, sort: str, page: int) -> list[tuple[str, str]]:
         pairs: list[tuple[str, str]] = []
         if self.q:
             pairs.append(("q", self.q))
@@ -66,16 +68,30 @@ class QueryState:
             pairs.append(("sort", sort))
         if page > 1:
             pairs.append(("page", str(page)))
+        return pairs
+
+    def url(self, *, filters=None, sort=None, page: int = 1) -> str:
+        filters = self.filters if filters is None else filters
+        sort = self.sort if sort is None else sort
+        pairs = self._pairs(filters, sort, page)
         return "?" + urlencode(pairs) if pairs else "?"
 
     def toggle(self, name: str, value: str) -> str:
-        filters = {k: list(v) for k, v in self.filters.items()}
-        values = filters.setdefault(name, [])
+        """The first page with ``value`` of facet ``name`` selected, or unselected if it was."""
+        values = self.filters.get(name, [])
         if value in values:
-            values.remove(value)
-        else:
-            values.append(value)
-        return self.url(filters=filters)
+            return self.url(filters={**self.filters, name: [v for v in values if v != value]})
+        # Adding a value: the same query string as url() would give, but only the
+        # new pair is encoded (a page has ~80 facet links; urlencode cost ~2 ms).
+        if name not in self._around:
+            pairs = self._pairs(self.filters, self.sort, 1)
+            cut = sum(
+                1 for key, _ in pairs if key == "q" or key in FACETS[: FACETS.index(name) + 1]
+            )
+            self._around[name] = (urlencode(pairs[:cut]), urlencode(pairs[cut:]))
+        head, tail = self._around[name]
+        added = f"{quote_plus(name)}={quote_plus(value)}"
+        return "?" + "&".join(part for part in (head, added, tail) if part)
 
 
 def _all_hits(request: HttpRequest, raw: str, sort: str) -> Iterator[Hit]:
@@ -107,6 +123,35 @@ def _facet_items(state: QueryState, name: str, values) -> SafeString:
             f'<li><a href="{escape(state.toggle(name, value.value))}"{selected}>'
             f'<span class="facet-box" aria-hidden="true">{box}</span> {escape(value.label)}'
             f' <span class="count">({int(value.count)})</span></a></li>'
+        )
+    return mark_safe("\n".join(items))  # noqa: S308 - every value is escaped above
+
+
+@functools.cache
+def _month_names(language: str | None) -> tuple[str, ...]:
+    return ("", *(str(MONTHS[month]) for month in range(1, 13)))
+
+
+def _hit_items(hits: list[Hit]) -> SafeString:
+    """The result list's items, built here like the facets' (the template engine
+    cost ~4 ms for a page of 20); every value is escaped as the template would."""
+    months = _month_names(translation.get_language())
+    items = []
+    for hit in hits:
+        meta = ["Agency" if hit.type == "agency" else escape(hit.kind_label)]
+        if hit.publisher:
+            meta.append(escape(hit.publisher))
+        if hit.date:
+            label = f"{months[hit.date.month]} {hit.date.day}, {hit.date.year}"
+            meta.append(f'<time datetime="{hit.date.isoformat()}">{label}</time>')
+        if hit.states:
+            meta.append(escape(", ".join(hit.states)))
+        snippet = f'\n  <p class="snippet">{hit.snippet}</p>' if hit.snippet else ""
+        items.append(
+            f'<li class="hit hit-{escape(hit.type)}">\n'
+            f'  <h3><a href="{escape(hit.url)}">{hit.title_html}</a></h3>\n'
+            f'  <p class="muted">{" · ".join(meta)}</p>{snippet}\n'
+            "</li>"
         )
     return mark_safe("\n".join(items))  # noqa: S308 - every value is escaped above
 
@@ -153,6 +198,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "results": results,
+        "hits_html": _hit_items(results.hits),
         "searched": bool(results.query) or bool(results.filters),
         "facet_groups": facet_groups,
         "active_filters": active_filters,

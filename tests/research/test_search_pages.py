@@ -43,6 +43,14 @@ def test_search_page_shows_highlighted_results_and_count(client, documents):
     assert "1–20 of 25 results" in html
     assert "<mark>detainers</mark>" in html
     assert "Hidden detainer draft" not in html
+    # Each result says what it is, who published it, when, and where.
+    dated = re.findall(r'<time datetime="2024-01-(\d\d)">January (\d+), 2024</time>', html)
+    assert len(dated) == 20
+    assert all(int(day) == int(label) for day, label in dated)
+    assert re.search(
+        r'<p class="muted">News article · Example News · <time[^>]+>[^<]+</time> · (FL|TX)</p>',
+        html,
+    )
 
 
 def test_facet_links_narrow_results_without_javascript(client, documents):
@@ -128,3 +136,28 @@ def test_empty_search_page_shows_the_form_not_the_whole_database(client, documen
     html = client.get(reverse("research:search")).content.decode()
     assert 'name="q"' in html and "Type words" in html
     assert "Detainer story" not in html
+
+
+@pytest.mark.parametrize(
+    ("q", "filters", "sort"),
+    [
+        ("", {}, ""),
+        ("jail & bail", {"state": ["TX"]}, "date"),
+        ('"task force" -sheriff', {"type": ["document"], "year": ["2024", "2023"]}, ""),
+        ("détention", {"publisher": ["El Diario & Co", "A+B"], "tag": ["lawsuit"]}, "relevance"),
+    ],
+)
+def test_facet_links_read_as_the_page_permalinks_do(q, filters, sort):
+    """Each facet link is the permalink of the page with that one value added or removed."""
+    from types import SimpleNamespace
+
+    from research.search.selectors import FACETS
+    from research.search.views import QueryState
+
+    state = QueryState(SimpleNamespace(raw_query=q, filters=filters), sort)
+    for name in FACETS:
+        for value in ["TX", "2022", "New York Times", "x&y=z", *filters.get(name, [])]:
+            values = filters.get(name, [])
+            toggled = [v for v in values if v != value] if value in values else [*values, value]
+            expected = state.url(filters={**filters, name: toggled})
+            assert state.toggle(name, value) == expected, (name, value)
