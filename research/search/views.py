@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.dates import MONTHS
-from django.utils.html import escape, strip_tags
+from django.utils.html import strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
@@ -113,6 +113,12 @@ def _all_hits(request: HttpRequest, raw: str, sort: str) -> Iterator[Hit]:
 _SELECTED = ' aria-current="true" class="selected"'
 
 
+def _escape(value) -> str:
+    """What ``django.utils.html.escape`` does, without its check for lazy strings
+    (~1 us a call, a few hundred calls a page)."""
+    return html.escape(str(value))
+
+
 def _facet_items(state: QueryState, name: str, values) -> SafeString:
     """A facet's list items, built here: the ~100 links of a page cost the template
     ~12 ms and ``format_html`` ~5 ms; every value is escaped as the template would."""
@@ -120,8 +126,8 @@ def _facet_items(state: QueryState, name: str, values) -> SafeString:
     for value in values:
         box, selected = ("☑", _SELECTED) if value.selected else ("☐", "")
         items.append(
-            f'<li><a href="{escape(state.toggle(name, value.value))}"{selected}>'
-            f'<span class="facet-box" aria-hidden="true">{box}</span> {escape(value.label)}'
+            f'<li><a href="{_escape(state.toggle(name, value.value))}"{selected}>'
+            f'<span class="facet-box" aria-hidden="true">{box}</span> {_escape(value.label)}'
             f' <span class="count">({int(value.count)})</span></a></li>'
         )
     return mark_safe("\n".join(items))  # noqa: S308 - every value is escaped above
@@ -138,18 +144,18 @@ def _hit_items(hits: list[Hit]) -> SafeString:
     months = _month_names(translation.get_language())
     items = []
     for hit in hits:
-        meta = ["Agency" if hit.type == "agency" else escape(hit.kind_label)]
+        meta = ["Agency" if hit.type == "agency" else _escape(hit.kind_label)]
         if hit.publisher:
-            meta.append(escape(hit.publisher))
+            meta.append(_escape(hit.publisher))
         if hit.date:
             label = f"{months[hit.date.month]} {hit.date.day}, {hit.date.year}"
             meta.append(f'<time datetime="{hit.date.isoformat()}">{label}</time>')
         if hit.states:
-            meta.append(escape(", ".join(hit.states)))
+            meta.append(_escape(", ".join(hit.states)))
         snippet = f'\n  <p class="snippet">{hit.snippet}</p>' if hit.snippet else ""
         items.append(
-            f'<li class="hit hit-{escape(hit.type)}">\n'
-            f'  <h3><a href="{escape(hit.url)}">{hit.title_html}</a></h3>\n'
+            f'<li class="hit hit-{_escape(hit.type)}">\n'
+            f'  <h3><a href="{_escape(hit.url)}">{hit.title_html}</a></h3>\n'
             f'  <p class="muted">{" · ".join(meta)}</p>{snippet}\n'
             "</li>"
         )
