@@ -379,7 +379,7 @@ _WRK_LINE = re.compile(
 def wrk_load(base: str, urls: list[str], *, concurrency: int, duration: float) -> dict:
     """Closed-loop load from wrk (C, a few % of one core) replaying ``urls`` in turn.
 
-    The Python client below costs the 2-core machine ~3 ms of CPU a request
+    The Python client (:func:`httpx_load`) costs the 2-core machine ~3 ms of CPU a request
     (httpx, with the GIL), taken from the server it measures; wrk costs ~0.2 ms.
     """
     paths = VAR / "wrk-paths.txt"
@@ -404,6 +404,36 @@ def wrk_load(base: str, urls: list[str], *, concurrency: int, duration: float) -
         f" p99={figures['p99']:.1f} max={figures['max']:.1f} mean={figures['mean']:.1f} ms"
     )
     return {"line": line, "n": int(figures["n"]), "errors": int(figures["errors"]), "wall": wall}
+
+
+def httpx_load(base: str, urls: list[str], *, concurrency: int, duration: float) -> dict:
+    """Closed-loop load from ``concurrency`` Python threads, each with its own httpx client."""
+    import httpx
+
+    samples: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + duration
+
+    def user(offset: int) -> None:
+        nonlocal errors
+        i = offset
+        with httpx.Client(timeout=30) as client:
+            while time.monotonic() < stop_at:
+                t0 = time.perf_counter()
+                response = client.get(urls[i % len(urls)])
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    samples.append(elapsed)
+                    if response.status_code != 200:
+                        errors += 1
+                i += concurrency
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(user, range(concurrency)))
+    wall = time.perf_counter() - t0
+    return {"line": percentiles(samples), "n": len(samples), "errors": errors, "wall": wall}
 
 
 def bench_gunicorn(
@@ -447,46 +477,16 @@ def bench_gunicorn(
         with httpx.Client(timeout=30) as client:  # warm every worker
             for url in urls[: workers * 5]:
                 client.get(url)
-        if client_kind == "wrk":
-            cpu0 = workers_cpu(server.pid)
-            result = wrk_load(base, urls, concurrency=concurrency, duration=duration)
-            cpu = workers_cpu(server.pid) - cpu0
-            print(
-                f"  gunicorn workers' CPU: {cpu:.1f} s in {result['wall']:.1f} s,"
-                f" {cpu / max(result['n'], 1) * 1000:.1f} ms per request;"
-                f" load average {Path('/proc/loadavg').read_text().split()[:3]}"
-            )
-            return result
-        samples: list[float] = []
-        errors = 0
-        lock = threading.Lock()
-        stop_at = time.monotonic() + duration
-
-        def user(offset: int) -> None:
-            nonlocal errors
-            i = offset
-            with httpx.Client(timeout=30) as client:
-                while time.monotonic() < stop_at:
-                    t0 = time.perf_counter()
-                    response = client.get(urls[i % len(urls)])
-                    elapsed = time.perf_counter() - t0
-                    with lock:
-                        samples.append(elapsed)
-                        if response.status_code != 200:
-                            errors += 1
-                    i += concurrency
-
-        cpu0, t0 = workers_cpu(server.pid), time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(user, range(concurrency)))
-        wall = time.perf_counter() - t0
+        load = wrk_load if client_kind == "wrk" else httpx_load
+        cpu0 = workers_cpu(server.pid)
+        result = load(base, urls, concurrency=concurrency, duration=duration)
         cpu = workers_cpu(server.pid) - cpu0
         print(
-            f"  gunicorn workers' CPU: {cpu:.1f} s in {wall:.1f} s,"
-            f" {cpu / max(len(samples), 1) * 1000:.1f} ms per request;"
+            f"  gunicorn workers' CPU: {cpu:.1f} s in {result['wall']:.1f} s,"
+            f" {cpu / max(result['n'], 1) * 1000:.1f} ms per request;"
             f" load average {Path('/proc/loadavg').read_text().split()[:3]}"
         )
-        return {"line": percentiles(samples), "n": len(samples), "errors": errors, "wall": wall}
+        return result
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

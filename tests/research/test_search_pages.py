@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
@@ -12,6 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from research.models import Document
+from research.search.selectors import FACETS
+from research.search.views import QueryState
 from tests.research.factories import AgencyFactory, DocumentAgencyFactory, DocumentFactory
 
 pytestmark = pytest.mark.django_db
@@ -149,11 +152,6 @@ def test_empty_search_page_shows_the_form_not_the_whole_database(client, documen
 )
 def test_facet_links_read_as_the_page_permalinks_do(q, filters, sort):
     """Each facet link is the permalink of the page with that one value added or removed."""
-    from types import SimpleNamespace
-
-    from research.search.selectors import FACETS
-    from research.search.views import QueryState
-
     state = QueryState(SimpleNamespace(raw_query=q, filters=filters), sort)
     for name in FACETS:
         for value in ["TX", "2022", "New York Times", "x&y=z", *filters.get(name, [])]:
