@@ -171,6 +171,25 @@ class Agreement(models.Model):
         return f"{self.agency} {self.model} {signed}"
 
 
+class ListSnapshotQuerySet(models.QuerySet):
+    """The one order of ICE's lists: publication time, then sha256 to break ties.
+
+    Every page, export, API and history rebuild orders lists through these
+    methods, so two lists published at the same second always come in the
+    same order whichever was imported first.
+    """
+
+    def applied(self) -> ListSnapshotQuerySet:
+        """Lists that count in the history: held lists wait for a curator."""
+        return self.filter(held=False)
+
+    def chronological(self) -> ListSnapshotQuerySet:
+        return self.order_by("published_at", "sha256")
+
+    def newest_first(self) -> ListSnapshotQuerySet:
+        return self.order_by("-published_at", "-sha256")
+
+
 class ListSnapshot(models.Model):
     """One ICE spreadsheet, kept byte for byte: a version of the record."""
 
@@ -211,6 +230,8 @@ class ListSnapshot(models.Model):
             "left out of the history (no agreement ended) until a curator applies it."
         ),
     )
+
+    objects = ListSnapshotQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("ICE list snapshot")
