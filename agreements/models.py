@@ -299,9 +299,18 @@ class AgreementEvent(models.Model):
         PENDING_LISTED = "pending_listed", _("Listed as pending")
         SIGNED = "signed", _("Signed (first on the participating list)")
         FIELD_CHANGED = "field_changed", _("Field changed")
+        REDATED = "redated", _("Signing date corrected")
         MOA_POSTED = "moa_posted", _("MOA posted")
-        DELISTED = "delisted", _("Delisted")
-        RELISTED = "relisted", _("Relisted")
+        MOA_CHANGED = "moa_changed", _("MOA link changed")
+        MOA_REMOVED = "moa_removed", _("MOA link removed")
+        RENAMED = "renamed", _("Renamed")
+        # Weaker evidence of a rename, until a curator settles it: never shown as an ending.
+        POSSIBLE_RENAME = "possible_rename", _("Name changed?")
+        RESIGNED = "resigned", _("Re-signed")
+        MODEL_SWITCHED = "model_switched", _("Model switched")
+        # Dropped from the participating list with no successor.
+        DELISTED = "delisted", _("Ended")
+        RELISTED = "relisted", _("Back on the list")
 
     agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="events")
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="events")
