@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from agreements import ice_sheet
-from agreements.ice_sheet import IceSheetError, read_ice_sheet, unwrap_url, xlsx
+from agreements.ice_sheet import IceSheetError, ice_url, links, read_ice_sheet, xlsx
 from tests.agreements.ice_builder import PARTICIPATING_HEADER, pending, row, workbook
 
 DATA = Path(__file__).parent / "data"
@@ -206,9 +206,12 @@ def test_links_come_from_hyperlinks_and_safelinks_are_unwrapped():
     assert [w.row for w in found["link_missing"]] == [4]  # "link" with no hyperlink
 
 
-def test_unwrap_url_leaves_plain_urls_alone():
-    assert unwrap_url("https://www.ice.gov/a.pdf") == ("https://www.ice.gov/a.pdf", False)
-    assert unwrap_url(SAFELINK)[1] is True
+def test_ice_url_leaves_plain_urls_alone():
+    assert ice_url("https://www.ice.gov/a.pdf") == "https://www.ice.gov/a.pdf"
+    assert links.unwrap(SAFELINK) == (
+        "https://www.ice.gov/doclib/287gMOA/PolkCoTX_JEM_MOA.pdf",
+        ("safelinks",),
+    )
 
 
 def test_duplicate_rows_are_kept_once_with_a_warning():
