@@ -44,6 +44,7 @@ from agreements.services.events import NewRow, RebuildResult, agreements_rebuild
 FUZZY_SAME = 90
 FUZZY_CLOSE = 85
 WARNINGS_PER_CODE = 1000
+HOLD_CODES = frozenset({"publication_doubt", "list_stale", "list_shrank", "list_all_new"})
 HELD = (
     "It is kept but held: no agreement is ended and no event recorded until a curator applies it "
     "(admin action, or import it again with --accept-shrink)."
@@ -94,7 +95,7 @@ class ImportResult:
             if self.needs_review
             else ""
         )
-        held = f" HELD: {snapshot.warnings[0]['message']}" if self.held else ""
+        held = f" HELD: {_hold_reasons(snapshot)}" if self.held else ""
         origin = (
             " parsed from a capture of ICE's page"
             if snapshot.provenance == ListSnapshot.Provenance.CAPTURE
@@ -138,6 +139,14 @@ class _Prepared:
         """Publication order: the time chosen, or the one already recorded, then sha256."""
         when = self.dated.published_at if self.dated else existing[self.sha256].published_at
         return (when, self.sha256)
+
+
+def _hold_reasons(snapshot: ListSnapshot) -> str:
+    """Every reason a list is held, then once what holding means."""
+    reasons = [
+        w["message"].removesuffix(f" {HELD}") for w in snapshot.warnings if w["code"] in HOLD_CODES
+    ]
+    return " ".join([*reasons, HELD])
 
 
 def _count(n: int, word: str, plural: str = "") -> str:

@@ -383,3 +383,110 @@ def test_import_on_postgresql_matches_the_independent_count():
     assert ListSnapshot.objects.get(sha256__startswith="d5253958").rows.count() == rows
     assert AgreementEvent.objects.filter(kind="delisted").exists()
     assert not load(PARTICIPATING_MAY).created
+
+
+# --- Captures, batches and bad input -------------------------------------------
+
+CAPTURE_JANUARY = DATA / "ParticipatingEntities-20250104041613.xlsx"
+CAPTURE_FEBRUARY = DATA / "ParticipatingEntities-20250203025535.xlsx"
+MARCH_2025 = DATA / "participatingAgencies-20250301180751.xlsx"
+
+
+def test_a_new_capture_timestamp_in_the_moa_links_is_not_a_change():
+    load(CAPTURE_JANUARY)
+    before = AgreementEvent.objects.count()
+    load(CAPTURE_FEBRUARY)
+    assert AgreementEvent.objects.count() == before
+    january, february = (
+        SnapshotRow.objects.filter(snapshot__original_filename=p.name, moa_url__gt="")
+        .order_by("state", "agency_name", "model")
+        .values_list("moa_url", "moa_source_url")
+        for p in (CAPTURE_JANUARY, CAPTURE_FEBRUARY)
+    )
+    assert [url for url, _ in january] == [url for url, _ in february]
+    assert january[0][1].startswith("https://web.archive.org/web/20250104041613/https://www.ice")
+    assert february[0][1].startswith("https://web.archive.org/web/20250203025535/https://www.ice")
+    agreement = Agreement.objects.exclude(moa_url="").first()
+    assert agreement.moa_url.startswith("https://www.ice.gov/")
+
+
+def test_command_imports_files_given_in_any_order_oldest_first(capsys):
+    call_command("import_ice_sheet", str(MARCH_2025), str(CAPTURE_FEBRUARY), str(CAPTURE_JANUARY))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        CAPTURE_JANUARY.name,
+        CAPTURE_FEBRUARY.name,
+        MARCH_2025.name,
+    ]
+    by_import = list(ListSnapshot.objects.order_by("pk").values_list("published_at", flat=True))
+    assert by_import == sorted(by_import)
+    assert not ListSnapshot.objects.filter(held=True).exists()
+
+
+def test_a_bad_file_in_a_batch_is_reported_and_the_others_are_imported(tmp_path, capsys):
+    bad = tmp_path / "participatingAgencies02152025am.xlsx"
+    bad.write_bytes(corrupted(CAPTURE_FEBRUARY.read_bytes()))
+    with pytest.raises(CommandError, match="1 of 3 files were not imported"):
+        call_command("import_ice_sheet", str(CAPTURE_JANUARY), str(bad), str(CAPTURE_FEBRUARY))
+    output = capsys.readouterr()
+    assert f"{bad.name}: refused. " in output.err
+    assert ListSnapshot.objects.count() == 2
+    assert len(output.out.strip().splitlines()) == 2
+
+
+def test_same_bytes_under_two_names_are_one_snapshot_with_both_names(tmp_path):
+    first = load(CAPTURE_JANUARY)
+    before = db_state()
+    copy = tmp_path / "participating-january-2025.xlsx"
+    copy.write_bytes(CAPTURE_JANUARY.read_bytes())
+    again = load(copy)
+    snapshot = ListSnapshot.objects.get()
+    assert not again.created and again.snapshot == first.snapshot
+    assert snapshot.filenames == [CAPTURE_JANUARY.name, copy.name]
+    assert db_state() == before
+    assert again.summary() == (
+        f"{copy.name}: the same bytes as {CAPTURE_JANUARY.name}, already imported as snapshot "
+        f"{snapshot.pk} (participating, 2025-01-04 04:16 UTC); the name {copy.name} is recorded "
+        "on it, nothing else changed."
+    )
+
+
+def test_same_bytes_twice_in_one_batch_are_one_snapshot(tmp_path, capsys):
+    copy = tmp_path / "copy.xlsx"
+    copy.write_bytes(CAPTURE_JANUARY.read_bytes())
+    call_command("import_ice_sheet", str(CAPTURE_JANUARY), str(copy))
+    assert ListSnapshot.objects.get().filenames == [CAPTURE_JANUARY.name, copy.name]
+
+
+@pytest.mark.parametrize("rows", [[], [[None] * 5]], ids=["header-only", "blank-row"])
+def test_header_only_capture_is_refused_and_the_database_is_unchanged(rows):
+    load(CAPTURE_JANUARY)
+    before = db_state()
+    data = workbook(
+        rows,
+        header=["STATE", "LAW ENFORCEMENT AGENCY", "SUPPORT TYPE", "SIGNED", "MOA"],
+        title="287(g) Agreements",
+    )
+    with pytest.raises(SnapshotImportError, match="has the ICE header but no data rows"):
+        load_bytes(data, "ParticipatingEntities-20250303000000.xlsx")
+    assert db_state() == before
+
+
+def test_a_list_where_every_row_is_new_is_held_and_ends_nothing():
+    load(CAPTURE_JANUARY)
+    before = Agreement.objects.filter(status=Agreement.Status.ACTIVE).count()
+    strangers = [
+        row(
+            agency=f"Agency Number {n} Of Nowhere",
+            county="Polk County",
+            signed=dt.datetime(2025, 1, 2),
+        )
+        for n in range(3)
+    ]
+    result = load_bytes(workbook(strangers, modified=dt.datetime(2025, 2, 1, 14)), "x.xlsx")
+    assert result.held
+    assert "No row of this list matches an agency of the lists already imported" in (
+        result.summary()
+    )
+    assert result.summary().count("It is kept but held") == 1  # also short: both reasons, once
+    assert Agreement.objects.filter(status=Agreement.Status.ACTIVE).count() == before
