@@ -48,6 +48,7 @@ STALE_MIN_LATER_SIGNINGS = 3
 # of 2025-03-01 has none, the list of 2025-04-03 has it).
 COUNTY_ADDED = (dt.date(2025, 3, 1), dt.date(2025, 4, 3))
 CAPTURE_SHEET_NAME = "287(g) Agreements"
+GIVEN = "Given at import."
 
 _CAPTURE_NAME = re.compile(r"(?<!\d)(\d{14})(?!\d)")
 _ICE_NAME = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{4})(?!\d)\s*(am|pm)?", re.IGNORECASE)
@@ -214,7 +215,7 @@ def weigh(*, sheet: IceSheet, filename: str, given: dt.datetime | None, now: dt.
                 f"Given at import, so used, although {chosen.reason[0].lower()}{chosen.reason[1:]}"
             )
         else:
-            chosen.reason = "Given at import."
+            chosen.reason = GIVEN
         chosen.verdict = "chosen"
         standing = [c for c in standing if c is not chosen]
     elif standing:

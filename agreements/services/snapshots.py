@@ -101,7 +101,7 @@ class ImportResult:
             if snapshot.provenance == ListSnapshot.Provenance.CAPTURE
             else ""
         )
-        why = f" {self.dating_reason}" if self.dating_reason else ""
+        why = f" {self.dating_reason}" if self.dating_reason not in ("", dating.GIVEN) else ""
         return (
             f"{name}: {snapshot.kind} list{origin} published {when} "
             f"(from {snapshot.get_published_at_source_display().lower()}).{why} "
@@ -393,6 +393,20 @@ def _shrink_warning(snapshot: ListSnapshot) -> dict | None:
     )
 
 
+def _hold_warnings(
+    snapshot: ListSnapshot, dated: dating.Dating, *, accept_shrink: bool, given: bool
+) -> list[dict]:
+    """Why the list must wait for a curator: a doubtful date, a stale or a short list."""
+    holds = []
+    if dated.doubt:
+        holds.append(_warning("publication_doubt", f"{dated.doubt} {HELD}"))
+    if not given:
+        holds.extend(_present(_stale_warning(snapshot, dated.latest_signed)))
+    if not accept_shrink:
+        holds.extend(_present(_shrink_warning(snapshot)))
+    return holds
+
+
 def _stale_warning(snapshot: ListSnapshot, latest: dt.date | None) -> dict | None:
     """A warning if a participating list is dated long after its latest signing while the
     list before it already holds later signings: it is probably older than its date."""
@@ -447,11 +461,7 @@ def _import(
     accept_shrink: bool,
     given: bool,
 ) -> ImportResult:
-    holds = [
-        *([_warning("publication_doubt", f"{dated.doubt} {HELD}")] if dated.doubt else []),
-        *([] if given else _present(_stale_warning(snapshot, dated.latest_signed))),
-        *([] if accept_shrink else _present(_shrink_warning(snapshot))),
-    ]
+    holds = _hold_warnings(snapshot, dated, accept_shrink=accept_shrink, given=given)
     resolver = AgencyResolver(states={row.state for row in sheet.rows if row.state})
     agency_ids = resolver.resolve(sheet.rows, warnings)
     if not accept_shrink:

@@ -17,9 +17,9 @@ from agreements.services.dating import SIGNING_SLACK, day_start, weigh
 from tests.agreements.ice_builder import row, workbook
 
 DATA = Path(__file__).parent / "data"
-CAPTURE_FEBRUARY = DATA / "ParticipatingEntities-20250203025535.xlsx"
-METADATA_LIES = DATA / "participatingAgencies-20250301180751.xlsx"
-WRONG_YEAR = DATA / "pendingAgencies01052025pm.xlsx"
+CAPTURE_FEBRUARY = DATA / "archive" / "ParticipatingEntities-20250203025535.xlsx"
+METADATA_LIES = DATA / "archive" / "participatingAgencies-20250301180751.xlsx"
+WRONG_YEAR = DATA / "archive" / "pendingAgencies01052025pm.xlsx"
 D = dt.datetime
 UTC = dt.UTC
 

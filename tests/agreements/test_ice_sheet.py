@@ -340,7 +340,7 @@ def test_zip_bombs_are_refused(monkeypatch):
 # --- Wrapped links and captures ----------------------------------------------
 
 ICE_PDF = "https://www.ice.gov/doclib/287gMOA/PolkCoTX_JEM_MOA.pdf"
-CAPTURE_JANUARY = DATA / "ParticipatingEntities-20250104041613.xlsx"
+CAPTURE_JANUARY = DATA / "archive" / "ParticipatingEntities-20250104041613.xlsx"
 CAPTURE_HEADER = ["STATE", "LAW ENFORCEMENT AGENCY", "SUPPORT TYPE", "SIGNED", "MOA"]
 
 

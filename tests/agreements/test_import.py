@@ -387,9 +387,9 @@ def test_import_on_postgresql_matches_the_independent_count():
 
 # --- Captures, batches and bad input -------------------------------------------
 
-CAPTURE_JANUARY = DATA / "ParticipatingEntities-20250104041613.xlsx"
-CAPTURE_FEBRUARY = DATA / "ParticipatingEntities-20250203025535.xlsx"
-MARCH_2025 = DATA / "participatingAgencies-20250301180751.xlsx"
+CAPTURE_JANUARY = DATA / "archive" / "ParticipatingEntities-20250104041613.xlsx"
+CAPTURE_FEBRUARY = DATA / "archive" / "ParticipatingEntities-20250203025535.xlsx"
+MARCH_2025 = DATA / "archive" / "participatingAgencies-20250301180751.xlsx"
 
 
 def test_a_new_capture_timestamp_in_the_moa_links_is_not_a_change():
