@@ -219,10 +219,10 @@ def weigh(*, sheet: IceSheet, filename: str, given: dt.datetime | None, now: dt.
         chosen.verdict = "chosen"
         standing = [c for c in standing if c is not chosen]
     elif standing:
-        chosen, standing = standing[0], standing[1:]
+        chosen, doubt = _settle(standing[0], standing[1:], sheet)
+        standing = [c for c in standing if c is not chosen and not c.verdict]
         chosen.verdict = "chosen"
-        chosen.reason = _why(chosen, clues, notes)
-        doubt = _disagreement(chosen, standing, sheet)
+        chosen.reason = _why(chosen, clues)
     elif not clues:
         chosen = Evidence(choices.FROM_FETCHED, now, "chosen", "The file says nothing of when.")
         clues.append(chosen)
@@ -308,7 +308,7 @@ def _check(
         clue.verdict, clue.reason = "rejected", reason
 
 
-def _why(chosen: Evidence, clues: list[Evidence], notes: list[Evidence]) -> str:
+def _why(chosen: Evidence, clues: list[Evidence]) -> str:
     """Why ``chosen`` won, with the clues set aside and why."""
     reason = {
         choices.FROM_CAPTURE: "ICE's list was online at the capture time in the file name.",
@@ -322,29 +322,31 @@ def _why(chosen: Evidence, clues: list[Evidence], notes: list[Evidence]) -> str:
     return reason
 
 
-def _disagreement(chosen: Evidence, standing: list[Evidence], sheet: IceSheet) -> str:
-    """A sentence when the name and the metadata, both possible, are far apart."""
-    if chosen.source != choices.FROM_METADATA:
-        return ""
-    named = next((c for c in standing if c.source == choices.FROM_FILENAME), None)
-    if named is None or abs(named.time - chosen.time) <= AGREE:
-        return ""
-    by_columns = _columns_verdict(sheet, chosen.time), _columns_verdict(sheet, named.time)
-    if by_columns == (True, False):
-        named.verdict = "rejected"
-        named.reason = (
-            f"{named.time:%Y-%m-%d} does not fit the columns present "
+def _settle(best: Evidence, others: list[Evidence], sheet: IceSheet) -> tuple[Evidence, str]:
+    """The clue to choose, and a sentence of doubt when the workbook and the name, both
+    possible, are far apart and the columns present cannot tell which is right."""
+    named = next((c for c in others if c.source == choices.FROM_FILENAME), None)
+    if best.source != choices.FROM_METADATA or named is None:
+        return best, ""
+    if abs(named.time - best.time) <= AGREE:
+        return best, ""
+    fits = _columns_fit(sheet, best.time), _columns_fit(sheet, named.time)
+    if fits[0] != fits[1]:
+        loser, winner = (named, best) if fits[0] else (best, named)
+        loser.verdict = "rejected"
+        loser.reason = (
+            f"{loser.time:%Y-%m-%d} does not fit the columns present "
             f"({'with' if 'county' in sheet.columns else 'without'} COUNTY)."
         )
-        return ""
-    return (
+        return winner, ""
+    return best, (
         f"The file name says {named.time:%Y-%m-%d} but the workbook was saved "
-        f"{chosen.time:%Y-%m-%d %H:%M} UTC, and the content cannot tell which is right; "
+        f"{best.time:%Y-%m-%d %H:%M} UTC, and the content cannot tell which is right; "
         "it is dated by the workbook and held until a curator confirms the date."
     )
 
 
-def _columns_verdict(sheet: IceSheet, when: dt.datetime) -> bool:
+def _columns_fit(sheet: IceSheet, when: dt.datetime) -> bool:
     """Whether a list with these columns could be published at ``when``."""
     first_without, first_with = COUNTY_ADDED
     day = when.date()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from agreements.ice_sheet import read_ice_sheet
 from agreements.models import Agreement, ListSnapshot
 from agreements.services import snapshot_import
-from agreements.services.dating import SIGNING_SLACK, day_start, weigh
+from agreements.services.dating import EASTERN, SIGNING_SLACK, day_start, weigh
 from tests.agreements.ice_builder import row, workbook
 
 DATA = Path(__file__).parent / "data"
@@ -166,3 +166,25 @@ def test_a_list_is_never_placed_before_its_latest_signing_unless_held(
     dated = weigh(sheet=sheet, filename=f"{name}.xlsx", given=None, now=D(2026, 7, 1, tzinfo=UTC))
     assert dated.doubt or dated.published_at >= day_start(signed) - SIGNING_SLACK
     assert [e["verdict"] for e in dated.as_list()].count("chosen") == 1
+
+
+def _weigh(rows: list, name: str, modified: dt.datetime, header=None):
+    sheet = read_ice_sheet(workbook(rows, header=header, modified=modified))
+    sheet.created_at = None
+    return weigh(sheet=sheet, filename=name, given=None, now=D(2026, 7, 1, tzinfo=UTC))
+
+
+def test_columns_present_settle_a_name_and_metadata_far_apart():
+    early = row(signed=D(2024, 12, 1))
+    with_county = _weigh([early], "participatingAgencies01152025am.xlsx", D(2025, 6, 20, 15))
+    assert (with_county.source, with_county.doubt) == ("metadata", "")
+    without_county = _weigh(
+        [[c for i, c in enumerate(early) if i != 3][:6]],
+        "participatingAgencies02012025am.xlsx",
+        D(2025, 6, 20, 15),
+        header=["STATE", "LAW ENFORCEMENT AGENCY", "TYPE", "SUPPORT TYPE", "SIGNED", "MOA"],
+    )
+    assert (without_county.source, without_county.doubt) == ("filename", "")
+    assert without_county.published_at == D(2025, 2, 1, tzinfo=EASTERN)
+    rejected = next(e for e in without_county.evidence if e.source == "metadata")
+    assert rejected.reason == "2025-06-20 does not fit the columns present (without COUNTY)."
