@@ -137,8 +137,10 @@ class _Prepared:
 
     def order(self, existing: dict[str, ListSnapshot]) -> tuple:
         """Publication order: the time chosen, or the one already recorded, then sha256."""
-        when = self.dated.published_at if self.dated else existing[self.sha256].published_at
-        return (when, self.sha256)
+        if self.dated is not None:
+            return (self.dated.published_at, self.sha256)
+        known = existing.get(self.sha256)  # gone only if deleted since it was read
+        return (known.published_at if known else timezone.now(), self.sha256)
 
 
 def _hold_reasons(snapshot: ListSnapshot) -> str:
