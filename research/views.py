@@ -1,7 +1,7 @@
 """Public pages of the research app: the documents list and one document's page.
 
 Search (``research:search``) lives in ``research.search``. Who may read what is
-decided in ``Document.objects.viewable_by`` and ``research.permissions``.
+decided in ``research.policy``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from agreements.models import Agency
 from portal.exports import Column, export_links, export_response, requested_format
+from research import policy
 from research.filters import DocumentFilter
 from research.models import Document, DocumentAgency, DocumentAgreement, Tag
-from research.permissions import can_read_full_text, excerpt
 
 PAGE_SIZE = 25
 
@@ -42,6 +42,7 @@ DOCUMENT_COLUMNS = [
 
 
 def _confirmed_links() -> Prefetch:
+    """The agency links everyone sees; pages name only confirmed agencies."""
     return Prefetch(
         "agency_links",
         queryset=DocumentAgency.objects.filter(status=DocumentAgency.Status.CONFIRMED)
@@ -52,8 +53,9 @@ def _confirmed_links() -> Prefetch:
 
 
 def document_list(request: HttpRequest) -> HttpResponse:
-    """Published documents, filtered by kind, agency, state, year and tag; downloadable."""
-    viewable = Document.objects.viewable_by(request.user)
+    """The documents the reader may see, filtered by kind, agency, state, year and tag;
+    downloadable."""
+    viewable = policy.visible_documents(request.user)
     filterset = DocumentFilter(request.GET, queryset=viewable)
     documents = filterset.qs if filterset.is_valid() else viewable.none()
     year = request.GET.get("year", "")
@@ -110,7 +112,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One document: metadata, text where rights allow, links, and how to cite it."""
     document = get_object_or_404(
-        Document.objects.viewable_by(request.user).prefetch_related(_confirmed_links(), "tags"),
+        policy.visible_documents(request.user).prefetch_related(_confirmed_links(), "tags"),
         pk=pk,
     )
     agreement_links = (
@@ -118,14 +120,16 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("agreement__agency")
         .order_by("role", "agreement__agency__name")
     )
-    full_text = can_read_full_text(request.user, document)
+    full_text = policy.can_read_text(request.user, document)
     return render(
         request,
         "research/document_detail.html",
         {
             "document": document,
             "full_text": full_text,
-            "excerpt": "" if full_text else (document.summary or excerpt(document.text)),
+            "text_is_public": policy.text_is_public(document),
+            "file_downloadable": policy.can_download_file(request.user, document),
+            "excerpt": "" if full_text else policy.public_excerpt(document),
             "agreement_links": agreement_links,
             "citation": citation(document, request.build_absolute_uri(document.get_absolute_url())),
         },
@@ -134,8 +138,8 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def document_file(request: HttpRequest, pk: int) -> FileResponse:
     """The original file, for readers allowed the full text (rights as on the page)."""
-    document = get_object_or_404(Document.objects.viewable_by(request.user), pk=pk)
-    if not document.file or not can_read_full_text(request.user, document):
+    document = get_object_or_404(policy.visible_documents(request.user), pk=pk)
+    if not policy.can_download_file(request.user, document):
         raise Http404("No original file you may download.")
     try:
         handle = document.file.open("rb")
