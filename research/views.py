@@ -6,12 +6,15 @@ decided in ``research.policy``.
 
 from __future__ import annotations
 
+from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.db.models.functions import ExtractYear
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.feedgenerator import Atom1Feed
 
 from agreements.models import Agency
 from portal.exports import Column, export_links, export_response, requested_format
@@ -20,6 +23,7 @@ from research.filters import DocumentFilter
 from research.models import Document, DocumentAgency, DocumentAgreement, Tag
 
 PAGE_SIZE = 25
+FEED_SIZE = 50
 
 DOCUMENT_COLUMNS = [
     Column("id"),
@@ -152,6 +156,39 @@ def document_file(request: HttpRequest, pk: int) -> FileResponse:
         filename=document.file.name.rsplit("/", 1)[-1],
         content_type=document.content_type or "application/octet-stream",
     )
+
+
+class DocumentFeed(Feed):
+    """The newest documents as Atom: each with its public excerpt, never the whole text."""
+
+    feed_type = Atom1Feed
+    title = "287(g) portal: documents"
+    subtitle = "News, MOAs, court filings, legislation and reports about 287(g) agreements."
+
+    def get_object(self, request: HttpRequest, *args, **kwargs):
+        return request.user
+
+    def link(self) -> str:
+        return reverse("research:document-list")
+
+    def items(self, user) -> list[Document]:
+        return list(
+            policy.visible_documents(user)
+            .exclude(status_changed_at=None)
+            .order_by("-status_changed_at", "-pk")[:FEED_SIZE]
+        )
+
+    def item_title(self, document: Document) -> str:
+        return str(document)
+
+    def item_description(self, document: Document) -> str:
+        return policy.public_excerpt(document)
+
+    def item_pubdate(self, document: Document):
+        return document.status_changed_at
+
+    def item_author_name(self, document: Document) -> str:
+        return document.publisher
 
 
 def citation(document: Document, url: str) -> dict[str, str]:

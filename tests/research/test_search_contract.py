@@ -23,10 +23,10 @@ from tests.research.factories import (
     AgencyAliasFactory,
     AgencyFactory,
     AgreementFactory,
+    CuratorFactory,
     DocumentAgencyFactory,
     DocumentAgreementFactory,
     DocumentFactory,
-    StaffFactory,
     TagFactory,
 )
 
@@ -341,7 +341,7 @@ def test_unpublished_documents_are_hidden_from_the_public(backend):
     public = search("sheriff")
     assert titles(public) == ["Published sheriff story"]
     assert public.total == 1 and facet(public, "type") == {"document": 1}
-    staff = search("sheriff", user=StaffFactory())
+    staff = search("sheriff", user=CuratorFactory())
     assert staff.total == 3
 
 
