@@ -339,9 +339,9 @@ class FacetIndex:
         mask[rows[rows >= 0]] = True
         return mask
 
-    def filter_mask(self, filters: dict[str, list[str]], *, public: bool) -> np.ndarray:
-        """The rows that pass ``filters`` (normalized) and, if ``public``, are published."""
-        mask = self.visible.copy() if public else np.ones(self.size, bool)
+    def filter_mask(self, filters: dict[str, list[str]], *, visible: np.ndarray) -> np.ndarray:
+        """The rows that pass ``filters`` (normalized) among the ``visible`` ones (a mask)."""
+        mask = visible.copy()
         documents = ~self.is_agency
         for name, values in filters.items():
             wanted = set(values)

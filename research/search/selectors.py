@@ -457,7 +457,7 @@ def _search_arrays(
     index = facet_index(connection, cursor)
     if index is None:
         return None
-    selected = index.filter_mask(clean, public=False) & _visible_rows(index, scope)
+    selected = index.filter_mask(clean, visible=_visible_rows(index, scope))
     within = index.ids[selected] if clean else None
     matches = backend.match_ids(cursor, parsed, within=within)
     matched: list[tuple[Matches, np.ndarray, bool]] = []

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from research import policy
 from research.models import Document
+from research.search import search
 
 from .factories import (
     AdministratorFactory,
@@ -284,3 +285,24 @@ def test_demo_curator_is_a_curator_not_a_superuser():
     assert client.get("/admin/auth/user/").status_code == 403
     hidden = DocumentFactory(status=Document.Status.NEEDS_REVIEW)
     assert client.get(f"/documents/{hidden.pk}/").status_code == 200
+
+
+def test_public_search_of_a_copyrighted_text_reads_its_title_and_summary_only():
+    """Phrases and exclusions too: the words deep in the text do not exist for the public."""
+    text = f"{LEDE} {FILLER} the hidden clause zephyrdeep says more."
+    article = DocumentFactory(
+        title="County signs jail pact", summary="A deal on the jail.", text=text
+    )
+    researcher = ResearcherFactory()
+
+    def ids(query: str, user=None) -> list[int]:
+        return [hit.id for hit in search(query, user=user, filters={"type": "document"}).hits]
+
+    assert ids('"jail pact"') == ids("deal -zephyrdeep") == [article.pk]
+    assert ids('"hidden clause"') == ids("zephyrdeep") == ids("jail -zephyrdeep", researcher) == []
+    assert search("-zephyrdeep", filters={"type": "document"}).total == 1
+    assert ids('"hidden clause"', researcher) == ids("zephyrdeep", researcher) == [article.pk]
+    # A change of rights, however it is written, reaches the search arrays at once.
+    Document.objects.filter(pk=article.pk).update(rights=Document.Rights.OPEN_LICENCE)
+    assert ids("zephyrdeep") == [article.pk]
+    assert "zephyrdeep" in search("zephyrdeep").hits[0].snippet
