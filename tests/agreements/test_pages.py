@@ -183,12 +183,13 @@ def test_agency_page_shows_agreements_and_a_timeline_linked_to_snapshots(client,
     assert "2020-01-08" in html and "2025-06-02" in html
     event = world["added"]
     assert f'id="event-{event.pk}"' in html
-    assert f'href="{world["new"].get_absolute_url()}"' in html
+    changes = reverse("agreements:snapshot-changes", args=[world["new"].pk])
+    assert f'href="{changes}"' in html
     assert "added to the participating list" in html
 
 
 def test_agency_timeline_shows_the_latest_changes_and_links_to_all(client, monkeypatch):
-    monkeypatch.setattr("agreements.views.AGENCY_TIMELINE_LIMIT", 3)
+    monkeypatch.setattr("agreements.selectors.events.AGENCY_TIMELINE_LIMIT", 3)
     agreement = AgreementFactory()
     events = [
         AgreementEventFactory(
@@ -249,9 +250,10 @@ def test_snapshot_page_offers_the_file_its_hash_warnings_and_rows(client, world)
 # --- Changes ---------------------------------------------------------------------
 
 
-def test_changes_page_groups_added_and_removed_by_list(client, world):
+def test_changes_page_groups_added_and_ended_by_list(client, world):
     html = client.get(reverse("agreements:changes")).content.decode()
-    assert "Added (1)" in html and "Removed (1)" in html
+    assert "Added (1)" in html and "Ended (1)" in html
+    assert "2 changes</h2>" in html
     assert "Harris County" in html and "Polk County" in html
     html = client.get(reverse("agreements:changes"), {"state": "GA"}).content.decode()
     assert "Polk County" in html and "Harris County" not in html
@@ -277,9 +279,9 @@ def test_changes_feed_is_atom_with_one_entry_per_change(client, world):
 
 def test_history_downloads_name_the_snapshot_of_each_change(client, world):
     rows = rows_of(client.get(reverse("agreements:changes"), {"format": "csv"}))
-    assert {(r["agency"], r["change"]) for r in rows} == {
-        ("Harris County Sheriff's Office", "added"),
-        ("Polk County Sheriff's Office", "removed"),
+    assert {(r["agency"], r["kind_label"]) for r in rows} == {
+        ("Harris County Sheriff's Office", "Added"),
+        ("Polk County Sheriff's Office", "Ended"),
     }
     assert {r["snapshot_sha256"] for r in rows} == {world["new"].sha256}
 
