@@ -104,13 +104,29 @@ def status_on(as_of: dt.date, status: str = "") -> Q:
 
 
 def statuses_on(agreements: list[Agreement], as_of: dt.date) -> dict[int, str]:
-    """The status of each of ``agreements`` on ``as_of`` ("" when not yet listed)."""
-    ids = [a.pk for a in agreements]
-    found: dict[int, str] = {}
-    for status in (Status.ENDED, Status.PENDING, Status.ACTIVE):
-        chosen = Agreement.objects.filter(status_on(as_of, status), pk__in=ids)
-        found.update(dict.fromkeys(chosen.values_list("pk", flat=True), str(status)))
-    return {pk: found.get(pk, "") for pk in ids}
+    """The status of each of ``agreements`` on ``as_of`` ("" when not yet listed); three queries."""
+    participating = snapshot_in_force(as_of)
+    pending = snapshot_in_force(as_of, kind=ListSnapshot.Kind.PENDING)
+    earlier = ListSnapshot.objects.applied().filter(
+        kind=ListSnapshot.Kind.PARTICIPATING, published_at__lt=end_of_day(as_of)
+    )
+    seen: dict[int, set[int]] = {a.pk: set() for a in agreements}
+    rows = SnapshotRow.objects.filter(agreement_id__in=list(seen)).filter(
+        Q(snapshot__in=earlier) | Q(snapshot=pending)
+    )
+    for agreement_id, snapshot_id in rows.values_list("agreement_id", "snapshot_id").distinct():
+        seen[agreement_id].add(snapshot_id)
+    statuses = {}
+    for pk, lists in seen.items():
+        if participating and participating.pk in lists:
+            statuses[pk] = str(Status.ACTIVE)
+        elif pending and pending.pk in lists:
+            statuses[pk] = str(Status.PENDING)
+        elif lists - {pending.pk if pending else None}:
+            statuses[pk] = str(Status.ENDED)
+        else:
+            statuses[pk] = ""
+    return statuses
 
 
 def agreement_list() -> QuerySet[Agreement]:

@@ -196,7 +196,7 @@ def snapshot_figures(snapshot: ListSnapshot) -> dict[str, Any]:
     """``snapshot_stats`` shaped for tables: one row per state, a column per model.
 
     Each state's count of a model comes with its share of that model's total
-    (Florida's 264 of 623 Task Force agreements: 42.4). A snapshot's rows do
+    (Florida's 264 of 620 Task Force agreements on the list of 2025-12-01: 42.6). A snapshot's rows do
     not change after import, so its counts are cached for a few minutes (an
     agency merge can move the agency count; the cache catches up).
     """
