@@ -201,10 +201,16 @@ class ListChange:
     before: SnapshotRow | None = None
     after: SnapshotRow | None = None
 
+    before_list: ListSnapshot | None = None
+    after_list: ListSnapshot | None = None
+
     @property
-    def rows(self) -> list[tuple[str, SnapshotRow | None, str]]:
-        """(caption, row, which list) of the previous list's row and this list's row."""
-        return [("Previous list", self.before, "previous"), ("This list", self.after, "this")]
+    def rows(self) -> list[tuple[str, SnapshotRow | None, ListSnapshot | None]]:
+        """(caption, row, list) of the previous list's row and this list's row."""
+        return [
+            ("Previous list", self.before, self.before_list),
+            ("This list", self.after, self.after_list),
+        ]
 
 
 @dataclass
@@ -265,6 +271,8 @@ def list_changes(snapshot: ListSnapshot, previous: ListSnapshot | None) -> ListC
                 sentence=event_sentence(event),
                 before=before,
                 after=rows.get((snapshot.pk, event.agreement_id)),
+                before_list=previous,
+                after_list=snapshot,
             )
         )
     return result
