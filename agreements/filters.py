@@ -27,7 +27,18 @@ def _date_filter(help_text: str, **kwargs) -> django_filters.DateFilter:
 MODEL_CHOICES = Agreement._meta.get_field("model").choices
 
 
-class CriteriaFilterSet(django_filters.FilterSet):
+class FilterSet(django_filters.FilterSet):
+    """A django-filter filter set whose form class is built once per class."""
+
+    def get_form_class(self):
+        # django-filter builds a new form class per request; the filters of a class never change.
+        cls = type(self)
+        if "_form_class" not in cls.__dict__:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
+
+
+class CriteriaFilterSet(FilterSet):
     """A filter set read once into ``selectors.Criteria``, which does the filtering.
 
     Pages, their CSV/JSON downloads and the API build the same filter set from
@@ -92,7 +103,7 @@ class AgreementFilter(CriteriaFilterSet):
         return selectors.agreements_selected(self.criteria, queryset)
 
 
-class AgreementEventFilter(django_filters.FilterSet):
+class AgreementEventFilter(FilterSet):
     agency = django_filters.CharFilter(field_name="agency__slug", help_text="Agency slug.")
     agreement = django_filters.NumberFilter(field_name="agreement_id", help_text="Agreement id.")
     state = django_filters.CharFilter(
@@ -117,7 +128,7 @@ class AgreementEventFilter(django_filters.FilterSet):
         return queryset.filter(occurred_at__lt=selectors.end_of_day(value))
 
 
-class SnapshotFilter(django_filters.FilterSet):
+class SnapshotFilter(FilterSet):
     kind = django_filters.ChoiceFilter(choices=ListSnapshot.Kind.choices)
     since = _date_filter("Snapshots published on or after this day.", method="filter_since")
     until = _date_filter("Snapshots published on or before this day.", method="filter_until")

@@ -71,11 +71,10 @@ def agency_list(request: HttpRequest) -> HttpResponse:
     filterset = AgencyFilter(request.GET)
     form, criteria = filterset.form, filterset.criteria
     filters = criteria.chosen()
-    agencies = selectors.agency_directory(criteria)
     if fmt := requested_format(request):
         return export_response(
             fmt,
-            rows=agencies.iterator(chunk_size=2000),
+            rows=selectors.agency_directory(criteria).iterator(chunk_size=2000),
             columns=AGENCY_COLUMNS,
             filename="agencies",
             meta={"filters": filters},
@@ -88,7 +87,7 @@ def agency_list(request: HttpRequest) -> HttpResponse:
         "agreements/_agency_list_body.html",
         lambda: {
             "form": form,
-            "page": _page(request, agencies),
+            "page": _page(request, selectors.agency_directory(criteria)),
             "facets": _facet_groups(request, filters, selectors.agency_facets(criteria)),
             "filters": filters,
             "pager_query": _query_without(request),

@@ -14,7 +14,8 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Max, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -54,12 +55,22 @@ def snapshot_first(kind: str = ListSnapshot.Kind.PARTICIPATING) -> ListSnapshot 
 
 
 def snapshot_bounds() -> dict[str, dt.date | None]:
-    """First and last publication day of the participating lists, for the date picker."""
-    first, last = snapshot_first(), snapshot_in_force(None)
-    return {
-        "first": first.published_at.date() if first else None,
-        "last": last.published_at.date() if last else None,
-    }
+    """First and last publication day of the participating lists, for the date picker.
+
+    Cached under the newest import: a curator applying a held list changes no
+    id, so the bounds may lag it by the cache's few minutes.
+    """
+    key = f"snapshot-bounds:{imports_version()}"
+    if (cached := cache.get(key)) is not None:
+        return cached
+    bounds = (
+        ListSnapshot.objects.applied()
+        .filter(kind=ListSnapshot.Kind.PARTICIPATING)
+        .aggregate(first=Min("published_at"), last=Max("published_at"))
+    )
+    result = {name: timezone.localdate(at) if at else None for name, at in bounds.items()}
+    cache.set(key, result, FIGURES_CACHE_SECONDS)
+    return result
 
 
 def snapshot_get(pk: int) -> ListSnapshot:
@@ -104,9 +115,21 @@ def counted_rows(snapshot: ListSnapshot) -> QuerySet[SnapshotRow]:
 
 
 def imports_version() -> str:
-    """Names the newest import, for cache keys: it changes whenever a list is added."""
-    newest = ListSnapshot.objects.aggregate(n=Max("id"))["n"]
-    return f"{newest}-{AgreementEvent.objects.aggregate(n=Max('id'))['n']}"
+    """Names the newest import, for cache keys: it changes whenever a list or event is added.
+
+    One query of two maxima of primary keys, written out: the ORM would compile
+    two aggregate queries on every page view for it.
+    """
+    quote = connection.ops.quote_name
+    sql = "SELECT (SELECT MAX({id}) FROM {lists}), (SELECT MAX({id}) FROM {events})".format(  # noqa: S608 -- names from the models, quoted
+        id=quote("id"),
+        lists=quote(ListSnapshot._meta.db_table),
+        events=quote(AgreementEvent._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        newest_list, newest_event = cursor.fetchone()
+    return f"{newest_list}-{newest_event}"
 
 
 def snapshot_stats(snapshot: ListSnapshot) -> dict[str, Any]:
@@ -196,34 +219,36 @@ def snapshot_figures(snapshot: ListSnapshot) -> dict[str, Any]:
     """``snapshot_stats`` shaped for tables: one row per state, a column per model.
 
     Each state's count of a model comes with its share of that model's total
-    (Florida's 264 of 620 Task Force agreements on the list of 2025-12-01: 42.6). A snapshot's rows do
-    not change after import, so its counts are cached for a few minutes (an
-    agency merge can move the agency count; the cache catches up).
+    (Florida's 264 of 620 Task Force agreements on the list of 2025-12-01:
+    42.6). A snapshot's rows do not change after import, so its figures are
+    cached for a few minutes (an agency merge can move the agency count; the
+    cache catches up).
     """
     key = f"snapshot-figures:{snapshot.pk}:{snapshot.sha256}:{snapshot.row_count}"
-    stats = cache.get(key)
-    if stats is None:
-        stats = snapshot_stats(snapshot)
-        cache.set(key, stats, FIGURES_CACHE_SECONDS)
+    figures = cache.get(key)
+    if figures is None:
+        figures = _figures(snapshot_stats(snapshot))
+        cache.set(key, figures, FIGURES_CACHE_SECONDS)
+    return {"snapshot": snapshot, **figures}
+
+
+def _figures(stats: dict[str, Any]) -> dict[str, Any]:
     models = list(stats["by_model"])
     states = []
     for state, total in stats["by_state"].items():
         counts = stats["by_state_model"].get(state, {})
+        shares = {m: share(counts.get(m, 0), stats["by_model"][m]) for m in models}
         states.append(
             {
                 "state": state,
                 "models": {m: counts.get(m, 0) for m in models},
-                "shares": {m: share(counts.get(m, 0), stats["by_model"][m]) for m in models},
-                "cells": [
-                    (m, counts.get(m, 0), share(counts.get(m, 0), stats["by_model"][m]))
-                    for m in models
-                ],
+                "shares": shares,
+                "cells": [(m, counts.get(m, 0), shares[m]) for m in models],
                 "total": total,
                 "total_share": share(total, stats["agreements"]),
             }
         )
     return {
-        "snapshot": snapshot,
         "total": stats["agreements"],
         "agencies": stats["agencies"],
         "state_count": len([s for s in states if s["state"] != UNKNOWN]),
