@@ -148,7 +148,7 @@ def event_sentence(event: AgreementEvent, *, with_model: bool = True) -> str:
         Kind.PENDING_LISTED: f"{what} listed as pending",
         Kind.SIGNED: f"{what} added to the participating list",
         Kind.RELISTED: f"{what} back on the list",
-        Kind.DELISTED: f"{what} ended: dropped from the list with no successor",
+        Kind.DELISTED: f"{what} ended: removed from the list with no successor",
         Kind.RENAMED: f"{what}: agency renamed from “{old}” to “{new}”",
         Kind.POSSIBLE_RENAME: (
             f"{what}: name changed? “{old}” may now be written “{new}” (a curator will check)"
