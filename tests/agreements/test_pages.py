@@ -415,7 +415,14 @@ def test_what_ice_changed_page_shows_both_files_rows_and_feeds(client, endings):
 
     html = client.get(url).content.decode()
     assert "6 changes</h2>" in html
-    for label in ("Added (1)", "Ended (1)", "Renamed (1)", "Name changed? (1)", "Re-signed (1)"):
+    for label in (
+        "Added (1)",
+        "Ended (1)",
+        "Renamed (1)",
+        "Name changed? (1)",
+        "Re-signed (1)",
+        "Model switched (1)",
+    ):
         assert label in html
     renamed = html[html.index(f'id="change-{endings["renamed"].pk}"') :]
     renamed = renamed[: renamed.index("</li>")]
@@ -510,6 +517,18 @@ def test_agency_directory_model_and_as_of_hold_for_the_same_agreement(client, wo
     api = client.get("/api/v1/agencies/", {"model": "TFM", "as_of": "2025-06-15"}).json()
     assert [a["name"] for a in api["results"]] == ["Arcadia Police Department"]
     assert client.get("/api/v1/agencies/", {"as_of": "June"}).status_code == 400
+
+
+def test_agency_directory_status_facet_counts_the_statuses_of_the_chosen_day(client, world):
+    url = reverse("agreements:agency-list")
+    html = client.get(url, {"as_of": "2025-07-12"}).content.decode()
+    assert 'status=active">Active</a> <span class="count">2</span>' in html
+    assert 'status=ended">Ended</a> <span class="count">1</span>' in html  # Polk, dropped
+    html = client.get(url, {"as_of": "2025-06-15"}).content.decode()
+    assert 'status=active">Active</a> <span class="count">3</span>' in html
+    assert 'status=ended">' not in html
+    html = client.get(url, {"as_of": "2025-07-12", "status": "ended"}).content.decode()
+    assert "Polk County" in html.split('class="results-heading"')[1]
 
 
 # --- Data and methodology ----------------------------------------------------------
