@@ -57,12 +57,15 @@ class Criteria:
         return dataclasses.replace(self, **{name: default})
 
     def chosen(self) -> dict[str, Any]:
-        """The criteria set, by name, for display and for the exports' meta."""
-        return {
+        """The criteria set, by name, as a query string writes them (for links and exports)."""
+        values = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if getattr(self, f.name) not in (None, "")
         }
+        if self.as_of is not None:
+            values["as_of"] = self.as_of.isoformat()
+        return values
 
     @property
     def on_agreements(self) -> bool:

@@ -512,6 +512,9 @@ def test_agency_directory_model_and_as_of_hold_for_the_same_agreement(client, wo
     results = html.split('class="results-heading"')[1]
     assert "Arcadia" in results and "Harris" not in results
     assert "1 agency" in results
+    assert (
+        '<input type="hidden" name="as_of" value="2025-06-15">' in html
+    )  # a new name search keeps the day
     rows = rows_of(client.get(url, {"model": "TFM", "as_of": "2025-06-15", "format": "csv"}))
     assert [r["name"] for r in rows] == ["Arcadia Police Department"]
     api = client.get("/api/v1/agencies/", {"model": "TFM", "as_of": "2025-06-15"}).json()
