@@ -173,7 +173,7 @@ def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
             **context,
             "form": form,
             "as_of_value": request.GET.get("as_of", ""),
-            "bounds": selectors.snapshot_bounds(),
+            "bounds": selectors.snapshot_bounds(agency.imports),
             "main_html": cached_fragment(
                 f"agency-main:{agency.version}:{as_of}",
                 "agreements/_agency_main.html",

@@ -168,7 +168,8 @@ def agency_with_version(slug: str) -> Agency | None:
     The version changes when a list is imported (a new snapshot, new events),
     when a curator edits or merges the agency (its ``updated_at``), edits,
     adds or removes one of its agreements, or an event of it is removed. One
-    query, with the agency (one for its aliases, two for the newest import).
+    query, with the agency (one for its aliases, one for the newest import, kept as
+    ``imports``).
     """
     agreements = Agreement.objects.filter(agency=OuterRef("pk")).order_by().values("agency")
     events = AgreementEvent.objects.filter(agency=OuterRef("pk")).order_by().values("agency")
@@ -184,12 +185,13 @@ def agency_with_version(slug: str) -> Agency | None:
     )
     if agency is not None:
         changed = agency.agreements_changed
+        agency.imports = imports_version()
         agency.version = "-".join(
             str(v)
             for v in (
                 agency.pk,
                 agency.updated_at.timestamp(),
-                imports_version(),
+                agency.imports,
                 agency.agreement_count,
                 changed.timestamp() if changed else None,
                 agency.event_count,

@@ -54,13 +54,14 @@ def snapshot_first(kind: str = ListSnapshot.Kind.PARTICIPATING) -> ListSnapshot 
     )
 
 
-def snapshot_bounds() -> dict[str, dt.date | None]:
+def snapshot_bounds(imports: str | None = None) -> dict[str, dt.date | None]:
     """First and last publication day of the participating lists, for the date picker.
 
-    Cached under the newest import: a curator applying a held list changes no
-    id, so the bounds may lag it by the cache's few minutes.
+    Cached under the newest import (``imports``, when the caller read it
+    already): a curator applying a held list changes no id, so the bounds may
+    lag it by the cache's few minutes.
     """
-    key = f"snapshot-bounds:{imports_version()}"
+    key = f"snapshot-bounds:{imports or imports_version()}"
     if (cached := cache.get(key)) is not None:
         return cached
     bounds = (
