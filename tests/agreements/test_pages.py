@@ -522,6 +522,20 @@ def test_agency_directory_model_and_as_of_hold_for_the_same_agreement(client, wo
     assert client.get("/api/v1/agencies/", {"as_of": "June"}).status_code == 400
 
 
+def test_agreement_list_page_and_its_download_share_the_apis_filter(client, world):
+    url = reverse("agreements:agreement-list")
+    query = {"as_of": "2025-07-12", "status": "ended"}
+    html = client.get(url, query).content.decode()
+    assert "1 agreement ended on July 12, 2025" in html and "Polk County" in html
+    rows = rows_of(client.get(url, {**query, "format": "csv"}))
+    api = client.get("/api/v1/agreements/", query).json()
+    assert (
+        [r["agency"] for r in rows]
+        == [a["agency"]["name"] for a in api["results"]]
+        == ["Polk County Sheriff's Office"]
+    )
+
+
 def test_agency_directory_status_facet_counts_the_statuses_of_the_chosen_day(client, world):
     url = reverse("agreements:agency-list")
     html = client.get(url, {"as_of": "2025-07-12"}).content.decode()

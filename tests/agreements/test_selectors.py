@@ -162,3 +162,13 @@ def test_near_duplicates_are_same_state_close_names():
 
     assert [other for other, _ in found] == [close]
     assert found[0][1] >= 90
+
+
+def test_list_in_force_among_two_of_the_same_second_is_the_greater_sha256():
+    """Whichever was imported first: the one order of lists breaks the tie by sha256."""
+    same = at(2025, 6, 1, 8)
+    greater = ListSnapshotFactory(published_at=same, sha256="f" * 64)
+    ListSnapshotFactory(published_at=same, sha256="0" * 64)
+
+    assert selectors.snapshot_in_force(dt.date(2025, 6, 1)) == greater
+    assert selectors.snapshot_list().first() == greater
