@@ -1,4 +1,4 @@
-"""Query-string filters of the agreements API."""
+"""Query-string filters shared by the agreements pages, their downloads and the API."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 
 from agreements import selectors
 from agreements.models import Agency, AgencyKind, Agreement, AgreementEvent, ListSnapshot
-from agreements.selectors import end_of_day
 
 DATE_ERROR = _("Write the date as YYYY-MM-DD, for example 2025-07-01.")
 DATE_HELP = "A day written YYYY-MM-DD."
@@ -25,74 +24,93 @@ def _date_filter(help_text: str, **kwargs) -> django_filters.DateFilter:
     )
 
 
-def _upper(queryset: QuerySet, name: str, value: str) -> QuerySet:
-    return queryset.filter(**{name: value.strip().upper()})
+MODEL_CHOICES = Agreement._meta.get_field("model").choices
 
 
-class AgencyFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(
-        method="filter_q", help_text="Text in the agency's name or one of its aliases."
-    )
-    state = django_filters.CharFilter(method=_upper, help_text="USPS code, e.g. TX.")
+class FilterSet(django_filters.FilterSet):
+    """A django-filter filter set whose form class is built once per class."""
+
+    def get_form_class(self):
+        # django-filter builds a new form class per request; the filters of a class never change.
+        cls = type(self)
+        if "_form_class" not in cls.__dict__:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
+
+
+class CriteriaFilterSet(FilterSet):
+    """A filter set read once into ``selectors.Criteria``, which does the filtering.
+
+    Pages, their CSV/JSON downloads and the API build the same filter set from
+    the query string: the API refuses an invalid value (400) where a page
+    drops that one filter and keeps the others.
+    """
+
+    @property
+    def criteria(self) -> selectors.Criteria:
+        self.is_valid()
+        return selectors.Criteria.from_cleaned(self.form.cleaned_data)
+
+
+class AgencyFilter(CriteriaFilterSet):
+    q = django_filters.CharFilter(help_text="Text in the agency's name or one of its aliases.")
+    state = django_filters.CharFilter(help_text="USPS code, e.g. TX.")
     kind = django_filters.ChoiceFilter(choices=AgencyKind.choices)
     model = django_filters.ChoiceFilter(
-        field_name="agreements__model",
-        choices=Agreement._meta.get_field("model").choices,
-        distinct=True,
-        help_text="Agencies holding at least one agreement of this model.",
+        choices=MODEL_CHOICES,
+        help_text="Agencies holding an agreement of this model (of this status, in force on "
+        "as_of, when given: the same agreement).",
+    )
+    status = django_filters.ChoiceFilter(
+        choices=Agreement.Status.choices,
+        help_text="Agencies holding an agreement of this status (on as_of, when given).",
     )
     county_fips = django_filters.CharFilter(help_text="5-digit county FIPS code.")
     needs_review = django_filters.BooleanFilter()
     as_of = _date_filter(
-        "Only agencies on ICE's participating list in force that day.", method="filter_as_of"
+        "Only agencies with an agreement on ICE's participating list in force that day "
+        "(with status: of that status that day)."
     )
 
     class Meta:
         model = Agency
-        fields = ["q", "state", "kind", "model", "county_fips", "needs_review", "as_of"]
+        fields = ["q", "state", "kind", "model", "status", "county_fips", "needs_review", "as_of"]
 
-    def filter_as_of(self, queryset: QuerySet[Agency], name: str, value: dt.date):
-        return selectors.agencies_as_of(value, queryset=queryset)
-
-    def filter_q(self, queryset: QuerySet[Agency], name: str, value: str) -> QuerySet[Agency]:
-        return selectors.agency_search(queryset, value)
+    def filter_queryset(self, queryset: QuerySet[Agency]) -> QuerySet[Agency]:
+        return selectors.agencies_selected(self.criteria, queryset)
 
 
-class AgreementFilter(django_filters.FilterSet):
-    state = django_filters.CharFilter(
-        field_name="agency__state", method=_upper, help_text="USPS code, e.g. TX."
+class AgreementFilter(CriteriaFilterSet):
+    state = django_filters.CharFilter(help_text="USPS code, e.g. TX.")
+    model = django_filters.ChoiceFilter(choices=MODEL_CHOICES)
+    status = django_filters.ChoiceFilter(
+        choices=Agreement.Status.choices,
+        help_text="The status today, or on as_of when given (active: on the participating "
+        "list in force; pending: on the pending list only; ended: on an earlier list only).",
     )
-    model = django_filters.ChoiceFilter(choices=Agreement._meta.get_field("model").choices)
-    status = django_filters.ChoiceFilter(choices=Agreement.Status.choices)
-    county_fips = django_filters.CharFilter(
-        field_name="agency__county_fips", help_text="5-digit county FIPS code of the agency."
-    )
-    agency = django_filters.CharFilter(field_name="agency__slug", help_text="Agency slug.")
+    county_fips = django_filters.CharFilter(help_text="5-digit county FIPS code of the agency.")
+    agency = django_filters.CharFilter(help_text="Agency slug.")
     as_of = _date_filter(
-        "Only agreements on ICE's participating list in force that day.",
-        method="filter_as_of",
+        "Only agreements on ICE's participating list in force that day "
+        "(with status: of that status that day)."
     )
 
     class Meta:
         model = Agreement
         fields = ["state", "model", "status", "county_fips", "agency", "as_of"]
 
-    def filter_as_of(
-        self, queryset: QuerySet[Agreement], name: str, value: dt.date
-    ) -> QuerySet[Agreement]:
-        return selectors.agreements_as_of(value, queryset=queryset)
+    def filter_queryset(self, queryset: QuerySet[Agreement]) -> QuerySet[Agreement]:
+        return selectors.agreements_selected(self.criteria, queryset)
 
 
-class AgreementEventFilter(django_filters.FilterSet):
+class AgreementEventFilter(FilterSet):
     agency = django_filters.CharFilter(field_name="agency__slug", help_text="Agency slug.")
     agreement = django_filters.NumberFilter(field_name="agreement_id", help_text="Agreement id.")
     state = django_filters.CharFilter(
-        field_name="agency__state", method=_upper, help_text="USPS code, e.g. TX."
+        field_name="agency__state", method="filter_state", help_text="USPS code, e.g. TX."
     )
     kind = django_filters.ChoiceFilter(choices=AgreementEvent.Kind.choices)
-    model = django_filters.ChoiceFilter(
-        field_name="agreement__model", choices=Agreement._meta.get_field("model").choices
-    )
+    model = django_filters.ChoiceFilter(field_name="agreement__model", choices=MODEL_CHOICES)
     since = _date_filter("Events seen on or after this day.", method="filter_since")
     until = _date_filter("Events seen on or before this day.", method="filter_until")
 
@@ -100,14 +118,17 @@ class AgreementEventFilter(django_filters.FilterSet):
         model = AgreementEvent
         fields = ["agency", "agreement", "state", "kind", "model", "since", "until"]
 
+    def filter_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(agency__state=value.strip().upper())
+
     def filter_since(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
-        return queryset.filter(occurred_at__gte=end_of_day(value - dt.timedelta(days=1)))
+        return queryset.filter(occurred_at__gte=selectors.end_of_day(value - dt.timedelta(days=1)))
 
     def filter_until(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
-        return queryset.filter(occurred_at__lt=end_of_day(value))
+        return queryset.filter(occurred_at__lt=selectors.end_of_day(value))
 
 
-class SnapshotFilter(django_filters.FilterSet):
+class SnapshotFilter(FilterSet):
     kind = django_filters.ChoiceFilter(choices=ListSnapshot.Kind.choices)
     since = _date_filter("Snapshots published on or after this day.", method="filter_since")
     until = _date_filter("Snapshots published on or before this day.", method="filter_until")
@@ -118,10 +139,10 @@ class SnapshotFilter(django_filters.FilterSet):
         fields = ["kind", "since", "until", "sha256"]
 
     def filter_since(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
-        return queryset.filter(published_at__gte=end_of_day(value - dt.timedelta(days=1)))
+        return queryset.filter(published_at__gte=selectors.end_of_day(value - dt.timedelta(days=1)))
 
     def filter_until(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
-        return queryset.filter(published_at__lt=end_of_day(value))
+        return queryset.filter(published_at__lt=selectors.end_of_day(value))
 
     def filter_sha256(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(sha256=value.strip().lower())

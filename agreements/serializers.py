@@ -15,6 +15,7 @@ from agreements.models import (
     ListSnapshot,
     SnapshotRow,
 )
+from agreements.selectors import KIND_LABELS
 
 
 def _absolute(context: dict, path: str) -> str:
@@ -111,13 +112,23 @@ class AgreementSerializer(serializers.ModelSerializer):
 class AgreementRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Agreement
-        fields = ["id", "model", "status", "signed_on"]
+        fields = ["id", "model", "status", "signed_on", "predecessor"]
 
 
 class AgreementEventSerializer(serializers.ModelSerializer):
+    """One change; ``old_value`` and ``new_value`` hold the old and new name of a rename."""
+
     agency = AgencyRefSerializer(read_only=True)
     agreement = AgreementRefSerializer(read_only=True)
-    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+    kind_label = serializers.SerializerMethodField(
+        help_text="What the public reads: Ended, Renamed, Name changed?, Re-signed..."
+    )
+    predecessor = AgreementRefSerializer(
+        source="agreement.predecessor",
+        read_only=True,
+        allow_null=True,
+        help_text="The agreement a re-signed or switched agreement replaces.",
+    )
 
     class Meta:
         model = AgreementEvent
@@ -130,10 +141,14 @@ class AgreementEventSerializer(serializers.ModelSerializer):
             "agreement",
             "snapshot",
             "previous_snapshot",
+            "predecessor",
             "field",
             "old_value",
             "new_value",
         ]
+
+    def get_kind_label(self, event: AgreementEvent) -> str:
+        return KIND_LABELS[event.kind]
 
 
 class SnapshotSerializer(serializers.ModelSerializer):
@@ -241,6 +256,11 @@ class StatsSerializer(serializers.Serializer):
     by_state = serializers.DictField(child=serializers.IntegerField())
     by_state_model = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField())
+    )
+    share_by_state_model = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField(allow_null=True)),
+        help_text="Each state's share of each model's agreements on the list, in percent "
+        "to one decimal.",
     )
     pending = StatsPendingSerializer(allow_null=True)
 

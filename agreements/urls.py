@@ -12,6 +12,17 @@ urlpatterns = [
     path("states/<str:state>/", views.state_detail, name="state-detail"),
     path("snapshots/<int:pk>/", views.snapshot_detail, name="snapshot-detail"),
     path("snapshots/<int:pk>/file/", views.snapshot_file, name="snapshot-file"),
+    path("snapshots/<int:pk>/changes/", views.snapshot_changes, name="snapshot-changes"),
+    path(
+        "snapshots/<int:pk>/changes/feed/",
+        views.SnapshotChangesFeed(),
+        name="snapshot-changes-feed",
+    ),
+    path(
+        "snapshots/<int:pk>/changes/feed.json",
+        views.snapshot_changes_json,
+        name="snapshot-changes-json",
+    ),
     path("statistics/", views.stats, name="stats"),
     path("changes/", views.changes, name="changes"),
     path("changes/feed/", views.ChangesFeed(), name="changes-feed"),

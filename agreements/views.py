@@ -7,18 +7,17 @@ do not grow with the number of rows shown.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
 
 import us
 from django import forms
 from django.contrib.syndication.views import Feed
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -27,15 +26,8 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
 from agreements import charts, selectors
-from agreements import page_selectors as ps
-from agreements.models import (
-    Agency,
-    AgencyKind,
-    Agreement,
-    AgreementEvent,
-    ListSnapshot,
-    SupportModel,
-)
+from agreements.filters import AgencyFilter, AgreementEventFilter, AgreementFilter
+from agreements.models import AgencyKind, Agreement, ListSnapshot, SupportModel
 from portal.exports import Column, export_links, export_response, requested_format
 
 PAGE_SIZE = 50
@@ -74,32 +66,15 @@ AGENCY_COLUMNS = [
 ]
 
 
-class AgencyFilterForm(forms.Form):
-    q = forms.CharField(label="Name", required=False, max_length=200)
-    state = forms.CharField(label="State", required=False, max_length=2)
-    model = forms.ChoiceField(
-        label="Model", required=False, choices=[("", "Any"), *SupportModel.choices]
-    )
-    status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any"), *Agreement.Status.choices]
-    )
-    kind = forms.ChoiceField(
-        label="Kind", required=False, choices=[("", "Any"), *AgencyKind.choices]
-    )
-
-
 def agency_list(request: HttpRequest) -> HttpResponse:
     """The agencies directory: name search, facets with counts, pages, downloads."""
-    form = AgencyFilterForm(request.GET)
-    form.is_valid()  # an unknown value drops that filter only: cleaned_data keeps the rest
-    filters = {k: v for k, v in form.cleaned_data.items() if v}
-    if "state" in filters:
-        filters["state"] = filters["state"].upper()
-    agencies = ps.agencies_filtered(**filters)
+    filterset = AgencyFilter(request.GET)
+    form, criteria = filterset.form, filterset.criteria
+    filters = criteria.chosen()
     if fmt := requested_format(request):
         return export_response(
             fmt,
-            rows=agencies.iterator(chunk_size=2000),
+            rows=selectors.agency_directory(criteria).iterator(chunk_size=2000),
             columns=AGENCY_COLUMNS,
             filename="agencies",
             meta={"filters": filters},
@@ -108,12 +83,12 @@ def agency_list(request: HttpRequest) -> HttpResponse:
     # is cached per query string under the version of the agencies.
     query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:32]
     body_html = cached_fragment(
-        f"agency-list:{query}:{ps.agencies_version()}",
+        f"agency-list:{query}:{selectors.agencies_version()}",
         "agreements/_agency_list_body.html",
         lambda: {
             "form": form,
-            "page": _page(request, agencies),
-            "facets": _facet_groups(request, filters, ps.agency_facets(filters)),
+            "page": _page(request, selectors.agency_directory(criteria)),
+            "facets": _facet_groups(request, filters, selectors.agency_facets(criteria)),
             "filters": filters,
             "pager_query": _query_without(request),
             "downloads": export_links(request),
@@ -157,77 +132,60 @@ def _facet_groups(request: HttpRequest, filters: dict, facets: dict) -> list[dic
     return groups
 
 
-AGENCY_TIMELINE_LIMIT = 100
-# What a timeline entry shows (``event_item``) and nothing more.
-TIMELINE_FIELDS = (
-    "id",
-    "kind",
-    "occurred_at",
-    "field",
-    "old_value",
-    "new_value",
-    "agency_id",
-    "previous_snapshot_id",
-    "agreement__id",
-    "agreement__model",
-    "agreement__signed_on",
-    "snapshot__id",
-    "snapshot__sha256",
-    "snapshot__published_at",
-)
+class AsOfForm(forms.Form):
+    as_of = forms.DateField(
+        label="As of",
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The figures of the latest ICE list published on or before this day.",
+    )
+
+
+def _as_of(request: HttpRequest) -> tuple[AsOfForm, dt.date | None]:
+    """The ``?as_of=`` of a page, read as the statistics page reads it (None: today)."""
+    form = AsOfForm(request.GET or None)
+    return form, (form.cleaned_data.get("as_of") if form.is_valid() else None)
 
 
 def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """One agency: its agreements, the timeline of events, MOAs and documents."""
-    agency = ps.agency_with_version(slug)
+    """One agency: its agreements, the timeline of events, MOAs and documents; ``?as_of=`` a day."""
+    agency = selectors.agency_with_version(slug)
     if agency is None:
         # An old address (renamed or merged agency) leads to where it went.
         moved = selectors.agency_moved_to(slug)
         if moved is None:
             raise Http404("No agency at this address.")
         return redirect(moved, permanent=True)
+    form, as_of = _as_of(request)
     # Its facts, agreements and timeline change with imports and curators'
     # edits only; the documents (which depend on who is looking) are read live.
-    context = {"agency": agency, "state_name": state_name(agency.state)}
+    context = {
+        "agency": agency,
+        "state_name": state_name(agency.state),
+        "as_of": as_of,
+        "snapshot": selectors.snapshot_in_force(as_of) if as_of else None,
+    }
     return render(
         request,
         "agreements/agency_detail.html",
         {
             **context,
+            "form": form,
+            "as_of_value": request.GET.get("as_of", ""),
+            "bounds": selectors.snapshot_bounds(agency.imports),
             "main_html": cached_fragment(
-                f"agency-main:{agency.version}",
+                f"agency-main:{agency.version}:{as_of}",
                 "agreements/_agency_main.html",
-                lambda: {**context, "agreements": _agency_agreements(agency)},
+                lambda: {**context, "agreements": selectors.agency_agreements(agency, as_of)},
             ),
             "timeline_html": cached_fragment(
-                f"agency-timeline:{agency.version}",
+                f"agency-timeline:{agency.version}:{as_of}",
                 "agreements/_agency_timeline.html",
-                lambda: {**context, **_agency_timeline(agency)},
+                lambda: {**context, **selectors.agency_timeline(agency, as_of)},
             ),
         },
     )
-
-
-def _agency_agreements(agency: Agency) -> list[Agreement]:
-    return list(agency.agreements.select_related("predecessor").order_by("model", "signed_on"))
-
-
-def _agency_timeline(agency: Agency) -> dict:
-    """The latest changes of ``agency``; the page links to all of them in the API.
-
-    The timeline grows with every list. Of each snapshot, only what the link
-    shows is read: its warnings can be long.
-    """
-    events = list(
-        agency.events.select_related("agreement", "snapshot")
-        .only(*TIMELINE_FIELDS)
-        .order_by("-occurred_at", "id")[: AGENCY_TIMELINE_LIMIT + 1]
-    )
-    return {
-        "events": events[:AGENCY_TIMELINE_LIMIT],
-        "more_events": len(events) > AGENCY_TIMELINE_LIMIT,
-        "timeline_limit": AGENCY_TIMELINE_LIMIT,
-    }
 
 
 # --- Agreements listing -----------------------------------------------------------
@@ -251,27 +209,27 @@ AGREEMENT_COLUMNS = [
 
 
 def agreement_list(request: HttpRequest) -> HttpResponse:
-    """Every agreement, filterable by state, model and status; downloads as CSV/JSON."""
-    state = request.GET.get("state", "").upper()[:2]
-    model = request.GET.get("model", "") if request.GET.get("model") in SupportModel else ""
-    status = request.GET.get("status", "") if request.GET.get("status") in Agreement.Status else ""
-    agreements = ps.agreements_filtered(state=state, model=model, status=status)
+    """Every agreement, filterable by state, model, status and day; downloads as CSV/JSON."""
+    filterset = AgreementFilter(request.GET)
+    criteria = filterset.criteria
+    agreements = selectors.agreements_selected(criteria)
     if fmt := requested_format(request):
         return export_response(
             fmt,
             rows=agreements.iterator(chunk_size=2000),
             columns=AGREEMENT_COLUMNS,
             filename="agreements",
-            meta={"filters": {"state": state, "model": model, "status": status}},
+            meta={"filters": criteria.chosen()},
         )
     return render(
         request,
         "agreements/agreement_list.html",
         {
             "page": _page(request, agreements, 100),
-            "state": state,
-            "model": model,
-            "status": status,
+            "state": criteria.state,
+            "model": criteria.model,
+            "status": criteria.status,
+            "as_of": criteria.as_of,
             "models": SupportModel.choices,
             "statuses": Agreement.Status.choices,
             "pager_query": _query_without(request),
@@ -284,26 +242,24 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
 
 
 def state_detail(request: HttpRequest, state: str) -> HttpResponse:
-    """One state: agreements in force by model, its agencies and recent changes."""
+    """One state: agreements in force by model, its agencies and recent changes; ``?as_of=``."""
     code = state.upper()
     found = us.states.lookup(code)
     if found is None or found.abbr != code:
         raise Http404("No such state.")
     if code != state:
         return redirect("agreements:state-detail", state=code, permanent=True)
+    form, as_of = _as_of(request)
     if fmt := requested_format(request):
+        criteria = selectors.Criteria(state=code, as_of=as_of)
         return export_response(
             fmt,
-            rows=ps.agencies_filtered(state=code).iterator(chunk_size=2000),
+            rows=selectors.agency_directory(criteria).iterator(chunk_size=2000),
             columns=AGENCY_COLUMNS,
             filename=f"agencies-{code}",
-            meta={"filters": {"state": code}},
+            meta={"filters": criteria.chosen()},
         )
-    snapshot = ps.snapshot_in_force(None)
-    figures = None
-    if snapshot:
-        rows = [r for r in ps.snapshot_figures(snapshot)["states"] if r["state"] == code]
-        figures = rows[0] if rows else {"state": code, "models": {}, "total": 0}
+    snapshot = selectors.snapshot_in_force(as_of)
     return render(
         request,
         "agreements/state_detail.html",
@@ -311,25 +267,24 @@ def state_detail(request: HttpRequest, state: str) -> HttpResponse:
             "code": code,
             "name": found.name,
             "snapshot": snapshot,
-            "figures": figures,
+            "figures": selectors.state_figures(snapshot, code) if snapshot else None,
+            "form": form,
+            "as_of": as_of,
+            "as_of_value": request.GET.get("as_of", ""),
+            "bounds": selectors.snapshot_bounds(),
             "agencies_html": cached_fragment(
-                f"state-agencies:{code}:{ps.agencies_version(code)}",
+                f"state-agencies:{code}:{as_of}:{selectors.agencies_version(code)}",
                 "agreements/_state_agencies.html",
-                lambda: _state_agencies_context(code, found.name),
+                lambda: {
+                    "name": found.name,
+                    "as_of": as_of,
+                    "agencies": selectors.state_agencies(code, as_of),
+                    "events": selectors.latest_events(state=code, as_of=as_of),
+                },
             ),
             "downloads": export_links(request),
         },
     )
-
-
-def _state_agencies_context(code: str, name: str) -> dict:
-    agencies = (
-        Agency.objects.filter(state=code, agreements__isnull=False)
-        .distinct()
-        .prefetch_related(Prefetch("agreements", queryset=Agreement.objects.order_by("model")))
-        .order_by("name")
-    )
-    return {"name": name, "agencies": agencies, "events": ps.events_filtered(state=code)[:25]}
 
 
 # --- Snapshots --------------------------------------------------------------------
@@ -349,14 +304,11 @@ ROW_COLUMNS = [
 
 def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One ICE file: download, sha256, warnings, and its rows (filterable by state/model)."""
-    snapshot = get_object_or_404(ListSnapshot, pk=pk)
-    rows = selectors.snapshot_rows(snapshot)
-    state = request.GET.get("state", "").upper()[:2]
+    snapshot = selectors.snapshot_get(pk)
+    state = request.GET.get("state", "").strip().upper()[:2]
     model = request.GET.get("model", "")
-    if state:
-        rows = rows.filter(state=state)
-    if model in SupportModel:
-        rows = rows.filter(model=model)
+    model = model if model in SupportModel else ""
+    rows = selectors.snapshot_rows_filtered(snapshot, state=state, model=model)
     if fmt := requested_format(request):
         return export_response(
             fmt,
@@ -370,7 +322,7 @@ def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "model": model,
             },
         )
-    neighbours = ps.snapshot_neighbours(snapshot)
+    previous, following = selectors.snapshot_neighbours(snapshot)
     return render(
         request,
         "agreements/snapshot_detail.html",
@@ -378,22 +330,19 @@ def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "snapshot": snapshot,
             "page": _page(request, rows, 100),
             "state": state,
-            "model": model if model in SupportModel else "",
+            "model": model,
             "models": SupportModel.choices,
-            "previous": neighbours[0],
-            "next": neighbours[1],
+            "previous": previous,
+            "next": following,
             "pager_query": _query_without(request),
             "downloads": export_links(request),
         },
     )
 
 
-# --- Statistics -------------------------------------------------------------------
-
-
 def snapshot_file(request: HttpRequest, pk: int) -> FileResponse:
     """The original ICE file of a snapshot, byte for byte, under the name ICE gave it."""
-    snapshot = get_object_or_404(ListSnapshot, pk=pk)
+    snapshot = selectors.snapshot_get(pk)
     if not snapshot.file:
         raise Http404("This snapshot has no stored file.")
     try:
@@ -404,32 +353,169 @@ def snapshot_file(request: HttpRequest, pk: int) -> FileResponse:
     return FileResponse(handle, as_attachment=True, filename=name)
 
 
-class AsOfForm(forms.Form):
-    as_of = forms.DateField(
-        label="As of",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The figures of the latest ICE list published on or before this day.",
+# --- What ICE changed in one list ---------------------------------------------------
+
+
+def _list_changes(pk: int) -> selectors.ListChanges:
+    snapshot = selectors.snapshot_get(pk)
+    return selectors.list_changes(snapshot, selectors.snapshot_neighbours(snapshot)[0])
+
+
+def snapshot_changes(request: HttpRequest, pk: int) -> HttpResponse:
+    """What changed in one ICE list since the previous list of its kind, row by row."""
+    snapshot = selectors.snapshot_get(pk)
+    # A list's changes are fixed once its events are derived; a re-derivation adds events.
+    html = cached_fragment(
+        f"snapshot-changes:{snapshot.pk}:{selectors.imports_version()}",
+        "agreements/_snapshot_changes.html",
+        lambda: {"changes": _list_changes(pk)},
     )
+    return render(
+        request,
+        "agreements/snapshot_changes.html",
+        {"snapshot": snapshot, "body_html": html},
+    )
+
+
+def _row_evidence(request: HttpRequest, row) -> dict | None:
+    """A list row as evidence: which file, which row, what ICE wrote, where to download it."""
+    if row is None:
+        return None
+    return {
+        "snapshot_id": row.snapshot_id,
+        "row_number": row.row_number,
+        "cells": row.raw,
+        "file_url": request.build_absolute_uri(
+            reverse("agreements:snapshot-file", args=[row.snapshot_id])
+        ),
+    }
+
+
+def _change_url(request: HttpRequest, change: selectors.ListChange) -> str:
+    page = reverse("agreements:snapshot-changes", args=[change.event.snapshot_id])
+    return request.build_absolute_uri(f"{page}#change-{change.event.pk}")
+
+
+def snapshot_changes_json(request: HttpRequest, pk: int) -> JsonResponse:
+    """What changed in one list as a JSON Feed 1.1, each item with the two files' rows."""
+    changes = _list_changes(pk)
+    snapshot, previous = changes.snapshot, changes.previous
+    title = f"What ICE changed in its {snapshot.get_kind_display().lower()} list of "
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": title + f"{snapshot.published_at:%Y-%m-%d %H:%M} UTC",
+        "home_page_url": request.build_absolute_uri(
+            reverse("agreements:snapshot-changes", args=[snapshot.pk])
+        ),
+        "feed_url": request.build_absolute_uri(),
+        "_list": {
+            "snapshot_id": snapshot.pk,
+            "sha256": snapshot.sha256,
+            "published_at": snapshot.published_at.isoformat(),
+            "previous_snapshot_id": previous.pk if previous else None,
+            "previous_sha256": previous.sha256 if previous else None,
+            "counts": {kind: n for kind, _, n in changes.counts},
+        },
+        "items": [
+            {
+                "id": f"agreement-event-{change.event.pk}",
+                "url": _change_url(request, change),
+                "title": f"{change.label}: {change.event.agency.name} ({change.event.agency.state})",
+                "content_text": change.sentence,
+                "date_published": change.event.occurred_at.isoformat(),
+                "tags": [change.event.kind],
+                "_change": {
+                    "kind": change.event.kind,
+                    "label": change.label,
+                    "agency": change.event.agency.slug,
+                    "agreement_id": change.event.agreement_id,
+                    "predecessor_id": change.event.agreement.predecessor_id,
+                    "old_value": change.event.old_value,
+                    "new_value": change.event.new_value,
+                    "previous_row": _row_evidence(request, change.before),
+                    "row": _row_evidence(request, change.after),
+                },
+            }
+            for change in changes.changes
+        ],
+    }
+    return JsonResponse(feed, content_type="application/feed+json", json_dumps_params={"indent": 1})
+
+
+class SnapshotChangesFeed(Feed):
+    """Atom feed of what changed in one ICE list, one entry per change."""
+
+    feed_type = Atom1Feed
+
+    def get_object(self, request: HttpRequest, pk: int) -> selectors.ListChanges:
+        return _list_changes(pk)
+
+    def title(self, changes: selectors.ListChanges) -> str:
+        snapshot = changes.snapshot
+        return (
+            f"What ICE changed in its {snapshot.get_kind_display().lower()} list of "
+            f"{snapshot.published_at:%Y-%m-%d %H:%M} UTC"
+        )
+
+    def subtitle(self, changes: selectors.ListChanges) -> str:
+        return "Agreements added, ended, renamed, re-dated, switched and MOA links changed."
+
+    def link(self, changes: selectors.ListChanges) -> str:
+        return reverse("agreements:snapshot-changes", args=[changes.snapshot.pk])
+
+    def items(self, changes: selectors.ListChanges) -> list[selectors.ListChange]:
+        return changes.changes
+
+    def item_title(self, change: selectors.ListChange) -> str:
+        agency = change.event.agency
+        return f"{change.label}: {agency.name} ({agency.state})"
+
+    def item_description(self, change: selectors.ListChange) -> str:
+        rows = [
+            f"{which}: row {row.row_number} of the file {row.snapshot_id}"
+            for which, row in (("Before", change.before), ("Now", change.after))
+            if row is not None
+        ]
+        return ". ".join([change.sentence, *rows]) + "."
+
+    def item_link(self, change: selectors.ListChange) -> str:
+        page = reverse("agreements:snapshot-changes", args=[change.event.snapshot_id])
+        return f"{page}#change-{change.event.pk}"
+
+    def item_guid(self, change: selectors.ListChange) -> str:
+        return f"agreement-event-{change.event.pk}"
+
+    item_guid_is_permalink = False
+
+    def item_pubdate(self, change: selectors.ListChange):
+        return change.event.occurred_at
+
+    def item_updateddate(self, change: selectors.ListChange):
+        return change.event.occurred_at
+
+
+# --- Statistics -------------------------------------------------------------------
 
 
 def stats(request: HttpRequest) -> HttpResponse:
     """Agreements in force by model and by state on a chosen day, traced to one snapshot."""
-    form = AsOfForm(request.GET or None)
-    as_of = form.cleaned_data.get("as_of") if form.is_valid() else None
-    snapshot = ps.snapshot_in_force(as_of)
+    form, as_of = _as_of(request)
+    snapshot = selectors.snapshot_in_force(as_of)
     if snapshot and (fmt := requested_format(request)):
-        figures = ps.snapshot_figures(snapshot)
+        figures = selectors.snapshot_figures(snapshot)
         meta = {
             "as_of": as_of or timezone.localdate(),
             "snapshot_id": snapshot.pk,
             "snapshot_published_at": snapshot.published_at,
             "snapshot_sha256": snapshot.sha256,
+            "percent": "each state's share of the model's agreements on the list",
         }
         columns = [
             Column("state"),
             *[Column(m, lambda r, m=m: r["models"][m]) for m in figures["models"]],
             Column("total"),
+            *[Column(f"{m}_percent", lambda r, m=m: r["shares"][m]) for m in figures["models"]],
+            Column("total_percent", "total_share"),
             Column("snapshot_id", lambda r: snapshot.pk),
             Column("snapshot_published_at", lambda r: snapshot.published_at),
             Column("snapshot_sha256", lambda r: snapshot.sha256),
@@ -439,13 +525,13 @@ def stats(request: HttpRequest) -> HttpResponse:
         )
     figures_html = ""
     if snapshot:
-        pending = ps.snapshot_in_force(as_of, kind=ListSnapshot.Kind.PENDING)
+        pending = selectors.snapshot_in_force(as_of, kind=ListSnapshot.Kind.PENDING)
         figures_html = cached_fragment(
             f"stats-figures:{_version(snapshot)}:{_version(pending)}",
             "agreements/_stats_figures.html",
             lambda: {
                 "snapshot": snapshot,
-                "figures": ps.snapshot_figures(snapshot),
+                "figures": selectors.snapshot_figures(snapshot),
                 "pending": _pending_figures(pending),
                 "rows_url": reverse("agreements:snapshot-detail", args=[snapshot.pk]),
             },
@@ -459,7 +545,7 @@ def stats(request: HttpRequest) -> HttpResponse:
             "as_of_value": request.GET.get("as_of", ""),
             "snapshot": snapshot,
             "figures_html": figures_html,
-            "bounds": ps.snapshot_bounds(),
+            "bounds": selectors.snapshot_bounds(),
             "downloads": export_links(request) if snapshot else None,
         },
     )
@@ -474,7 +560,7 @@ def _pending_figures(pending: ListSnapshot | None) -> dict | None:
     """The pending list in force the same day and how many agreements it holds."""
     if pending is None:
         return None
-    return {"snapshot": pending, "total": ps.snapshot_figures(pending)["total"]}
+    return {"snapshot": pending, "total": selectors.snapshot_figures(pending)["total"]}
 
 
 # --- Changes ----------------------------------------------------------------------
@@ -482,12 +568,13 @@ def _pending_figures(pending: ListSnapshot | None) -> dict | None:
 EVENT_COLUMNS = [
     Column("occurred_at"),
     Column("kind"),
-    Column("change", lambda e: ps.EVENT_CHANGE[e.kind]),
+    Column("kind_label", lambda e: selectors.KIND_LABELS[e.kind]),
     Column("state", "agency.state"),
     Column("agency", "agency.name"),
     Column("agency_slug", "agency.slug"),
     Column("model", "agreement.model"),
     Column("signed_on", "agreement.signed_on"),
+    Column("predecessor_id", "agreement.predecessor_id"),
     Column("field"),
     Column("old_value"),
     Column("new_value"),
@@ -498,23 +585,25 @@ EVENT_COLUMNS = [
 
 
 def changes(request: HttpRequest) -> HttpResponse:
-    """What changed between consecutive ICE lists: added, removed and changed agreements."""
-    state = request.GET.get("state", "").upper()[:2]
-    change = request.GET.get("change", "")
-    change = change if change in ps.CHANGE_LABELS else ""
-    events = ps.events_filtered(state=state, change=change)
+    """What changed between consecutive ICE lists, by kind: added, ended, renamed, re-signed..."""
+    filterset = AgreementEventFilter(request.GET, queryset=selectors.event_list())
+    filterset.is_valid()
+    events = filterset.qs
+    state = filterset.form.cleaned_data.get("state", "").strip().upper()
+    kind = filterset.form.cleaned_data.get("kind", "")
     if fmt := requested_format(request):
         return export_response(
             fmt,
-            rows=events.select_related("agency", "agreement", "snapshot").iterator(chunk_size=2000),
+            rows=events.iterator(chunk_size=2000),
             columns=EVENT_COLUMNS,
             filename="agreement-events",
-            meta={"filters": {"state": state, "change": change}},
+            meta={"filters": {k: v for k, v in filterset.form.cleaned_data.items() if v}},
         )
-    page = _page(request, events, 100)
+    page = _page(request, events.only(*selectors.events.EVENT_FIELDS), 100)
     shown = list(page)
-    totals = ps.event_totals(events, {e.snapshot_id for e in shown})
-    groups = ps.events_by_snapshot(shown, totals)
+    totals = selectors.event_totals(events, {e.snapshot_id for e in shown})
+    kind_counts = selectors.event_kind_counts(events)
+    base = _query_without(request, "kind")
     feed_url = reverse("agreements:changes-feed") + (
         f"?{urlencode({'state': state})}" if state else ""
     )
@@ -523,12 +612,23 @@ def changes(request: HttpRequest) -> HttpResponse:
         "agreements/changes.html",
         {
             "page": page,
-            "groups": groups,
+            "groups": selectors.events_by_snapshot(shown, totals),
+            "total": page.paginator.count,
+            "kind_counts": [
+                {
+                    "kind": k,
+                    "label": label,
+                    "count": n,
+                    "url": "?" + "&".join(p for p in (base, urlencode({"kind": k})) if p),
+                    "selected": k == kind,
+                }
+                for k, label, n in kind_counts
+            ],
             "state": state,
             "state_name": state_name(state) if state else "",
-            "change": change,
-            "change_labels": ps.CHANGE_LABELS.items(),
-            "states": ps.states_with_agencies(),
+            "kind": kind,
+            "kind_labels": selectors.KIND_LABELS.items(),
+            "states": selectors.states_with_agencies(),
             "feed_url": feed_url,
             "pager_query": _query_without(request),
             "downloads": export_links(request),
@@ -543,45 +643,43 @@ class ChangesFeed(Feed):
     description_template = None
 
     def get_object(self, request: HttpRequest, *args, **kwargs) -> str:
-        return request.GET.get("state", "").upper()[:2]
+        return request.GET.get("state", "").strip().upper()[:2]
 
     def title(self, state: str) -> str:
         where = f" in {state_name(state)}" if state else ""
         return f"287(g) agreement changes{where}"
 
     def subtitle(self, state: str) -> str:
-        return "Agreements added to, removed from and changed on ICE's 287(g) lists."
+        return "Agreements added to, ended on, renamed on and changed on ICE's 287(g) lists."
 
     def link(self, state: str) -> str:
         url = reverse("agreements:changes")
         return f"{url}?{urlencode({'state': state})}" if state else url
 
     def items(self, state: str):
-        return ps.events_filtered(state=state).select_related("agency", "agreement", "snapshot")[
-            :100
-        ]
+        return selectors.latest_events(state=state, limit=100)
 
-    def item_title(self, event: AgreementEvent) -> str:
-        return f"{event.agency.name} ({event.agency.state}): {ps.event_sentence(event)}"
+    def item_title(self, event) -> str:
+        return f"{event.agency.name} ({event.agency.state}): {selectors.event_sentence(event)}"
 
-    def item_description(self, event: AgreementEvent) -> str:
+    def item_description(self, event) -> str:
         return (
-            f"{ps.event_sentence(event)}. Seen in the ICE list published "
+            f"{selectors.event_sentence(event)}. Seen in the ICE list published "
             f"{event.snapshot.published_at:%Y-%m-%d %H:%M} UTC (sha256 {event.snapshot.sha256})."
         )
 
-    def item_link(self, event: AgreementEvent) -> str:
+    def item_link(self, event) -> str:
         return f"{event.agency.get_absolute_url()}#event-{event.pk}"
 
-    def item_guid(self, event: AgreementEvent) -> str:
+    def item_guid(self, event) -> str:
         return f"agreement-event-{event.pk}"
 
     item_guid_is_permalink = False
 
-    def item_pubdate(self, event: AgreementEvent):
+    def item_pubdate(self, event):
         return event.occurred_at
 
-    def item_updateddate(self, event: AgreementEvent):
+    def item_updateddate(self, event):
         return event.occurred_at
 
 
@@ -635,7 +733,7 @@ def home_context(model: str = "") -> dict:
     identity of the data it shows: the first request after an import misses
     the cache and draws the new figures.
     """
-    snapshot = ps.snapshot_in_force(None)
+    snapshot = selectors.snapshot_in_force(None)
     context: dict = {"snapshot": snapshot}
     if snapshot is None:
         return context
@@ -646,15 +744,10 @@ def home_context(model: str = "") -> dict:
         lambda: _home_figures_context(snapshot, model),
     )
     # Any import that records a change (a pending list too) adds a newer event.
-    latest_event = AgreementEvent.objects.order_by("-id").values_list("id", flat=True).first()
     context["changes_html"] = cached_fragment(
-        f"home-changes:{latest_event}:{version}",
+        f"home-changes:{selectors.imports_version()}:{version}",
         "portal/_home_changes.html",
-        lambda: {
-            "events": AgreementEvent.objects.select_related(
-                "agency", "agreement", "snapshot"
-            ).order_by("-occurred_at", "id")[:10]
-        },
+        lambda: {"events": selectors.latest_events(limit=10)},
     )
     return context
 
@@ -669,16 +762,16 @@ def cached_fragment(key: str, template: str, context: Callable[[], dict]) -> Saf
     html = cache.get(key)
     if html is None:
         html = render_to_string(template, context())
-        cache.set(key, html, ps.FIGURES_CACHE_SECONDS)
+        cache.set(key, html, selectors.FIGURES_CACHE_SECONDS)
     return mark_safe(html)  # noqa: S308 -- rendered by the template engine, which escapes
 
 
 def _home_figures_context(snapshot: ListSnapshot, model: str) -> dict:
     context: dict = {"snapshot": snapshot, "map_model": model, "models": SupportModel.choices}
-    figures = ps.snapshot_figures(snapshot)
-    month_ago = ps.snapshot_in_force(snapshot.published_at.date() - timedelta(days=30))
+    figures = selectors.snapshot_figures(snapshot)
+    month_ago = selectors.snapshot_in_force(snapshot.published_at.date() - dt.timedelta(days=30))
     if month_ago and month_ago.pk != snapshot.pk:
-        before = ps.snapshot_figures(month_ago)
+        before = selectors.snapshot_figures(month_ago)
         context["month_ago"] = {
             "snapshot": month_ago,
             "agreements": figures["total"] - before["total"],
@@ -696,7 +789,7 @@ def _home_figures_context(snapshot: ListSnapshot, model: str) -> dict:
         link=lambda s: reverse("agreements:state-detail", args=[s]),
     )
     context["map_rows"] = sorted(counts.items())
-    months, series = ps.monthly_signings(
+    months, series = selectors.monthly_signings(
         months=36, until=snapshot.published_at.date(), version=f"{snapshot.pk}-{snapshot.sha256}"
     )
     context["bars_svg"] = charts.monthly_bars(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""p95 latency of the home, agency, statistics, state and directory pages on a realistic database.
+"""p95 latency of the home, agency, statistics, state, directory and changes pages on a realistic database.
 
 Builds (once) a database of ~3,000 agencies from the benchmark corpus
 (``../shared/bench/make_corpus.py --agencies``), their agreements, a year of
@@ -235,7 +235,7 @@ def build(agencies_path: Path, *, rebuild: bool) -> None:
 
 
 def targets(rng: random.Random) -> dict[str, list[str]]:
-    from agreements.models import Agency
+    from agreements.models import Agency, ListSnapshot
 
     slugs = list(
         Agency.objects.filter(agreements__isnull=False).values_list("slug", flat=True)[:3000]
@@ -250,10 +250,20 @@ def targets(rng: random.Random) -> dict[str, list[str]]:
         "state": [f"/states/{s}/" for s in states],
         "directory": ["/agencies/", "/agencies/?state=TX", "/agencies/?model=TFM&status=active"]
         + [f"/agencies/?page={n}" for n in range(2, 12)],
+        "changes": [
+            "/changes/",
+            "/changes/?state=TX",
+            "/changes/?kind=delisted",
+            "/changes/?page=3",
+        ],
+        "list-changes": [
+            f"/snapshots/{pk}/changes/"
+            for pk in ListSnapshot.objects.values_list("pk", flat=True).order_by("pk")[:24]
+        ],
     }
 
 
-PAGES = ("home", "agency", "stats", "state", "directory")
+PAGES = ("home", "agency", "stats", "state", "directory", "changes", "list-changes")
 
 
 def summary(name: str, timings: list[float], cpu_ms: float | None = None) -> str:

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from agreements import page_selectors
+from agreements import selectors
 from agreements.models import AgreementEvent
 
 register = template.Library()
@@ -16,7 +16,28 @@ register = template.Library()
 @register.filter
 def event_sentence(event: AgreementEvent) -> str:
     """A short sentence saying what happened to the agreement."""
-    return page_selectors.event_sentence(event)
+    return selectors.event_sentence(event)
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    """What the public reads for an event kind ("Ended", "Renamed", "Name changed?")."""
+    return selectors.KIND_LABELS.get(kind, kind)
+
+
+def _predecessor_link(event: AgreementEvent) -> SafeString | str:
+    """For a re-signed or switched agreement, a link to the agreement it replaces."""
+    predecessor_id = event.agreement.predecessor_id
+    if not predecessor_id or event.kind not in (
+        AgreementEvent.Kind.RESIGNED,
+        AgreementEvent.Kind.MODEL_SWITCHED,
+    ):
+        return ""
+    return format_html(
+        ' (<a href="{}#agreement-{}">the agreement it replaces</a>)',
+        reverse("agreements:agency-detail", args=[event.agency.slug]),
+        predecessor_id,
+    )
 
 
 @register.simple_tag
@@ -46,14 +67,14 @@ def event_item(
             )
         source = format_html(
             ' <span class="muted">— <a href="{}" title="sha256 {}">ICE list of {}</a>{}</span>',
-            reverse("agreements:snapshot-detail", args=[event.snapshot_id]),
+            reverse("agreements:snapshot-changes", args=[event.snapshot_id]),
             snapshot.sha256,
             f"{snapshot.published_at:%Y-%m-%d %H:%M}",
             previous,
         )
     return format_html(
         '<li id="event-{}" class="event event-{}"><time datetime="{}">{}</time> {}'
-        '<span class="badge {}">{}</span> {}{}</li>',
+        '<span class="badge {}">{}</span> <strong class="kind">{}</strong>: {}{}{}</li>',
         event.pk,
         event.kind,
         event.occurred_at.isoformat(),
@@ -61,7 +82,9 @@ def event_item(
         agency,
         event.agreement.model,
         event.agreement.model,
-        page_selectors.event_sentence(event, with_model=False),
+        selectors.KIND_LABELS[event.kind],
+        selectors.event_sentence(event, with_model=False),
+        _predecessor_link(event),
         source,
     )
 

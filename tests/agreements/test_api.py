@@ -210,7 +210,7 @@ def test_events_newest_first(api, two_lists):
     results = api.get("/api/v1/events/").json()["results"]
 
     assert [e["id"] for e in results] == [newer.pk, older.pk]
-    assert results[0]["kind_label"] == "Signed (first on the participating list)"
+    assert results[0]["kind_label"] == "Added"
 
 
 # --- /api/v1/snapshots/ -----------------------------------------------------------

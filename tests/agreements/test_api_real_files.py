@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import csv
 import hashlib
+import io
 from pathlib import Path
 
 import openpyxl
@@ -134,3 +136,85 @@ def test_snapshot_detail_of_a_real_file(api):
     assert download.status_code == 200
     assert download["Content-Disposition"].endswith('.xlsx"')
     assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == body["sha256"]
+
+
+def test_each_states_share_of_each_model_on_the_list_of_2025_12_01(api, client):
+    """Florida held 264 of the 620 Task Force agreements: 42.6%, in the API, page and CSV."""
+    from agreements.services.snapshots import snapshot_import
+
+    name = "archive/participatingAgencies12012025am.xlsx"  # from ../shared/data/ice-287g/archive/
+    with (DATA / name).open("rb") as fh:
+        snapshot_import(file=fh, filename=Path(name).name)
+    counted = count_file(name)
+
+    body = api.get("/api/v1/stats/", {"as_of": "2025-12-01"}).json()
+
+    assert body["by_model"]["TFM"] == counted["model"]["TFM"] == 620
+    assert body["by_state_model"]["FL"]["TFM"] == counted["state_model"]["FL", "TFM"] == 264
+    assert body["share_by_state_model"]["FL"]["TFM"] == 42.6
+    for state, models in body["share_by_state_model"].items():
+        for model, share in models.items():
+            expected = 100 * counted["state_model"][state, model] / counted["model"][model]
+            assert share == round(expected, 1)
+    html = client.get("/statistics/", {"as_of": "2025-12-01"}).content.decode()
+    assert "42.6%" in html
+    csv_body = b"".join(
+        client.get("/statistics/", {"as_of": "2025-12-01", "format": "csv"}).streaming_content
+    ).decode("utf-8-sig")
+    florida = next(r for r in csv.DictReader(io.StringIO(csv_body)) if r["state"] == "FL")
+    assert (florida["TFM"], florida["TFM_percent"]) == ("264", "42.6")
+
+
+def test_agency_and_agreement_filters_count_what_was_in_force_that_day(api):
+    """Every combination of model, state, status and as_of, against the rows of the lists.
+
+    Status on a day: active = on the participating list in force; pending = on
+    the pending list in force and not active; ended = on an earlier
+    participating list and not on the one in force; no status = active.
+    """
+    from agreements.models import SnapshotRow
+
+    lists = imported("may", "july", "pending")
+
+    def rows(key: str | None, state: str, model: str) -> dict[int, int]:
+        """Agreement id -> agency id of the rows of one list, by the row's own cells."""
+        if key is None:
+            return {}
+        found = SnapshotRow.objects.filter(snapshot=lists[key], agreement__isnull=False)
+        if state:
+            found = found.filter(state=state)
+        if model:
+            found = found.filter(model=model)
+        return dict(found.values_list("agreement_id", "agency_id"))
+
+    in_force = {  # as_of -> (participating list, pending list, earlier participating lists)
+        "2025-05-22": (None, None, []),
+        "2025-06-10": ("may", "pending", ["may"]),
+        "2025-07-11": ("july", "pending", ["may", "july"]),
+    }
+    checked, seen = 0, set()
+    for as_of, (participating, pending, earlier) in in_force.items():
+        for state in ("", "FL", "TX"):
+            for model in ("", "JEM", "TFM", "WSO"):
+                active = rows(participating, state, model)
+                ever = {k: v for key in earlier for k, v in rows(key, state, model).items()}
+                expected = {
+                    "": active,
+                    "active": active,
+                    "pending": {
+                        k: v for k, v in rows(pending, state, model).items() if k not in active
+                    },
+                    "ended": {k: v for k, v in ever.items() if k not in active},
+                }
+                for status, chosen in expected.items():
+                    query = {"as_of": as_of, "page_size": 1}
+                    query.update({k: v for k, v in (("state", state), ("model", model)) if v})
+                    if status:
+                        query["status"] = status
+                    agreements = api.get("/api/v1/agreements/", query).json()["count"]
+                    agencies = api.get("/api/v1/agencies/", query).json()["count"]
+                    assert (agreements, agencies) == (len(chosen), len(set(chosen.values()))), query
+                    checked += 1
+                    seen |= {status} if chosen else set()
+    assert checked == 3 * 3 * 4 * 4
+    assert seen == {"", "active", "pending", "ended"}  # no status is compared on nothing only

@@ -183,12 +183,13 @@ def test_agency_page_shows_agreements_and_a_timeline_linked_to_snapshots(client,
     assert "2020-01-08" in html and "2025-06-02" in html
     event = world["added"]
     assert f'id="event-{event.pk}"' in html
-    assert f'href="{world["new"].get_absolute_url()}"' in html
+    changes = reverse("agreements:snapshot-changes", args=[world["new"].pk])
+    assert f'href="{changes}"' in html
     assert "added to the participating list" in html
 
 
 def test_agency_timeline_shows_the_latest_changes_and_links_to_all(client, monkeypatch):
-    monkeypatch.setattr("agreements.views.AGENCY_TIMELINE_LIMIT", 3)
+    monkeypatch.setattr("agreements.selectors.events.AGENCY_TIMELINE_LIMIT", 3)
     agreement = AgreementFactory()
     events = [
         AgreementEventFactory(
@@ -249,9 +250,10 @@ def test_snapshot_page_offers_the_file_its_hash_warnings_and_rows(client, world)
 # --- Changes ---------------------------------------------------------------------
 
 
-def test_changes_page_groups_added_and_removed_by_list(client, world):
+def test_changes_page_groups_added_and_ended_by_list(client, world):
     html = client.get(reverse("agreements:changes")).content.decode()
-    assert "Added (1)" in html and "Removed (1)" in html
+    assert "Added (1)" in html and "Ended (1)" in html
+    assert "2 changes</h2>" in html
     assert "Harris County" in html and "Polk County" in html
     html = client.get(reverse("agreements:changes"), {"state": "GA"}).content.decode()
     assert "Polk County" in html and "Harris County" not in html
@@ -277,11 +279,273 @@ def test_changes_feed_is_atom_with_one_entry_per_change(client, world):
 
 def test_history_downloads_name_the_snapshot_of_each_change(client, world):
     rows = rows_of(client.get(reverse("agreements:changes"), {"format": "csv"}))
-    assert {(r["agency"], r["change"]) for r in rows} == {
-        ("Harris County Sheriff's Office", "added"),
-        ("Polk County Sheriff's Office", "removed"),
+    assert {(r["agency"], r["kind_label"]) for r in rows} == {
+        ("Harris County Sheriff's Office", "Added"),
+        ("Polk County Sheriff's Office", "Ended"),
     }
     assert {r["snapshot_sha256"] for r in rows} == {world["new"].sha256}
+
+
+@pytest.fixture
+def endings(world):
+    """One list that ended, renamed, re-signed, switched and maybe renamed agreements."""
+    old, new, harris = world["old"], world["new"], world["harris"]
+    Kind = AgreementEvent.Kind
+    gulf = AgencyFactory(name="Gulf County BOCC", state="FL")
+    gulf_jem = AgreementFactory(agency=gulf, signed_on=dt.date(2019, 4, 1))
+    renewed = AgreementFactory(
+        agency=harris,
+        model=SupportModel.JEM,
+        signed_on=dt.date(2025, 7, 1),
+        predecessor=Agreement.objects.get(
+            agency=harris, model="JEM", signed_on=dt.date(2020, 1, 8)
+        ),
+    )
+    miami = AgencyFactory(name="City of Miami Springs Police Department", state="FL")
+    miami_tfm = AgreementFactory(agency=miami, model=SupportModel.TFM)
+    switched = AgreementFactory(agency=miami, model=SupportModel.WSO, predecessor=miami_tfm)
+    [before] = listed(old, gulf_jem)
+    before.agency_name = before.raw["LAW ENFORCEMENT AGENCY"] = (
+        "Gulf County Board of County Commissioners"
+    )
+    before.save()
+    [after] = listed(new, gulf_jem)
+    listed(old, miami_tfm)
+    listed(new, renewed, switched)
+    made = {
+        "renamed": AgreementEventFactory(
+            agreement=gulf_jem,
+            kind=Kind.RENAMED,
+            snapshot=new,
+            previous_snapshot=old,
+            old_value="Gulf County Board of County Commissioners",
+            new_value="Gulf County BOCC",
+        ),
+        "possible": AgreementEventFactory(
+            agreement=miami_tfm,
+            kind=Kind.POSSIBLE_RENAME,
+            snapshot=new,
+            previous_snapshot=old,
+            old_value="Miami Springs PD",
+            new_value="City of Miami Springs Police Department",
+        ),
+        "resigned": AgreementEventFactory(
+            agreement=renewed, kind=Kind.RESIGNED, snapshot=new, previous_snapshot=old
+        ),
+        "switched": AgreementEventFactory(
+            agreement=switched, kind=Kind.MODEL_SWITCHED, snapshot=new, previous_snapshot=old
+        ),
+    }
+    return {**world, **made, "gulf": gulf, "miami": miami, "before": before, "after": after}
+
+
+def _event_li(html: str, event) -> str:
+    start = html.index(f'id="event-{event.pk}"')
+    return html[start : html.index("</li>", start)]
+
+
+def test_agency_timeline_tells_renames_renewals_and_endings_apart(client, endings):
+    html = client.get(endings["gulf"].get_absolute_url()).content.decode()
+    renamed = _event_li(html, endings["renamed"])
+    assert "Renamed" in renamed and "Ended" not in renamed
+    assert (
+        "renamed from “Gulf County Board of County Commissioners” to “Gulf County BOCC”" in renamed
+    )
+
+    html = client.get(endings["miami"].get_absolute_url()).content.decode()
+    possible = _event_li(html, endings["possible"])
+    assert "Name changed?" in possible and "Ended" not in possible
+    switched = _event_li(html, endings["switched"])
+    assert "Model switched" in switched
+    predecessor = endings["switched"].agreement.predecessor
+    assert f'#agreement-{predecessor.pk}">the agreement it replaces</a>' in switched
+
+    html = client.get(endings["harris"].get_absolute_url()).content.decode()
+    resigned = _event_li(html, endings["resigned"])
+    assert "Re-signed" in resigned and "renews the JEM agreement signed 2020-01-08" in resigned
+    assert 'renews <a href="#agreement-' in html  # the agreements table links it too
+
+    polk = client.get(endings["polk"].get_absolute_url()).content.decode()
+    assert "Ended" in _event_li(polk, endings["removed"])
+
+
+def test_api_events_name_the_kind_the_predecessor_and_the_old_and_new_name(client, endings):
+    body = client.get("/api/v1/events/", {"kind": "resigned"}).json()
+    [resigned] = body["results"]
+    assert resigned["kind_label"] == "Re-signed"
+    assert resigned["predecessor"]["signed_on"] == "2020-01-08"
+    [renamed] = client.get("/api/v1/events/", {"kind": "renamed"}).json()["results"]
+    assert (renamed["kind_label"], renamed["old_value"], renamed["new_value"]) == (
+        "Renamed",
+        "Gulf County Board of County Commissioners",
+        "Gulf County BOCC",
+    )
+    [possible] = client.get("/api/v1/events/", {"kind": "possible_rename"}).json()["results"]
+    assert possible["kind_label"] == "Name changed?"
+
+
+def test_changes_page_counts_every_change_its_filters_select_not_only_the_page(client):
+    old = ListSnapshotFactory(published_at=aware(2025, 5, 1, 9))
+    new = ListSnapshotFactory(published_at=aware(2025, 6, 1, 9))
+    for i in range(130):
+        AgreementEventFactory(
+            agreement=AgreementFactory(agency=AgencyFactory(state="TX" if i % 2 else "FL")),
+            kind=AgreementEvent.Kind.DELISTED if i < 80 else AgreementEvent.Kind.RENAMED,
+            snapshot=new,
+            previous_snapshot=old,
+        )
+    html = client.get(reverse("agreements:changes")).content.decode()
+    assert "130 changes</h2>" in html
+    assert 'kind=delisted">Ended</a> <span class="count">80</span>' in html
+    assert 'kind=renamed">Renamed</a> <span class="count">50</span>' in html
+    assert "130 changes, 100 on this page)" in html
+    html = client.get(reverse("agreements:changes"), {"state": "TX"}).content.decode()
+    assert "65 changes</h2>" in html
+    assert 'state=TX&amp;kind=delisted">Ended</a> <span class="count">40</span>' in html
+    html = client.get(reverse("agreements:changes"), {"kind": "renamed"}).content.decode()
+    assert "50 changes</h2>" in html and "Ended (" not in html
+
+
+def test_what_ice_changed_page_shows_both_files_rows_and_feeds(client, endings):
+    new, old = endings["new"], endings["old"]
+    snapshot_page = client.get(new.get_absolute_url()).content.decode()
+    url = reverse("agreements:snapshot-changes", args=[new.pk])
+    assert f'href="{url}"' in snapshot_page
+    assert f'href="{url}"' in client.get(reverse("agreements:changes")).content.decode()
+
+    html = client.get(url).content.decode()
+    assert "6 changes</h2>" in html
+    for label in (
+        "Added (1)",
+        "Ended (1)",
+        "Renamed (1)",
+        "Name changed? (1)",
+        "Re-signed (1)",
+        "Model switched (1)",
+    ):
+        assert label in html
+    renamed = html[html.index(f'id="change-{endings["renamed"].pk}"') :]
+    renamed = renamed[: renamed.index("</li>")]
+    before, after = endings["before"], endings["after"]
+    assert f">row {before.row_number}</a>" in renamed and f">row {after.row_number}</a>" in renamed
+    for snapshot in (old, new):
+        assert (
+            f'href="{reverse("agreements:snapshot-file", args=[snapshot.pk])}" download' in renamed
+        )
+    assert "Gulf County Board of County Commissioners" in renamed  # the old file's cell
+    assert "<script" not in html
+
+    feed = feedparser.parse(
+        client.get(reverse("agreements:snapshot-changes-feed", args=[new.pk])).content
+    )
+    assert feed.version == "atom10" and len(feed.entries) == 6
+    assert "Renamed: Gulf County BOCC (FL)" in [e.title for e in feed.entries]
+
+    body = client.get(reverse("agreements:snapshot-changes-json", args=[new.pk])).json()
+    assert body["version"] == "https://jsonfeed.org/version/1.1"
+    assert body["_list"]["previous_sha256"] == old.sha256
+    item = next(i for i in body["items"] if i["_change"]["kind"] == "renamed")
+    evidence = item["_change"]
+    assert (evidence["previous_row"]["snapshot_id"], evidence["row"]["snapshot_id"]) == (
+        old.pk,
+        new.pk,
+    )
+    assert evidence["previous_row"]["row_number"] == before.row_number
+    assert evidence["row"]["file_url"].endswith(reverse("agreements:snapshot-file", args=[new.pk]))
+    ended = next(i for i in body["items"] if i["_change"]["kind"] == "delisted")
+    assert ended["_change"]["row"] is None and ended["_change"]["previous_row"] is not None
+    resigned = next(i for i in body["items"] if i["_change"]["kind"] == "resigned")
+    assert resigned["_change"]["previous_row"]["cells"]["SIGNED"] == "2020-01-08"
+
+
+def test_first_list_changes_page_says_there_is_nothing_to_compare(client, world):
+    html = client.get(reverse("agreements:snapshot-changes", args=[world["old"].pk])).content
+    assert "no earlier list to compare it with" in html.decode()
+    assert client.get(reverse("agreements:snapshot-changes", args=[999999])).status_code == 404
+
+
+# --- Shares and as_of ------------------------------------------------------------------
+
+
+def test_stats_show_each_states_share_of_each_model(client, world):
+    html = client.get(reverse("agreements:stats")).content.decode()
+    # The new list holds two TFM agreements: Harris (TX) and Arcadia (FL).
+    assert '<td class="num share">50.0%</td>' in html
+    rows = rows_of(client.get(reverse("agreements:stats"), {"format": "csv"}))
+    texas = next(r for r in rows if r["state"] == "TX")
+    assert (texas["TFM"], texas["TFM_percent"], texas["JEM_percent"]) == ("1", "50.0", "100.0")
+    assert texas["total_percent"] == "66.7"
+    body = json_of(client.get(reverse("agreements:stats"), {"format": "json"}))
+    assert next(r for r in body["results"] if r["state"] == "FL")["TFM_percent"] == 50.0
+
+
+def test_state_page_as_of_an_earlier_day_uses_the_list_then_in_force(client, world):
+    url = reverse("agreements:state-detail", args=["TX"])
+    html = client.get(url, {"as_of": "2025-06-15"}).content.decode()
+    assert "as of May 23, 2025" in html and world["old"].sha256[:14] in html
+    assert f'href="{world["old"].get_absolute_url()}?state=TX#rows">1</a>' in html
+    assert 'value="2025-06-15"' in html
+    assert "Harris County" in html
+    today = client.get(url).content.decode()
+    assert f'href="{world["new"].get_absolute_url()}?state=TX#rows">2</a>' in today
+    assert "No ICE participating list published on or before January 1, 2024" in (
+        client.get(url, {"as_of": "2024-01-01"}).content.decode()
+    )
+    assert "YYYY-MM-DD" in client.get(url, {"as_of": "soon"}).content.decode()
+
+
+def test_agency_page_as_of_shows_each_agreements_status_and_the_timeline_then(client, world):
+    harris = world["harris"]
+    html = client.get(harris.get_absolute_url(), {"as_of": "2025-06-15"}).content.decode()
+    assert "Status on 2025-06-15" in html
+    tfm = html[html.index(f'id="agreement-{world["added"].agreement_id}"') :]
+    assert "not yet listed" in tfm[: tfm.index("</tr>")]
+    assert f'id="event-{world["added"].pk}"' not in html  # seen on July 11
+    polk = client.get(world["polk"].get_absolute_url(), {"as_of": "2025-07-12"}).content.decode()
+    assert "<td>Ended</td>" in polk
+
+
+def test_agency_directory_model_and_as_of_hold_for_the_same_agreement(client, world):
+    """Harris signed its TFM agreement after June 15: it held only a JEM agreement then."""
+    url = reverse("agreements:agency-list")
+    html = client.get(url, {"model": "TFM", "as_of": "2025-06-15"}).content.decode()
+    results = html.split('class="results-heading"')[1]
+    assert "Arcadia" in results and "Harris" not in results
+    assert "1 agency" in results
+    assert (
+        '<input type="hidden" name="as_of" value="2025-06-15">' in html
+    )  # a new name search keeps the day
+    rows = rows_of(client.get(url, {"model": "TFM", "as_of": "2025-06-15", "format": "csv"}))
+    assert [r["name"] for r in rows] == ["Arcadia Police Department"]
+    api = client.get("/api/v1/agencies/", {"model": "TFM", "as_of": "2025-06-15"}).json()
+    assert [a["name"] for a in api["results"]] == ["Arcadia Police Department"]
+    assert client.get("/api/v1/agencies/", {"as_of": "June"}).status_code == 400
+
+
+def test_agreement_list_page_and_its_download_share_the_apis_filter(client, world):
+    url = reverse("agreements:agreement-list")
+    query = {"as_of": "2025-07-12", "status": "ended"}
+    html = client.get(url, query).content.decode()
+    assert "1 agreement ended on July 12, 2025" in html and "Polk County" in html
+    rows = rows_of(client.get(url, {**query, "format": "csv"}))
+    api = client.get("/api/v1/agreements/", query).json()
+    assert (
+        [r["agency"] for r in rows]
+        == [a["agency"]["name"] for a in api["results"]]
+        == ["Polk County Sheriff's Office"]
+    )
+
+
+def test_agency_directory_status_facet_counts_the_statuses_of_the_chosen_day(client, world):
+    url = reverse("agreements:agency-list")
+    html = client.get(url, {"as_of": "2025-07-12"}).content.decode()
+    assert 'status=active">Active</a> <span class="count">2</span>' in html
+    assert 'status=ended">Ended</a> <span class="count">1</span>' in html  # Polk, dropped
+    html = client.get(url, {"as_of": "2025-06-15"}).content.decode()
+    assert 'status=active">Active</a> <span class="count">3</span>' in html
+    assert 'status=ended">' not in html
+    html = client.get(url, {"as_of": "2025-07-12", "status": "ended"}).content.decode()
+    assert "Polk County" in html.split('class="results-heading"')[1]
 
 
 # --- Data and methodology ----------------------------------------------------------
@@ -359,6 +623,16 @@ PAGES = [
     ("stats", lambda d: reverse("agreements:stats")),
     ("changes", lambda d: reverse("agreements:changes")),
     ("changes-feed", lambda d: reverse("agreements:changes-feed")),
+    ("snapshot-changes", lambda d: reverse("agreements:snapshot-changes", args=[d["snapshot"].pk])),
+    (
+        "snapshot-changes-json",
+        lambda d: reverse("agreements:snapshot-changes-json", args=[d["snapshot"].pk]),
+    ),
+    (
+        "state-as-of",
+        lambda d: reverse("agreements:state-detail", args=["TX"]) + "?as_of=2025-08-01",
+    ),
+    ("agency-as-of", lambda d: d["agency"].get_absolute_url() + "?as_of=2025-08-01"),
     ("data", lambda d: reverse("agreements:data")),
 ]
 

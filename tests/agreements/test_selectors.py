@@ -102,9 +102,44 @@ def test_agreements_as_of_lists_what_the_snapshot_listed():
     listed(june, kept, dropped)
     listed(july, kept, added)
 
-    assert set(selectors.agreements_as_of(dt.date(2025, 6, 15))) == {kept, dropped}
-    assert set(selectors.agreements_as_of(dt.date(2025, 7, 15))) == {kept, added}
-    assert list(selectors.agreements_as_of(dt.date(2025, 1, 1))) == []
+    def on(day: dt.date, status: str = "") -> set:
+        return set(selectors.agreements_selected(selectors.Criteria(as_of=day, status=status)))
+
+    assert on(dt.date(2025, 6, 15)) == {kept, dropped}
+    assert on(dt.date(2025, 7, 15)) == {kept, added}
+    assert on(dt.date(2025, 1, 1)) == set()
+    # Ended that day: on an earlier list, not on the one in force.
+    assert on(dt.date(2025, 7, 15), "ended") == {dropped}
+    assert on(dt.date(2025, 6, 15), "ended") == set()
+
+
+def test_pending_as_of_means_on_the_pending_list_that_day_and_not_yet_active():
+    participating = ListSnapshotFactory(published_at=at(2025, 6, 1, 8))
+    pending = ListSnapshotFactory(kind="pending", published_at=at(2025, 6, 2, 8))
+    later = ListSnapshotFactory(kind="pending", published_at=at(2025, 8, 1, 8))
+    waiting, signed = AgreementFactory.create_batch(2, status="pending")
+    listed(participating, signed)
+    listed(pending, waiting, signed)
+    listed(later)
+
+    criteria = selectors.Criteria(as_of=dt.date(2025, 6, 15), status="pending")
+    assert set(selectors.agreements_selected(criteria)) == {waiting}
+    assert list(selectors.agreements_selected(criteria.without("as_of"))) == [waiting, signed]
+    after = selectors.Criteria(as_of=dt.date(2025, 8, 15), status="pending")
+    assert list(selectors.agreements_selected(after)) == []
+
+
+def test_snapshot_neighbours_follow_the_one_order_of_lists_and_skip_held_lists():
+    """Two lists of the same second come in sha256 order; a held list is no neighbour."""
+    same = at(2025, 6, 1, 8)
+    a = ListSnapshotFactory(published_at=same, sha256="b" * 64)
+    b = ListSnapshotFactory(published_at=same, sha256="a" * 64)
+    ListSnapshotFactory(published_at=at(2025, 6, 2, 8), held=True)
+    c = ListSnapshotFactory(published_at=at(2025, 6, 3, 8))
+
+    assert selectors.snapshot_neighbours(b) == (None, a)
+    assert selectors.snapshot_neighbours(a) == (b, c)
+    assert selectors.snapshot_neighbours(c) == (a, None)
 
 
 def test_agency_search_matches_aliases():
@@ -127,3 +162,13 @@ def test_near_duplicates_are_same_state_close_names():
 
     assert [other for other, _ in found] == [close]
     assert found[0][1] >= 90
+
+
+def test_list_in_force_among_two_of_the_same_second_is_the_greater_sha256():
+    """Whichever was imported first: the one order of lists breaks the tie by sha256."""
+    same = at(2025, 6, 1, 8)
+    greater = ListSnapshotFactory(published_at=same, sha256="f" * 64)
+    ListSnapshotFactory(published_at=same, sha256="0" * 64)
+
+    assert selectors.snapshot_in_force(dt.date(2025, 6, 1)) == greater
+    assert selectors.snapshot_list().first() == greater
