@@ -8,12 +8,14 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from agreements.models import Agency, AgencyAlias
+from agreements.models import Agency, AgencyAlias, Agreement
 from research.linker import AgencyLinker, KnownAgency
-from research.models import Document, DocumentAgency
+from research.models import Document, DocumentAgency, DocumentAgreement
 
 __all__ = [
+    "agency_links_move",
     "agency_linker",
+    "agreement_links_move",
     "document_agency_add",
     "document_agency_review",
     "document_link_agencies",
@@ -138,3 +140,68 @@ def document_agency_add(*, document: Document, agency: Agency, user=None) -> Doc
         },
     )
     return link
+
+
+# --- Merges announced by the agreements app -------------------------------------
+
+_LINK_STATUS_RANK = {
+    DocumentAgency.Status.CONFIRMED: 2,
+    DocumentAgency.Status.SUGGESTED: 1,
+    DocumentAgency.Status.REJECTED: 0,
+}
+
+
+def _link_rank(link: DocumentAgency) -> tuple[int, float]:
+    return (_LINK_STATUS_RANK.get(link.status, 1), link.confidence)
+
+
+def agency_links_move(*, source_ids: list[int], target: Agency) -> int:
+    """Point the document links of agencies ``source_ids`` at ``target``.
+
+    Where ``target`` already has a link to the same document, the better of the
+    two (a curator's decision over a suggestion, then the surer one) is kept.
+    Returns how many links were moved or folded.
+    """
+    existing = {link.document_id: link for link in DocumentAgency.objects.filter(agency=target)}
+    moved = 0
+    for link in DocumentAgency.objects.filter(agency_id__in=source_ids).order_by("pk"):
+        twin = existing.get(link.document_id)
+        if twin is None:
+            link.agency = target
+            link.save(update_fields=["agency"])
+            existing[link.document_id] = link
+        else:
+            if _link_rank(link) > _link_rank(twin):
+                for attr in ("status", "method", "confidence", "passage", "reviewed_by_id"):
+                    setattr(twin, attr, getattr(link, attr))
+                twin.save()
+            link.delete()
+        moved += 1
+    return moved
+
+
+def agreement_links_move(*, source_ids: list[int], target: Agreement) -> int:
+    """Point the document links of agreements ``source_ids`` at ``target``; returns how many."""
+    existing = set(
+        DocumentAgreement.objects.filter(agreement=target).values_list("document_id", "role")
+    )
+    moved = 0
+    for link in DocumentAgreement.objects.filter(agreement_id__in=source_ids).order_by("pk"):
+        if (link.document_id, link.role) in existing:
+            link.delete()
+        else:
+            link.agreement = target
+            link.save(update_fields=["agreement"])
+            existing.add((link.document_id, link.role))
+        moved += 1
+    return moved
+
+
+def on_agency_merged(sender, *, source_ids: list[int], target: Agency, **kwargs) -> int:
+    """Receiver of ``agreements.signals.agency_merged``."""
+    return agency_links_move(source_ids=source_ids, target=target)
+
+
+def on_agreements_combined(sender, *, source_ids: list[int], target: Agreement, **kwargs) -> int:
+    """Receiver of ``agreements.signals.agreements_combined``."""
+    return agreement_links_move(source_ids=source_ids, target=target)
