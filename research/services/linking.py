@@ -1,14 +1,26 @@
-"""Suggest the agencies a document is about, and record curators' decisions."""
+"""Link a document to the agreements and agencies it is about, and record curators' decisions.
+
+Two kinds of evidence: a file that is an MOA or addendum linked from a row of one
+of ICE's lists is that row's agreement's, confirmed, whatever its text says
+(``document_link_list_rows``); otherwise the agencies its title and text name
+are suggested for a curator to confirm (``document_link_agencies``).
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+from pathlib import PurePosixPath
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from agreements.models import Agency, AgencyAlias, Agreement
+from agreements.models import Agency, AgencyAlias, Agreement, SnapshotRow
+from research.canonical import url_key
 from research.linker import AgencyLinker, KnownAgency
 from research.models import Document, DocumentAgency, DocumentAgreement
 
@@ -19,6 +31,7 @@ __all__ = [
     "document_agency_add",
     "document_agency_review",
     "document_link_agencies",
+    "document_link_list_rows",
 ]
 
 _cache_lock = threading.Lock()
@@ -205,3 +218,179 @@ def on_agency_merged(sender, *, source_ids: list[int], target: Agency, **kwargs)
 def on_agreements_combined(sender, *, source_ids: list[int], target: Agreement, **kwargs) -> int:
     """Receiver of ``agreements.signals.agreements_combined``."""
     return agreement_links_move(source_ids=source_ids, target=target)
+
+
+# --- MOAs found by their link in ICE's lists --------------------------------------
+
+
+@dataclass(frozen=True)
+class ListRowMatch:
+    """A row of one of ICE's lists whose MOA or addendum link is the document."""
+
+    row: SnapshotRow
+    role: str  # DocumentAgreement.Role.MOA or ADDENDUM
+
+
+def _ice_url(url: str) -> str:
+    """The address inside a Wayback Machine or Outlook safelinks wrapper (else ``url``).
+
+    Private stand-in until the ICE reader's own unwrap function is shared.
+    """
+    url = url.strip()
+    for _ in range(3):
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if host.endswith("safelinks.protection.outlook.com"):
+            inner = parse_qs(parts.query).get("url")
+            if not inner:
+                break
+            url = inner[0].strip()
+        elif host == "web.archive.org" and parts.path.startswith("/web/"):
+            # /web/20210113002027/https://www.ice.gov/... ; the timestamp may carry a flag (id_).
+            _, _, rest = parts.path[len("/web/") :].partition("/")
+            if not rest.lower().startswith(("http:/", "https:/")):
+                break
+            scheme, _, tail = rest.partition(":/")
+            url = f"{scheme}://{tail.lstrip('/')}" + (f"?{parts.query}" if parts.query else "")
+        else:
+            break
+    return url
+
+
+def _file_name(url_or_name: str) -> str:
+    """The last path segment of a URL or a file name, decoded and case-folded ("" if none)."""
+    path = urlsplit(url_or_name).path if "://" in url_or_name else url_or_name
+    name = unquote(PurePosixPath(path.replace("\\", "/")).name).strip()
+    # A name without an extension ("upload", "document") says nothing about which file it is.
+    return name.casefold() if "." in name.strip(".") else ""
+
+
+def _document_keys(document: Document) -> tuple[set[str], set[str]]:
+    """The file names and ICE URL keys under which ``document`` is known."""
+    urls = [document.source_url, document.canonical_url]
+    urls += list(document.urls.values_list("url", flat=True))
+    inner = {_ice_url(url) for url in urls if url}
+    names = {_file_name(url) for url in inner}
+    names.add(_file_name(document.original_filename))
+    names.discard("")
+    return names, {url_key(url) for url in inner}
+
+
+def list_rows_linking(document: Document) -> list[ListRowMatch]:
+    """Every row of ICE's lists whose MOA or addendum link is ``document``.
+
+    A link matches by the ICE address inside it (Wayback Machine and safelinks
+    wrappers removed) or by its file name, compared without case.
+    """
+    names, keys = _document_keys(document)
+    if not names:
+        return []
+    spellings = {spelling for name in names for spelling in (name, quote(name))}
+    candidates = SnapshotRow.objects.filter(
+        reduce(
+            or_,
+            (
+                Q(moa_url__icontains=spelling) | Q(addendum_url__icontains=spelling)
+                for spelling in spellings
+            ),
+        )
+    ).select_related("snapshot", "agreement__agency")
+    matches = []
+    for row in candidates:
+        for role, link in (
+            (DocumentAgreement.Role.MOA, row.moa_url),
+            (DocumentAgreement.Role.ADDENDUM, row.addendum_url),
+        ):
+            if not link:
+                continue
+            inner = _ice_url(link)
+            if _file_name(inner) in names or url_key(inner) in keys:
+                matches.append(ListRowMatch(row=row, role=role))
+    return matches
+
+
+def _list_order(match: ListRowMatch) -> tuple:
+    snapshot = match.row.snapshot
+    return (snapshot.published_at, snapshot.sha256, match.row.row_number)
+
+
+def _evidence(match: ListRowMatch, rows: int) -> str:
+    """ "Linked as the MOA in row 412 of ICE's participating list of 2025-05-23: ..." """
+    row, snapshot = match.row, match.row.snapshot
+    what = "MOA" if match.role == DocumentAgreement.Role.MOA else "MOA addendum"
+    signed = f", signed {row.signed_on.isoformat()}" if row.signed_on else ""
+    others = rows - 1
+    also = f" (and {others} other row{'s' if others != 1 else ''} of ICE's lists)" if others else ""
+    return (
+        f"Linked as the {what} in row {row.row_number} of ICE's {snapshot.kind} list of "
+        f"{snapshot.published_at:%Y-%m-%d}{also}: {row.agency_name} ({row.state}), "
+        f"{row.get_model_display() or row.model}{signed}."
+    )
+
+
+def document_link_list_rows(*, document: Document) -> list[DocumentAgency]:
+    """Link ``document`` to the agreements and agencies whose list rows link to it.
+
+    Each agreement whose MOA (or addendum) link in any of ICE's lists is this
+    file gets the document in that role, and its agency a confirmed link; the
+    latest such row is kept as evidence. A curator's own decision on an agency
+    link is never changed. Returns the agency links made or refreshed.
+    """
+    matches = sorted(list_rows_linking(document), key=_list_order)
+    latest: dict[tuple[int, str], ListRowMatch] = {}
+    by_agency: dict[int, list[ListRowMatch]] = {}
+    for match in matches:
+        agreement = match.row.agreement
+        agency_id = agreement.agency_id if agreement is not None else match.row.agency_id
+        if agreement is not None:
+            latest[(agreement.pk, match.role)] = match
+        if agency_id is not None:
+            by_agency.setdefault(agency_id, []).append(match)
+    linked: list[DocumentAgency] = []
+    with transaction.atomic():
+        for (agreement_id, role), match in latest.items():
+            DocumentAgreement.objects.update_or_create(
+                document=document,
+                agreement_id=agreement_id,
+                role=role,
+                defaults={"evidence_row": match.row},
+            )
+        existing = {
+            link.agency_id: link
+            for link in DocumentAgency.objects.select_for_update().filter(document=document)
+        }
+        for agency_id, agency_matches in by_agency.items():
+            link = existing.get(agency_id)
+            if link is not None and not (_is_open_suggestion(link) or _is_list_link(link)):
+                continue  # a curator's decision stands
+            evidence = agency_matches[-1]
+            fields = {
+                "method": DocumentAgency.Method.ICE_LIST,
+                "status": DocumentAgency.Status.CONFIRMED,
+                "confidence": 1.0,
+                "passage": _evidence(evidence, len(agency_matches)),
+                "evidence_row": evidence.row,
+            }
+            if link is None:
+                link = DocumentAgency.objects.create(
+                    document=document, agency_id=agency_id, **fields
+                )
+            else:
+                for attr, value in fields.items():
+                    setattr(link, attr, value)
+                link.save(update_fields=list(fields))
+            linked.append(link)
+        stale = [
+            link.pk
+            for agency_id, link in existing.items()
+            if agency_id not in by_agency and _is_list_link(link)
+        ]
+        if stale:
+            DocumentAgency.objects.filter(pk__in=stale).delete()
+        if linked:
+            Document.objects.filter(pk=document.pk).update(updated_at=timezone.now())
+    return linked
+
+
+def _is_list_link(link: DocumentAgency) -> bool:
+    return link.method == DocumentAgency.Method.ICE_LIST and link.reviewed_by_id is None
