@@ -32,6 +32,8 @@ __all__ = [
     "document_agency_review",
     "document_link_agencies",
     "document_link_list_rows",
+    "list_rows_linking",
+    "list_rows_linking_file",
 ]
 
 _cache_lock = threading.Lock()
@@ -269,9 +271,13 @@ def _document_keys(document: Document) -> tuple[set[str], set[str]]:
     """The file names and ICE URL keys under which ``document`` is known."""
     urls = [document.source_url, document.canonical_url]
     urls += list(document.urls.values_list("url", flat=True))
+    return _keys(urls, document.original_filename)
+
+
+def _keys(urls: list[str], filename: str = "") -> tuple[set[str], set[str]]:
     inner = {_ice_url(url) for url in urls if url}
     names = {_file_name(url) for url in inner}
-    names.add(_file_name(document.original_filename))
+    names.add(_file_name(filename))
     names.discard("")
     return names, {url_key(url) for url in inner}
 
@@ -282,7 +288,15 @@ def list_rows_linking(document: Document) -> list[ListRowMatch]:
     A link matches by the ICE address inside it (Wayback Machine and safelinks
     wrappers removed) or by its file name, compared without case.
     """
-    names, keys = _document_keys(document)
+    return _rows_linking(*_document_keys(document))
+
+
+def list_rows_linking_file(*, filename: str) -> list[ListRowMatch]:
+    """Every row of ICE's lists whose MOA or addendum link ends in the file ``filename``."""
+    return _rows_linking(*_keys([], filename))
+
+
+def _rows_linking(names: set[str], keys: set[str]) -> list[ListRowMatch]:
     if not names:
         return []
     spellings = {spelling for name in names for spelling in (name, quote(name))}
@@ -295,6 +309,8 @@ def list_rows_linking(document: Document) -> list[ListRowMatch]:
             ),
         )
     ).select_related("snapshot", "agreement__agency")
+    # The cells and the lists' warnings are large JSON, and no match needs them.
+    candidates = candidates.defer("raw", "snapshot__header", "snapshot__warnings")
     matches = []
     for row in candidates:
         for role, link in (
@@ -306,7 +322,7 @@ def list_rows_linking(document: Document) -> list[ListRowMatch]:
             inner = _ice_url(link)
             if _file_name(inner) in names or url_key(inner) in keys:
                 matches.append(ListRowMatch(row=row, role=role))
-    return matches
+    return sorted(matches, key=_list_order)
 
 
 def _list_order(match: ListRowMatch) -> tuple:
@@ -336,7 +352,7 @@ def document_link_list_rows(*, document: Document) -> list[DocumentAgency]:
     latest such row is kept as evidence. A curator's own decision on an agency
     link is never changed. Returns the agency links made or refreshed.
     """
-    matches = sorted(list_rows_linking(document), key=_list_order)
+    matches = list_rows_linking(document)
     latest: dict[tuple[int, str], ListRowMatch] = {}
     by_agency: dict[int, list[ListRowMatch]] = {}
     for match in matches:
