@@ -350,8 +350,11 @@ def document_link_list_rows(*, document: Document) -> list[DocumentAgency]:
     Each agreement whose MOA (or addendum) link in any of ICE's lists is this
     file gets the document in that role, and its agency a confirmed link; the
     latest such row is kept as evidence. A curator's own decision on an agency
-    link is never changed. Returns the agency links made or refreshed.
+    link is never changed. Only PDFs are looked for: ICE links no other kind of file.
+    Returns the agency links made or refreshed.
     """
+    if document.content_type != "application/pdf" and document.kind != Document.Kind.MOA:
+        return []
     matches = list_rows_linking(document)
     latest: dict[tuple[int, str], ListRowMatch] = {}
     by_agency: dict[int, list[ListRowMatch]] = {}
