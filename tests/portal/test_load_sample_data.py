@@ -34,8 +34,7 @@ def test_the_whole_bundled_history_loads_once_with_every_moa_linked_to_its_agree
         )
     pierce = moas.get(original_filename="PierceCoGA_WSO_MOA_02.26.25.pdf")
     assert pierce.title == (
-        "Pierce County Sheriff's Office (GA), 287(g) Warrant Service Officer MOA, "
-        "signed 2025-02-27"
+        "Pierce County Sheriff's Office (GA), 287(g) Warrant Service Officer MOA, signed 2025-02-27"
     )
     agencies = Agency.objects.count()
 
