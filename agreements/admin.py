@@ -302,7 +302,7 @@ class ListSnapshotAdmin(admin.ModelAdmin):
         "held",
         "imported_at",
     ]
-    list_filter = ["kind", "held", "published_at_source"]
+    list_filter = ["kind", "held", "published_at_source", "provenance"]
     actions = ["apply_held"]
     search_fields = ["sha256", "original_filename", "source_url"]
     date_hierarchy = "published_at"
@@ -311,8 +311,11 @@ class ListSnapshotAdmin(admin.ModelAdmin):
         "held",
         "published_at",
         "published_at_source",
+        "dating_table",
+        "provenance",
         "original_file",
         "original_filename",
+        "filenames_list",
         "source_url",
         "sha256",
         "sheet_name",
@@ -375,6 +378,39 @@ class ListSnapshotAdmin(admin.ModelAdmin):
     @admin.display(description=_("header"))
     def header_columns(self, snapshot: ListSnapshot) -> str:
         return " | ".join(str(column) for column in snapshot.header or [])
+
+    @admin.display(description=_("dating evidence"))
+    def dating_table(self, snapshot: ListSnapshot) -> str:
+        """Each clue to the publication time, its verdict and why."""
+        evidence = snapshot.published_at_evidence or []
+        if not evidence:
+            return _("Not recorded (imported before the evidence was kept).")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.get("source", ""),
+                    e.get("time") or "",
+                    e.get("verdict", ""),
+                    e.get("reason", ""),
+                )
+                for e in evidence
+            ),
+        )
+        return format_html(
+            '<table class="snapshot-dating"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("Clue"),
+            _("Time"),
+            _("Verdict"),
+            _("Why"),
+            rows,
+        )
+
+    @admin.display(description=_("file names"))
+    def filenames_list(self, snapshot: ListSnapshot) -> str:
+        return ", ".join(snapshot.filenames or [snapshot.original_filename])
 
     @admin.display(description=_("warnings"))
     def warnings_table(self, snapshot: ListSnapshot) -> str:

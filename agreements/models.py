@@ -14,20 +14,22 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from agreements import choices
+
 
 class SupportModel(models.TextChoices):
     """ICE's "SUPPORT TYPE": the model of 287(g) agreement."""
 
-    JEM = "JEM", _("Jail Enforcement Model")
-    TFM = "TFM", _("Task Force Model")
-    WSO = "WSO", _("Warrant Service Officer")
+    JEM = choices.JEM, _("Jail Enforcement Model")
+    TFM = choices.TFM, _("Task Force Model")
+    WSO = choices.WSO, _("Warrant Service Officer")
 
 
 class AgencyKind(models.TextChoices):
-    COUNTY = "county", _("County agency")
-    MUNICIPALITY = "municipality", _("Municipal agency")
-    STATE = "state", _("State agency")
-    OTHER = "other", _("Other")
+    COUNTY = choices.COUNTY, _("County agency")
+    MUNICIPALITY = choices.MUNICIPALITY, _("Municipal agency")
+    STATE = choices.STATE, _("State agency")
+    OTHER = choices.OTHER, _("Other")
 
 
 class Agency(models.Model):
@@ -198,17 +200,40 @@ class ListSnapshot(models.Model):
         PENDING = "pending", _("Pending agencies")
 
     class PublishedAtSource(models.TextChoices):
-        ARGUMENT = "argument", _("Given at import")
-        METADATA = "metadata", _("Workbook metadata")
-        FILENAME = "filename", _("File name")
-        FETCHED = "fetched", _("Time of download")
+        ARGUMENT = choices.FROM_ARGUMENT, _("Given at import")
+        CAPTURE = choices.FROM_CAPTURE, _("Capture time in the file name")
+        METADATA = choices.FROM_METADATA, _("Workbook metadata")
+        FILENAME = choices.FROM_FILENAME, _("File name")
+        FETCHED = choices.FROM_FETCHED, _("Time of download")
+
+    class Provenance(models.TextChoices):
+        WORKBOOK = choices.WORKBOOK, _("ICE's workbook")
+        CAPTURE = choices.CAPTURED_TABLE, _("Table parsed from a capture of ICE's page")
 
     kind = models.CharField(_("kind"), max_length=15, choices=Kind)
     published_at = models.DateTimeField(_("published"), db_index=True)
     published_at_source = models.CharField(max_length=10, choices=PublishedAtSource)
+    published_at_evidence = models.JSONField(
+        _("dating evidence"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Each clue to the publication time (argument, capture time, metadata, file name, "
+            "latest signing, columns) with its verdict and reason."
+        ),
+    )
+    provenance = models.CharField(
+        _("provenance"), max_length=10, choices=Provenance, default=Provenance.WORKBOOK
+    )
     sha256 = models.CharField(_("sha256"), max_length=64, unique=True)
     file = models.FileField(_("original file"), upload_to="snapshots/%Y/%m/")
     original_filename = models.CharField(max_length=255, blank=True)
+    filenames = models.JSONField(
+        _("file names"),
+        default=list,
+        blank=True,
+        help_text=_("Every name these same bytes were imported under."),
+    )
     source_url = models.URLField(_("source URL"), max_length=2000, blank=True)
     sheet_name = models.CharField(max_length=100, blank=True)
     header = models.JSONField(_("header"), default=list)
@@ -270,8 +295,16 @@ class SnapshotRow(models.Model):
     agency_type = models.CharField(max_length=100, blank=True)
     county_name = models.CharField(max_length=100, blank=True)
     county_fips = models.CharField(max_length=5, blank=True)
-    moa_url = models.URLField(max_length=2000, blank=True)
+    moa_url = models.URLField(
+        max_length=2000, blank=True, help_text=_("The MOA's address on ICE's site, unwrapped.")
+    )
     addendum_url = models.URLField(max_length=2000, blank=True)
+    moa_source_url = models.URLField(
+        max_length=2000,
+        blank=True,
+        help_text=_("The MOA link as written, when it was wrapped (Wayback Machine, safelinks)."),
+    )
+    addendum_source_url = models.URLField(max_length=2000, blank=True)
     agency = models.ForeignKey(
         Agency, on_delete=models.SET_NULL, null=True, blank=True, related_name="snapshot_rows"
     )

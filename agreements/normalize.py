@@ -17,7 +17,7 @@ import addfips
 import us
 from rapidfuzz import fuzz, process
 
-from agreements.models import AgencyKind, SupportModel
+from agreements import choices
 
 # Scores (0-100, rapidfuzz ratio) above which a misspelling is read as the
 # value it resembles. High on purpose: a wrong state or model is worse than a
@@ -95,17 +95,17 @@ def state_name(code: str) -> str:
 # --- Support types (models) -------------------------------------------------
 
 _MODEL_NAMES = {
-    "jail enforcement model": SupportModel.JEM,
-    "jail enforcement": SupportModel.JEM,
-    "jem": SupportModel.JEM,
-    "task force model": SupportModel.TFM,
-    "task force": SupportModel.TFM,
-    "tfm": SupportModel.TFM,
-    "warrant service officer": SupportModel.WSO,
-    "warrant service officers": SupportModel.WSO,
-    "warrant service officer model": SupportModel.WSO,
-    "warrant service": SupportModel.WSO,
-    "wso": SupportModel.WSO,
+    "jail enforcement model": choices.JEM,
+    "jail enforcement": choices.JEM,
+    "jem": choices.JEM,
+    "task force model": choices.TFM,
+    "task force": choices.TFM,
+    "tfm": choices.TFM,
+    "warrant service officer": choices.WSO,
+    "warrant service officers": choices.WSO,
+    "warrant service officer model": choices.WSO,
+    "warrant service": choices.WSO,
+    "wso": choices.WSO,
 }
 
 
@@ -129,16 +129,16 @@ def support_model(value: object) -> Match | None:
 
 # ICE's TYPE column -> (canonical label, kind).
 _AGENCY_TYPES = {
-    "county": ("County", AgencyKind.COUNTY),
-    "county agency": ("County", AgencyKind.COUNTY),
-    "sheriff": ("County", AgencyKind.COUNTY),
-    "sheriffs office": ("County", AgencyKind.COUNTY),
-    "municipality": ("Municipality", AgencyKind.MUNICIPALITY),
-    "municipal": ("Municipality", AgencyKind.MUNICIPALITY),
-    "city": ("Municipality", AgencyKind.MUNICIPALITY),
-    "town": ("Municipality", AgencyKind.MUNICIPALITY),
-    "state agency": ("State Agency", AgencyKind.STATE),
-    "state": ("State Agency", AgencyKind.STATE),
+    "county": ("County", choices.COUNTY),
+    "county agency": ("County", choices.COUNTY),
+    "sheriff": ("County", choices.COUNTY),
+    "sheriffs office": ("County", choices.COUNTY),
+    "municipality": ("Municipality", choices.MUNICIPALITY),
+    "municipal": ("Municipality", choices.MUNICIPALITY),
+    "city": ("Municipality", choices.MUNICIPALITY),
+    "town": ("Municipality", choices.MUNICIPALITY),
+    "state agency": ("State Agency", choices.STATE),
+    "state": ("State Agency", choices.STATE),
 }
 
 
@@ -167,7 +167,7 @@ def agency_type(value: object) -> AgencyType | None:
     if best is not None and len(folded) > 3:
         label, kind = _AGENCY_TYPES[best[0]]
         return AgencyType(label, str(kind), exact=False)
-    return AgencyType(text[:100], str(AgencyKind.OTHER), exact=False)
+    return AgencyType(text[:100], str(choices.OTHER), exact=False)
 
 
 # --- Agency names -----------------------------------------------------------

@@ -10,9 +10,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from research import policy
+from research.canonical import url_key
 from research.filters import DocumentFilter
-from research.models import DocumentAgency, DocumentAgreement
-from research.permissions import can_submit_documents, documents_visible_to
+from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL
 from research.serializers import (
     DocumentDetailSerializer,
     DocumentSerializer,
@@ -30,7 +31,29 @@ class CanSubmitDocuments(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True
-        return can_submit_documents(request.user)
+        return policy.can_submit_documents(request.user)
+
+
+# Said instead of the document when someone else's address is not visible to the caller.
+NOT_VISIBLE = (
+    "This address is already in the portal, but not published: only curators can see it "
+    "or fetch it again, so there is nothing more to do."
+)
+
+
+def _known_documents(url: str) -> list[Document]:
+    """The document already stored at ``url`` and the originals it duplicates, if any."""
+    try:
+        key = url_key(url.strip())
+    except ValueError:  # document_submit explains what is wrong with the address
+        return []
+    known = DocumentURL.objects.select_related("document").filter(url_key=key).first()
+    chain: list[Document] = []
+    document = known.document if known else None
+    while document is not None and document not in chain:
+        chain.append(document)
+        document = document.duplicate_of
+    return chain
 
 
 @extend_schema_view(
@@ -48,7 +71,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_queryset(self):
         links = DocumentAgency.objects.select_related("agency").order_by("-confidence")
         queryset = (
-            documents_visible_to(self.request.user)
+            policy.visible_documents(self.request.user)
             .prefetch_related(Prefetch("agency_links", queryset=links), "tags")
             .order_by("-published_on", "-created_at", "-pk")
         )
@@ -75,12 +98,23 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             202: DocumentDetailSerializer,
             400: OpenApiResponse(description="The URL is not valid."),
             403: OpenApiResponse(description="Not logged in as a researcher or curator."),
+            409: OpenApiResponse(
+                description="The URL is already in the portal, unpublished and not yours."
+            ),
         },
     )
     def create(self, request: Request) -> Response:
-        """Queue a URL for fetching; a URL already known returns its document."""
+        """Queue a URL for fetching; a URL already known returns its document, if visible.
+
+        Someone else's document that is not published is neither shown nor
+        fetched again: the caller gets a sentence saying so.
+        """
         submit = DocumentSubmitSerializer(data=request.data)
         submit.is_valid(raise_exception=True)
+        hidden = Response({"detail": NOT_VISIBLE}, status=status.HTTP_409_CONFLICT)
+        known = _known_documents(submit.validated_data["url"])
+        if any(not policy.can_view(request.user, document) for document in known):
+            return hidden
         try:
             document = document_submit(
                 url=submit.validated_data["url"],
@@ -90,6 +124,8 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             )
         except IngestError as exc:
             raise ValidationError({"url": [exc.message]}) from exc
+        if not policy.can_view(request.user, document):  # another submission won a race
+            return hidden
         body = DocumentDetailSerializer(document, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 

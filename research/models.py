@@ -25,17 +25,6 @@ class Tag(models.Model):
         return self.name
 
 
-class DocumentQuerySet(models.QuerySet):
-    def published(self):
-        return self.filter(status=Document.Status.PUBLISHED)
-
-    def viewable_by(self, user):
-        """The documents ``user`` may see: the one place that decides it."""
-        if user is not None and user.is_authenticated and user.is_staff:
-            return self
-        return self.published()
-
-
 class Document(models.Model):
     """A news article, MOA, court filing, bill, report or press release."""
 
@@ -151,8 +140,6 @@ class Document(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords(excluded_fields=["text"])
 
-    objects = DocumentQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("document")
         verbose_name_plural = _("documents")
@@ -166,16 +153,18 @@ class Document(models.Model):
             models.Index(fields=["status", "status_changed_at"]),
             models.Index(fields=["kind", "published_on"]),
         ]
+        # Held through the role groups; research.policy turns them into decisions.
+        permissions = [
+            ("view_full_text", _("Can read the full text and file of copyrighted documents")),
+            ("view_unreviewed", _("Can see unpublished documents and unconfirmed agency links")),
+            ("submit_document", _("Can submit addresses and files to collect")),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.canonical_url or f"Document {self.pk}"
 
     def get_absolute_url(self) -> str:
         return reverse("research:document-detail", kwargs={"pk": self.pk})
-
-    @property
-    def full_text_is_public(self) -> bool:
-        return self.rights in {self.Rights.PUBLIC_DOMAIN, self.Rights.OPEN_LICENCE}
 
 
 class DocumentURL(models.Model):

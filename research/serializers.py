@@ -6,8 +6,8 @@ from django.urls import NoReverseMatch
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from research import policy
 from research.models import Document, DocumentAgency, DocumentAgreement
-from research.permissions import can_read_full_text, excerpt
 
 
 class DocumentAgencySerializer(serializers.ModelSerializer):
@@ -95,24 +95,20 @@ class DocumentSerializer(serializers.ModelSerializer):
             return None
         return request.build_absolute_uri(path) if request else path
 
+    def _user(self):
+        return getattr(self.context.get("request"), "user", None)
+
     @extend_schema_field(DocumentAgencySerializer(many=True))
     def get_agencies(self, document: Document) -> list[dict]:
-        """Links curators confirmed (everyone); staff also see open suggestions."""
-        user = getattr(self.context.get("request"), "user", None)
-        staff = bool(user and user.is_authenticated and user.is_staff)
-        links = [
-            link
-            for link in document.agency_links.all()
-            if link.status == DocumentAgency.Status.CONFIRMED
-            or (staff and link.status == DocumentAgency.Status.SUGGESTED)
-        ]
+        """Links curators confirmed (everyone); curators also see open suggestions."""
+        links = policy.visible_agency_links(self._user(), document.agency_links.all())
         return DocumentAgencySerializer(links, many=True).data
 
     def get_excerpt(self, document: Document) -> str:
-        return document.summary or excerpt(document.text)
+        return policy.public_excerpt(document)
 
     def get_full_text_available(self, document: Document) -> bool:
-        return can_read_full_text(getattr(self.context.get("request"), "user", None), document)
+        return policy.can_read_text(self._user(), document)
 
 
 class DocumentDetailSerializer(DocumentSerializer):
@@ -146,8 +142,7 @@ class DocumentDetailSerializer(DocumentSerializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_text(self, document: Document) -> str | None:
         """The extracted text, or null when the reader may only see the excerpt."""
-        user = getattr(self.context.get("request"), "user", None)
-        return document.text if can_read_full_text(user, document) else None
+        return policy.readable_text(self._user(), document)
 
 
 class DocumentSubmitSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ app_name = "research"
 urlpatterns: list = [
     path("search/", search_page, name="search"),
     path("documents/", views.document_list, name="document-list"),
+    path("documents/feed/", views.DocumentFeed(), name="document-feed"),
     path("documents/<int:pk>/", views.document_detail, name="document-detail"),
     path("documents/<int:pk>/file/", views.document_file, name="document-file"),
 ]

@@ -1,25 +1,29 @@
 """Public pages of the research app: the documents list and one document's page.
 
 Search (``research:search``) lives in ``research.search``. Who may read what is
-decided in ``Document.objects.viewable_by`` and ``research.permissions``.
+decided in ``research.policy``.
 """
 
 from __future__ import annotations
 
+from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.db.models.functions import ExtractYear
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.feedgenerator import Atom1Feed
 
 from agreements.models import Agency
 from portal.exports import Column, export_links, export_response, requested_format
+from research import policy
 from research.filters import DocumentFilter
 from research.models import Document, DocumentAgency, DocumentAgreement, Tag
-from research.permissions import can_read_full_text, excerpt
 
 PAGE_SIZE = 25
+FEED_SIZE = 50
 
 DOCUMENT_COLUMNS = [
     Column("id"),
@@ -42,6 +46,7 @@ DOCUMENT_COLUMNS = [
 
 
 def _confirmed_links() -> Prefetch:
+    """The agency links everyone sees; pages name only confirmed agencies."""
     return Prefetch(
         "agency_links",
         queryset=DocumentAgency.objects.filter(status=DocumentAgency.Status.CONFIRMED)
@@ -52,8 +57,9 @@ def _confirmed_links() -> Prefetch:
 
 
 def document_list(request: HttpRequest) -> HttpResponse:
-    """Published documents, filtered by kind, agency, state, year and tag; downloadable."""
-    viewable = Document.objects.viewable_by(request.user)
+    """The documents the reader may see, filtered by kind, agency, state, year and tag;
+    downloadable."""
+    viewable = policy.visible_documents(request.user)
     filterset = DocumentFilter(request.GET, queryset=viewable)
     documents = filterset.qs if filterset.is_valid() else viewable.none()
     year = request.GET.get("year", "")
@@ -110,7 +116,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One document: metadata, text where rights allow, links, and how to cite it."""
     document = get_object_or_404(
-        Document.objects.viewable_by(request.user).prefetch_related(_confirmed_links(), "tags"),
+        policy.visible_documents(request.user).prefetch_related(_confirmed_links(), "tags"),
         pk=pk,
     )
     agreement_links = (
@@ -118,14 +124,16 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("agreement__agency")
         .order_by("role", "agreement__agency__name")
     )
-    full_text = can_read_full_text(request.user, document)
+    full_text = policy.can_read_text(request.user, document)
     return render(
         request,
         "research/document_detail.html",
         {
             "document": document,
             "full_text": full_text,
-            "excerpt": "" if full_text else (document.summary or excerpt(document.text)),
+            "text_is_public": policy.text_is_public(document),
+            "file_downloadable": policy.can_download_file(request.user, document),
+            "excerpt": "" if full_text else policy.public_excerpt(document),
             "agreement_links": agreement_links,
             "citation": citation(document, request.build_absolute_uri(document.get_absolute_url())),
         },
@@ -134,8 +142,8 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def document_file(request: HttpRequest, pk: int) -> FileResponse:
     """The original file, for readers allowed the full text (rights as on the page)."""
-    document = get_object_or_404(Document.objects.viewable_by(request.user), pk=pk)
-    if not document.file or not can_read_full_text(request.user, document):
+    document = get_object_or_404(policy.visible_documents(request.user), pk=pk)
+    if not policy.can_download_file(request.user, document):
         raise Http404("No original file you may download.")
     try:
         handle = document.file.open("rb")
@@ -148,6 +156,39 @@ def document_file(request: HttpRequest, pk: int) -> FileResponse:
         filename=document.file.name.rsplit("/", 1)[-1],
         content_type=document.content_type or "application/octet-stream",
     )
+
+
+class DocumentFeed(Feed):
+    """The newest documents as Atom: each with its public excerpt, never the whole text."""
+
+    feed_type = Atom1Feed
+    title = "287(g) portal: documents"
+    subtitle = "News, MOAs, court filings, legislation and reports about 287(g) agreements."
+
+    def get_object(self, request: HttpRequest, *args, **kwargs):
+        return request.user
+
+    def link(self) -> str:
+        return reverse("research:document-list")
+
+    def items(self, user) -> list[Document]:
+        return list(
+            policy.visible_documents(user)
+            .exclude(status_changed_at=None)
+            .order_by("-status_changed_at", "-pk")[:FEED_SIZE]
+        )
+
+    def item_title(self, document: Document) -> str:
+        return str(document)
+
+    def item_description(self, document: Document) -> str:
+        return policy.public_excerpt(document)
+
+    def item_pubdate(self, document: Document):
+        return document.status_changed_at
+
+    def item_author_name(self, document: Document) -> str:
+        return document.publisher
 
 
 def citation(document: Document, url: str) -> dict[str, str]:

@@ -21,16 +21,16 @@ from typing import Any, BinaryIO
 
 import openpyxl
 
+from agreements.choices import PARTICIPATING, PENDING
 from agreements.ice_sheet.base import (
     MAX_COLUMNS,
-    PARTICIPATING,
-    PENDING,
     IceSheet,
     IceSheetError,
     SheetRow,
     SheetWarning,
 )
 from agreements.ice_sheet.header import find_sheet
+from agreements.ice_sheet.links import ice_url
 from agreements.ice_sheet.rows import RowReader, raw_labels
 from agreements.ice_sheet.xlsx import (
     DAMAGED_ZIP_ERRORS,
@@ -39,7 +39,6 @@ from agreements.ice_sheet.xlsx import (
     read_bytes,
     sha256_of,
     sheet_contents,
-    unwrap_url,
 )
 
 __all__ = [
@@ -52,7 +51,7 @@ __all__ = [
     "read_bytes",
     "read_ice_sheet",
     "sha256_of",
-    "unwrap_url",
+    "ice_url",
 ]
 
 # --- Entry point ------------------------------------------------------------

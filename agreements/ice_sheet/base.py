@@ -6,9 +6,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-PARTICIPATING = "participating"
-PENDING = "pending"
-
 MAX_SHEETS = 50
 MAX_COLUMNS = 64
 MAX_ROWS = 100_000
@@ -78,8 +75,10 @@ class SheetRow:
     model: str = ""
     signed_on: dt.date | None = None
     signed_raw: str = ""
-    moa_url: str = ""
+    moa_url: str = ""  # the address on ICE's site, unwrapped (``links.ice_url``)
     addendum_url: str = ""
+    moa_source_url: str = ""  # the link as written, when it was wrapped
+    addendum_source_url: str = ""
     duplicate_of: int | None = None
 
     @property

@@ -12,17 +12,17 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import from_excel
 
 from agreements import normalize
+from agreements.choices import PARTICIPATING
+from agreements.ice_sheet import links
 from agreements.ice_sheet.base import (
     FIRST_POSSIBLE_YEAR,
     MAX_BLANK_RUN,
     MAX_ROWS,
-    PARTICIPATING,
     IceSheetError,
     SheetLayout,
     SheetRow,
     SheetWarning,
 )
-from agreements.ice_sheet.xlsx import unwrap_url
 
 
 def raw_labels(header: list[str], width: int) -> list[str]:
@@ -370,8 +370,8 @@ class RowReader:
                     "link_missing",
                 )
             return
-        url, unwrapped = unwrap_url(target)
-        if unwrapped:
+        url, removed = links.unwrap(target)
+        if "safelinks" in removed:
             self.warn(
                 row.number,
                 column,
@@ -388,7 +388,9 @@ class RowReader:
                 "link_invalid",
             )
             return
-        setattr(row, "moa_url" if column == "moa" else "addendum_url", url)
+        setattr(row, f"{column}_url", url)
+        if removed and len(target) <= 2000:
+            setattr(row, f"{column}_source_url", target)
 
 
 _DATE_FORMATS = (

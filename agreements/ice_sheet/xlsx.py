@@ -12,14 +12,12 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
-from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 from openpyxl.utils import column_index_from_string
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.datetime import from_excel
 
-from agreements import normalize
 from agreements.ice_sheet.base import (
     MAX_BLANK_RUN,
     MAX_ROWS,
@@ -195,25 +193,6 @@ def _cells_in(ref: str, max_col: int) -> Iterator[tuple[int, int]]:
     for row in range(min_row, max_row + 1):
         for col in range(min_col, max_c + 1):
             yield row, col
-
-
-@lru_cache(maxsize=65536)
-def unwrap_url(url: str) -> tuple[str, bool]:
-    """The real URL behind an Outlook "safelinks" wrapper, and whether one was removed."""
-    url = normalize.clean_text(url)
-    unwrapped = False
-    if "safelinks" not in url.lower():
-        return url, False
-    for _ in range(3):
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if not host.endswith("safelinks.protection.outlook.com"):
-            break
-        inner = parse_qs(parts.query).get("url")
-        if not inner:
-            break
-        url, unwrapped = inner[0].strip(), True
-    return url, unwrapped
 
 
 def sheet_contents(

@@ -1,5 +1,17 @@
 """Writes of the agreements app: importing ICE's lists, merging agencies."""
 
-from agreements.services.snapshots import ImportResult, SnapshotImportError, snapshot_import
+from agreements.services.snapshots import (
+    BatchEntry,
+    ImportResult,
+    SnapshotImportError,
+    snapshot_import,
+    snapshots_import,
+)
 
-__all__ = ["ImportResult", "SnapshotImportError", "snapshot_import"]
+__all__ = [
+    "BatchEntry",
+    "ImportResult",
+    "SnapshotImportError",
+    "snapshot_import",
+    "snapshots_import",
+]

@@ -92,6 +92,8 @@ class NewRow:
     agency_id: int | None
     is_duplicate: bool
     agreement_id: int | None = None
+    moa_source_url: str = ""
+    addendum_source_url: str = ""
     id: None = None
 
 

@@ -10,19 +10,19 @@ list, extended from the previous list with the same result
 (``agreements.services.appended``). A file already imported (same sha256)
 changes nothing.
 
-Publication time, in order of trust: the ``published_at`` argument; the
-workbook's own "modified" time (docProps/core.xml, UTC); the date in ICE's file
-name (``MMDDYYYY`` + ``am``/``pm``, read as 00:00 or 12:00 US Eastern: the
-earliest moment the name allows); the time of import.
+The publication time is weighed from every clue in the file and its content
+(``agreements.services.dating``). ``snapshots_import`` imports many files:
+it reads and dates them all first, then imports them oldest first, each in
+its own transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,17 +34,21 @@ from rapidfuzz import fuzz, process
 
 from agreements import ice_sheet, normalize
 from agreements.models import Agency, AgencyAlias, ListSnapshot, SnapshotRow
+from agreements.services import dating
 from agreements.services.appended import snapshot_history_update
+from agreements.services.dating import file_warning as _warning
 from agreements.services.events import NewRow, RebuildResult, agreements_rebuild, insert_plain
 
-EASTERN = zoneinfo.ZoneInfo("America/New_York")
 # Name-key similarity (rapidfuzz ratio) above which two names of one state
 # may be the same agency; a match is only made alone when the counties agree.
 FUZZY_SAME = 90
 FUZZY_CLOSE = 85
-# Metadata further than this from the file name's date is doubted (warning).
-DATE_TOLERANCE = dt.timedelta(days=2)
 WARNINGS_PER_CODE = 1000
+HOLD_CODES = frozenset({"publication_doubt", "list_stale", "list_shrank", "list_all_new"})
+HELD = (
+    "It is kept but held: no agreement is ended and no event recorded until a curator applies it "
+    "(admin action, or import it again with --accept-shrink)."
+)
 
 
 class SnapshotImportError(Exception):
@@ -65,6 +69,8 @@ class ImportResult:
     needs_review: int = 0
     county_fips_share: float | None = None
     held: bool = False
+    dating_reason: str = ""
+    name_added: str = ""  # a new name for a file already imported
 
     def summary(self) -> str:
         """One line for the command and the admin."""
@@ -72,6 +78,12 @@ class ImportResult:
         name = snapshot.original_filename or f"snapshot {snapshot.pk}"
         when = timezone.localtime(snapshot.published_at).strftime("%Y-%m-%d %H:%M %Z")
         if not self.created:
+            if self.name_added:
+                return (
+                    f"{self.name_added}: the same bytes as {name}, already imported as snapshot "
+                    f"{snapshot.pk} ({snapshot.kind}, {when}); the name {self.name_added} is "
+                    "recorded on it, nothing else changed."
+                )
             return f"{name}: already imported as snapshot {snapshot.pk} ({snapshot.kind}, {when}); nothing changed."
         share = (
             f", county FIPS matched {_percent(self.county_fips_share)}"
@@ -83,18 +95,60 @@ class ImportResult:
             if self.needs_review
             else ""
         )
-        held = (
-            " HELD: far shorter than the list before, not applied until a curator confirms it."
-            if self.held
+        held = f" HELD: {_hold_reasons(snapshot)}" if self.held else ""
+        origin = (
+            " parsed from a capture of ICE's page"
+            if snapshot.provenance == ListSnapshot.Provenance.CAPTURE
             else ""
         )
+        why = f" {self.dating_reason}" if self.dating_reason not in ("", dating.GIVEN) else ""
         return (
-            f"{name}: {snapshot.kind} list published {when} (from {snapshot.published_at_source}), "
+            f"{name}: {snapshot.kind} list{origin} published {when} "
+            f"(from {snapshot.get_published_at_source_display().lower()}).{why} "
             f"{_count(self.rows, 'row')}, {self.agencies_new} new "
             f"{'agency' if self.agencies_new == 1 else 'agencies'}, "
             f"{self.agreements_new} new and {self.agreements_changed} changed agreements, "
             f"{_count(self.warnings, 'warning')}{review}{share}.{held}"
         )
+
+
+@dataclass
+class BatchEntry:
+    """One file of a batch: its result, or the sentence that refused it."""
+
+    filename: str
+    result: ImportResult | None = None
+    error: str = ""
+
+    def summary(self) -> str:
+        return self.result.summary() if self.result else f"{self.filename}: refused. {self.error}"
+
+
+@dataclass
+class _Prepared:
+    """A file read and dated, not yet saved."""
+
+    filename: str
+    data: bytes
+    sha256: str
+    sheet: ice_sheet.IceSheet | None = None  # None when these bytes were already imported
+    dated: dating.Dating | None = None
+    warnings: list = field(default_factory=list)
+
+    def order(self, existing: dict[str, ListSnapshot]) -> tuple:
+        """Publication order: the time chosen, or the one already recorded, then sha256."""
+        if self.dated is not None:
+            return (self.dated.published_at, self.sha256)
+        known = existing.get(self.sha256)  # gone only if deleted since it was read
+        return (known.published_at if known else timezone.now(), self.sha256)
+
+
+def _hold_reasons(snapshot: ListSnapshot) -> str:
+    """Every reason a list is held, then once what holding means."""
+    reasons = [
+        w["message"].removesuffix(f" {HELD}") for w in snapshot.warnings if w["code"] in HOLD_CODES
+    ]
+    return " ".join([*reasons, HELD])
 
 
 def _count(n: int, word: str, plural: str = "") -> str:
@@ -123,75 +177,179 @@ def snapshot_import(
 ) -> ImportResult:
     """Import one ICE list file; refuse it with SnapshotImportError if it is not one.
 
-    A participating list with fewer than half the rows of the one before it is
-    held (``ListSnapshot.held``): saved with a warning but not applied, so a
-    truncated list cannot end every agreement, until a curator applies it
-    (``snapshot_release``) or ``accept_shrink`` says it is right. Importing a
-    held file again with ``accept_shrink`` applies it.
+    A participating list is held (``ListSnapshot.held``: saved with a warning
+    but not applied, so it cannot end agreements) when it has fewer than half
+    the rows of the one before, when no row matches a known agency, or when
+    the clues to its publication time contradict each other; a curator
+    applies it (``snapshot_release``). ``accept_shrink`` applies a short or
+    all-new list at once, and applies a held file imported again.
     """
+    _check_arguments(kind, published_at)
+    prepared = _prepare(file=file, filename=filename, published_at=published_at)
+    return _save(
+        prepared,
+        kind=kind,
+        source_url=source_url,
+        imported_by=imported_by,
+        accept_shrink=accept_shrink,
+        given=published_at is not None,
+    )
+
+
+def snapshots_import(
+    *,
+    files: Iterable[Path | tuple[str, bytes]],
+    published_at: dt.datetime | None = None,
+    kind: str | None = None,
+    imported_by=None,
+    accept_shrink: bool = False,
+) -> list[BatchEntry]:
+    """Import many files, in any order given: all are read and dated, then imported oldest first.
+
+    Each file is imported in its own transaction, so a file refused (its
+    sentence in ``BatchEntry.error``) neither stops nor undoes the others.
+    Entries come in the order the files were imported, refusals while
+    reading first.
+    """
+    _check_arguments(kind, published_at)
+    entries: list[BatchEntry] = []
+    prepared: list[_Prepared] = []
+    for item in files:
+        name, source = (item.name, item) if isinstance(item, Path) else item
+        try:
+            prepared.append(_prepare(file=source, filename=name, published_at=published_at))
+        except OSError as exc:
+            entries.append(
+                BatchEntry(name, error=f"It could not be opened ({exc.strerror or exc}).")
+            )
+        except SnapshotImportError as exc:
+            entries.append(BatchEntry(name, error=str(exc)))
+    existing = {
+        s.sha256: s for s in ListSnapshot.objects.filter(sha256__in={p.sha256 for p in prepared})
+    }
+    for item in sorted(prepared, key=lambda p: p.order(existing)):
+        try:
+            result = _save(
+                item,
+                kind=kind,
+                source_url="",
+                imported_by=imported_by,
+                accept_shrink=accept_shrink,
+                given=published_at is not None,
+            )
+        except SnapshotImportError as exc:
+            entries.append(BatchEntry(item.filename, error=str(exc)))
+        else:
+            entries.append(BatchEntry(item.filename, result=result))
+    return entries
+
+
+def _check_arguments(kind: str | None, published_at: dt.datetime | None) -> None:
     if kind and kind not in ListSnapshot.Kind.values:
         raise SnapshotImportError(
             f"Kind {kind!r} is not one of {', '.join(ListSnapshot.Kind.values)}."
         )
     if published_at is not None:
         _check_published_at(published_at)
+
+
+def _prepare(
+    *, file: Path | BinaryIO | bytes, filename: str, published_at: dt.datetime | None
+) -> _Prepared:
+    """Read, parse and date a file, touching no data (nothing parsed if already imported)."""
     filename = Path(filename or getattr(file, "name", "") or "ice-list.xlsx").name
     try:
         data = ice_sheet.read_bytes(file)
     except ice_sheet.IceSheetError as exc:
         raise SnapshotImportError(str(exc)) from exc
-    sha256 = ice_sheet.sha256_of(data)
-    existing = ListSnapshot.objects.filter(sha256=sha256).first()
+    prepared = _Prepared(filename=filename, data=data, sha256=ice_sheet.sha256_of(data))
+    if ListSnapshot.objects.filter(sha256=prepared.sha256).exists():
+        return prepared
+    try:
+        prepared.sheet = ice_sheet.read_ice_sheet(data, filename=filename)
+    except ice_sheet.IceSheetError as exc:
+        raise SnapshotImportError(str(exc)) from exc
+    if published_at is not None and timezone.is_naive(published_at):
+        published_at = timezone.make_aware(published_at)
+    prepared.warnings = [w.as_dict() for w in prepared.sheet.warnings]
+    prepared.dated = dating.weigh(
+        sheet=prepared.sheet, filename=filename, given=published_at, now=timezone.now()
+    )
+    return prepared
+
+
+def _save(
+    prepared: _Prepared,
+    *,
+    kind: str | None,
+    source_url: str,
+    imported_by,
+    accept_shrink: bool,
+    given: bool,
+) -> ImportResult:
+    existing = ListSnapshot.objects.filter(sha256=prepared.sha256).first()
     if existing is not None:
         if existing.held and accept_shrink:
             snapshot_release(existing, user=imported_by)
             existing.refresh_from_db()
-        return _already(existing)
-    try:
-        sheet = ice_sheet.read_ice_sheet(data, filename=filename)
-    except ice_sheet.IceSheetError as exc:
-        raise SnapshotImportError(str(exc)) from exc
-    warnings = [w.as_dict() for w in sheet.warnings]
+        return _already(existing, prepared.filename)
+    if prepared.sheet is None:  # imported when read, then deleted meanwhile
+        prepared = _prepare(file=prepared.data, filename=prepared.filename, published_at=None)
+    sheet, dated, filename = prepared.sheet, prepared.dated, prepared.filename
+    warnings = list(prepared.warnings)
     snapshot = ListSnapshot(
-        kind=_kind(sheet, kind, filename, warnings),
-        sha256=sha256,
+        kind=dating.list_kind(sheet, kind, filename, warnings),
+        sha256=prepared.sha256,
         original_filename=filename[:255],
+        filenames=[filename],
         source_url=source_url,
         sheet_name=sheet.sheet_name[:100],
         header=sheet.header,
         row_count=len(sheet.rows),
         imported_by=imported_by,
-    )
-    snapshot.published_at, snapshot.published_at_source = _published_at(
-        published_at, sheet, filename, warnings
+        published_at=dated.published_at,
+        published_at_source=dated.source,
+        published_at_evidence=dated.as_list(),
+        provenance=dated.provenance,
     )
     _county_share_warning(sheet, warnings)
     try:
         with transaction.atomic():
-            snapshot.file.save(filename, ContentFile(data), save=False)
-            result = _import(snapshot, sheet, warnings, accept_shrink=accept_shrink)
+            snapshot.file.save(filename, ContentFile(prepared.data), save=False)
+            result = _import(
+                snapshot, sheet, warnings, dated, accept_shrink=accept_shrink, given=given
+            )
     except IntegrityError:
         if snapshot.file:
             snapshot.file.delete(save=False)
-        existing = ListSnapshot.objects.filter(sha256=sha256).first()
+        existing = ListSnapshot.objects.filter(sha256=prepared.sha256).first()
         if existing is not None:  # imported meanwhile by another process
-            return _already(existing)
+            return _already(existing, filename)
         raise
     except BaseException:
         if snapshot.file:
             snapshot.file.delete(save=False)
         raise
     result.county_fips_share = sheet.county_match_share
+    result.dating_reason = dated.reason
     return result
 
 
-def _already(snapshot: ListSnapshot) -> ImportResult:
+def _already(snapshot: ListSnapshot, filename: str) -> ImportResult:
+    """The result for bytes already imported; a new name for them is recorded."""
+    names = snapshot.filenames or [snapshot.original_filename]
+    added = ""
+    if filename and filename not in names:
+        snapshot.filenames = [*names, filename[:255]]
+        snapshot.save(update_fields=["filenames"])
+        added = filename
     return ImportResult(
         snapshot=snapshot,
         created=False,
         rows=snapshot.row_count,
         warnings=len(snapshot.warnings),
         held=snapshot.held,
+        name_added=added,
     )
 
 
@@ -233,22 +391,85 @@ def _shrink_warning(snapshot: ListSnapshot) -> dict | None:
     return _warning(
         "list_shrank",
         f"This list has {snapshot.row_count:,} rows, fewer than half the {before.row_count:,} of "
-        f"the list published {before.published_at:%Y-%m-%d %H:%M} UTC: it may be truncated. It is "
-        "kept but held: no agreement is ended and no event recorded until a curator applies it "
-        "(admin action, or import it again with --accept-shrink).",
+        f"the list published {before.published_at:%Y-%m-%d %H:%M} UTC: it may be truncated. {HELD}",
     )
 
 
+def _hold_warnings(
+    snapshot: ListSnapshot, dated: dating.Dating, *, accept_shrink: bool, given: bool
+) -> list[dict]:
+    """Why the list must wait for a curator: a doubtful date, a stale or a short list."""
+    holds = []
+    if dated.doubt:
+        holds.append(_warning("publication_doubt", f"{dated.doubt} {HELD}"))
+    if not given:
+        holds.extend(_present(_stale_warning(snapshot, dated.latest_signed)))
+    if not accept_shrink:
+        holds.extend(_present(_shrink_warning(snapshot)))
+    return holds
+
+
+def _stale_warning(snapshot: ListSnapshot, latest: dt.date | None) -> dict | None:
+    """A warning if a participating list is dated long after its latest signing while the
+    list before it already holds later signings: it is probably older than its date."""
+    if snapshot.kind != ListSnapshot.Kind.PARTICIPATING or latest is None:
+        return None
+    if snapshot.published_at - dating.day_start(latest) <= dating.STALE_AFTER:
+        return None
+    before = (
+        ListSnapshot.objects.applied()
+        .filter(kind=snapshot.kind, published_at__lt=snapshot.published_at)
+        .newest_first()
+        .first()
+    )
+    if before is None:
+        return None
+    later = SnapshotRow.objects.filter(snapshot=before, signed_on__gt=latest).count()
+    if later < dating.STALE_MIN_LATER_SIGNINGS:
+        return None
+    return _warning(
+        "list_stale",
+        f"This list is dated {snapshot.published_at:%Y-%m-%d} but nothing in it was signed after "
+        f"{latest.isoformat()}, while the list published {before.published_at:%Y-%m-%d} already "
+        f"holds {later:,} agreements signed after that: it is probably older than its date. {HELD}",
+    )
+
+
+def _all_new_warning(snapshot: ListSnapshot, created: int, agency_ids: dict) -> dict | None:
+    """A warning if no row of a participating list matched an agency of the lists already kept."""
+    if snapshot.kind != ListSnapshot.Kind.PARTICIPATING or not agency_ids:
+        return None
+    if created < len(set(agency_ids.values())):
+        return None
+    if not ListSnapshot.objects.applied().filter(kind=snapshot.kind).exists():
+        return None
+    return _warning(
+        "list_all_new",
+        "No row of this list matches an agency of the lists already imported: ICE may have "
+        f"changed its format or its names wholesale. {HELD}",
+    )
+
+
+def _present(warning: dict | None) -> list[dict]:
+    return [warning] if warning is not None else []
+
+
 def _import(
-    snapshot: ListSnapshot, sheet: ice_sheet.IceSheet, warnings: list, *, accept_shrink: bool
+    snapshot: ListSnapshot,
+    sheet: ice_sheet.IceSheet,
+    warnings: list,
+    dated: dating.Dating,
+    *,
+    accept_shrink: bool,
+    given: bool,
 ) -> ImportResult:
+    holds = _hold_warnings(snapshot, dated, accept_shrink=accept_shrink, given=given)
     resolver = AgencyResolver(states={row.state for row in sheet.rows if row.state})
     agency_ids = resolver.resolve(sheet.rows, warnings)
-    shrank = None if accept_shrink else _shrink_warning(snapshot)
-    if shrank is not None:
-        warnings.insert(0, shrank)
-        snapshot.held = True
-    snapshot.warnings = cap_warnings(warnings)
+    if not accept_shrink:
+        holds.extend(_present(_all_new_warning(snapshot, resolver.created, agency_ids)))
+    snapshot.held = bool(holds)
+    snapshot.warnings = cap_warnings([*holds, *warnings])
     snapshot.save()
     rows = [
         NewRow(
@@ -265,6 +486,8 @@ def _import(
             county_fips=row.county_fips,
             moa_url=row.moa_url,
             addendum_url=row.addendum_url,
+            moa_source_url=row.moa_source_url,
+            addendum_source_url=row.addendum_source_url,
             agency_id=agency_ids.get(row.number),
             is_duplicate=row.duplicate_of is not None,
         )
@@ -277,7 +500,7 @@ def _import(
             created=True,
             rows=len(rows),
             agencies_new=resolver.created,
-            warnings=len(warnings),
+            warnings=len(snapshot.warnings),
             needs_review=resolver.needs_review,
             held=True,
         )
@@ -342,59 +565,7 @@ def cap_warnings(warnings: list[dict], per_code: int = WARNINGS_PER_CODE) -> lis
     return kept
 
 
-# --- Kind and publication time ----------------------------------------------
-
-_NAME_DATE = re.compile(r"(?<!\d)(\d{2})(\d{2})(\d{4})\s*(am|pm)?", re.IGNORECASE)
-
-
-def kind_from_filename(filename: str) -> str | None:
-    """What the file name claims: "participating", "pending" or None."""
-    name = filename.lower()
-    if "pending" in name:
-        return ListSnapshot.Kind.PENDING
-    if "participat" in name:
-        return ListSnapshot.Kind.PARTICIPATING
-    return None
-
-
-def time_from_filename(filename: str) -> dt.datetime | None:
-    """ICE's MMDDYYYY[am|pm] as 00:00 / 12:00 US Eastern, or None."""
-    for match in _NAME_DATE.finditer(filename):
-        month, day, year, half = match.groups()
-        try:
-            when = dt.datetime(
-                int(year), int(month), int(day), 12 if (half or "").lower() == "pm" else 0
-            )
-        except ValueError:
-            continue
-        return when.replace(tzinfo=EASTERN)
-    return None
-
-
-def _warning(code: str, message: str, value: str = "") -> dict:
-    return {"row": None, "column": "", "value": value, "message": message, "code": code}
-
-
-def _kind(sheet: ice_sheet.IceSheet, kind: str | None, filename: str, warnings: list) -> str:
-    named = kind_from_filename(filename)
-    if named and named != sheet.kind:
-        warnings.append(
-            _warning(
-                "filename_kind",
-                f"The file name says {named} but the header is the {sheet.kind} list "
-                f"({'with' if sheet.kind == 'participating' else 'without'} SIGNED); "
-                f"imported as {kind or sheet.kind}.",
-                filename,
-            )
-        )
-    if kind and kind != sheet.kind:
-        warnings.append(
-            _warning(
-                "kind_overridden",
-                f"Imported as {kind} as asked, although the header looks like the {sheet.kind} list.",
-            )
-        )
-    return kind or sheet.kind
+# --- Publication time ----------------------------------------------------
 
 
 def _check_published_at(given: dt.datetime) -> None:
@@ -411,43 +582,6 @@ def _check_published_at(given: dt.datetime) -> None:
             f"The publication time {given:%Y-%m-%d} is before 2000, earlier than any ICE 287(g) "
             "list; check the date."
         )
-
-
-def _published_at(
-    given: dt.datetime | None, sheet: ice_sheet.IceSheet, filename: str, warnings: list
-) -> tuple[dt.datetime, str]:
-    sources = ListSnapshot.PublishedAtSource
-    named = time_from_filename(filename)
-    metadata = sheet.modified_at
-    now = timezone.now()
-    if metadata and not (
-        dt.datetime(2000, 1, 1, tzinfo=dt.UTC) < metadata <= now + dt.timedelta(days=1)
-    ):
-        warnings.append(
-            _warning(
-                "metadata_time",
-                f"The workbook's modified time {metadata:%Y-%m-%d} is impossible; ignored.",
-            )
-        )
-        metadata = None
-    if named and metadata and abs(named - metadata) > DATE_TOLERANCE + dt.timedelta(hours=12):
-        warnings.append(
-            _warning(
-                "filename_date",
-                f"The file name says {named:%Y-%m-%d} but the workbook was last saved "
-                f"{metadata:%Y-%m-%d %H:%M} UTC; the workbook's time is used.",
-                filename,
-            )
-        )
-    if given is not None:
-        if timezone.is_naive(given):
-            given = timezone.make_aware(given)
-        return given, sources.ARGUMENT
-    if metadata:
-        return metadata, sources.METADATA
-    if named:
-        return named, sources.FILENAME
-    return now, sources.FETCHED
 
 
 def _county_share_warning(sheet: ice_sheet.IceSheet, warnings: list) -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from research.policy import PUBLIC_TEXT_RIGHTS
 from research.search.backends.base import ENTRY_TABLE
 
 VERSION_TABLE = "search_version"
@@ -45,6 +46,8 @@ WATCHED = {
     "agreements_agreement": ("model", "agency_id"),
     "research_document_tags": None,
     "research_tag": ("slug", "name"),
+    # Whose text the public may search (research.policy.SearchScope).
+    "research_document": ("rights",),
 }
 
 # Each query returns its columns as comma- (numbers) or unit-separator- (text)
@@ -70,6 +73,12 @@ _AGREEMENTS = ([("id", int), ("agency_id", int), ("model", str)], "agreements_ag
 _AGREEMENT_LINKS = ([("document_id", int), ("agreement_id", int)], "research_documentagreement")
 _TAG_LINKS = ([("document_id", int), ("tag_id", int)], "research_document_tags")
 _TAG_NAMES = "SELECT id, slug, name FROM research_tag"
+_RESTRICTED_TEXT = (
+    [("id", int)],
+    "research_document WHERE rights NOT IN ("
+    + ", ".join(f"'{rights}'" for rights in sorted(PUBLIC_TEXT_RIGHTS))
+    + ")",
+)
 
 
 # PostgreSQL: statement-level triggers (cheap for bulk writes, and they see
@@ -247,6 +256,9 @@ class FacetIndex:
         self.publisher_values: dict = {"": 0}
         self.publisher = _codes(aligned(publishers), self.publisher_values)
         self.visible = np.array([s == PUBLISHED for s in aligned(statuses)], bool)
+        # Documents whose body only readers allowed the full text may search.
+        (restricted,) = _read(cursor, vendor, *_RESTRICTED_TEXT)
+        self.restricted_text = self.mask_of(self.locate(restricted * 2))
         # Newest first, undated last, then by id descending (as the SQL path sorts).
         days = np.array([d[:10] or "NaT" for d in aligned(published)], "datetime64[D]")
         undated = np.isnat(days)
@@ -327,9 +339,9 @@ class FacetIndex:
         mask[rows[rows >= 0]] = True
         return mask
 
-    def filter_mask(self, filters: dict[str, list[str]], *, public: bool) -> np.ndarray:
-        """The rows that pass ``filters`` (normalized) and, if ``public``, are published."""
-        mask = self.visible.copy() if public else np.ones(self.size, bool)
+    def filter_mask(self, filters: dict[str, list[str]], *, visible: np.ndarray) -> np.ndarray:
+        """The rows that pass ``filters`` (normalized) among the ``visible`` ones (a mask)."""
+        mask = visible.copy()
         documents = ~self.is_agency
         for name, values in filters.items():
             wanted = set(values)

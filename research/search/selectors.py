@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
+import numpy as np
 import us
 from django.db import connection, transaction
 from django.urls import NoReverseMatch, get_script_prefix, reverse
@@ -24,8 +25,22 @@ from django.utils.safestring import SafeString, mark_safe
 
 from agreements.models import Agency, AgencyKind, SupportModel
 from research.models import Document, DocumentAgency
+from research.policy import (
+    EXCERPT_CHARS,
+    PUBLIC_TEXT_RIGHTS,
+    SearchScope,
+    public_excerpt,
+    search_scope,
+)
 from research.search.backends import backend_for
-from research.search.backends.base import MARK_END, MARK_START, MatchSQL
+from research.search.backends.base import (
+    MARK_END,
+    MARK_START,
+    Matches,
+    MatchSQL,
+    excerpt,
+    match_pattern,
+)
 from research.search.facets import FACET_LIMIT, facet_index
 from research.search.query import Query, parse_query
 
@@ -166,34 +181,30 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _visibility_rule(user) -> str:
-    """What ``Document.objects.viewable_by(user)`` amounts to: "all", "published" or "other"."""
-    # Compared as expression trees: compiling both to SQL cost ~2 ms a search.
-    visible = Document.objects.viewable_by(user).query.where
-    if not visible:
-        return "all"
-    return "published" if visible == Document.objects.published().query.where else "other"
+def _visibility_sql(scope: SearchScope) -> tuple[str, list]:
+    """Which entries ``scope`` (research.policy) lets the user see, as SQL on ``e``.
 
-
-def _visibility_sql(user) -> tuple[str, list]:
-    """Which entries ``user`` may see, as decided by ``Document.objects.viewable_by``.
-
-    The index keeps each document's status, so when the rule is "published
-    only" (the public) the check is one column; any other rule is applied as
-    written, through a subquery.
+    This path cannot tell where in a document the words matched, so a reader
+    without the full text gets no copyrighted document from it at all.
     """
-    rule = _visibility_rule(user)
-    if rule == "all":
-        return "", []
-    if rule == "published":
-        return "e.status = %s", [Document.Status.PUBLISHED]  # agencies are 'published'
-    visible = Document.objects.viewable_by(user).order_by().values("id")
-    sql, params = visible.query.sql_with_params()
-    return f"(e.entry_type = 'agency' OR e.object_id IN ({sql}))", list(params)
+    clauses, params = [], []
+    if not scope.every_status:
+        # Agencies are 'published'.
+        own = ", ".join(str(int(pk) * 2) for pk in sorted(scope.document_ids))
+        clauses.append(f"(e.status = %s{f' OR e.id IN ({own})' if own else ''})")
+        params.append(Document.Status.PUBLISHED)
+    if not scope.full_text:
+        rights = ", ".join(["%s"] * len(PUBLIC_TEXT_RIGHTS))
+        clauses.append(
+            f"(e.entry_type = 'agency' OR e.object_id IN (SELECT d.id FROM"
+            f" {Document._meta.db_table} d WHERE d.rights IN ({rights})))"
+        )
+        params += sorted(PUBLIC_TEXT_RIGHTS)
+    return " AND ".join(clauses), params
 
 
 def _filter_sql(
-    filters: dict[str, list[str]], user, *, link_arrays: bool = False
+    filters: dict[str, list[str]], scope: SearchScope, *, link_arrays: bool = False
 ) -> tuple[str, list]:
     """The WHERE conditions on ``search_entry e`` for visibility and filters.
 
@@ -202,7 +213,7 @@ def _filter_sql(
     """
     clauses: list[str] = []
     params: list = []
-    visibility, params = _visibility_sql(user)
+    visibility, params = _visibility_sql(scope)
     if visibility:
         clauses.append(visibility)
     for name, values in filters.items():
@@ -358,11 +369,19 @@ def _page_rows(
 
 
 def _search_sql(
-    cursor, backend, parsed: Query, clean: dict, user, *, sort: str, page: int, page_size: int
+    cursor,
+    backend,
+    parsed: Query,
+    clean: dict,
+    scope: SearchScope,
+    *,
+    sort: str,
+    page: int,
+    page_size: int,
 ) -> tuple[int, dict, list]:
     """(total, facet counts, page rows), all in SQL: for backends without ``match_ids``
-    and for visibility rules other than "everything" and "published only"."""
-    where, params = _filter_sql(clean, user, link_arrays=backend.link_arrays)
+    and an index without its version row."""
+    where, params = _filter_sql(clean, scope, link_arrays=backend.link_arrays)
     match, where, params = backend.materialize(
         cursor, backend.match(parsed, ranked=sort == "relevance"), where, params
     )
@@ -382,13 +401,48 @@ def _search_sql(
     return total, counts, rows
 
 
+def _visible_rows(index, scope: SearchScope) -> np.ndarray:
+    """The index rows ``scope`` lets the user see, as a mask."""
+    if scope.every_status:
+        return np.ones(index.size, bool)
+    visible = index.visible.copy()
+    if scope.document_ids:
+        own = np.array(sorted(scope.document_ids), np.int64) * 2
+        visible |= index.mask_of(index.locate(own))
+    return visible
+
+
+def _rows_in(located: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``located`` rows, with -1 for those outside ``mask`` (as for unknown ids)."""
+    inside = located >= 0
+    inside[inside] = mask[located[inside]]
+    return np.where(inside, located, -1)
+
+
+def _ranked(cursor, backend, parsed, matched: list, selected: np.ndarray, index, limit: int):
+    """The best ``limit`` (entry id, score) of the selected matches, best first.
+
+    ``matched`` holds (matches, located rows, head) parts: each is ranked on
+    the text it was matched on.
+    """
+    ranked: list[tuple[int, float]] = []
+    for matches, located, head in matched:
+        keep = located >= 0
+        keep[keep] = selected[located[keep]]
+        if keep.any():
+            ranked += backend.rank(cursor, parsed, matches.narrowed(keep), limit, head=head)
+    if len(matched) > 1:
+        ranked.sort(key=lambda row: (-row[1], -row[0]))
+    return ranked[:limit]
+
+
 def _search_arrays(
     cursor,
     backend,
     parsed: Query,
     clean: dict,
     *,
-    public: bool,
+    scope: SearchScope,
     sort: str,
     page: int,
     page_size: int,
@@ -397,26 +451,34 @@ def _search_arrays(
 
     The database only finds (and ranks) the entries the words match; the
     visibility rule, filters, counts and date order come from the arrays.
+    Without the full text, copyrighted documents are matched and ranked on
+    their title and summary only (``head``), so the counts agree with the hits.
     """
     index = facet_index(connection, cursor)
     if index is None:
         return None
-    selected = index.filter_mask(clean, public=public)
+    selected = index.filter_mask(clean, visible=_visible_rows(index, scope))
     within = index.ids[selected] if clean else None
     matches = backend.match_ids(cursor, parsed, within=within)
-    located = None
+    matched: list[tuple[Matches, np.ndarray, bool]] = []
     if matches is not None:
         located = index.locate(matches.ids)
-        matched = index.mask_of(located)
-        selected &= ~matched if matches.excluded else matched
+        hit = index.mask_of(located)
+        restricted = index.restricted_text if not scope.full_text else None
+        if restricted is not None and (restricted & selected).any():
+            head = backend.match_ids(cursor, parsed, within=within, head=True)
+            head_located = index.locate(head.ids)
+            hit = np.where(restricted, index.mask_of(head_located), hit)
+            matched.append((head, _rows_in(head_located, restricted), True))
+            located = _rows_in(located, ~restricted)
+        matched.insert(0, (matches, located, False))
+        selected &= ~hit if matches.excluded else hit
     total, counts = index.counts(selected)
     offset = (page - 1) * page_size
     if not total or offset >= total:
         return total, counts, []
     if sort == "relevance" and matches is not None and not matches.excluded:
-        keep = located >= 0
-        keep[keep] = selected[located[keep]]
-        ranked = backend.rank(cursor, parsed, matches.narrowed(keep), offset + page_size)
+        ranked = _ranked(cursor, backend, parsed, matched, selected, index, offset + page_size)
         page_ids = ranked[offset : offset + page_size]
     else:
         page_ids = [(entry_id, 0.0) for entry_id in index.newest(selected, offset, page_size)]
@@ -516,6 +578,7 @@ class _Doc(NamedTuple):
     publisher: str
     published_on: date | None
     canonical_url: str
+    rights: str
 
 
 class _Agency(NamedTuple):
@@ -533,7 +596,23 @@ def _date(value) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def _hits(cursor, backend, query: Query, rows: list) -> list[Hit]:
+def _public_snippets(cursor, query: Query, doc_ids: list[int]) -> dict[int, str]:
+    """document id -> snippet taken from its public excerpt only, matches marked."""
+    if not doc_ids:
+        return {}
+    cursor.execute(
+        f"SELECT id, summary, substr(text, 1, {EXCERPT_CHARS * 2})"
+        f" FROM {Document._meta.db_table} WHERE id IN ({', '.join(map(str, doc_ids))})"
+    )
+    words = sorted({w.lower() for term in query.terms() for w in term.words})
+    pattern = match_pattern(words) if words else None
+    return {
+        pk: excerpt(public_excerpt(Document(summary=summary or "", text=text or "")), "", pattern)
+        for pk, summary, text in cursor.fetchall()
+    }
+
+
+def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list[Hit]:
     highlights = backend.highlights(cursor, query, [row[0] for row in rows])
     doc_ids = [int(row[2]) for row in rows if row[1] == "document"]
     agency_ids = [int(row[2]) for row in rows if row[1] == "agency"]
@@ -545,10 +624,15 @@ def _hits(cursor, backend, query: Query, rows: list) -> list[Hit]:
     if doc_ids:
         ids = ", ".join(map(str, doc_ids))
         cursor.execute(
-            "SELECT id, title, kind, publisher, published_on, canonical_url"
+            "SELECT id, title, kind, publisher, published_on, canonical_url, rights"
             f" FROM {Document._meta.db_table} WHERE id IN ({ids})"
         )
-        documents = {row[0]: _Doc(*row[:4], _date(row[4]), row[5]) for row in cursor.fetchall()}
+        documents = {row[0]: _Doc(*row[:4], _date(row[4]), *row[5:]) for row in cursor.fetchall()}
+        # The backend's snippet may quote any part of the text: where the reader may
+        # not read it all, the snippet comes from the public excerpt instead.
+        excerpt_only = [pk for pk, doc in documents.items() if not scope.may_quote_text(doc.rights)]
+        for pk, snippet in _public_snippets(cursor, query, excerpt_only).items():
+            highlights[pk * 2] = (highlights.get(pk * 2, ("", ""))[0], snippet)
         cursor.execute(
             f"SELECT da.document_id, a.state FROM {_LINKED}"
             f" WHERE da.status = %s AND da.document_id IN ({ids})",
@@ -646,27 +730,27 @@ def search(
             page_size=page_size,
         )
     backend = backend_for(connection)
-    visibility = _visibility_rule(user)
+    scope = search_scope(user)
     atomic = transaction.atomic() if backend.in_transaction else contextlib.nullcontext()
     with atomic, connection.cursor() as cursor:
         found = None
-        if backend.supports_ids and visibility != "other":
+        if backend.supports_ids:
             found = _search_arrays(
                 cursor,
                 backend,
                 parsed,
                 clean,
-                public=visibility == "published",
+                scope=scope,
                 sort=sort,
                 page=page,
                 page_size=page_size,
             )
         if found is None:
             found = _search_sql(
-                cursor, backend, parsed, clean, user, sort=sort, page=page, page_size=page_size
+                cursor, backend, parsed, clean, scope, sort=sort, page=page, page_size=page_size
             )
         total, counts, rows = found
-        hits = _hits(cursor, backend, parsed, rows)
+        hits = _hits(cursor, backend, parsed, rows, scope)
     return SearchResults(
         raw_query=raw,
         query=parsed,

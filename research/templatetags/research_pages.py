@@ -7,6 +7,7 @@ The agreements pages load this library instead of importing research code, so
 from django import template
 from django.db.models import F
 
+from research import policy
 from research.models import Document, DocumentAgency, DocumentAgreement
 
 register = template.Library()
@@ -19,10 +20,12 @@ LISTED_FIELDS = ("pk", "title", "canonical_url", "kind", "publisher", "published
 def agency_documents(context, agency) -> dict:
     """An agency's MOAs, and the documents confirmed to be about it or one of its agreements.
 
-    Three queries; suggested links that no curator confirmed are not shown.
+    Three queries; suggested links that no curator confirmed are not shown, and
+    only the documents ``research.policy`` lets the reader see are listed.
     """
     request = context.get("request")
-    viewable = Document.objects.viewable_by(getattr(request, "user", None)).only(*LISTED_FIELDS)
+    user = getattr(request, "user", None)
+    viewable = policy.visible_documents(user, Document.objects.only(*LISTED_FIELDS))
     moas = list(
         viewable.filter(
             agreement_links__agreement__agency=agency,

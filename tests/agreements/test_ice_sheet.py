@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -12,7 +15,7 @@ import openpyxl
 import pytest
 
 from agreements import ice_sheet
-from agreements.ice_sheet import IceSheetError, read_ice_sheet, unwrap_url, xlsx
+from agreements.ice_sheet import IceSheetError, ice_url, links, read_ice_sheet, xlsx
 from tests.agreements.ice_builder import PARTICIPATING_HEADER, pending, row, workbook
 
 DATA = Path(__file__).parent / "data"
@@ -206,9 +209,12 @@ def test_links_come_from_hyperlinks_and_safelinks_are_unwrapped():
     assert [w.row for w in found["link_missing"]] == [4]  # "link" with no hyperlink
 
 
-def test_unwrap_url_leaves_plain_urls_alone():
-    assert unwrap_url("https://www.ice.gov/a.pdf") == ("https://www.ice.gov/a.pdf", False)
-    assert unwrap_url(SAFELINK)[1] is True
+def test_ice_url_leaves_plain_urls_alone():
+    assert ice_url("https://www.ice.gov/a.pdf") == "https://www.ice.gov/a.pdf"
+    assert links.unwrap(SAFELINK) == (
+        "https://www.ice.gov/doclib/287gMOA/PolkCoTX_JEM_MOA.pdf",
+        ("safelinks",),
+    )
 
 
 def test_duplicate_rows_are_kept_once_with_a_warning():
@@ -329,3 +335,81 @@ def test_zip_bombs_are_refused(monkeypatch):
     data = _zip({"xl/workbook.xml": b"<x/>", "xl/worksheets/sheet1.xml": b"\0" * 5_000_000})
     with pytest.raises(IceSheetError, match="zip bomb"):
         read_ice_sheet(data)
+
+
+# --- Wrapped links and captures ----------------------------------------------
+
+ICE_PDF = "https://www.ice.gov/doclib/287gMOA/PolkCoTX_JEM_MOA.pdf"
+CAPTURE_JANUARY = DATA / "archive" / "ParticipatingEntities-20250104041613.xlsx"
+CAPTURE_HEADER = ["STATE", "LAW ENFORCEMENT AGENCY", "SUPPORT TYPE", "SIGNED", "MOA"]
+
+
+@pytest.mark.parametrize(
+    ("written", "inside"),
+    [
+        (ICE_PDF, ICE_PDF),
+        (f"https://web.archive.org/web/20210113002027/{ICE_PDF}", ICE_PDF),
+        (f"https://web.archive.org/web/20250104041613id_/{ICE_PDF}", ICE_PDF),
+        (
+            "http://web.archive.org/web/2021/http:/www.ice.gov/doclib/287gMOA/PolkCoTX_JEM_MOA.pdf",
+            "http://www.ice.gov/doclib/287gMOA/PolkCoTX_JEM_MOA.pdf",
+        ),
+        (SAFELINK, ICE_PDF),
+        (f"https://web.archive.org/web/20250104041613/{SAFELINK}", ICE_PDF),
+    ],
+    ids=["plain", "wayback", "wayback-id_", "wayback-collapsed-scheme", "safelinks", "both"],
+)
+def test_ice_url_unwraps_wayback_and_safelinks_links_to_the_ice_address(written, inside):
+    assert ice_url(written) == inside
+
+
+def test_wayback_link_is_unwrapped_but_kept_as_written():
+    assert links.unwrap(f"https://web.archive.org/web/20210113002027/{ICE_PDF}") == (
+        ICE_PDF,
+        ("wayback",),
+    )
+    assert links.unwrap("https://web.archive.org/web/2021/") == (
+        "https://web.archive.org/web/2021/",
+        (),
+    )
+
+
+def test_capture_of_ices_page_reads_with_ice_urls_and_the_links_as_written():
+    sheet = read_ice_sheet(CAPTURE_JANUARY)
+    assert (sheet.kind, sheet.sheet_name, len(sheet.rows)) == (
+        "participating",
+        "287(g) Agreements",
+        135,
+    )
+    assert "type" not in sheet.columns and "county" not in sheet.columns
+    linked = [r for r in sheet.rows if r.moa_url]
+    assert linked and all(r.moa_url.startswith("https://www.ice.gov/") for r in linked)
+    assert all(
+        r.moa_source_url == f"https://web.archive.org/web/20250104041613/{r.moa_url}"
+        for r in linked
+    )
+    assert "link_safelinks" not in {w.code for w in sheet.warnings}
+
+
+@pytest.mark.parametrize("rows", [[], [[None, None, None, None, None]]])
+def test_header_only_capture_is_refused_with_a_sentence(rows):
+    data = workbook(rows, header=CAPTURE_HEADER, title="287(g) Agreements")
+    with pytest.raises(IceSheetError, match="has the ICE header but no data rows"):
+        read_ice_sheet(data, filename="ParticipatingEntities-20250104041613.xlsx")
+
+
+def test_reader_and_normalize_import_without_django():
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = (
+        "import sys, agreements.ice_sheet, agreements.normalize; "
+        "assert not [m for m in sys.modules if m.startswith('django')], 'django imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr

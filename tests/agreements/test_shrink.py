@@ -23,7 +23,11 @@ COUNTIES = ["Polk", "Bexar", "Travis", "Harris", "Dallas", "Tarrant"]
 
 def sheet(count: int, month: int) -> tuple[str, bytes]:
     rows = [
-        row(agency=f"{county} County Sheriff's Office", county=f"{county} County")
+        row(
+            agency=f"{county} County Sheriff's Office",
+            county=f"{county} County",
+            signed=D(2025, 1, 6),
+        )
         for county in COUNTIES[:count]
     ]
     return f"participatingAgencies{month:02d}012025am.xlsx", workbook(

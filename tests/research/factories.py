@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils.text import slugify
 
 from agreements.models import AgencyAlias
+from research import policy
 from research.models import Document, DocumentAgency, DocumentAgreement, Feed, Tag
 from tests.agreements import factories as agreement_factories
 
@@ -30,19 +31,34 @@ class UserFactory(factory.django.DjangoModelFactory):
             instance.save()
 
 
-class StaffFactory(UserFactory):
-    username = factory.Sequence(lambda n: f"curator{n}")
-    is_staff = True
-    is_superuser = True
-
-
 class ResearcherFactory(UserFactory):
     username = factory.Sequence(lambda n: f"researcher{n}")
 
     @factory.post_generation
-    def researcher_group(self, create, extracted, **kwargs):
+    def role_group(self, create, extracted, **kwargs):
         if create:
-            self.groups.add(Group.objects.get_or_create(name="Researchers")[0])
+            self.groups.add(Group.objects.get(name=policy.RESEARCHERS))
+
+
+class CuratorFactory(UserFactory):
+    """A curator: staff (the admin is where curators work) in the Curators group."""
+
+    username = factory.Sequence(lambda n: f"curator{n}")
+    is_staff = True
+
+    @factory.post_generation
+    def role_group(self, create, extracted, **kwargs):
+        if create:
+            self.groups.add(Group.objects.get(name=policy.CURATORS))
+
+
+class AdministratorFactory(CuratorFactory):
+    username = factory.Sequence(lambda n: f"administrator{n}")
+
+    @factory.post_generation
+    def role_group(self, create, extracted, **kwargs):
+        if create:
+            self.groups.add(Group.objects.get(name=policy.ADMINISTRATORS))
 
 
 class AgencyFactory(agreement_factories.AgencyFactory):

@@ -11,10 +11,10 @@ from research.models import Document, DocumentAgency
 
 from .factories import (
     AgencyFactory,
+    CuratorFactory,
     DocumentAgencyFactory,
     DocumentFactory,
     FeedFactory,
-    StaffFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ CHANGELIST = reverse("admin:research_document_changelist")
 
 @pytest.fixture
 def curator_client(client):
-    curator = StaffFactory()
+    curator = CuratorFactory()
     client.force_login(curator)
     client.curator = curator
     return client

@@ -7,16 +7,17 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
+from research.api import NOT_VISIBLE
 from research.models import Document, DocumentAgency
 
 from .factories import (
     AgencyFactory,
     AgreementFactory,
+    CuratorFactory,
     DocumentAgencyFactory,
     DocumentAgreementFactory,
     DocumentFactory,
     ResearcherFactory,
-    StaffFactory,
     TagFactory,
     UserFactory,
 )
@@ -44,7 +45,7 @@ def test_the_public_sees_published_documents_only():
     DocumentFactory(title="Waiting for review", status=Document.Status.NEEDS_REVIEW)
     DocumentFactory(title="Rejected spam", status=Document.Status.REJECTED)
     assert titles(client_for().get(LIST)) == ["Published story"]
-    assert titles(client_for(StaffFactory()).get(LIST)) == [
+    assert titles(client_for(CuratorFactory()).get(LIST)) == [
         "Published story",
         "Rejected spam",
         "Waiting for review",
@@ -127,12 +128,12 @@ def test_filter_by_agency_slug_id_and_state_uses_confirmed_links_and_moas():
     assert [a["slug"] for a in listed["agencies"]] == [confirmed.agency.slug]
 
 
-def test_suggested_links_are_shown_to_staff_only():
+def test_suggested_links_are_shown_to_curators_only():
     link = DocumentAgencyFactory()
     url = f"{LIST}{link.document.pk}/"
     assert client_for().get(url).json()["agencies"] == []
-    staff_view = client_for(StaffFactory()).get(url).json()["agencies"]
-    assert [(a["slug"], a["status"]) for a in staff_view] == [(link.agency.slug, "suggested")]
+    curator_view = client_for(CuratorFactory()).get(url).json()["agencies"]
+    assert [(a["slug"], a["status"]) for a in curator_view] == [(link.agency.slug, "suggested")]
 
 
 def test_submitting_needs_a_researcher_or_curator():
@@ -177,6 +178,54 @@ def test_researcher_submits_a_url_and_gets_a_queued_document(django_capture_on_c
 
 
 def test_ftp_url_is_refused_with_a_sentence():
-    response = client_for(StaffFactory()).post(LIST, {"url": "ftp://example.org/moa.pdf"})
+    response = client_for(CuratorFactory()).post(LIST, {"url": "ftp://example.org/moa.pdf"})
     assert response.status_code == 400
     assert "web address" in " ".join(response.json()["url"]) or "valid URL" in str(response.json())
+
+
+def _submitted_by_another(status: str, url: str) -> Document:
+    from research.services.ingest import document_submit
+
+    document = document_submit(url=url, submitted_by=ResearcherFactory())
+    Document.objects.filter(pk=document.pk).update(
+        status=status, title="Secret draft", text="Unpublished words.", attempts=3
+    )
+    return Document.objects.get(pk=document.pk)
+
+
+@pytest.mark.parametrize("status", [Document.Status.NEEDS_REVIEW, Document.Status.FAILED])
+def test_submitting_another_researchers_unpublished_url_reveals_and_requeues_nothing(
+    status, django_capture_on_commit_callbacks
+):
+    url = "https://news.example.org/2025/03/draft"
+    document = _submitted_by_another(status, url)
+    client = client_for(ResearcherFactory())
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(LIST, {"url": url}, format="json")
+    assert response.status_code == 409
+    assert response.json() == {"detail": NOT_VISIBLE}
+    assert "Secret" not in response.content.decode()
+    assert not callbacks, "nothing is sent for fetching"
+    document.refresh_from_db()
+    assert (document.status, document.attempts) == (status, 3)
+    assert client.get(f"{LIST}{document.pk}/").status_code == 404
+
+
+def test_a_curator_or_the_submitter_may_retry_a_failed_url(django_capture_on_commit_callbacks):
+    url = "https://news.example.org/2025/03/dead-link"
+    document = _submitted_by_another(Document.Status.FAILED, url)
+    for user in (document.submitted_by, CuratorFactory()):
+        Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            response = client_for(user).post(LIST, {"url": url}, format="json")
+        assert response.status_code == 202
+        assert response.json()["status"] == "queued"
+        assert callbacks
+
+
+def test_submitting_a_published_url_returns_its_document():
+    url = "https://news.example.org/2025/03/published"
+    document = _submitted_by_another(Document.Status.PUBLISHED, url)
+    response = client_for(ResearcherFactory()).post(LIST, {"url": url}, format="json")
+    assert response.status_code == 202
+    assert response.json()["id"] == document.pk

@@ -18,9 +18,9 @@ from .factories import (
     AgencyAliasFactory,
     AgencyFactory,
     AgreementFactory,
+    CuratorFactory,
     DocumentAgencyFactory,
     DocumentFactory,
-    StaffFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_relinking_keeps_confirmed_and_rejected_links(polk_counties):
     document = DocumentFactory(
         text="The Polk County Sheriff's Office signed (FL). Deputies in Polk (GA) did not."
     )
-    curator = StaffFactory()
+    curator = CuratorFactory()
     rejected = DocumentAgencyFactory(
         document=document, agency=polk_counties["FL"], confidence=0.9, passage="old"
     )
@@ -80,7 +80,7 @@ def test_relinking_refreshes_and_drops_open_suggestions(polk_counties):
 
 def test_manual_links_survive_relinking(polk_counties):
     document = DocumentFactory(text="No agency named here.")
-    link = document_agency_add(document=document, agency=polk_counties["TX"], user=StaffFactory())
+    link = document_agency_add(document=document, agency=polk_counties["TX"], user=CuratorFactory())
     document_link_agencies(document=document)
     assert DocumentAgency.objects.get(pk=link.pk).status == "confirmed"
 

@@ -18,7 +18,7 @@ from research.services.linking import document_agency_review, document_link_list
 from research.services.moas import agreement_moa_title, agreement_moas_submit
 from research.tasks import agreement_moas_submit_task
 
-from .factories import AgencyFactory, AgreementFactory, StaffFactory
+from .factories import AgencyFactory, AgreementFactory, CuratorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -298,7 +298,7 @@ def test_a_curators_rejection_stands_when_the_list_links_the_file(
 ):
     document = _upload(BUNDLED / "moas" / PIERCE, django_capture_on_commit_callbacks)
     link = document.agency_links.get()
-    document_agency_review(link=link, status="rejected", user=StaffFactory())
+    document_agency_review(link=link, status="rejected", user=CuratorFactory())
 
     document_link_list_rows(document=document)
 

@@ -19,11 +19,11 @@ from research.models import Document, DocumentAgency
 from tests.research.factories import (
     AgencyFactory,
     AgreementFactory,
+    CuratorFactory,
     DocumentAgencyFactory,
     DocumentAgreementFactory,
     DocumentFactory,
     ResearcherFactory,
-    StaffFactory,
     TagFactory,
     UserFactory,
 )
@@ -79,7 +79,7 @@ def test_public_sees_only_an_excerpt_of_a_copyrighted_article(client, news):
     assert "log in</a> to read the full text" in html
 
 
-@pytest.mark.parametrize("factory", [ResearcherFactory, StaffFactory])
+@pytest.mark.parametrize("factory", [ResearcherFactory, CuratorFactory])
 def test_researchers_and_curators_read_the_full_text(client, news, factory):
     client.force_login(factory())
     html = client.get(news.get_absolute_url()).content.decode()
@@ -148,7 +148,7 @@ def test_unpublished_documents_are_hidden_from_the_public(client):
     assert (
         "Draft under review" not in client.get(reverse("research:document-list")).content.decode()
     )
-    client.force_login(StaffFactory())
+    client.force_login(CuratorFactory())
     assert client.get(draft.get_absolute_url()).status_code == 200
 
 
@@ -161,7 +161,7 @@ def test_curators_see_why_a_document_failed_and_an_undated_reference_reads_well(
         published_on=None,
     )
     assert client.get(failed.get_absolute_url()).status_code == 404
-    client.force_login(StaffFactory())
+    client.force_login(CuratorFactory())
     html = client.get(failed.get_absolute_url()).content.decode()
     assert (
         "<dt>Status</dt><dd><strong>Failed</strong>: The server answered 404 Not Found"

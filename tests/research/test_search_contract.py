@@ -23,10 +23,10 @@ from tests.research.factories import (
     AgencyAliasFactory,
     AgencyFactory,
     AgreementFactory,
+    CuratorFactory,
     DocumentAgencyFactory,
     DocumentAgreementFactory,
     DocumentFactory,
-    StaffFactory,
     TagFactory,
 )
 
@@ -51,6 +51,9 @@ def titles(results) -> list[str]:
 
 
 def doc(title: str, text: str = "", **kwargs) -> Document:
+    # Public-domain text is searchable by everyone; what the public may search of a
+    # copyrighted text is tests/research/test_policy.py's subject.
+    kwargs.setdefault("rights", Document.Rights.PUBLIC_DOMAIN)
     return DocumentFactory(title=title, text=text or f"{title}.", **kwargs)
 
 
@@ -147,7 +150,7 @@ def test_snippet_highlights_matches_and_escapes_the_text(backend):
 def test_snippet_is_a_short_excerpt_never_the_full_text(backend):
     words = [f"word{i}" for i in range(3000)]
     words[1500] = "sanctuary"
-    doc("Long copyrighted article", " ".join(words), rights=Document.Rights.COPYRIGHTED)
+    doc("Long article", " ".join(words))
     hit = search("sanctuary").hits[0]
     assert "<mark>sanctuary</mark>" in hit.snippet
     assert len(hit.snippet) < 600
@@ -338,7 +341,7 @@ def test_unpublished_documents_are_hidden_from_the_public(backend):
     public = search("sheriff")
     assert titles(public) == ["Published sheriff story"]
     assert public.total == 1 and facet(public, "type") == {"document": 1}
-    staff = search("sheriff", user=StaffFactory())
+    staff = search("sheriff", user=CuratorFactory())
     assert staff.total == 3
 
 
@@ -369,7 +372,12 @@ def test_index_follows_every_kind_of_write(backend):
 
 def test_bulk_created_documents_are_indexed(backend):
     Document.objects.bulk_create(
-        [Document(title=f"Bulk {i}", text="quarantine", status="published") for i in range(3)]
+        [
+            Document(
+                title=f"Bulk {i}", text="quarantine", status="published", rights="open_licence"
+            )
+            for i in range(3)
+        ]
     )
     assert search("quarantine").total == 3
 

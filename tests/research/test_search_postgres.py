@@ -15,14 +15,21 @@ import pytest
 from django.db import connection, transaction
 
 from agreements.models import Agency, AgencyAlias, Agreement
+from research.models import Document
 from research.search import search
 from research.search.backends import postgres
 from research.search.backends.postgres import PostgresBackend
 from research.search.query import parse_query, to_tsquery_sql
 from research.search.sync import search_install
-from tests.research.factories import AgencyFactory, DocumentAgencyFactory, DocumentFactory
+from tests.research import factories
+from tests.research.factories import AgencyFactory, DocumentAgencyFactory
 
 pytestmark = pytest.mark.postgres
+
+
+class DocumentFactory(factories.DocumentFactory):
+    # Public-domain text is searchable by everyone (copyrighted text: test_policy.py).
+    rights = Document.Rights.PUBLIC_DOMAIN
 
 
 def titles(query: str, **kwargs) -> list[str]:

@@ -1,4 +1,4 @@
-"""Import ICE 287(g) spreadsheets as snapshots, one summary line per file."""
+"""Import ICE 287(g) spreadsheets as snapshots, oldest first, one summary line per file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from agreements.models import ListSnapshot
-from agreements.services import SnapshotImportError, snapshot_import
+from agreements.services import SnapshotImportError, snapshots_import
 
 
 class Command(BaseCommand):
@@ -45,26 +45,19 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         when = _parse_time(published_at) if published_at else None
+        try:
+            entries = snapshots_import(
+                files=files, published_at=when, kind=kind, accept_shrink=accept_shrink
+            )
+        except SnapshotImportError as exc:
+            raise CommandError(str(exc)) from exc
         failed = 0
-        for path in files:
-            try:
-                with path.open("rb") as handle:
-                    result = snapshot_import(
-                        file=handle,
-                        filename=path.name,
-                        published_at=when,
-                        kind=kind,
-                        accept_shrink=accept_shrink,
-                    )
-            except OSError as exc:
+        for entry in entries:
+            if entry.result is None:
                 failed += 1
-                self.stderr.write(f"{path}: could not be opened ({exc.strerror or exc}).")
-                continue
-            except SnapshotImportError as exc:
-                failed += 1
-                self.stderr.write(f"{path}: refused. {exc}")
-                continue
-            self.stdout.write(result.summary())
+                self.stderr.write(entry.summary())
+            else:
+                self.stdout.write(entry.summary())
         if failed:
             raise CommandError(f"{failed} of {len(files)} files were not imported.")
 

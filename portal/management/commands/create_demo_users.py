@@ -2,12 +2,14 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from research.policy import CURATORS, RESEARCHERS
 
 DEMO_ACCOUNTS = [
-    # username, password, is_staff, is_superuser
-    ("curator", "curator-287g", True, True),
-    ("researcher", "researcher-287g", False, False),
+    # username, password, role group, is_staff (the admin is where curators work)
+    ("curator", "curator-287g", CURATORS, True),
+    ("researcher", "researcher-287g", RESEARCHERS, False),
 ]
 
 
@@ -16,13 +18,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         User = get_user_model()
-        researchers, _ = Group.objects.get_or_create(name="Researchers")
-        for username, password, is_staff, is_superuser in DEMO_ACCOUNTS:
+        groups = {
+            group.name: group for group in Group.objects.filter(name__in=[CURATORS, RESEARCHERS])
+        }
+        for username, password, role, is_staff in DEMO_ACCOUNTS:
+            if role not in groups:
+                raise CommandError(
+                    f"The “{role}” group is missing; run “python manage.py migrate” first."
+                )
             user, _ = User.objects.get_or_create(username=username)
             user.is_staff = is_staff
-            user.is_superuser = is_superuser
+            user.is_superuser = False
             user.set_password(password)
             user.save()
-            user.groups.add(researchers)
-            role = "curator (admin at /admin/)" if is_staff else "researcher"
-            self.stdout.write(f"Demo {role}: username {username!r}, password {password!r}")
+            user.groups.set([groups[role]])
+            label = "curator (admin at /admin/)" if role == CURATORS else "researcher"
+            self.stdout.write(f"Demo {label}: username {username!r}, password {password!r}")

@@ -118,19 +118,26 @@ class SearchBackend:
         """
         return match, where, params
 
-    def match_ids(self, cursor, query: Query, within: np.ndarray | None = None) -> Matches | None:
+    def match_ids(
+        self, cursor, query: Query, within: np.ndarray | None = None, *, head: bool = False
+    ) -> Matches | None:
         """The entries matching the query's terms; None when it has no terms (all match).
 
         ``within``, when given, holds the (sorted) entry ids that visibility and
         the filters allow: the backend may leave out matches outside them.
+        With ``head`` only the title and summary count (what the public may
+        search of a copyrighted text, see research.policy.SearchScope).
         """
         raise NotImplementedError
 
-    def rank(self, cursor, query: Query, matches: Matches, limit: int) -> list[tuple[int, float]]:
+    def rank(
+        self, cursor, query: Query, matches: Matches, limit: int, *, head: bool = False
+    ) -> list[tuple[int, float]]:
         """The best ``limit`` (entry id, score) of ``matches``, best first, ties by id descending.
 
         ``matches`` is already narrowed to what the user may see and the filters
-        pass; the query has positive terms.
+        pass; the query has positive terms. With ``head`` the score reads only
+        the title and summary.
         """
         raise NotImplementedError
 

@@ -792,7 +792,9 @@ class PostgresBackend(SearchBackend):
         )
         return materialized, "TRUE", []
 
-    def match_ids(self, cursor, query: Query, within: np.ndarray | None = None) -> Matches | None:
+    def match_ids(
+        self, cursor, query: Query, within: np.ndarray | None = None, *, head: bool = False
+    ) -> Matches | None:
         """One GIN bitmap scan of the narrow words table, read as one string.
 
         The GIN index answers plain words, OR and exclusions exactly; a phrase
@@ -807,6 +809,8 @@ class PostgresBackend(SearchBackend):
         positive, pos_params, negative, neg_params = to_tsquery_sql(query)
         if not positive and not negative:
             return None
+        if head:
+            return self._match_head(cursor, positive, pos_params, negative, neg_params)
         # The planner does not count the reading of long vectors; JIT compiling
         # a statement that runs in milliseconds costs more than it saves; and the
         # ids an excluded phrase removes must fit a hashed NOT IN (run as a
@@ -842,7 +846,26 @@ class PostgresBackend(SearchBackend):
             cursor.execute(f"{select} w.vector @@ ({positive})", pos_params)
         return Matches(_id_array(cursor.fetchone()[0]))
 
-    def rank(self, cursor, query: Query, matches: Matches, limit: int) -> list[tuple[int, float]]:
+    def _match_head(
+        self, cursor, positive: str, pos_params: list, negative: str, neg_params: list
+    ) -> Matches:
+        """The entries whose title and summary match: the GIN index of ``head`` (short
+        vectors, so phrases are checked on the spot)."""
+        select = f"SELECT string_agg(e.id::text, ',') FROM {ENTRY_TABLE} e WHERE"
+        if not positive:
+            cursor.execute(f"{select} e.head @@ ({negative})", neg_params)
+            return Matches(_id_array(cursor.fetchone()[0]), excluded=True)
+        if negative:
+            cursor.execute(
+                f"{select} e.head @@ (({positive}) && !!({negative}))", [*pos_params, *neg_params]
+            )
+        else:
+            cursor.execute(f"{select} e.head @@ ({positive})", pos_params)
+        return Matches(_id_array(cursor.fetchone()[0]))
+
+    def rank(
+        self, cursor, query: Query, matches: Matches, limit: int, *, head: bool = False
+    ) -> list[tuple[int, float]]:
         """ts_rank_cd over the whole words: exact up to ``EXACT_RANK_LIMIT`` allowed matches.
 
         Each score reads a long vector (~25 us), so for a common word (95,000
@@ -859,12 +882,16 @@ class PostgresBackend(SearchBackend):
         rest = np.zeros(0, np.int64)
         if len(allowed) > EXACT_RANK_LIMIT:
             size = max(RANK_POOL, limit)
-            pool = self._newest_head_matches(cursor, positive, pos_params, allowed, size)
+            if head:  # every one of them is a title or summary match
+                pool = np.sort(allowed)[::-1][:size]
+            else:
+                pool = self._newest_head_matches(cursor, positive, pos_params, allowed, size)
             if len(pool) < limit:
                 rest = np.setdiff1d(allowed, pool, assume_unique=True)[::-1][: limit - len(pool)]
+        vector, table = ("e.head", f"{ENTRY_TABLE} e") if head else ("w.vector", f"{WORD_TABLE} w")
         cursor.execute(
-            f"SELECT w.id, ts_rank_cd(w.vector, {positive}) FROM {WORD_TABLE} w"
-            " WHERE w.id = ANY(%s::bigint[])",
+            f"SELECT {vector[0]}.id, ts_rank_cd({vector}, {positive}) FROM {table}"
+            f" WHERE {vector[0]}.id = ANY(%s::bigint[])",
             [*pos_params, _id_param(pool)],
         )
         scored = cursor.fetchall()

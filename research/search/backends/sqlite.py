@@ -287,17 +287,20 @@ class SqliteBackend(SearchBackend):
         )
         return materialized, "1 = 1", []
 
-    def match_ids(self, cursor, query: Query, within=None) -> Matches | None:
+    def match_ids(self, cursor, query: Query, within=None, *, head: bool = False) -> Matches | None:
         # FTS5 finds all matches faster than it could test ``within``.
         positive, negative = to_fts5(query)
+        scope = _head if head else str
         if positive:
             expression = f"({positive}) NOT {negative}" if negative else positive
-            return Matches(_ids(cursor, expression))
+            return Matches(_ids(cursor, scope(expression)))
         if negative:
-            return Matches(_ids(cursor, negative), excluded=True)
+            return Matches(_ids(cursor, scope(negative)), excluded=True)
         return None
 
-    def rank(self, cursor, query: Query, matches: Matches, limit: int) -> list[tuple[int, float]]:
+    def rank(
+        self, cursor, query: Query, matches: Matches, limit: int, *, head: bool = False
+    ) -> list[tuple[int, float]]:
         """Weighted bm25: exact over up to ``EXACT_RANK_LIMIT`` allowed matches.
 
         FTS5 computes bm25 at ~2.5 us a row, so ranking the 95,000 matches of
@@ -316,6 +319,8 @@ class SqliteBackend(SearchBackend):
             return []
         positive, negative = to_fts5(query)
         expression = f"({positive}) NOT {negative}" if negative else positive
+        if head:
+            expression = _head(expression)
         weights = ", ".join(str(w) for w in WEIGHTS)
         select = f"SELECT rowid, -bm25({FTS_TABLE}, {weights}) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
         params: list = []
@@ -327,7 +332,7 @@ class SqliteBackend(SearchBackend):
             pool = cursor.fetchall()
         else:
             recent = f"{select} ORDER BY rowid DESC LIMIT %s"
-            cursor.execute(recent, [_head(expression), *params, RANK_POOL])
+            cursor.execute(recent, [expression if head else _head(expression), *params, RANK_POOL])
             pool = cursor.fetchall()
             if len(pool) < limit:
                 seen = {row[0] for row in pool}

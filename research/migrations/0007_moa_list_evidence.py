@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agreements', '0006_event_kinds'),
-        ('research', '0005_search_pairs'),
+        ('research', '0006_roles'),
     ]
 
     operations = [

@@ -1,0 +1,173 @@
+"""Who may see what in the research app: the one place that decides it.
+
+Every decision comes from permissions, which people hold through the role
+groups that research migration 0006 creates (researcher, curator,
+administrator), never from ``is_staff``: a staff account with no permission
+sees what the public sees. Pages, the API, search (hits, snippets, facet
+counts), exports, the Atom feed and template tags ask the functions below.
+
+A new visibility rule (annotations, collections) is one more function here,
+built on the same permissions, with a row in tests/research/test_policy.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from research.models import Document, DocumentAgency
+
+# The role groups, as the data migration names them.
+RESEARCHERS = "Researchers"
+CURATORS = "Curators"
+ADMINISTRATORS = "Administrators"
+
+# Read the full text and original file of copyrighted documents.
+VIEW_FULL_TEXT = "research.view_full_text"
+# See documents in every status and agency links no curator has confirmed yet.
+VIEW_UNREVIEWED = "research.view_unreviewed"
+# Submit addresses and files for the portal to collect.
+SUBMIT_DOCUMENT = "research.submit_document"
+
+EXCERPT_CHARS = 300
+# Rights under which the public may read a document's whole text.
+PUBLIC_TEXT_RIGHTS = frozenset({Document.Rights.PUBLIC_DOMAIN, Document.Rights.OPEN_LICENCE})
+
+
+def _signed_in(user) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
+def _has(user, permission: str) -> bool:
+    return _signed_in(user) and user.has_perm(permission)
+
+
+# --- What a user may do ---------------------------------------------------------
+
+
+def reads_full_text(user) -> bool:
+    """Whether ``user`` may read copyrighted text (researchers and curators)."""
+    return _has(user, VIEW_FULL_TEXT)
+
+
+def sees_unreviewed(user) -> bool:
+    """Whether ``user`` sees documents in every status and unconfirmed agency links."""
+    return _has(user, VIEW_UNREVIEWED)
+
+
+def can_submit_documents(user) -> bool:
+    return _has(user, SUBMIT_DOCUMENT)
+
+
+# --- Documents ------------------------------------------------------------------
+
+
+def visible_documents(user, queryset: QuerySet[Document] | None = None) -> QuerySet[Document]:
+    """The documents ``user`` may see: published ones, their own submissions, or all.
+
+    A researcher follows the processing of what they submitted before a
+    curator publishes it; curators see every status.
+    """
+    queryset = Document.objects.all() if queryset is None else queryset
+    if sees_unreviewed(user):
+        return queryset
+    published = Q(status=Document.Status.PUBLISHED)
+    if _signed_in(user):
+        return queryset.filter(published | Q(submitted_by=user))
+    return queryset.filter(published)
+
+
+def public_documents(queryset: QuerySet[Document] | None = None) -> QuerySet[Document]:
+    """What everyone may see, whoever asks (the front page, caches shared by all)."""
+    return visible_documents(None, queryset)
+
+
+def can_view(user, document: Document) -> bool:
+    """:func:`visible_documents` for one document already in memory."""
+    if document.status == Document.Status.PUBLISHED or sees_unreviewed(user):
+        return True
+    return _signed_in(user) and document.submitted_by_id == user.pk
+
+
+def text_is_public(document: Document) -> bool:
+    return document.rights in PUBLIC_TEXT_RIGHTS
+
+
+def can_read_text(user, document: Document) -> bool:
+    """Public-domain and openly licensed text is public; copyrighted text needs the permission."""
+    return text_is_public(document) or reads_full_text(user)
+
+
+def can_download_file(user, document: Document) -> bool:
+    """The original file follows the text: it holds every word of it."""
+    return bool(document.file) and can_view(user, document) and can_read_text(user, document)
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """The start of ``text``, cut at a word, for readers who may not see it all."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def public_excerpt(document: Document) -> str:
+    """What everyone may read of a document: its curator summary, else the start of its text."""
+    return document.summary or excerpt(document.text)
+
+
+def readable_text(user, document: Document) -> str | None:
+    """The whole text for a reader allowed it, else None (show :func:`public_excerpt`)."""
+    return document.text if can_read_text(user, document) else None
+
+
+# --- Links to agencies ----------------------------------------------------------
+
+
+def agency_link_statuses(user) -> tuple[str, ...]:
+    """Which agency links ``user`` sees: confirmed ones, and open suggestions for curators."""
+    if sees_unreviewed(user):
+        return (DocumentAgency.Status.CONFIRMED, DocumentAgency.Status.SUGGESTED)
+    return (DocumentAgency.Status.CONFIRMED,)
+
+
+def visible_agency_links(user, links: Iterable[DocumentAgency]) -> list[DocumentAgency]:
+    statuses = agency_link_statuses(user)
+    return [link for link in links if link.status in statuses]
+
+
+# --- Search -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """What search may match, count and quote for one user.
+
+    A reader without :data:`VIEW_FULL_TEXT` searches a copyrighted document
+    only by its title and summary, and its snippet is taken from
+    :func:`public_excerpt`: the words deep in its text neither match nor
+    show, so hits and facet counts agree and reveal nothing of the text.
+    """
+
+    every_status: bool
+    # Unpublished documents this user may see all the same (their submissions).
+    document_ids: frozenset[int]
+    full_text: bool
+
+    def may_quote_text(self, rights: str) -> bool:
+        return self.full_text or rights in PUBLIC_TEXT_RIGHTS
+
+
+def search_scope(user) -> SearchScope:
+    """The :class:`SearchScope` of ``user`` (one indexed query for a signed-in reader)."""
+    every_status = sees_unreviewed(user)
+    own: frozenset[int] = frozenset()
+    if _signed_in(user) and not every_status:
+        own = frozenset(
+            Document.objects.filter(submitted_by=user)
+            .exclude(status=Document.Status.PUBLISHED)
+            .values_list("pk", flat=True)
+        )
+    return SearchScope(every_status=every_status, document_ids=own, full_text=reads_full_text(user))
