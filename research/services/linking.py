@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import or_
 from pathlib import PurePosixPath
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from agreements.ice_sheet.links import ice_url
 from agreements.models import Agency, AgencyAlias, Agreement, SnapshotRow
 from research.canonical import url_key
 from research.linker import AgencyLinker, KnownAgency
@@ -233,32 +234,6 @@ class ListRowMatch:
     role: str  # DocumentAgreement.Role.MOA or ADDENDUM
 
 
-def _ice_url(url: str) -> str:
-    """The address inside a Wayback Machine or Outlook safelinks wrapper (else ``url``).
-
-    Private stand-in until the ICE reader's own unwrap function is shared.
-    """
-    url = url.strip()
-    for _ in range(3):
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if host.endswith("safelinks.protection.outlook.com"):
-            inner = parse_qs(parts.query).get("url")
-            if not inner:
-                break
-            url = inner[0].strip()
-        elif host == "web.archive.org" and parts.path.startswith("/web/"):
-            # /web/20210113002027/https://www.ice.gov/... ; the timestamp may carry a flag (id_).
-            _, _, rest = parts.path[len("/web/") :].partition("/")
-            if not rest.lower().startswith(("http:/", "https:/")):
-                break
-            scheme, _, tail = rest.partition(":/")
-            url = f"{scheme}://{tail.lstrip('/')}" + (f"?{parts.query}" if parts.query else "")
-        else:
-            break
-    return url
-
-
 def _file_name(url_or_name: str) -> str:
     """The last path segment of a URL or a file name, decoded and case-folded ("" if none)."""
     path = urlsplit(url_or_name).path if "://" in url_or_name else url_or_name
@@ -275,7 +250,7 @@ def _document_keys(document: Document) -> tuple[set[str], set[str]]:
 
 
 def _keys(urls: list[str], filename: str = "") -> tuple[set[str], set[str]]:
-    inner = {_ice_url(url) for url in urls if url}
+    inner = {ice_url(url) for url in urls if url}
     names = {_file_name(url) for url in inner}
     names.add(_file_name(filename))
     names.discard("")
@@ -319,7 +294,7 @@ def _rows_linking(names: set[str], keys: set[str]) -> list[ListRowMatch]:
         ):
             if not link:
                 continue
-            inner = _ice_url(link)
+            inner = ice_url(link)
             if _file_name(inner) in names or url_key(inner) in keys:
                 matches.append(ListRowMatch(row=row, role=role))
     return sorted(matches, key=_list_order)

@@ -12,7 +12,6 @@ from agreements.models import SupportModel
 from agreements.services import snapshot_import
 from research import extract
 from research.models import Document, DocumentAgreement
-from research.services import linking
 from research.services.ingest import document_submit
 from research.services.linking import document_agency_review, document_link_list_rows
 from research.services.moas import agreement_moa_title, agreement_moas_submit
@@ -221,7 +220,7 @@ def test_a_wayback_link_matches_by_the_ice_address_inside_and_the_latest_row_is_
     document = _upload(DATA / BAKER, django_capture_on_commit_callbacks)
 
     old_row = wayback_2021_list.rows.get(agency_name="Baker County Sheriff's Office")
-    assert old_row.moa_url.startswith("https://web.archive.org/web/20210113002027/https://www.ice")
+    assert old_row.moa_source_url.startswith("https://web.archive.org/web/20210113002027/https://")
     new_row = may_2025_list.rows.get(row_number=31)
     assert old_row.agreement_id == new_row.agreement_id
     assert list(document.agreement_links.values_list("agreement", "evidence_row")) == [
@@ -229,21 +228,6 @@ def test_a_wayback_link_matches_by_the_ice_address_inside_and_the_latest_row_is_
     ]
     link = document.agency_links.get(status="confirmed")
     assert "row 31 of ICE's participating list of 2025-05-23 (and 1 other row" in link.passage
-
-
-def test_a_row_that_keeps_ices_safelinks_wrapper_still_matches(
-    may_2025_list, django_capture_on_commit_callbacks
-):
-    row = may_2025_list.rows.get(row_number=320)
-    row.moa_url = (
-        "https://gcc02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fwww.ice.gov%2Fdoclib"
-        f"%2F287gMOA%2F{PIERCE}&data=05%7C02%7CERO287g%40ice.dhs.gov%7C0&reserved=0"
-    )
-    row.save(update_fields=["moa_url"])
-
-    document = _upload(BUNDLED / "moas" / PIERCE, django_capture_on_commit_callbacks)
-
-    assert document.agency_links.get().evidence_row == row
 
 
 def test_a_pdf_fetched_from_an_address_ending_in_a_listed_file_name_is_linked(
@@ -304,31 +288,3 @@ def test_a_curators_rejection_stands_when_the_list_links_the_file(
 
     link.refresh_from_db()
     assert (link.status, link.method) == ("rejected", "ice_list")
-
-
-@pytest.mark.parametrize(
-    ("link", "inside"),
-    [
-        (
-            "https://web.archive.org/web/20210113002027/https://www.ice.gov/doclib/287gMOA/"
-            "287gWSO_BakerCoFl2019-10-15.pdf",
-            "https://www.ice.gov/doclib/287gMOA/287gWSO_BakerCoFl2019-10-15.pdf",
-        ),
-        (
-            "https://web.archive.org/web/20210113002027id_/http://www.ice.gov/doclib/287gMOA/x.pdf",
-            "http://www.ice.gov/doclib/287gMOA/x.pdf",
-        ),
-        (
-            "https://gcc02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fwww.ice.gov%2F"
-            "doclib%2F287gMOA%2FLeonCoSheriffsOfficeFL_TFM_MOA_02262025.pdf&data=05%7C02%7C"
-            "Webmaster.ICE%40ice.dhs.gov%7C3cdfe8c6f427473ae5d408ddbd5c05c1&reserved=0",
-            "https://www.ice.gov/doclib/287gMOA/LeonCoSheriffsOfficeFL_TFM_MOA_02262025.pdf",
-        ),
-        (
-            "https://www.ice.gov/doclib/287gMOA/PierceCoGA_WSO_MOA_02.26.25.pdf",
-            "https://www.ice.gov/doclib/287gMOA/PierceCoGA_WSO_MOA_02.26.25.pdf",
-        ),
-    ],
-)
-def test_the_ice_address_inside_a_wrapped_link(link, inside):
-    assert linking._ice_url(link) == inside

@@ -4,8 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agreements.management.commands.load_ice_samples import SAMPLES, samples_load
-from agreements.services import SnapshotImportError
+from agreements.management.commands.load_ice_samples import SAMPLES, refusals, samples_load
 from research.models import Document
 from research.services.ingest import document_submit
 from research.services.linking import list_rows_linking_file
@@ -25,13 +24,14 @@ class Command(BaseCommand):
     def handle(self, *args, folder: Path, **options):
         if not any(folder.rglob("*.xlsx")):
             raise CommandError(f"No .xlsx files in {folder}: the bundled samples are missing.")
-        try:
-            for line in samples_load(folder):
-                self.stdout.write(line)
-        except SnapshotImportError as exc:
-            raise CommandError(str(exc)) from exc
+        entries = samples_load(folder)
+        for entry in entries:
+            self.stdout.write(entry.summary())
         for path in sorted(folder.rglob("*.pdf"), key=lambda path: path.name.casefold()):
             self.stdout.write(f"{path.name}: {self._load_moa(path)}")
+        error = refusals(entries)
+        if error:
+            raise error
 
     def _load_moa(self, path: Path) -> str:
         """Submit a bundled MOA; processing links it to the rows whose MOA link is this file."""
