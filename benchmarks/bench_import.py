@@ -12,16 +12,17 @@ in Outlook safelinks, as ICE's are), then on a fresh database measures:
   total time and peak RSS (targets < 2 min and < 300 MB for 100).
 
 With ``--archive``, the real history instead: the 80 archived lists of
-data/ice-287g/archive/ (2021 to 2026, Wayback captures and ICE's workbooks)
-imported in one command on a fresh database, once in publication order and once
-in a shuffled order, each in its own process so that each peak RSS is its own
-(targets: < 40 s in order, at most twice that shuffled, < 300 MB, one file again
-< 0.3 s).
+data/ice-287g/archive/ (2021 to 2026, Wayback captures and ICE's workbooks) on a
+fresh database, each run in its own process so that each peak RSS is its own:
+``date``, one batch command (which imports them in publication order);
+``shuffled``, one batch command given them shuffled; ``shuffled-each``, one import per file in
+a shuffled order (as many commands would). Targets: < 40 s in order, at most
+twice that shuffled, < 300 MB, one file again < 0.3 s.
 
     .venv/bin/python benchmarks/bench_import.py                  # SQLite file in var/bench-import/
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_a .venv/bin/python benchmarks/bench_import.py
     options: --rows 1800 --sequence 100
-    .venv/bin/python benchmarks/bench_import.py --archive [all|date|shuffled] [--seed 287]
+    .venv/bin/python benchmarks/bench_import.py --archive [all|date|shuffled|shuffled-each] [--seed 287]
 """
 
 from __future__ import annotations
@@ -146,28 +147,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def archive_lists(order: str, seed: int) -> list:
-    """The archived lists, each with its publication time, in the order asked."""
-    from agreements.management.commands.load_ice_samples import sample_lists
-
-    lists = sample_lists(ARCHIVE)
-    if order == "shuffled":
-        random.Random(seed).shuffle(lists)
-    return lists
+ARCHIVE_ORDERS = ["date", "shuffled", "shuffled-each"]
 
 
-def import_lists(lists: list) -> tuple[int, list[str]]:
-    """Import ``lists`` in the order given, as one command does; (imported, refusals)."""
-    from agreements.services import snapshot_import
+def archive_lists(order: str, seed: int) -> list[Path]:
+    """The archived lists by name ("date": the batch imports them in publication order), or shuffled."""
+    paths = sorted(ARCHIVE.glob("*.xlsx"))
+    if order != "date":
+        random.Random(seed).shuffle(paths)
+    return paths
 
+
+def import_lists(paths: list[Path], *, each: bool) -> tuple[int, list[str]]:
+    """Import ``paths`` in one batch command, or one import per file in the order given."""
+    from agreements.services import snapshot_import, snapshots_import
+
+    if not each:
+        entries = snapshots_import(files=paths)
+        refused = [entry.summary() for entry in entries if entry.error]
+        return len(entries) - len(refused), refused
     imported, refused = 0, []
-    for sample in lists:
+    for path in paths:
         try:
-            snapshot_import(
-                file=sample.path, filename=sample.path.name, published_at=sample.published_at
-            )
+            snapshot_import(file=path, filename=path.name)
         except Exception as exc:  # a crash is a figure too: name the file, keep going
-            refused.append(f"{sample.path.name}: {exc.__class__.__name__}: {str(exc)[:160]}")
+            refused.append(f"{path.name}: {exc.__class__.__name__}: {str(exc)[:160]}")
         else:
             imported += 1
     return imported, refused
@@ -183,9 +187,13 @@ def archive_run(order: str, seed: int) -> None:
     name = fresh_database()
     lists = archive_lists(order, seed)
     began, began_cpu = time.perf_counter(), time.process_time()
-    imported, refused = import_lists(lists)
+    imported, refused = import_lists(lists, each=order == "shuffled-each")
     seconds, cpu = time.perf_counter() - began, time.process_time() - began_cpu
-    what = "publication order" if order == "date" else f"shuffled order (seed {seed})"
+    what = {
+        "date": "one command, publication order",
+        "shuffled": f"one command, shuffled order (seed {seed})",
+        "shuffled-each": f"one import per file, shuffled order (seed {seed})",
+    }[order]
     print(
         f"{connection.vendor}: {len(lists)} archived lists in {what}: {seconds:.1f} s "
         f"(CPU {cpu:.1f} s), {imported} imported, {len(refused)} failed; "
@@ -199,9 +207,9 @@ def archive_run(order: str, seed: int) -> None:
     )
     again = lists[-1]
     began = time.perf_counter()
-    result = snapshot_import(file=again.path, filename=again.path.name)
+    result = snapshot_import(file=again, filename=again.name)
     print(
-        f"  {again.path.name} again: {(time.perf_counter() - began) * 1000:.0f} ms "
+        f"  {again.name} again: {(time.perf_counter() - began) * 1000:.0f} ms "
         f"(created={result.created})"
     )
     if connection.vendor != "sqlite":
@@ -216,13 +224,13 @@ def main() -> None:
         "--archive",
         nargs="?",
         const="all",
-        choices=["all", "date", "shuffled"],
-        help="import the 80 archived lists instead (all: both orders, each in its own process)",
+        choices=["all", *ARCHIVE_ORDERS],
+        help="import the 80 archived lists instead (all: every order, each in its own process)",
     )
     parser.add_argument("--seed", type=int, default=287, help="seed of the shuffled order")
     args = parser.parse_args()
     if args.archive == "all":
-        for order in ("date", "shuffled"):
+        for order in ARCHIVE_ORDERS:
             command = [sys.executable, __file__, "--archive", order, "--seed", str(args.seed)]
             subprocess.run(command, check=True)
         return
