@@ -11,9 +11,18 @@ in Outlook safelinks, as ICE's are), then on a fresh database measures:
   (agreements delisted, relisted, counties corrected, new agencies, MOAs posted),
   total time and peak RSS (targets < 2 min and < 300 MB for 100).
 
+With ``--archive``, the real history instead: the 80 archived lists of
+data/ice-287g/archive/ (2021 to 2026, Wayback captures and ICE's workbooks) on a
+fresh database, each run in its own process so that each peak RSS is its own:
+``date``, one batch command (which imports them in publication order);
+``shuffled``, one batch command given them shuffled; ``shuffled-each``, one import per file in
+a shuffled order (as many commands would). Targets: < 40 s in order, at most
+twice that shuffled, < 300 MB, one file again < 0.3 s.
+
     .venv/bin/python benchmarks/bench_import.py                  # SQLite file in var/bench-import/
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_a .venv/bin/python benchmarks/bench_import.py
     options: --rows 1800 --sequence 100
+    .venv/bin/python benchmarks/bench_import.py --archive [all|date|shuffled|shuffled-each] [--seed 287]
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import io
 import os
 import random
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +42,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench-import"
 SOURCE = ROOT / "tests" / "agreements" / "data" / "participatingAgencies07112025pm.xlsx"
+ARCHIVE = ROOT / "data" / "ice-287g" / "archive"
 HEADER = ["STATE", "LAW ENFORCEMENT AGENCY", "TYPE", "COUNTY", "SUPPORT TYPE", "SIGNED", "MOA"]
 
 
@@ -136,11 +147,96 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+ARCHIVE_ORDERS = ["date", "shuffled", "shuffled-each"]
+
+
+def archive_lists(order: str, seed: int) -> list[Path]:
+    """The archived lists by name ("date": the batch imports them in publication order), or shuffled."""
+    paths = sorted(ARCHIVE.glob("*.xlsx"))
+    if order != "date":
+        random.Random(seed).shuffle(paths)
+    return paths
+
+
+def import_lists(paths: list[Path], *, each: bool) -> tuple[int, list[str]]:
+    """Import ``paths`` in one batch command, or one import per file in the order given."""
+    from agreements.services import snapshot_import, snapshots_import
+
+    if not each:
+        entries = snapshots_import(files=paths)
+        refused = [entry.summary() for entry in entries if entry.error]
+        return len(entries) - len(refused), refused
+    imported, refused = 0, []
+    for path in paths:
+        try:
+            snapshot_import(file=path, filename=path.name)
+        except Exception as exc:  # a crash is a figure too: name the file, keep going
+            refused.append(f"{path.name}: {exc.__class__.__name__}: {str(exc)[:160]}")
+        else:
+            imported += 1
+    return imported, refused
+
+
+def archive_run(order: str, seed: int) -> None:
+    setup_django()
+    from django.db import connection
+
+    from agreements.models import AgreementEvent, ListSnapshot
+    from agreements.services import snapshot_import
+
+    name = fresh_database()
+    lists = archive_lists(order, seed)
+    began, began_cpu = time.perf_counter(), time.process_time()
+    imported, refused = import_lists(lists, each=order == "shuffled-each")
+    seconds, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    what = {
+        "date": "one command, publication order",
+        "shuffled": f"one command, shuffled order (seed {seed})",
+        "shuffled-each": f"one import per file, shuffled order (seed {seed})",
+    }[order]
+    print(
+        f"{connection.vendor}: {len(lists)} archived lists in {what}: {seconds:.1f} s "
+        f"(CPU {cpu:.1f} s), {imported} imported, {len(refused)} failed; "
+        f"peak RSS {peak_rss_mb():.0f} MB"
+    )
+    for line in refused[:5]:
+        print(f"  failed: {line}")
+    print(
+        f"  database now: {ListSnapshot.objects.count()} snapshots, "
+        f"{AgreementEvent.objects.count()} events"
+    )
+    again = lists[-1]
+    began = time.perf_counter()
+    result = snapshot_import(file=again, filename=again.name)
+    print(
+        f"  {again.name} again: {(time.perf_counter() - began) * 1000:.0f} ms "
+        f"(created={result.created})"
+    )
+    if connection.vendor != "sqlite":
+        connection.creation.destroy_test_db(name, verbosity=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1800)
     parser.add_argument("--sequence", type=int, default=100)
+    parser.add_argument(
+        "--archive",
+        nargs="?",
+        const="all",
+        choices=["all", *ARCHIVE_ORDERS],
+        help="import the 80 archived lists instead (all: every order, each in its own process)",
+    )
+    parser.add_argument("--seed", type=int, default=287, help="seed of the shuffled order")
     args = parser.parse_args()
+    if args.archive == "all":
+        for order in ARCHIVE_ORDERS:
+            command = [sys.executable, __file__, "--archive", order, "--seed", str(args.seed)]
+            subprocess.run(command, check=True)
+        return
+    if args.archive:
+        archive_run(args.archive, args.seed)
+        return
     setup_django()
     from django.db import connection
 

@@ -84,6 +84,7 @@ class DocumentAgreementInline(admin.TabularInline):
     model = DocumentAgreement
     extra = 0
     raw_id_fields = ["agreement"]
+    readonly_fields = ["evidence_row"]
 
 
 class DocumentURLInline(admin.TabularInline):
@@ -394,7 +395,14 @@ class DocumentAgencyAdmin(admin.ModelAdmin):
     list_filter = ["status", "method", "agency__state"]
     search_fields = ["document__title", "agency__name"]
     raw_id_fields = ["document", "agency"]
-    readonly_fields = ["method", "confidence", "passage", "reviewed_by", "created_at"]
+    readonly_fields = [
+        "method",
+        "confidence",
+        "passage",
+        "evidence_row",
+        "reviewed_by",
+        "created_at",
+    ]
     ordering = ["status", "-confidence"]
     actions = ["confirm", "reject"]
 

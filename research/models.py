@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from agreements.models import Agency, Agreement
+from agreements.models import Agency, Agreement, SnapshotRow
 
 
 class Tag(models.Model):
@@ -71,6 +71,12 @@ class Document(models.Model):
         help_text=_("Full text is public only for public-domain and openly licensed documents."),
     )
     file = models.FileField(_("original file"), upload_to="documents/%Y/%m/", blank=True)
+    original_filename = models.CharField(
+        _("original file name"),
+        max_length=255,
+        blank=True,
+        help_text=_("The file's name as submitted (storage may rename the copy it keeps)."),
+    )
     sha256 = models.CharField(_("file sha256"), max_length=64, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     size = models.PositiveBigIntegerField(null=True, blank=True)
@@ -185,6 +191,7 @@ class DocumentAgency(models.Model):
     class Method(models.TextChoices):
         MANUAL = "manual", _("Manual")
         AUTOMATIC = "automatic", _("Automatic")
+        ICE_LIST = "ice_list", _("Linked from ICE's list")
 
     class Status(models.TextChoices):
         SUGGESTED = "suggested", _("Suggested")
@@ -197,6 +204,15 @@ class DocumentAgency(models.Model):
     confidence = models.FloatField(default=1.0)
     status = models.CharField(max_length=10, choices=Status, default=Status.SUGGESTED)
     passage = models.TextField(blank=True, help_text=_("The text where the agency is named."))
+    evidence_row = models.ForeignKey(
+        SnapshotRow,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("ICE list row"),
+        help_text=_("The row of ICE's list whose MOA or addendum link is this document."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -234,6 +250,15 @@ class DocumentAgreement(models.Model):
         Agreement, on_delete=models.CASCADE, related_name="document_links"
     )
     role = models.CharField(max_length=10, choices=Role, default=Role.RELATED)
+    evidence_row = models.ForeignKey(
+        SnapshotRow,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("ICE list row"),
+        help_text=_("The row of ICE's list whose MOA or addendum link is this document."),
+    )
 
     class Meta:
         verbose_name = _("document–agreement link")

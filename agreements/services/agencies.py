@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.apps import apps
 from django.db import IntegrityError, transaction
-from django.db.models import Model, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from agreements.models import Agency, AgencyAlias, Agreement, AgreementEvent, SnapshotRow
 from agreements.services.events import agreements_rebuild
+from agreements.signals import agency_merged, agreements_combined, links_moved
 
 # Status that says most about an agreement when two records of it are merged.
 _STATUS_RANK = {Agreement.Status.ACTIVE: 2, Agreement.Status.PENDING: 1, Agreement.Status.ENDED: 0}
-_LINK_STATUS_RANK = {"confirmed": 2, "suggested": 1, "rejected": 0}
 
 
 class AgencyMergeError(ValueError):
@@ -94,7 +93,9 @@ def _merge(*, survivor: Agency, others: list[Agency], user) -> AgencyMergeResult
         result.events_moved += AgreementEvent.objects.filter(agency=other).update(agency=survivor)
         result.aliases_moved += AgencyAlias.objects.filter(agency=other).update(agency=survivor)
         _keep_name_as_alias(other, survivor)
-        result.document_links_moved += _move_document_links(other, survivor)
+        result.document_links_moved += links_moved(
+            agency_merged.send(sender=Agency, source_ids=[other.pk], target=survivor)
+        )
         _move_other_relations(other, survivor)
         _fill_blanks(survivor, other)
         result.merged_names.append(other.name)
@@ -154,13 +155,7 @@ def _combine_agreements(*, keep: Agreement, drop: Agreement) -> None:
             event.agreement, event.agency = keep, keep.agency
             event.save(update_fields=["agreement", "agency"])
     Agreement.objects.filter(predecessor=drop).exclude(pk=keep.pk).update(predecessor=keep)
-    _move_links(
-        _research_model("DocumentAgreement"),
-        "agreement",
-        drop,
-        keep,
-        same=("document_id", "role"),
-    )
+    agreements_combined.send(sender=Agreement, source_ids=[drop.pk], target=keep)
     if keep.predecessor_id in (None, drop.pk):
         # Never point at the record being dropped, nor at itself.
         inherited = drop.predecessor_id
@@ -198,56 +193,9 @@ def _keep_name_as_alias(other: Agency, survivor: Agency) -> None:
         )
 
 
-def _research_model(name: str) -> type[Model] | None:
-    # Looked up by name so that agreements never imports the research app.
-    try:
-        return apps.get_model("research", name)
-    except LookupError:
-        return None
-
-
-def _move_document_links(other: Agency, survivor: Agency) -> int:
-    return _move_links(
-        _research_model("DocumentAgency"), "agency", other, survivor, same=("document_id",)
-    )
-
-
-def _move_links(model, field_name: str, old: Model, new: Model, *, same: tuple[str, ...]) -> int:
-    """Point ``model`` rows from ``old`` to ``new``; where ``new`` has the same link, keep the better one."""
-    if model is None:
-        return 0
-    existing = {
-        tuple(getattr(link, key) for key in same): link
-        for link in model.objects.filter(**{field_name: new})
-    }
-    moved = 0
-    for link in model.objects.filter(**{field_name: old}):
-        twin = existing.get(tuple(getattr(link, key) for key in same))
-        if twin is None:
-            setattr(link, field_name, new)
-            link.save(update_fields=[field_name])
-            moved += 1
-            continue
-        if _link_rank(link) > _link_rank(twin):
-            for attr in ("status", "method", "confidence", "passage", "reviewed_by_id"):
-                if hasattr(link, attr):
-                    setattr(twin, attr, getattr(link, attr))
-            twin.save()
-        link.delete()
-        moved += 1
-    return moved
-
-
-def _link_rank(link: Model) -> tuple[int, float]:
-    return (
-        _LINK_STATUS_RANK.get(getattr(link, "status", ""), 1),
-        getattr(link, "confidence", 0.0),
-    )
-
-
 def _move_other_relations(other: Agency, survivor: Agency) -> None:
     """Move links from models added later (e.g. by the research app) that this module does not know."""
-    known = {Agreement, AgencyAlias, SnapshotRow, AgreementEvent, _research_model("DocumentAgency")}
+    known = {Agreement, AgencyAlias, SnapshotRow, AgreementEvent}
     for relation in Agency._meta.related_objects:
         if relation.related_model in known or not relation.one_to_many:
             continue

@@ -221,6 +221,7 @@ def _submit_upload(
                 submitted_by=submitted_by,
                 sha256=sha256,
                 size=len(data),
+                original_filename=name[:255],
                 content_type=mimetypes.guess_type(name)[0] or "",
                 status=Document.Status.QUEUED,
                 status_changed_at=timezone.now(),
@@ -372,8 +373,7 @@ def document_process(*, document_id: int, retry_transient: bool = False) -> Docu
         stored = _store(document, content, name, extraction, final_url, result)
     except Exception as exc:
         return _fail_unexpectedly(document, exc)
-    if stored.pk == document.pk and stored.text:
-        _link_agencies(stored)
+    _link_agencies(stored, by_text=stored.pk == document.pk and bool(stored.text))
     return stored
 
 
@@ -412,6 +412,8 @@ def _unchanged(document: Document) -> Document:
 
 
 def _file_name(document: Document, final_url: str) -> str:
+    if document.original_filename:
+        return document.original_filename
     if document.file:
         return PurePosixPath(document.file.name).name
     name = PurePosixPath(urlsplit(final_url or document.source_url).path).name
@@ -536,17 +538,24 @@ def _title_from_name(name: str) -> str:
     return stem[:500]
 
 
-def _link_agencies(document: Document) -> None:
-    """Suggest agency links (research.services.linking, when it is installed)."""
+def _link_agencies(document: Document, *, by_text: bool) -> None:
+    """Link the agreements whose MOA link is this file, then suggest the agencies its text names.
+
+    The links come from research.services.linking, when it is installed.
+    """
     try:
         linking = importlib.import_module("research.services.linking")
     except ImportError:
         return
-    try:
-        linking.document_link_agencies(document=document)
-    except Exception:
-        # A linker fault must not undo an ingestion; curators can re-link.
-        logger.exception("Linking agencies for document %s failed.", document.pk)
+    steps = [linking.document_link_list_rows]
+    if by_text:
+        steps.append(linking.document_link_agencies)
+    for step in steps:
+        try:
+            step(document=document)
+        except Exception:
+            # A linker fault must not undo an ingestion; curators can re-link.
+            logger.exception("Linking document %s (%s) failed.", document.pk, step.__name__)
 
 
 # --- Sweep ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from portal.tasks import enqueue_on_commit
 from research.models import Document, DocumentAgency
-from research.services.linking import document_link_agencies
+from research.services.linking import document_link_agencies, document_link_list_rows
 
 __all__ = [
     "ReviewError",
@@ -78,5 +78,5 @@ def document_reextract(*, document: Document, user=None) -> Document:
 
 
 def document_relink(*, document: Document, user=None) -> list[DocumentAgency]:
-    """Run the agency linker again over ``document``'s current text."""
-    return document_link_agencies(document=document)
+    """Link ``document`` again: to the list rows that link to its file, then by its current text."""
+    return document_link_list_rows(document=document) + document_link_agencies(document=document)

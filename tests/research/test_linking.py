@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from research.models import DocumentAgency
+from agreements.signals import agency_merged, agreements_combined, links_moved
+from research.models import DocumentAgency, DocumentAgreement
 from research.services.linking import (
     document_agency_add,
     document_agency_review,
@@ -14,6 +17,7 @@ from research.services.linking import (
 from .factories import (
     AgencyAliasFactory,
     AgencyFactory,
+    AgreementFactory,
     CuratorFactory,
     DocumentAgencyFactory,
     DocumentFactory,
@@ -95,3 +99,38 @@ def test_review_refuses_an_unknown_status(polk_counties):
     link = DocumentAgencyFactory(agency=polk_counties["GA"])
     with pytest.raises(ValueError, match="not a link status"):
         document_agency_review(link=link, status="maybe")
+
+
+def test_an_announced_agency_merge_moves_research_links_and_keeps_the_curators_decision():
+    """Agreements only announces the merge; research's receiver moves its own links."""
+    kept = AgencyFactory(name="Gulf County Sheriff's Office", state="FL")
+    merged = AgencyFactory(name="Gulf County BOCC", state="FL")
+    only_merged, both = DocumentFactory(), DocumentFactory()
+    DocumentAgencyFactory(document=only_merged, agency=merged)
+    DocumentAgencyFactory(document=both, agency=kept, confidence=0.6)
+    DocumentAgencyFactory(document=both, agency=merged, status="confirmed", confidence=0.9)
+
+    moved = links_moved(agency_merged.send(sender=None, source_ids=[merged.pk], target=kept))
+
+    assert moved == 2
+    links = {link.document_id: link for link in DocumentAgency.objects.filter(agency=kept)}
+    assert set(links) == {only_merged.pk, both.pk}
+    assert (links[both.pk].status, links[both.pk].confidence) == ("confirmed", 0.9)
+    assert not DocumentAgency.objects.filter(agency=merged).exists()
+
+
+def test_announced_combined_agreements_keep_one_moa_link():
+    agency = AgencyFactory(name="Polk County Sheriff's Office", state="GA")
+    keep = AgreementFactory(agency=agency, model="JEM", signed_on=dt.date(2020, 7, 2))
+    drop = AgreementFactory(agency=agency, model="WSO", signed_on=dt.date(2020, 7, 2))
+    moa, addendum = DocumentFactory(kind="moa"), DocumentFactory(kind="moa")
+    DocumentAgreement.objects.create(document=moa, agreement=keep, role="moa")
+    DocumentAgreement.objects.create(document=moa, agreement=drop, role="moa")
+    DocumentAgreement.objects.create(document=addendum, agreement=drop, role="addendum")
+
+    agreements_combined.send(sender=None, source_ids=[drop.pk], target=keep)
+
+    assert set(DocumentAgreement.objects.values_list("document", "agreement", "role")) == {
+        (moa.pk, keep.pk, "moa"),
+        (addendum.pk, keep.pk, "addendum"),
+    }

@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 
 from agreements.models import SupportModel
+from agreements.services import snapshot_import
+from research import extract
 from research.models import Document, DocumentAgreement
+from research.services.ingest import document_submit
+from research.services.linking import document_agency_review, document_link_list_rows
 from research.services.moas import agreement_moa_title, agreement_moas_submit
 from research.tasks import agreement_moas_submit_task
 
-from .factories import AgencyFactory, AgreementFactory
+from .factories import AgencyFactory, AgreementFactory, CuratorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +141,150 @@ def test_a_replaced_moa_link_is_fetched_again(moa_site, django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         assert len(agreement_moas_submit().submitted) == 1
     assert agreement.document_links.filter(role="moa").count() == 2
+
+
+# --- MOAs found by their link in ICE's lists -------------------------------------
+
+BUNDLED = Path(__file__).resolve().parents[2] / "data" / "ice-287g"
+PIERCE = "PierceCoGA_WSO_MOA_02.26.25.pdf"
+HAMILTON_SCAN = "HamiltonCountySheriffTN_JEM_031325.pdf"
+MAY_2025 = "participatingAgencies05232025am.xlsx"
+WAYBACK_2021 = "ParticipatingEntities-20210113002027.xlsx"
+
+
+def _import_list(path: Path, published_at: dt.datetime):
+    with path.open("rb") as handle:
+        return snapshot_import(file=handle, filename=path.name, published_at=published_at).snapshot
+
+
+@pytest.fixture
+def may_2025_list():
+    """ICE's participating list of 2025-05-23, as published."""
+    return _import_list(BUNDLED / MAY_2025, dt.datetime(2025, 5, 23, 4, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def wayback_2021_list():
+    """The list of January 2021 parsed from a Wayback Machine capture: MOA links inside it."""
+    return _import_list(
+        BUNDLED / "archive" / WAYBACK_2021, dt.datetime(2021, 1, 13, 0, 20, 27, tzinfo=dt.UTC)
+    )
+
+
+def _upload(path: Path, capture, name: str = "", kind: str = Document.Kind.MOA) -> Document:
+    with capture(execute=True):
+        document = document_submit(upload=path, filename=name or path.name, kind=kind)
+    document.refresh_from_db()
+    return document
+
+
+def test_a_pdf_named_as_a_list_row_links_is_that_rows_agreement(
+    may_2025_list, django_capture_on_commit_callbacks
+):
+    """Pierce County's MOA names no agency the text linker can find; its file name is enough."""
+    document = _upload(BUNDLED / "moas" / PIERCE, django_capture_on_commit_callbacks)
+
+    row = may_2025_list.rows.get(row_number=320)
+    assert (row.agency_name, row.state, row.model) == (
+        "Pierce County Sheriff's Office",
+        "GA",
+        "WSO",
+    )
+    assert list(document.agreement_links.values_list("agreement", "role", "evidence_row")) == [
+        (row.agreement_id, "moa", row.pk)
+    ]
+    link = document.agency_links.get()
+    assert (link.agency_id, link.status, link.method) == (row.agency_id, "confirmed", "ice_list")
+    assert link.evidence_row == row
+    assert link.passage == (
+        "Linked as the MOA in row 320 of ICE's participating list of 2025-05-23: "
+        "Pierce County Sheriff's Office (GA), Warrant Service Officer, signed 2025-02-27."
+    )
+
+
+def test_a_scan_without_text_is_linked_by_its_name(
+    may_2025_list, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(extract, "tesseract_path", lambda: None)  # no OCR
+    document = _upload(BUNDLED / "moas" / HAMILTON_SCAN, django_capture_on_commit_callbacks)
+
+    assert document.needs_ocr and "Hamilton" not in document.text  # only a stamped date
+    agency = document.agency_links.get(status="confirmed").agency
+    assert (agency.name, agency.state) == ("Hamilton County Sheriff's Office", "TN")
+    assert document.agreements.get().model == SupportModel.JEM
+
+
+def test_a_wayback_link_matches_by_the_ice_address_inside_and_the_latest_row_is_the_evidence(
+    wayback_2021_list, may_2025_list, django_capture_on_commit_callbacks
+):
+    document = _upload(DATA / BAKER, django_capture_on_commit_callbacks)
+
+    old_row = wayback_2021_list.rows.get(agency_name="Baker County Sheriff's Office")
+    assert old_row.moa_source_url.startswith("https://web.archive.org/web/20210113002027/https://")
+    new_row = may_2025_list.rows.get(row_number=31)
+    assert old_row.agreement_id == new_row.agreement_id
+    assert list(document.agreement_links.values_list("agreement", "evidence_row")) == [
+        (new_row.agreement_id, new_row.pk)
+    ]
+    link = document.agency_links.get(status="confirmed")
+    assert "row 31 of ICE's participating list of 2025-05-23 (and 1 other row" in link.passage
+
+
+def test_a_pdf_fetched_from_an_address_ending_in_a_listed_file_name_is_linked(
+    may_2025_list, local_server, django_capture_on_commit_callbacks
+):
+    folder = local_server.directory / "doclib" / "287gMOA"
+    folder.mkdir(parents=True)
+    shutil.copy(BUNDLED / "moas" / PIERCE, folder / PIERCE)
+    with django_capture_on_commit_callbacks(execute=True):
+        document = document_submit(url=local_server.url(f"doclib/287gMOA/{PIERCE}"), kind="moa")
+    document.refresh_from_db()
+
+    assert document.status == Document.Status.NEEDS_REVIEW
+    assert document.agency_links.get().agency.name == "Pierce County Sheriff's Office"
+
+
+def test_the_same_bytes_under_another_name_are_linked_once_fetched_from_the_listed_address(
+    may_2025_list, local_server, django_capture_on_commit_callbacks
+):
+    """A scan uploaded as "scan0001.pdf" matches nothing until its bytes arrive from the row's link."""
+    scan = _upload(DATA / POLK, django_capture_on_commit_callbacks, name="scan0001.pdf")
+    assert not scan.agreement_links.exists()
+
+    folder = local_server.directory / "doclib" / "287gMOA"
+    folder.mkdir(parents=True)
+    shutil.copy(DATA / POLK, folder / POLK)
+    with django_capture_on_commit_callbacks(execute=True):
+        fetched = document_submit(url=local_server.url(f"doclib/287gMOA/{POLK}"), kind="moa")
+    fetched.refresh_from_db()
+
+    assert fetched.duplicate_of == scan
+    polk_row = may_2025_list.rows.get(row_number=321)
+    assert list(scan.agreement_links.values_list("agreement", "evidence_row")) == [
+        (polk_row.agreement_id, polk_row.pk)
+    ]
+    assert scan.agency_links.get(status="confirmed").agency.state == "GA"
+
+
+def test_a_name_that_only_ends_like_a_listed_file_is_not_linked(
+    may_2025_list, django_capture_on_commit_callbacks
+):
+    document = _upload(
+        BUNDLED / "moas" / PIERCE, django_capture_on_commit_callbacks, name="WSO_MOA_02.26.25.pdf"
+    )
+
+    assert not document.agreement_links.exists()
+    assert not document.agency_links.filter(method="ice_list").exists()
+
+
+def test_a_curators_rejection_stands_when_the_list_links_the_file(
+    may_2025_list, django_capture_on_commit_callbacks
+):
+    document = _upload(BUNDLED / "moas" / PIERCE, django_capture_on_commit_callbacks)
+    link = document.agency_links.get()
+    document_agency_review(link=link, status="rejected", user=CuratorFactory())
+
+    document_link_list_rows(document=document)
+
+    link.refresh_from_db()
+    assert (link.status, link.method) == ("rejected", "ice_list")

@@ -1,55 +1,52 @@
-"""Load the bundled real ICE lists and MOA PDFs (data/ice-287g/); safe to run again."""
+"""Load the bundled real ICE lists and MOA PDFs (data/ice-287g/ and its folders); safe to run again."""
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 
-from agreements.management.commands.load_ice_samples import SAMPLES, samples_load
-from agreements.models import Agreement
-from agreements.services import SnapshotImportError
-from research.models import Document, DocumentAgreement
+from agreements.management.commands.load_ice_samples import SAMPLES, refusals, samples_load
+from research.models import Document
 from research.services.ingest import document_submit
+from research.services.linking import list_rows_linking_file
 from research.services.moas import agreement_moa_title
 from research.services.review import document_publish
 
 
 class Command(BaseCommand):
-    help = "Import the bundled ICE spreadsheets and publish the bundled MOA PDFs."
+    help = (
+        "Import the bundled ICE lists in publication order, then publish the bundled MOA PDFs "
+        "linked to the agreements whose list rows link to them."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--folder", type=Path, default=SAMPLES, help="Folder of samples.")
 
     def handle(self, *args, folder: Path, **options):
-        if not any(folder.glob("*.xlsx")):
+        if not any(folder.rglob("*.xlsx")):
             raise CommandError(f"No .xlsx files in {folder}: the bundled samples are missing.")
-        try:
-            for line in samples_load(folder):
-                self.stdout.write(line)
-        except SnapshotImportError as exc:
-            raise CommandError(str(exc)) from exc
-        for path in sorted(folder.glob("*.pdf")):
+        entries = samples_load(folder)
+        for entry in entries:
+            self.stdout.write(entry.summary())
+        for path in sorted(folder.rglob("*.pdf"), key=lambda path: path.name.casefold()):
             self.stdout.write(f"{path.name}: {self._load_moa(path)}")
+        error = refusals(entries)
+        if error:
+            raise error
 
     def _load_moa(self, path: Path) -> str:
-        """Submit a bundled MOA as the document of the agreements that link to it."""
-        links = []
-        for role, field in (
-            (DocumentAgreement.Role.MOA, "moa_url"),
-            (DocumentAgreement.Role.ADDENDUM, "addendum_url"),
-        ):
-            matches = Agreement.objects.filter(Q(**{f"{field}__endswith": "/" + path.name}))
-            links += [(agreement, role) for agreement in matches.select_related("agency")]
-        title = agreement_moa_title(*links[0]) if links else path.stem
+        """Submit a bundled MOA; processing links it to the rows whose MOA link is this file."""
+        matches = [m for m in list_rows_linking_file(filename=path.name) if m.row.agreement_id]
+        # Named after the agreement of the latest list row that links to it.
+        title = agreement_moa_title(matches[-1].row.agreement, matches[-1].role) if matches else ""
         document = document_submit(
             upload=path,
             filename=path.name,
             kind=Document.Kind.MOA,
             rights=Document.Rights.PUBLIC_DOMAIN,
             title=title,
-            agreement_links=links,
         )
         document.refresh_from_db()
         if document.status == Document.Status.NEEDS_REVIEW:
             document = document_publish(document=document)
-        return f"{document.get_status_display().lower()}, linked to {len(links)} agreement(s)"
+        linked = document.agreement_links.values("agreement").distinct().count()
+        return f"{document.get_status_display().lower()}, linked to {linked} agreement(s)"
