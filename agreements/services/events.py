@@ -209,16 +209,13 @@ def agreements_rebuild(
     reconciler = _Reconciler(timeline, result)
     for pair in sorted(groups_by_lineage):
         reconciler.claim(groups_by_lineage[pair], existing.get(pair, []))
+    # Ids taken before saving: combining two records deletes one, which blanks its pk.
+    existing_ids = [a.pk for agreements in existing.values() for a in agreements]
     reconciler.save()
     _assign_rows(groups_by_lineage, new_rows)
     _update_agencies(agency_ids, rows, timeline)
     result.events = _sync_events(agency_ids, groups_by_lineage, timeline)
-    kept = [
-        a.pk
-        for agreements in existing.values()
-        for a in agreements
-        if a.pk not in reconciler.dropped
-    ]
+    kept = [pk for pk in existing_ids if pk not in reconciler.dropped]
     _sync_last_seen(agency_ids, groups_by_lineage, timeline, kept)
     return result
 

@@ -384,3 +384,29 @@ def test_lost_last_seen_records_are_rebuilt_from_the_rows():
     import_all(files[3:])
     assert history() == expected_history
     assert last_seen() == expected_seen
+
+
+def test_list_dated_between_two_records_of_one_agreement_joins_them_without_crashing():
+    """The archive's crash: a list older than those imported made two records one agreement.
+
+    January's date and April's (a correction, 20 days apart) were two agreements
+    while March (without the agency) stood between them; February, imported
+    last, lists the corrected date right after January, so they are one.
+    """
+    other = _c()
+    files = [
+        ("participatingAgencies01152025am.xlsx", workbook([_a(signed=D(2025, 1, 10)), other], modified=D(2025, 1, 15))),
+        ("participatingAgencies03012025am.xlsx", workbook([other], modified=D(2025, 3, 1))),
+        ("participatingAgencies04012025am.xlsx", workbook([_a(signed=D(2025, 1, 30)), other], modified=D(2025, 4, 1))),
+        ("participatingAgencies02012025am.xlsx", workbook([_a(signed=D(2025, 1, 30)), other], modified=D(2025, 2, 1))),
+    ]  # fmt: skip
+    import_all(files[:3])
+    assert Agreement.objects.filter(agency__name="Arlington Police Department").count() == 2
+    import_all(files[3:])
+    (agreement,) = Agreement.objects.filter(agency__name="Arlington Police Department")
+    assert agreement.signed_on == dt.date(2025, 1, 30)
+    assert AgreementLastSeen.objects.filter(agreement=agreement).exists()
+    expected = history()
+    wipe()
+    import_all(sorted(files))
+    assert history() == expected
