@@ -29,19 +29,14 @@ from typing import BinaryIO
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.text import slugify
-from rapidfuzz import fuzz, process
 
-from agreements import ice_sheet, normalize
-from agreements.models import Agency, AgencyAlias, ListSnapshot, SnapshotRow
+from agreements import ice_sheet
+from agreements.models import ListSnapshot, SnapshotRow
 from agreements.services.appended import snapshot_history_update
 from agreements.services.events import NewRow, RebuildResult, agreements_rebuild, insert_plain
+from agreements.services.identity import AgencyResolver, identity_recompute, leftovers_delete
 
 EASTERN = zoneinfo.ZoneInfo("America/New_York")
-# Name-key similarity (rapidfuzz ratio) above which two names of one state
-# may be the same agency; a match is only made alone when the counties agree.
-FUZZY_SAME = 90
-FUZZY_CLOSE = 85
 # Metadata further than this from the file name's date is doubted (warning).
 DATE_TOLERANCE = dt.timedelta(days=2)
 WARNINGS_PER_CODE = 1000
@@ -281,8 +276,13 @@ def _import(
             needs_review=resolver.needs_review,
             held=True,
         )
-    affected = set(agency_ids.values()) | _neighbour_agencies(snapshot)
-    rebuilt = snapshot_history_update(snapshot=snapshot, new_rows=rows, agency_ids=affected)
+    identity = identity_recompute(states={row.state for row in rows if row.state}, new_rows=rows)
+    affected = {r.agency_id for r in rows if r.agency_id} | _neighbour_agencies(snapshot)
+    rebuilt = snapshot_history_update(
+        snapshot=snapshot, new_rows=rows, agency_ids=affected | identity.agencies,
+        structural=identity.agencies,
+    )  # fmt: skip
+    leftovers_delete(agency_ids=identity.agencies)
     return ImportResult(
         snapshot=snapshot,
         created=True,
@@ -460,191 +460,3 @@ def _county_share_warning(sheet: ice_sheet.IceSheet, warnings: list) -> None:
                 "were matched to a FIPS code.",
             )
         )
-
-
-# --- Agencies ---------------------------------------------------------------
-
-
-@dataclass
-class _Known:
-    """An agency as the resolver sees it (saved or about to be created)."""
-
-    agency: Agency
-    county_fips: str
-
-
-class AgencyResolver:
-    """Finds the agency of each row: exact key, alias, then a cautious fuzzy match."""
-
-    def __init__(self, states: set[str]) -> None:
-        self.keys: dict[tuple[str, str], _Known] = {}
-        self.by_id: dict[int, _Known] = {}
-        self.created = 0
-        self.needs_review = 0
-        self.new: list[Agency] = []
-        self.aliases: dict[tuple[str, str], tuple[str, _Known]] = {}
-        self.indexes: dict[str, dict] = {}
-        for agency in Agency.objects.filter(state__in=states).only(
-            "id", "state", "name_key", "county_fips", "kind", "name", "slug"
-        ):
-            known = _Known(agency, agency.county_fips)
-            self.keys[(agency.state, agency.name_key)] = known
-            self.by_id[agency.pk] = known
-        for state, key, agency_id in AgencyAlias.objects.filter(state__in=states).values_list(
-            "state", "name_key", "agency_id"
-        ):
-            if agency_id in self.by_id:
-                self.keys.setdefault((state, key), self.by_id[agency_id])
-
-    def resolve(self, rows: list[ice_sheet.SheetRow], warnings: list) -> dict[int, int]:
-        """Row number -> agency id, creating agencies (and aliases) as needed."""
-        first_row: dict[tuple[str, str], ice_sheet.SheetRow] = {}
-        for row in rows:
-            if row.state and row.name_key:
-                first_row.setdefault((row.state, row.name_key), row)
-        found = {pair: self._find(pair, first_row[pair], warnings) for pair in sorted(first_row)}
-        self._save()
-        return {
-            row.number: found[(row.state, row.name_key)].agency.pk
-            for row in rows
-            if (row.state, row.name_key) in found
-        }
-
-    def _find(self, pair: tuple[str, str], row: ice_sheet.SheetRow, warnings: list) -> _Known:
-        known = self.keys.get(pair)
-        if known is not None:
-            return known
-        best, score = self._closest(pair)
-        review_with = None
-        if best is not None:
-            same_county = bool(row.county_fips) and row.county_fips == best.county_fips
-            other_county = bool(row.county_fips and best.county_fips) and not same_county
-            if score >= FUZZY_SAME and same_county:
-                self.aliases[pair] = (row.agency_name, best)
-                self._remember(pair, best)
-                warnings.append(
-                    _row_warning(
-                        row,
-                        f"Read as {best.agency.name!r}: the same name but for spelling, "
-                        "in the same county.",
-                        "agency_fuzzy",
-                    )
-                )
-                return best
-            if not other_county:
-                review_with = best
-        known = self._create(row)
-        if review_with is not None:
-            known.agency.needs_review = True
-            self.needs_review += 1
-            warnings.append(
-                _row_warning(
-                    row,
-                    f"{row.agency_name!r} is close to {review_with.agency.name!r} but may be a "
-                    "different agency; kept separate and flagged for a curator to merge or confirm.",
-                    "agency_needs_review",
-                )
-            )
-        self._remember(pair, known)
-        return known
-
-    def _closest(self, pair: tuple[str, str]) -> tuple[_Known | None, float]:
-        """The most similar known agency of the state, if it is close and unrivalled.
-
-        Names are compared on their distinctive part ("Miami Springs" in "City
-        of Miami Springs Police Department"), only among agencies with the same
-        role words and the same numbers.
-        """
-        state, key = pair
-        core = normalize.name_core(key)
-        if not core:
-            return None, 0
-        shape = (normalize.name_roles(key), tuple(_digits(key)))
-        candidates = self._index(state).get(shape, {})
-        matches = process.extract(
-            core, list(candidates), scorer=fuzz.ratio, limit=3, score_cutoff=FUZZY_CLOSE
-        )
-        if not matches:
-            return None, 0
-        best_core, score, _ = matches[0]
-        agencies = {id(k.agency) for m in matches if m[1] >= score - 3 for k in candidates[m[0]]}
-        if len(agencies) > 1:
-            return candidates[best_core][0], min(score, FUZZY_SAME - 1)  # rivals: only review
-        return candidates[best_core][0], score
-
-    def _index(self, state: str) -> dict[tuple, dict[str, list[_Known]]]:
-        """Known names of a state by (roles, numbers), then by distinctive core."""
-        if state not in self.indexes:
-            index: dict[tuple, dict[str, list[_Known]]] = {}
-            for (s, key), known in self.keys.items():
-                if s == state:
-                    self._add_to_index(index, key, known)
-            self.indexes[state] = index
-        return self.indexes[state]
-
-    @staticmethod
-    def _add_to_index(index: dict, key: str, known: _Known) -> None:
-        shape = (normalize.name_roles(key), tuple(_digits(key)))
-        index.setdefault(shape, {}).setdefault(normalize.name_core(key), []).append(known)
-
-    def _remember(self, pair: tuple[str, str], known: _Known) -> None:
-        self.keys[pair] = known
-        if pair[0] in self.indexes:
-            self._add_to_index(self.indexes[pair[0]], pair[1], known)
-
-    def _create(self, row: ice_sheet.SheetRow) -> _Known:
-        agency = Agency(
-            name=row.agency_name,
-            state=row.state,
-            name_key=row.name_key,
-            kind=row.agency_kind or "other",
-            agency_type=row.agency_type,
-            county_name=row.county,
-            county_fips=row.county_fips,
-        )
-        self.new.append(agency)
-        return _Known(agency, row.county_fips)
-
-    def _save(self) -> None:
-        if self.new:
-            _assign_slugs(self.new)
-            Agency.objects.bulk_create(self.new, batch_size=500)
-            self.created = len(self.new)
-        if self.aliases:
-            AgencyAlias.objects.bulk_create(
-                [
-                    AgencyAlias(agency=known.agency, name=name, state=state, name_key=key)
-                    for (state, key), (name, known) in self.aliases.items()
-                ],
-                ignore_conflicts=True,
-            )
-
-
-def _row_warning(row: ice_sheet.SheetRow, message: str, code: str) -> dict:
-    return {
-        "row": row.number,
-        "column": "LAW ENFORCEMENT AGENCY",
-        "value": row.agency_name,
-        "message": message,
-        "code": code,
-    }
-
-
-def _digits(key: str) -> list[str]:
-    return re.findall(r"\d+", key)
-
-
-def _assign_slugs(agencies: list[Agency]) -> None:
-    bases = [slugify(f"{a.name} {a.state}")[:240] or f"agency-{a.state.lower()}" for a in agencies]
-    taken = set(Agency.objects.filter(slug__in=set(bases)).values_list("slug", flat=True))
-    for agency, base in zip(agencies, bases, strict=True):
-        slug, n = base, 2
-        if slug in taken:
-            # Twins of this name exist: ask the database once for all of them.
-            taken |= set(
-                Agency.objects.filter(slug__startswith=base).values_list("slug", flat=True)
-            )
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
-        taken.add(slug)
-        agency.slug = slug
