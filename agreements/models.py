@@ -455,7 +455,9 @@ class IdentityRule(models.Model):
         ordering = ["state", "name_a", "name_b"]
         constraints = [
             models.UniqueConstraint(fields=["state", "key_a", "key_b"], name="identity_rule_pair"),
-            models.CheckConstraint(condition=Q(key_a__lt=models.F("key_b")), name="identity_rule_sorted"),
+            models.CheckConstraint(
+                condition=Q(key_a__lt=models.F("key_b")), name="identity_rule_sorted"
+            ),
         ]
 
     def __str__(self) -> str:

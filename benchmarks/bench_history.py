@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import random
 import re
 import resource
@@ -40,7 +41,9 @@ def archive_date(name: str) -> dt.datetime:
     if capture:
         return dt.datetime.strptime(capture[1], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
     month, day, year, half = _ICE.search(name).groups()
-    return dt.datetime(int(year), int(month), int(day[-2:]), 12 if half == "pm" else 0, tzinfo=EASTERN)
+    return dt.datetime(
+        int(year), int(month), int(day[-2:]), 12 if half == "pm" else 0, tzinfo=EASTERN
+    )
 
 
 def main() -> None:
@@ -81,6 +84,15 @@ def main() -> None:
     last = ListSnapshot.objects.filter(kind="participating").applied().newest_first().first()
     on_last = Agency.objects.filter(snapshot_rows__snapshot=last).distinct()
     print(f"agencies {Agency.objects.count()}, on the last list {on_last.count()}")
+    agencies = sorted(Agency.objects.values_list("state", "name"))
+    events = sorted(
+        AgreementEvent.objects.values_list(
+            "kind", "snapshot__sha256", "agency__state", "agency__name", "agreement__model",
+            "agreement__signed_on", "field", "old_value", "new_value",
+        )
+    )  # fmt: skip
+    digest = hashlib.sha256(repr((agencies, events)).encode()).hexdigest()[:16]
+    print(f"history digest (agencies by name and state, events): {digest}")
 
 
 if __name__ == "__main__":

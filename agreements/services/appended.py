@@ -252,4 +252,3 @@ class _Plan:
                 if diff:
                     changes.append((pk, diff))
         update_grouped(Agency, changes)
-

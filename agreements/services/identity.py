@@ -221,15 +221,26 @@ class IdentityChange:
 
     agencies: set[int] = field(default_factory=set)
     moved: dict[int, int] = field(default_factory=dict)  # deleted agency -> the one it joined
+    owner: dict[tuple[str, str], int] = field(default_factory=dict)  # (state, key) -> agency
 
 
 class _Clusters:
     """Union-find over keys that never joins two keys a rule or a shared list keeps apart."""
 
-    def __init__(self, keys: list[str], apart: set[frozenset[str]]) -> None:
+    def __init__(
+        self, keys: list[str], rules: dict[frozenset[str], str], listed: dict[str, set]
+    ) -> None:
         self.parent = {k: k for k in keys}
         self.members = {k: {k} for k in keys}
-        self.apart = apart
+        self.rules = rules
+        self.listed = listed  # key -> the (list, model) pairs that list it
+
+    def apart(self, a: str, b: str) -> bool:
+        """Whether a rule, or a list naming both with the same model, says two agencies."""
+        decision = self.rules.get(frozenset((a, b)))
+        if decision is not None:
+            return decision == IdentityRule.Decision.DISTINCT
+        return not self.listed[a].isdisjoint(self.listed[b])
 
     def find(self, key: str) -> str:
         while self.parent[key] != key:
@@ -241,7 +252,7 @@ class _Clusters:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
-        if any(frozenset((x, y)) in self.apart for x in self.members[ra] for y in self.members[rb]):
+        if any(self.apart(x, y) for x in self.members[ra] for y in self.members[rb]):
             return False
         ra, rb = min(ra, rb), max(ra, rb)
         self.parent[rb] = ra
@@ -286,8 +297,9 @@ def identity_recompute(*, states: set[str], new_rows: list | None = None) -> Ide
         )  # fmt: skip
     change.agencies |= _sync_possible(states, wanted_possible)
     for row in new_rows:
-        if row.agency_id in change.moved:
-            row.agency_id = change.moved[row.agency_id]
+        if row.agency_id:
+            key = (row.state, normalize.name_key(row.agency_name))
+            row.agency_id = change.owner.get(key, row.agency_id)
     return change
 
 
@@ -326,28 +338,17 @@ def _recompute_state(
             listed[snapshot_id][(key, model)].append((signed_on, fips, moa))
     if not entries:
         return
-    apart = {pair for pair, decision in rules.items() if decision == IdentityRule.Decision.DISTINCT}
-    clusters = _Clusters(sorted(entries), apart)
+    seen_in: dict[str, set] = defaultdict(set)
+    for snapshot_id, by_key in listed.items():
+        for key, model in by_key:
+            seen_in[key].add((snapshot_id, model))
+    clusters = _Clusters(sorted(entries), rules, seen_in)
     for pair, decision in sorted(rules.items(), key=lambda item: sorted(item[0])):
         a, b = sorted(pair)
         if decision == IdentityRule.Decision.SAME and a in entries and b in entries:
             clusters.join(a, b)
     for alias_key, agency_key in _curator_aliases(state, entries):
         clusters.join(alias_key, agency_key)
-    shared = set()
-    for by_key in listed.values():
-        keys_by_model = defaultdict(list)
-        for key, model in by_key:
-            keys_by_model[model].append(key)
-        for keys in keys_by_model.values():
-            keys = sorted(keys)
-            shared |= {
-                frozenset((a, b))
-                for i, a in enumerate(keys)
-                for b in keys[i + 1 :]
-                if frozenset((a, b)) not in rules
-            }
-    clusters.apart |= shared
     order = sorted(listed, key=lambda pk: snapshots[pk][1:])
     for before, after in zip(order, order[1:], strict=False):
         _renames(state, listed[before], listed[after], before, after, entries, rules, clusters,
@@ -411,7 +412,7 @@ def _renames(
                     weak.append((old_key, new_key))
         if len(olds) == 1 and len(news) == 1 and weak:
             (old_key, new_key), (model, signed_on) = weak[0], slot
-            if frozenset((old_key, new_key)) in clusters.apart:
+            if clusters.apart(old_key, new_key):
                 continue  # listed together somewhere: two agencies
             wanted_possible.append(
                 PossibleRename(
@@ -446,7 +447,7 @@ def _apply(state: str, groups: list[list[_Entry]], change: IdentityChange) -> No
             _merge_into(agency_ids[0], agency_ids[1:], change)
             for entry in group:
                 entry.agency_id = agency_ids[0]
-        _name(group, change)
+    _name_all(state, groups, change)
 
 
 def _split_off(agency_id: int, group: list[_Entry], change: IdentityChange) -> None:
@@ -480,8 +481,9 @@ def _merge_into(survivor_id: int, others: list[int], change: IdentityChange) -> 
     from agreements.services.agencies import agency_merge
 
     empty = set(
-        Agency.objects.filter(pk__in=others, snapshot_rows__isnull=True, agreements__isnull=True)
-        .values_list("pk", flat=True)
+        Agency.objects.filter(
+            pk__in=others, snapshot_rows__isnull=True, agreements__isnull=True
+        ).values_list("pk", flat=True)
     )
     if empty:
         # Created for a spelling of the file being imported: nothing of theirs to move.
@@ -499,36 +501,58 @@ def _merge_into(survivor_id: int, others: list[int], change: IdentityChange) -> 
     change.agencies -= set(others)
 
 
-def _name(group: list[_Entry], change: IdentityChange) -> None:
-    """The agency's name is its latest spelling; every other spelling is an alias."""
-    agency_id = group[0].agency_id
-    latest = group[-1]
-    keys = {e.key for e in group}
-    agency = Agency.objects.only("name", "name_key", "state").get(pk=agency_id)
-    if (agency.name, agency.name_key) != (latest.name, latest.key):
-        Agency.objects.filter(state=agency.state, name_key=latest.key).exclude(
-            pk=agency_id
-        ).update(name_key=f"~{agency_id} {latest.key}"[:255])  # moved later in this loop
-        Agency.objects.filter(pk=agency_id).update(name=latest.name, name_key=latest.key)
-        change.agencies.add(agency_id)
-    wanted = {e.key: e.name for e in group if e.key != latest.key}
-    have = dict(
-        AgencyAlias.objects.filter(state=agency.state, name_key__in=keys).values_list(
-            "name_key", "agency_id"
+def _name_all(state: str, groups: list[list[_Entry]], change: IdentityChange) -> None:
+    """Each agency's name is its latest spelling; every other spelling is an alias."""
+    agencies = {
+        pk: (name, key)
+        for pk, name, key in Agency.objects.filter(state=state).values_list(
+            "id", "name", "name_key"
         )
-    )
-    stale = [k for k, owner in have.items() if owner != agency_id and k in wanted]
-    AgencyAlias.objects.filter(state=agency.state, name_key__in=stale).update(agency_id=agency_id)
-    AgencyAlias.objects.bulk_create(
-        [
-            AgencyAlias(agency_id=agency_id, name=name, state=agency.state, name_key=key)
-            for key, name in sorted(wanted.items())
-            if key not in have
-        ]
-    )
-    AgencyAlias.objects.filter(agency_id=agency_id, source=AgencyAlias.Source.ICE).exclude(
-        name_key__in=keys
-    ).delete()
+    }
+    aliases = {
+        key: (agency_id, source)
+        for key, agency_id, source in AgencyAlias.objects.filter(state=state).values_list(
+            "name_key", "agency_id", "source"
+        )
+    }
+    owner = {e.key: group[0].agency_id for group in groups for e in group}
+    change.owner.update({(state, key): agency_id for key, agency_id in owner.items()})
+    renamed = []
+    for group in groups:
+        agency_id, latest = group[0].agency_id, group[-1]
+        if agencies.get(agency_id) != (latest.name, latest.key):
+            renamed.append((agency_id, latest))
+    if renamed:
+        # Keys may move between agencies: park them first so no two ever clash.
+        targets = [latest.key for _, latest in renamed]
+        holders = Agency.objects.filter(state=state, name_key__in=targets)
+        for agency_id in {pk for pk, _ in renamed} | set(holders.values_list("pk", flat=True)):
+            Agency.objects.filter(pk=agency_id).update(name_key=f"~{agency_id}")
+        for agency_id, latest in renamed:
+            Agency.objects.filter(pk=agency_id).update(name=latest.name, name_key=latest.key)
+            change.agencies.add(agency_id)
+    latest_key = {group[0].agency_id: group[-1].key for group in groups}
+    stale, moved, new = [], defaultdict(list), []
+    for key, (agency_id, source) in aliases.items():
+        if key not in owner:
+            continue  # a curator's alias for a spelling no list has
+        if key == latest_key.get(owner[key]) and source == AgencyAlias.Source.ICE:
+            stale.append(key)
+        elif agency_id != owner[key]:
+            moved[owner[key]].append(key)
+    for group in groups:
+        agency_id = group[0].agency_id
+        for entry in group:
+            if entry.key != latest_key[agency_id] and entry.key not in aliases:
+                new.append(
+                    AgencyAlias(
+                        agency_id=agency_id, name=entry.name, state=state, name_key=entry.key
+                    )
+                )
+    AgencyAlias.objects.filter(state=state, name_key__in=stale).delete()
+    for agency_id, keys in moved.items():
+        AgencyAlias.objects.filter(state=state, name_key__in=keys).update(agency_id=agency_id)
+    AgencyAlias.objects.bulk_create(new)
 
 
 def _sync_possible(states: set[str], wanted: list[PossibleRename]) -> set[int]:
@@ -554,7 +578,9 @@ def _agencies_of(pairs: set[tuple[str, str]]) -> set[int]:
         ids |= set(
             Agency.objects.filter(state=state, name_key=key).values_list("pk", flat=True)
         ) | set(
-            AgencyAlias.objects.filter(state=state, name_key=key).values_list("agency_id", flat=True)
+            AgencyAlias.objects.filter(state=state, name_key=key).values_list(
+                "agency_id", flat=True
+            )
         )
     return ids
 
@@ -612,4 +638,3 @@ def leftovers_delete(*, agency_ids: set[int]) -> None:
         Agreement.objects.filter(
             agency_id__in=agency_ids, snapshot_rows__isnull=True, events__isnull=True
         ).delete()
-
