@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.db import transaction
 from django.utils.text import slugify
@@ -349,6 +350,7 @@ def _recompute_state(
             clusters.join(a, b)
     for alias_key, agency_key in _curator_aliases(state, entries):
         clusters.join(alias_key, agency_key)
+    _spellings(state, entries, clusters)
     order = sorted(listed, key=lambda pk: snapshots[pk][1:])
     for before, after in zip(order, order[1:], strict=False):
         _renames(state, listed[before], listed[after], before, after, entries, rules, clusters,
@@ -357,6 +359,33 @@ def _recompute_state(
     for key, entry in entries.items():
         groups[clusters.find(key)].append(entry)
     _apply(state, list(groups.values()), change)
+
+
+def _spellings(state: str, entries: dict[str, _Entry], clusters: _Clusters) -> None:
+    """Join names that differ only by spelling and share a county (never listed together).
+
+    Only names with the same initials are compared (a typo keeps them), so
+    the cost stays linear in the number of names.
+    """
+    by_initials: dict[tuple, list[str]] = defaultdict(list)
+    for key in sorted(entries):
+        if entries[key].counties:
+            by_initials[_initials(key, state)].append(key)
+    for keys in by_initials.values():
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                if entries[a].counties & entries[b].counties and _likeness(a, b, state) == "same":
+                    clusters.join(a, b)
+
+
+@lru_cache(maxsize=65536)
+def _initials(key: str, state: str) -> tuple[str, ...]:
+    return tuple(word[0] for word in _words(key, state))
+
+
+@lru_cache(maxsize=65536)
+def _likeness(a: str, b: str, state: str) -> str:
+    return name_likeness(a, b, state=state)
 
 
 def _curator_aliases(state: str, entries: dict[str, _Entry]) -> list[tuple[str, str]]:

@@ -249,3 +249,24 @@ def test_same_moa_file_joins_a_name_with_words_added():
     ])  # fmt: skip
     assert Agency.objects.filter(county_name="Gulf County").count() == 1
     assert "renamed" in kinds("Gulf County Board of County Commissioners /Detention Facility")
+
+
+@pytest.mark.django_db
+def test_spellings_of_one_county_listed_with_two_models_are_one_agency_in_any_order():
+    """The archive's Walker County: "Sheriff's Department" holds the JEM agreement while
+    "Sheriff's Office" holds the WSO one, in the same lists."""
+    walker = {"state": "TEXAS", "county": "Walker County"}
+    files = [
+        _list(3, [row(agency="Walker County Sheriff's Department", signed=D(2020, 6, 9), **walker)]),
+        _list(4, [row(agency="Walker County Sheriff's Department", signed=D(2020, 6, 9), **walker),
+                  row(agency="Walker County Sheriff's Office", model="Warrant Service Officer",
+                      signed=D(2025, 4, 2), **walker)]),
+    ]  # fmt: skip
+    for order in (files, list(reversed(files))):
+        import_all(order)
+        (agency,) = Agency.objects.all()
+        assert agency.name == "Walker County Sheriff's Department"  # first row of the latest list
+        assert sorted(agency.agreements.values_list("model", flat=True)) == ["JEM", "WSO"]
+        ListSnapshot.objects.all().delete()
+        Agreement.objects.all().delete()
+        Agency.objects.all().delete()
