@@ -62,8 +62,7 @@ class AgencyResolver:
 
     def __init__(self, states: set[str]) -> None:
         self.keys: dict[tuple[str, str], int] = {}
-        self.created = 0
-        self.needs_review = 0
+        self.created_ids: set[int] = set()
         for pk, state, key in Agency.objects.filter(state__in=states).values_list(
             "id", "state", "name_key"
         ):
@@ -92,7 +91,7 @@ class AgencyResolver:
             agencies = [new[pair] for pair in sorted(new)]
             assign_slugs(agencies)
             Agency.objects.bulk_create(agencies, batch_size=500)
-            self.created = len(agencies)
+            self.created_ids = {agency.pk for agency in agencies}
             self.keys.update({pair: agency.pk for pair, agency in new.items()})
         return {
             row.number: self.keys[(row.state, row.name_key)]
@@ -223,6 +222,7 @@ class IdentityChange:
     agencies: set[int] = field(default_factory=set)
     moved: dict[int, int] = field(default_factory=dict)  # deleted agency -> the one it joined
     owner: dict[tuple[str, str], int] = field(default_factory=dict)  # (state, key) -> agency
+    needs_review: int = 0  # agencies in a possible rename, for a curator
 
 
 class _Clusters:
@@ -261,11 +261,13 @@ class _Clusters:
         return True
 
 
-def identity_recompute(*, states: set[str], new_rows: list | None = None) -> IdentityChange:
+def identity_recompute(
+    *, states: set[str], new_rows: list | None = None, snapshot: ListSnapshot | None = None
+) -> IdentityChange:
     """Regroup the spellings of these states from all evidence; merge and split agencies to match.
 
-    ``new_rows`` are the unsaved rows of the file being imported (their
-    snapshot is saved); their ``agency_id`` is updated when their agency is merged.
+    ``new_rows`` are the unsaved rows of ``snapshot``, the file being imported
+    (saved itself); their ``agency_id`` is updated when their agency is merged.
     """
     change = IdentityChange()
     new_rows = new_rows or []
@@ -275,6 +277,10 @@ def identity_recompute(*, states: set[str], new_rows: list | None = None) -> Ide
             "id", "kind", "published_at", "sha256"
         )
     }
+    if snapshot is not None and snapshot.pk in snapshots:
+        states = _states_with_news(states, snapshot, new_rows, snapshots)
+        if not states:
+            return change
     rows_by_state: dict[str, list[tuple]] = defaultdict(list)
     saved = SnapshotRow.objects.filter(state__in=states, agency__isnull=False).values_list(
         "state", "snapshot_id", "row_number", "agency_name", "model", "signed_on",
@@ -296,12 +302,88 @@ def identity_recompute(*, states: set[str], new_rows: list | None = None) -> Ide
             state, rows_by_state.get(state, []), snapshots, rules.get(state, {}), change,
             wanted_possible,
         )  # fmt: skip
-    change.agencies |= _sync_possible(states, wanted_possible)
+    touched, change.needs_review = _sync_possible(states, wanted_possible)
+    change.agencies |= touched
     for row in new_rows:
         if row.agency_id:
             key = (row.state, normalize.name_key(row.agency_name))
             row.agency_id = change.owner.get(key, row.agency_id)
     return change
+
+
+def _states_with_news(
+    states: set[str], snapshot: ListSnapshot, new_rows: list, snapshots: dict
+) -> set[str]:
+    """The states whose grouping the newest list may change; all of them for an older list.
+
+    Appended at the end of the history, a list can only change a state's
+    grouping through its own rows: a spelling never seen, a spelling that
+    becomes an agency's name, two spellings of one agency listed with one
+    model, a rename from the list before, or a spelling close to another
+    agency's. Anything else leaves the grouping as the last recompute left it.
+    """
+    order = sorted(snapshots, key=lambda pk: snapshots[pk][1:])
+    if order[-1] != snapshot.pk:
+        return states
+    by_state: dict[str, list] = defaultdict(list)
+    for row in new_rows:
+        if row.agency_id and row.state in states:
+            by_state[row.state].append(row)
+    agencies = dict(Agency.objects.filter(state__in=states).values_list("id", "name"))
+    known: dict[str, dict[str, int]] = defaultdict(dict)
+    for state, key, agency_id in Agency.objects.filter(state__in=states).values_list(
+        "state", "name_key", "id"
+    ):
+        known[state][key] = agency_id
+    for state, key, agency_id in AgencyAlias.objects.filter(state__in=states).values_list(
+        "state", "name_key", "agency_id"
+    ):
+        known[state].setdefault(key, agency_id)
+    previous = None
+    if snapshot.kind == PARTICIPATING:
+        earlier = [pk for pk in order[:-1] if snapshots[pk][0] == PARTICIPATING]
+        previous = earlier[-1] if earlier else None
+    listed_before: dict[str, set] = defaultdict(set)
+    if previous is not None:
+        for state, name, model in SnapshotRow.objects.filter(
+            snapshot_id=previous, state__in=states
+        ).values_list("state", "agency_name", "model"):
+            listed_before[state].add((normalize.name_key(name), model))
+    news = set()
+    for state, rows in by_state.items():
+        if _has_news(state, rows, known[state], agencies, listed_before[state], snapshot):
+            news.add(state)
+    return news
+
+
+def _has_news(
+    state: str, rows: list, known: dict[str, int], agencies: dict[int, str], before: set,
+    snapshot: ListSnapshot,
+) -> bool:  # fmt: skip
+    first_name: dict[int, str] = {}
+    listed: dict[tuple[int, str], str] = {}
+    now = set()
+    for row in sorted(rows, key=lambda r: r.row_number):
+        key = normalize.name_key(row.agency_name)
+        if known.get(key) != row.agency_id:
+            return True  # a spelling never seen
+        first_name.setdefault(row.agency_id, row.agency_name)
+        if snapshot.kind == PARTICIPATING and row.model:
+            if listed.setdefault((row.agency_id, row.model), key) != key:
+                return True  # two spellings of one agency, one model
+            now.add((key, row.model))
+    if any(agencies.get(pk) != name for pk, name in first_name.items()):
+        return True  # the agency's name becomes this list's spelling
+    if snapshot.kind == PARTICIPATING and (now - before) and (before - now):
+        return True  # dropped and added: maybe a rename
+    initials: dict[tuple, set[int]] = defaultdict(set)
+    for key, agency_id in known.items():
+        initials[_initials(key, state)].add(agency_id)
+    return any(
+        len(initials[_initials(normalize.name_key(row.agency_name), state)]) > 1
+        for row in rows
+        if row.county_fips
+    )  # a spelling like another agency's, in a county: maybe the same
 
 
 def _rules(states: set[str]) -> dict[str, dict[frozenset[str], str]]:
@@ -584,8 +666,12 @@ def _name_all(state: str, groups: list[list[_Entry]], change: IdentityChange) ->
     AgencyAlias.objects.bulk_create(new)
 
 
-def _sync_possible(states: set[str], wanted: list[PossibleRename]) -> set[int]:
-    """Store the possible renames of these states; the agencies whose set changed, to rebuild."""
+def _sync_possible(states: set[str], wanted: list[PossibleRename]) -> tuple[set[int], int]:
+    """Store the possible renames of these states.
+
+    Returns the agencies whose possible renames changed (to rebuild) and how
+    many agencies are in one.
+    """
     fields = ("state", "old_key", "new_key", "model", "signed_on", "snapshot_id")
     have = {
         tuple(getattr(p, f) for f in fields): p
@@ -598,7 +684,10 @@ def _sync_possible(states: set[str], wanted: list[PossibleRename]) -> set[int]:
     touched = {(k[0], k[1]) for k in set(have) ^ set(want)} | {
         (k[0], k[2]) for k in set(have) ^ set(want)
     }
-    return _agencies_of(touched)
+    flagged = _agencies_of({(k[0], k[1]) for k in want} | {(k[0], k[2]) for k in want})
+    # Flagged for the admin's "needs review" filter until a curator's rule settles it.
+    Agency.objects.filter(pk__in=flagged, needs_review=False).update(needs_review=True)
+    return _agencies_of(touched), len(flagged)
 
 
 def _agencies_of(pairs: set[tuple[str, str]]) -> set[int]:

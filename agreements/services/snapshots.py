@@ -207,8 +207,11 @@ def snapshot_release(snapshot: ListSnapshot, user=None) -> RebuildResult:
         ]
         snapshot.save(update_fields=["held", "warnings"])
         rows = SnapshotRow.objects.filter(snapshot=snapshot, agency__isnull=False)
-        agencies = set(rows.values_list("agency_id", flat=True))
-        return agreements_rebuild(agency_ids=agencies | _neighbour_agencies(snapshot))
+        identity = identity_recompute(states=set(rows.values_list("state", flat=True)))
+        agencies = set(rows.values_list("agency_id", flat=True)) | identity.agencies
+        rebuilt = agreements_rebuild(agency_ids=agencies | _neighbour_agencies(snapshot))
+        leftovers_delete(agency_ids=identity.agencies)
+        return rebuilt
 
 
 def _shrink_warning(snapshot: ListSnapshot) -> dict | None:
@@ -271,12 +274,13 @@ def _import(
             snapshot=snapshot,
             created=True,
             rows=len(rows),
-            agencies_new=resolver.created,
+            agencies_new=len(resolver.created_ids),
             warnings=len(warnings),
-            needs_review=resolver.needs_review,
             held=True,
         )
-    identity = identity_recompute(states={row.state for row in rows if row.state}, new_rows=rows)
+    identity = identity_recompute(
+        states={row.state for row in rows if row.state}, new_rows=rows, snapshot=snapshot
+    )
     affected = {r.agency_id for r in rows if r.agency_id} | _neighbour_agencies(snapshot)
     rebuilt = snapshot_history_update(
         snapshot=snapshot, new_rows=rows, agency_ids=affected | identity.agencies,
@@ -287,11 +291,11 @@ def _import(
         snapshot=snapshot,
         created=True,
         rows=len(rows),
-        agencies_new=resolver.created,
+        agencies_new=len(resolver.created_ids - set(identity.moved)),
         agreements_new=rebuilt.agreements_new,
         agreements_changed=rebuilt.agreements_changed,
         warnings=len(warnings),
-        needs_review=resolver.needs_review,
+        needs_review=identity.needs_review,
     )
 
 

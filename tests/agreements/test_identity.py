@@ -142,6 +142,11 @@ def test_near_names_are_never_merged_alone_but_the_ending_is_a_question(old, new
     assert kinds(new) == ["signed"]
     possible = PossibleRename.objects.get()
     assert (possible.old_name, possible.new_name, possible.model) == (old, new, "TFM")
+    # Both flagged for the admin's "needs review" filter.
+    assert set(Agency.objects.filter(needs_review=True).values_list("name", flat=True)) == {
+        old,
+        new,
+    }
 
 
 @pytest.mark.django_db
