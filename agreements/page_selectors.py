@@ -313,7 +313,7 @@ def event_sentence(event: AgreementEvent, *, with_model: bool = True) -> str:
         Kind.MOA_POSTED: "MOA posted",
         Kind.DELISTED: "removed from the list",
         Kind.RELISTED: "listed again",
-    }[event.kind]
+    }.get(event.kind, str(event.get_kind_display()).lower())
     return f"{what} {verb}" if event.kind != Kind.MOA_POSTED else f"{what}: {verb}"
 
 
