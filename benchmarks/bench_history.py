@@ -26,7 +26,7 @@ import zoneinfo
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_import  # noqa: E402
+import bench_import
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHIVE = ROOT.parent.parent / "shared" / "data" / "ice-287g" / "archive"

@@ -562,7 +562,8 @@ def _apply(state: str, groups: list[list[_Entry]], change: IdentityChange) -> No
 
 
 def _split_off(agency_id: int, group: list[_Entry], change: IdentityChange) -> None:
-    keys = {e.key for e in group}
+    """Move the rows of this group's spellings from the agency to a new one."""
+    keys = {e.key for e in group if e.agency_id == agency_id}
     latest = group[-1]
     source = Agency.objects.get(pk=agency_id)
     agency = Agency(
@@ -584,7 +585,8 @@ def _split_off(agency_id: int, group: list[_Entry], change: IdentityChange) -> N
         )
     AgencyAlias.objects.filter(agency_id=agency_id, name_key__in=keys).delete()
     for entry in group:
-        entry.agency_id = agency.pk
+        if entry.agency_id == agency_id:  # spellings held by other agencies are merged next
+            entry.agency_id = agency.pk
     change.agencies |= {agency_id, agency.pk}
 
 

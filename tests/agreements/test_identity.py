@@ -275,3 +275,29 @@ def test_spellings_of_one_county_listed_with_two_models_are_one_agency_in_any_or
         ListSnapshot.objects.all().delete()
         Agreement.objects.all().delete()
         Agency.objects.all().delete()
+
+
+@pytest.mark.django_db
+def test_list_imported_later_that_names_both_spellings_splits_a_rename_again():
+    """January and March read as a rename; February, imported last, lists both names."""
+    old = _florida("Albemarle District Jail", county="Albemarle County")
+    new = _florida("Albermarle District Jail", county="Albemarle County")
+    files = [_list(1, [old]), _list(3, [new]), _list(2, [old, new])]
+    import_all(files[:2])
+    assert Agency.objects.count() == 1
+    import_all(files[2:])
+    split = (
+        sorted(Agency.objects.values_list("name", flat=True)),
+        sorted(AgreementEvent.objects.values_list("agency__name", "kind")),
+    )
+    assert split[0] == ["Albemarle District Jail", "Albermarle District Jail"]
+    assert not AgencyAlias.objects.exists()
+    ListSnapshot.objects.all().delete()
+    Agreement.objects.all().delete()
+    Agency.objects.all().delete()
+    import_all(sorted(files))
+    assert (
+        sorted(Agency.objects.values_list("name", flat=True)),
+        sorted(AgreementEvent.objects.values_list("agency__name", "kind")),
+    ) == split
+    assert ("Albemarle District Jail", "delisted") in split[1]
