@@ -329,7 +329,12 @@ def _states_with_news(
     for row in new_rows:
         if row.agency_id and row.state in states:
             by_state[row.state].append(row)
-    agencies = dict(Agency.objects.filter(state__in=states).values_list("id", "name"))
+    agencies = {
+        pk: (name, fips)
+        for pk, name, fips in Agency.objects.filter(state__in=states).values_list(
+            "id", "name", "county_fips"
+        )
+    }
     known: dict[str, dict[str, int]] = defaultdict(dict)
     for state, key, agency_id in Agency.objects.filter(state__in=states).values_list(
         "state", "name_key", "id"
@@ -345,10 +350,10 @@ def _states_with_news(
         previous = earlier[-1] if earlier else None
     listed_before: dict[str, set] = defaultdict(set)
     if previous is not None:
-        for state, name, model in SnapshotRow.objects.filter(
+        for state, name, model, signed_on in SnapshotRow.objects.filter(
             snapshot_id=previous, state__in=states
-        ).values_list("state", "agency_name", "model"):
-            listed_before[state].add((normalize.name_key(name), model))
+        ).values_list("state", "agency_name", "model", "signed_on"):
+            listed_before[state].add((normalize.name_key(name), model, signed_on))
     news = set()
     for state, rows in by_state.items():
         if _has_news(state, rows, known[state], agencies, listed_before[state], snapshot):
@@ -357,8 +362,8 @@ def _states_with_news(
 
 
 def _has_news(
-    state: str, rows: list, known: dict[str, int], agencies: dict[int, str], before: set,
-    snapshot: ListSnapshot,
+    state: str, rows: list, known: dict[str, int], agencies: dict[int, tuple[str, str]],
+    before: set, snapshot: ListSnapshot,
 ) -> bool:  # fmt: skip
     first_name: dict[int, str] = {}
     listed: dict[tuple[int, str], str] = {}
@@ -371,19 +376,32 @@ def _has_news(
         if snapshot.kind == PARTICIPATING and row.model:
             if listed.setdefault((row.agency_id, row.model), key) != key:
                 return True  # two spellings of one agency, one model
-            now.add((key, row.model))
-    if any(agencies.get(pk) != name for pk, name in first_name.items()):
+            now.add((key, row.model, row.signed_on))
+    if any(agencies[pk][0] != name for pk, name in first_name.items()):
         return True  # the agency's name becomes this list's spelling
-    if snapshot.kind == PARTICIPATING and (now - before) and (before - now):
-        return True  # dropped and added: maybe a rename
-    initials: dict[tuple, set[int]] = defaultdict(set)
+    if snapshot.kind == PARTICIPATING and _renamed_slots(before, now):
+        return True  # dropped and added with one model and date: maybe a rename
+    initials: dict[tuple, list[int]] = defaultdict(list)
     for key, agency_id in known.items():
-        initials[_initials(key, state)].add(agency_id)
-    return any(
-        len(initials[_initials(normalize.name_key(row.agency_name), state)]) > 1
-        for row in rows
-        if row.county_fips
-    )  # a spelling like another agency's, in a county: maybe the same
+        initials[_initials(key, state)].append(agency_id)
+    for row in rows:
+        if row.county_fips:
+            alike = initials[_initials(normalize.name_key(row.agency_name), state)]
+            # Another agency with a name like it in this county (or of no known county).
+            if any(
+                pk != row.agency_id and agencies[pk][1] in ("", row.county_fips) for pk in alike
+            ):
+                return True
+    return False
+
+
+def _renamed_slots(before: set, now: set) -> set:
+    """The (model, date) of agreements one list dropped and the next added under another name."""
+    keys_before = {(key, model) for key, model, _ in before}
+    keys_now = {(key, model) for key, model, _ in now}
+    dropped = {(m, d) for k, m, d in before if (k, m) not in keys_now and d}
+    added = {(m, d) for k, m, d in now if (k, m) not in keys_before and d}
+    return dropped & added
 
 
 def _rules(states: set[str]) -> dict[str, dict[frozenset[str], str]]:
