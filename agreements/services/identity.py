@@ -24,13 +24,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from django.db import transaction
 from django.utils.text import slugify
-from rapidfuzz import fuzz
 
-from agreements import ice_sheet, normalize
+from agreements import ice_sheet, names, normalize
 from agreements.models import (
     Agency,
     AgencyAlias,
@@ -42,14 +40,6 @@ from agreements.models import (
 )
 
 PARTICIPATING = ListSnapshot.Kind.PARTICIPATING
-# Two words of at least this length that score this much (rapidfuzz ratio) are
-# one word misspelt ("Albermarle"); shorter words must match exactly (Pima/Pinal).
-TYPO_MIN_LENGTH = 5
-TYPO_SCORE = 80
-_ROLE_SYNONYMS = {("sheriff", "department"): ("sheriff", "office")}
-_PLACE_PREFIXES = ("city of", "town of", "village of", "the")
-
-
 # --- Resolving the rows of a file -------------------------------------------
 
 
@@ -114,91 +104,6 @@ def assign_slugs(agencies: list[Agency]) -> None:
             slug, n = f"{base}-{n}", n + 1
         taken.add(slug)
         agency.slug = slug
-
-
-# --- Names ------------------------------------------------------------------
-
-
-def name_likeness(a: str, b: str, *, state: str) -> str:
-    """How two name keys of one state compare: "same" (but for spelling), "near" or "different".
-
-    "near" is a name with words added ("Melbourne Beach Police Department",
-    "University of West Florida"): often another agency, never merged alone.
-    """
-    words_a, words_b = _words(a, state), _words(b, state)
-    if words_a == words_b or _typos_only(words_a, words_b):
-        return "same"
-    if _acronym_of(words_a, words_b) or _acronym_of(words_b, words_a):
-        return "same"
-    expanded_a, expanded_b = _expand(words_a, words_b), _expand(words_b, words_a)
-    if _contains(expanded_a, expanded_b) or _contains(expanded_b, expanded_a):
-        return "near"
-    return "different"
-
-
-def _words(key: str, state: str) -> list[str]:
-    """The words that tell an agency apart: without the state's name or a "City of" prefix."""
-    state_words = normalize.name_key(normalize.state_name(state)).split() if state else []
-    words = key.split()
-    if state_words and words[: len(state_words)] == state_words and len(words) > len(state_words):
-        words = words[len(state_words) :]
-    text = " ".join(words)
-    for prefix in _PLACE_PREFIXES:
-        if text.startswith(prefix + " "):
-            text = text[len(prefix) + 1 :]
-    words = text.split()
-    for i in range(len(words) - 1):
-        synonym = _ROLE_SYNONYMS.get((words[i], words[i + 1]))
-        if synonym:
-            words[i : i + 2] = synonym
-    return words
-
-
-def _typos_only(a: list[str], b: list[str]) -> bool:
-    if len(a) != len(b):
-        return False
-    return all(
-        x == y
-        or (
-            min(len(x), len(y)) >= TYPO_MIN_LENGTH
-            and x[0] == y[0]
-            and not (x.isdigit() or y.isdigit())
-            and fuzz.ratio(x, y) >= TYPO_SCORE
-        )
-        for x, y in zip(a, b, strict=True)
-    )
-
-
-def _acronym_of(short: list[str], long: list[str]) -> bool:
-    """Whether ``short`` is ``long`` with a run of words written as initials ("BOCC")."""
-    if len(short) >= len(long):
-        return False
-    for i, word in enumerate(short):
-        if len(word) < 2 or not word.isalpha():
-            continue
-        run = len(word)
-        initials = "".join(w[0] for w in long[i : i + run])
-        if long[:i] == short[:i] and initials == word and long[i + run :] == short[i + 1 :]:
-            return True
-    return False
-
-
-def _expand(words: list[str], other: list[str]) -> list[str]:
-    """``words`` with an acronym of ``other``'s words spelled out, if there is one."""
-    for i, word in enumerate(words):
-        for j in range(len(other)):
-            run = other[j : j + len(word)]
-            if len(word) >= 2 and len(run) == len(word) and "".join(w[0] for w in run) == word:
-                return [*words[:i], *run, *words[i + 1 :]]
-    return words
-
-
-def _contains(short: list[str], long: list[str]) -> bool:
-    """Whether ``long`` is ``short`` with words added (in order)."""
-    if len(short) >= len(long) or not short:
-        return False
-    it = iter(long)
-    return all(word in it for word in short)
 
 
 # --- The grouping of spellings ------------------------------------------------
@@ -383,10 +288,10 @@ def _has_news(
         return True  # dropped and added with one model and date: maybe a rename
     initials: dict[tuple, list[int]] = defaultdict(list)
     for key, agency_id in known.items():
-        initials[_initials(key, state)].append(agency_id)
+        initials[names.initials(key, state)].append(agency_id)
     for row in rows:
         if row.county_fips:
-            alike = initials[_initials(normalize.name_key(row.agency_name), state)]
+            alike = initials[names.initials(normalize.name_key(row.agency_name), state)]
             # Another agency with a name like it in this county (or of no known county).
             if any(
                 pk != row.agency_id and agencies[pk][1] in ("", row.county_fips) for pk in alike
@@ -470,22 +375,15 @@ def _spellings(state: str, entries: dict[str, _Entry], clusters: _Clusters) -> N
     by_initials: dict[tuple, list[str]] = defaultdict(list)
     for key in sorted(entries):
         if entries[key].counties:
-            by_initials[_initials(key, state)].append(key)
+            by_initials[names.initials(key, state)].append(key)
     for keys in by_initials.values():
         for i, a in enumerate(keys):
             for b in keys[i + 1 :]:
-                if entries[a].counties & entries[b].counties and _likeness(a, b, state) == "same":
+                if (
+                    entries[a].counties & entries[b].counties
+                    and names.likeness(a, b, state) == "same"
+                ):
                     clusters.join(a, b)
-
-
-@lru_cache(maxsize=65536)
-def _initials(key: str, state: str) -> tuple[str, ...]:
-    return tuple(word[0] for word in _words(key, state))
-
-
-@lru_cache(maxsize=65536)
-def _likeness(a: str, b: str, state: str) -> str:
-    return name_likeness(a, b, state=state)
 
 
 def _curator_aliases(state: str, entries: dict[str, _Entry]) -> list[tuple[str, str]]:
@@ -534,7 +432,7 @@ def _renames(
                     continue
                 if old_fips and new_fips and old_fips != new_fips:
                     continue  # another county: another agency
-                likeness = name_likeness(old_key, new_key, state=state)
+                likeness = names.name_likeness(old_key, new_key, state=state)
                 same_moa = bool(old_moa) and old_moa == new_moa
                 strong = likeness == "same" or (same_moa and likeness == "near")
                 if not (strong and clusters.join(old_key, new_key)):
@@ -741,15 +639,15 @@ def identity_rule_set(
         )
     if decision not in IdentityRule.Decision.values:
         raise IdentityRuleError(f"Decision {decision!r} is not one of: same, distinct.")
-    names = {normalize.name_key(name_a): name_a, normalize.name_key(name_b): name_b}
+    spelled = {normalize.name_key(name_a): name_a, normalize.name_key(name_b): name_b}
     with transaction.atomic():
         rule, _ = IdentityRule.objects.update_or_create(
             state=state,
             key_a=key_a,
             key_b=key_b,
             defaults={
-                "name_a": names[key_a][:255],
-                "name_b": names[key_b][:255],
+                "name_a": spelled[key_a][:255],
+                "name_b": spelled[key_b][:255],
                 "decision": decision,
                 "note": note,
                 "decided_by": user,

@@ -16,8 +16,9 @@ from agreements.models import (
     ListSnapshot,
     PossibleRename,
 )
+from agreements.names import name_likeness
 from agreements.services import snapshot_import
-from agreements.services.identity import IdentityRuleError, identity_rule_set, name_likeness
+from agreements.services.identity import IdentityRuleError, identity_rule_set
 from tests.agreements.ice_builder import row, workbook
 
 D = dt.datetime
