@@ -14,7 +14,9 @@ match it. The evidence, applied in this order:
    similar name (typo, acronym, state name or "City of" dropped, Sheriff's
    Department/Office) or the same MOA file, and no county against it, A and B
    are one agency. Weaker evidence is recorded as a ``PossibleRename`` that a
-   curator settles; it is never merged alone.
+   curator settles; it is never merged alone;
+4. two spellings that differ only by a typo or Sheriff's Department/Office,
+   seen in the same county, are one agency (e.g. one spelling per model).
 
 Everything here is a function of the rows and rules, so any import order gives
 the same agencies; the display name is the latest list's spelling.
@@ -40,6 +42,8 @@ from agreements.models import (
 )
 
 PARTICIPATING = ListSnapshot.Kind.PARTICIPATING
+
+
 # --- Resolving the rows of a file -------------------------------------------
 
 
@@ -357,9 +361,12 @@ def _recompute_state(
         clusters.join(alias_key, agency_key)
     _spellings(state, entries, clusters)
     order = sorted(listed, key=lambda pk: snapshots[pk][1:])
+    possible: list[PossibleRename] = []
     for before, after in zip(order, order[1:], strict=False):
         _renames(state, listed[before], listed[after], before, after, entries, rules, clusters,
-                 wanted_possible)  # fmt: skip
+                 possible)  # fmt: skip
+    # A later rename may have joined a pair an earlier list only suggested.
+    wanted_possible += [p for p in possible if clusters.find(p.old_key) != clusters.find(p.new_key)]
     groups: dict[str, list[_Entry]] = defaultdict(list)
     for key, entry in entries.items():
         groups[clusters.find(key)].append(entry)
