@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -20,10 +22,13 @@ from agreements.models import (
     AgencyAlias,
     Agreement,
     AgreementEvent,
+    IdentityRule,
     ListSnapshot,
+    PossibleRename,
     SnapshotRow,
 )
 from agreements.services.agencies import AgencyMergeError, agency_merge
+from agreements.services.identity import IdentityRuleError, identity_apply, identity_rule_set
 from agreements.services.snapshots import SnapshotImportError, snapshot_import, snapshot_release
 
 # --- Agencies -------------------------------------------------------------------
@@ -563,3 +568,108 @@ class SnapshotRowAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- Identity -------------------------------------------------------------------
+
+
+class IdentityRuleForm(forms.ModelForm):
+    class Meta:
+        model = IdentityRule
+        fields = ["state", "name_a", "name_b", "decision", "note"]
+
+    def clean(self):
+        cleaned = super().clean()
+        a, b = normalize.name_key(cleaned.get("name_a")), normalize.name_key(cleaned.get("name_b"))
+        if a and a == b:
+            raise forms.ValidationError(
+                _("These two names are the same spelling, and always one agency.")
+            )
+        return cleaned
+
+
+@admin.register(IdentityRule)
+class IdentityRuleAdmin(admin.ModelAdmin):
+    """A curator's same/distinct decisions; saving or deleting one re-applies its state's grouping."""
+
+    form = IdentityRuleForm
+    list_display = ["name_a", "name_b", "state", "decision", "decided_by", "updated_at"]
+    list_filter = ["decision", "state"]
+    search_fields = ["name_a", "name_b", "note"]
+    actions = ["download_csv"]
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = identity_rule_set(
+                state=obj.state, name_a=obj.name_a, name_b=obj.name_b, decision=obj.decision,
+                user=request.user, note=obj.note,
+            )  # fmt: skip
+        except IdentityRuleError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        if change and saved.pk != obj.pk:
+            IdentityRule.objects.filter(pk=obj.pk).delete()  # the names were edited: a new pair
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        identity_apply(states={obj.state})
+
+    def delete_queryset(self, request, queryset):
+        states = set(queryset.values_list("state", flat=True))
+        super().delete_queryset(request, queryset)
+        identity_apply(states=states)
+
+    @admin.action(description=_("Download the selected rules as CSV"))
+    def download_csv(self, request: HttpRequest, queryset) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="identity-rules.csv"'
+        writer = csv.writer(response)
+        writer.writerow(
+            ["state", "name_a", "name_b", "decision", "note", "decided_by", "updated_at"]
+        )
+        for rule in queryset.select_related("decided_by").order_by("state", "name_a", "name_b"):
+            writer.writerow(
+                [rule.state, rule.name_a, rule.name_b, rule.decision, rule.note,
+                 rule.decided_by or "", rule.updated_at.isoformat()]
+            )  # fmt: skip
+        return response
+
+
+@admin.register(PossibleRename)
+class PossibleRenameAdmin(admin.ModelAdmin):
+    """Renames the lists suggest but do not prove: a curator settles each one as a rule."""
+
+    list_display = ["old_name", "new_name", "state", "model", "signed_on", "snapshot"]
+    list_filter = ["state", "model"]
+    search_fields = ["old_name", "new_name"]
+    actions = ["settle_same", "settle_distinct"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_settle_permission(self, request) -> bool:
+        return request.user.has_perm("agreements.add_identityrule")
+
+    @admin.action(description=_("Same agency: the name changed"), permissions=["settle"])
+    def settle_same(self, request: HttpRequest, queryset) -> None:
+        self._settle(request, queryset, IdentityRule.Decision.SAME)
+
+    @admin.action(description=_("Different agencies: one ended"), permissions=["settle"])
+    def settle_distinct(self, request: HttpRequest, queryset) -> None:
+        self._settle(request, queryset, IdentityRule.Decision.DISTINCT)
+
+    def _settle(self, request: HttpRequest, queryset, decision: str) -> None:
+        settled = 0
+        for possible in list(queryset):
+            identity_rule_set(
+                state=possible.state, name_a=possible.old_name, name_b=possible.new_name,
+                decision=decision, user=request.user,
+            )  # fmt: skip
+            settled += 1
+        self.message_user(
+            request, _("%d possible renames settled as rules.") % settled, messages.SUCCESS
+        )

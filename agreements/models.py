@@ -456,3 +456,76 @@ class AgreementLastSeen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agreement_id} last listed in {self.snapshot_id}"
+
+
+class IdentityRule(models.Model):
+    """A curator's decision that two spellings of one state are one agency, or two.
+
+    Every import and re-import applies it (``services.identity``); it wins over
+    any evidence in the lists. The two name keys are stored in sorted order.
+    """
+
+    class Decision(models.TextChoices):
+        SAME = "same", _("Same agency")
+        DISTINCT = "distinct", _("Different agencies")
+
+    state = models.CharField(_("state"), max_length=2)
+    name_a = models.CharField(_("first name"), max_length=255)
+    name_b = models.CharField(_("second name"), max_length=255)
+    key_a = models.CharField(max_length=255, editable=False)
+    key_b = models.CharField(max_length=255, editable=False)
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision)
+    note = models.TextField(_("note"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("identity rule")
+        verbose_name_plural = _("identity rules")
+        ordering = ["state", "name_a", "name_b"]
+        constraints = [
+            models.UniqueConstraint(fields=["state", "key_a", "key_b"], name="identity_rule_pair"),
+            models.CheckConstraint(
+                condition=Q(key_a__lt=models.F("key_b")), name="identity_rule_sorted"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name_a} / {self.name_b} ({self.state}): {self.get_decision_display()}"
+
+
+class PossibleRename(models.Model):
+    """Weak evidence that an agency was renamed, waiting for a curator's ``IdentityRule``.
+
+    One list dropped an agreement and the next added one in the same state with
+    the same model and signing date, under a name not close enough to merge
+    alone. Derived from the lists by every import (never edited): until it is
+    settled the history shows "Name changed?" instead of an ending.
+    """
+
+    state = models.CharField(_("state"), max_length=2)
+    old_name = models.CharField(_("name before"), max_length=255)
+    old_key = models.CharField(max_length=255)
+    new_name = models.CharField(_("name after"), max_length=255)
+    new_key = models.CharField(max_length=255)
+    model = models.CharField(_("model"), max_length=3, choices=SupportModel)
+    signed_on = models.DateField(_("signed"))
+    snapshot = models.ForeignKey(ListSnapshot, on_delete=models.CASCADE, related_name="+")
+    previous_snapshot = models.ForeignKey(ListSnapshot, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = _("possible rename")
+        verbose_name_plural = _("possible renames")
+        ordering = ["state", "old_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state", "old_key", "new_key", "model", "signed_on", "snapshot"],
+                name="possible_rename_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.old_name} -> {self.new_name} ({self.state})?"

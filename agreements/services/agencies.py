@@ -9,7 +9,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agreements.models import Agency, AgencyAlias, Agreement, AgreementEvent, SnapshotRow
+from agreements.models import (
+    Agency,
+    AgencyAlias,
+    Agreement,
+    AgreementEvent,
+    IdentityRule,
+    SnapshotRow,
+)
 from agreements.services.events import agreements_rebuild
 from agreements.signals import agency_merged, agreements_combined, links_moved
 
@@ -49,7 +56,9 @@ def _count(n: int, word: str, plural: str = "") -> str:
     return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
-def agency_merge(*, survivor: Agency, others: Iterable[Agency], user=None) -> AgencyMergeResult:
+def agency_merge(
+    *, survivor: Agency, others: Iterable[Agency], user=None, as_rule: bool = True
+) -> AgencyMergeResult:
     """Fold ``others`` into ``survivor`` and delete them, in one transaction.
 
     Agreements, aliases, snapshot rows, events and document links move to the
@@ -58,6 +67,8 @@ def agency_merge(*, survivor: Agency, others: Iterable[Agency], user=None) -> Ag
     (source "merge") so that the next ICE file spelling it that way resolves
     to the survivor, and the survivor's agreements and events are rebuilt from
     its rows as an import would. Agencies of different states are refused.
+    A curator's merge (``as_rule``) is also kept as a "same" ``IdentityRule``
+    that every later import applies; the importer's own merges are not rules.
     """
     others = [other for other in others if other.pk != survivor.pk]
     if not others:
@@ -72,7 +83,7 @@ def agency_merge(*, survivor: Agency, others: Iterable[Agency], user=None) -> Ag
         )
     try:
         with transaction.atomic():
-            return _merge(survivor=survivor, others=others, user=user)
+            return _merge(survivor=survivor, others=others, user=user, as_rule=as_rule)
     except IntegrityError as exc:
         raise AgencyMergeError(
             f"The agencies could not be merged because two of their records clash ({exc}); "
@@ -80,7 +91,7 @@ def agency_merge(*, survivor: Agency, others: Iterable[Agency], user=None) -> Ag
         ) from exc
 
 
-def _merge(*, survivor: Agency, others: list[Agency], user) -> AgencyMergeResult:
+def _merge(*, survivor: Agency, others: list[Agency], user, as_rule: bool) -> AgencyMergeResult:
     ids = [survivor.pk, *(other.pk for other in others)]
     locked = {a.pk: a for a in Agency.objects.select_for_update().filter(pk__in=ids)}
     if len(locked) != len(ids):
@@ -92,7 +103,7 @@ def _merge(*, survivor: Agency, others: list[Agency], user) -> AgencyMergeResult
         result.rows_moved += SnapshotRow.objects.filter(agency=other).update(agency=survivor)
         result.events_moved += AgreementEvent.objects.filter(agency=other).update(agency=survivor)
         result.aliases_moved += AgencyAlias.objects.filter(agency=other).update(agency=survivor)
-        _keep_name_as_alias(other, survivor)
+        _keep_name_as_alias(other, survivor, as_rule=as_rule)
         result.document_links_moved += links_moved(
             agency_merged.send(sender=Agency, source_ids=[other.pk], target=survivor)
         )
@@ -179,7 +190,7 @@ def _earliest(a, b):
     return min(x for x in (a, b) if x) if (a or b) else None
 
 
-def _keep_name_as_alias(other: Agency, survivor: Agency) -> None:
+def _keep_name_as_alias(other: Agency, survivor: Agency, *, as_rule: bool) -> None:
     updated = AgencyAlias.objects.filter(state=other.state, name_key=other.name_key).update(
         agency=survivor
     )
@@ -189,7 +200,16 @@ def _keep_name_as_alias(other: Agency, survivor: Agency) -> None:
             name=other.name,
             state=other.state,
             name_key=other.name_key,
-            source=AgencyAlias.Source.MERGE,
+            source=AgencyAlias.Source.MERGE if as_rule else AgencyAlias.Source.ICE,
+        )
+    if as_rule and other.name_key != survivor.name_key:
+        a, b = sorted((other.name_key, survivor.name_key))
+        names = {other.name_key: other.name, survivor.name_key: survivor.name}
+        IdentityRule.objects.update_or_create(
+            state=survivor.state,
+            key_a=a,
+            key_b=b,
+            defaults={"name_a": names[a], "name_b": names[b], "decision": "same"},
         )
 
 

@@ -14,11 +14,11 @@ both ways give the same history.
 
 from __future__ import annotations
 
-import datetime as dt
 from types import SimpleNamespace
 
 from django.db.models import Q
 
+from agreements import normalize
 from agreements.models import (
     Agency,
     Agreement,
@@ -30,6 +30,7 @@ from agreements.models import (
 from agreements.services.events import (
     CHUNK,
     LAST_SEEN_COLUMNS,
+    LINK_COLUMNS,
     LINK_FIELDS,
     TRACKED_FIELDS,
     NewRow,
@@ -37,6 +38,7 @@ from agreements.services.events import (
     agency_values,
     agreements_rebuild,
     event_record,
+    field_events,
     insert_plain,
     update_grouped,
 )
@@ -47,12 +49,20 @@ _FIELDS = (*TRACKED_FIELDS, *LINK_FIELDS)
 
 
 def snapshot_history_update(
-    *, snapshot: ListSnapshot, new_rows: list[NewRow], agency_ids: set[int]
+    *,
+    snapshot: ListSnapshot,
+    new_rows: list[NewRow],
+    agency_ids: set[int],
+    structural: set[int] = frozenset(),
 ) -> RebuildResult:
-    """Bring agreements and events up to date with ``snapshot`` (saved; rows not yet)."""
+    """Bring agreements and events up to date with ``snapshot`` (saved; rows not yet).
+
+    ``structural`` agencies (merged, split, or with a possible rename) are rebuilt in full.
+    """
     if not _is_newest_participating(snapshot):
         return agreements_rebuild(agency_ids=agency_ids, new_rows=new_rows)
     plan = _Plan(snapshot, new_rows, agency_ids)
+    plan.structural |= set(structural) | plan.renamed()
     structural_rows = [r for r in new_rows if r.agency_id in plan.structural]
     result = (
         agreements_rebuild(agency_ids=plan.structural, new_rows=structural_rows)
@@ -121,6 +131,21 @@ class _Plan:
             else:
                 row.agreement_id = agreement.pk
 
+    def renamed(self) -> set[int]:
+        """Agencies listed under another spelling than on the previous list: a rename event is due."""
+        if self.previous is None:
+            return set()
+        before: dict[int, set[str]] = {}
+        for chunk in _chunks(self.agency_ids):
+            names = SnapshotRow.objects.filter(snapshot=self.previous, agency_id__in=chunk)
+            for agency_id, name in names.values_list("agency_id", "agency_name"):
+                before.setdefault(agency_id, set()).add(normalize.name_key(name))
+        now: dict[int, set[str]] = {}
+        for row in self.new_rows:
+            if row.agency_id:
+                now.setdefault(row.agency_id, set()).add(normalize.name_key(row.agency_name))
+        return {pk for pk, keys in now.items() if pk in before and before[pk] != keys}
+
     def apply(self, result: RebuildResult) -> None:
         snapshot = self.snapshot
         previous = self.previous.pk if self.previous else None
@@ -185,32 +210,30 @@ class _Plan:
     def _changes(
         self, agreement: SimpleNamespace, row: NewRow, seen_diff: dict
     ) -> list[SimpleNamespace]:
-        """Events of ``row`` against the last non-blank values seen; the record's changes go in ``seen_diff``."""
+        """Events of ``row`` against the last values seen; the record's changes go in ``seen_diff``.
+
+        The same reading as ``events.derive_events``: a blank cell is not a
+        change, except a link left blank in a list that has its column.
+        """
         events = []
         seen = agreement.seen
+        columns = {str(h).strip().upper() for h in self.snapshot.header}
         for name in _FIELDS:
             after = getattr(row, name)
-            if not after:
-                continue  # a blank cell (e.g. COUNTY as #N/A) is not a change
+            link = name in LINK_FIELDS
+            if not after and not (link and LINK_COLUMNS[name] in columns):
+                continue
             before, previous = seen[name], seen[f"{name}_snapshot_id"]
             seen_diff[f"{name}_snapshot_id"] = self.snapshot.pk
             if before == after:
                 continue
             seen_diff[name] = after
-            label = "county" if name == "county_name" else name
-            if name in LINK_FIELDS and not before:
-                events.append(
-                    self._event(agreement, "moa_posted", previous, field=name, new_value=after)
-                )
-            elif before:
+            for _, kind, _, label, _, old, new in field_events(
+                agreement.pk, name, before, after, self.snapshot.pk, previous
+            ):
                 events.append(
                     self._event(
-                        agreement,
-                        "field_changed",
-                        previous,
-                        field=label,
-                        old_value=_text(before),
-                        new_value=_text(after),
+                        agreement, kind, previous, field=label, old_value=old, new_value=new
                     )
                 )
         return events
@@ -229,7 +252,3 @@ class _Plan:
                 if diff:
                     changes.append((pk, diff))
         update_grouped(Agency, changes)
-
-
-def _text(value: object) -> str:
-    return value.isoformat() if isinstance(value, dt.date) else str(value)

@@ -32,12 +32,14 @@ from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
+from agreements import normalize
 from agreements.models import (
     Agency,
     Agreement,
     AgreementEvent,
     AgreementLastSeen,
     ListSnapshot,
+    PossibleRename,
     SnapshotRow,
 )
 
@@ -49,11 +51,13 @@ PENDING_LAG = dt.timedelta(days=30)
 # (ICE's COUNTY cells flicker to #N/A).
 TRACKED_FIELDS = ("county_name", "agency_type", "signed_on")
 LINK_FIELDS = ("moa_url", "addendum_url")
+LINK_COLUMNS = {"moa_url": "MOA", "addendum_url": "ADDENDUM"}
 ROW_FIELDS = (
     "id",
     "snapshot_id",
     "row_number",
     "agency_id",
+    "agency_name",
     "model",
     "signed_on",
     "signed_raw",
@@ -105,6 +109,7 @@ class Row:
     snapshot_id: int
     row_number: int
     agency_id: int
+    agency_name: str
     model: str
     signed_on: dt.date | None
     signed_raw: str
@@ -126,18 +131,22 @@ class Timeline:
     time: dict[int, dt.datetime]
     order: dict[str, list[int]]
     position: dict[int, int]
+    columns: dict[int, frozenset[str]] = field(default_factory=dict)
+    # (state, old name key, model, signed date, snapshot) -> the new name, see PossibleRename
+    possible: dict[tuple, str] = field(default_factory=dict)
+    states: dict[int, str] = field(default_factory=dict)  # agency -> state
 
     @classmethod
     def load(cls) -> Timeline:
         snapshots = sorted(
-            ListSnapshot.objects.filter(held=False).values_list(
-                "id", "kind", "published_at", "sha256"
+            ListSnapshot.objects.applied().values_list(
+                "id", "kind", "published_at", "sha256", "header"
             ),
             key=lambda s: (s[2], s[3]),
         )
         order: dict[str, list[int]] = {PARTICIPATING: [], PENDING: []}
         position = {}
-        for pk, kind, _, _ in snapshots:
+        for pk, kind, _, _, _ in snapshots:
             position[pk] = len(order.setdefault(kind, []))
             order[kind].append(pk)
         return cls(
@@ -145,7 +154,22 @@ class Timeline:
             time={s[0]: s[2] for s in snapshots},
             order=order,
             position=position,
+            columns={s[0]: frozenset(str(h).strip().upper() for h in s[4]) for s in snapshots},
         )
+
+    def load_identity(self, agency_ids: list[int]) -> None:
+        """The states of these agencies and the possible renames of those states."""
+        for chunk in _chunks(agency_ids):
+            self.states.update(Agency.objects.filter(pk__in=chunk).values_list("pk", "state"))
+        fields = ("state", "old_key", "model", "signed_on", "snapshot_id", "new_name")
+        for *key, new_name in PossibleRename.objects.filter(
+            state__in=set(self.states.values())
+        ).values_list(*fields):
+            self.possible[tuple(key)] = new_name
+
+    def has_column(self, snapshot_id: int, name: str) -> bool:
+        """Whether this list has the column of a link field (lists before 2025-07 have no ADDENDUM)."""
+        return LINK_COLUMNS[name] in self.columns.get(snapshot_id, ())
 
     def key(self, row: Row) -> tuple:
         return (self.time[row.snapshot_id], self.position[row.snapshot_id], row.row_number)
@@ -164,6 +188,8 @@ class Group:
     rows: list[Row] = field(default_factory=list)
     agreement: Agreement | None = None
     switched_from: Group | None = None  # the other model's agreement this one replaced
+    renews: Group | None = None  # the same model's agreement before it
+    succeeded_at: int | None = None  # position of the list where a successor replaced it
 
     @property
     def signed_on(self) -> dt.date | None:
@@ -192,6 +218,7 @@ def agreements_rebuild(
     agency_ids = sorted(set(agency_ids))
     new_rows = new_rows or []
     timeline = Timeline.load()
+    timeline.load_identity(agency_ids)
     rows = _load_rows(agency_ids) + [_row_of(obj) for obj in new_rows if obj.agency_id]
     lineages: dict[tuple[int, str], list[Row]] = defaultdict(list)
     for row in rows:
@@ -211,16 +238,13 @@ def agreements_rebuild(
     reconciler = _Reconciler(timeline, result)
     for pair in sorted(groups_by_lineage):
         reconciler.claim(groups_by_lineage[pair], existing.get(pair, []))
+    # Ids taken before saving: combining two records deletes one, which blanks its pk.
+    existing_ids = [a.pk for agreements in existing.values() for a in agreements]
     reconciler.save()
     _assign_rows(groups_by_lineage, new_rows)
     _update_agencies(agency_ids, rows, timeline)
     result.events = _sync_events(agency_ids, groups_by_lineage, timeline)
-    kept = [
-        a.pk
-        for agreements in existing.values()
-        for a in agreements
-        if a.pk not in reconciler.dropped
-    ]
+    kept = [pk for pk in existing_ids if pk not in reconciler.dropped]
     _sync_last_seen(agency_ids, groups_by_lineage, timeline, kept)
     return result
 
@@ -305,6 +329,10 @@ def _lineage_groups(rows: list[Row], timeline: Timeline) -> list[Group]:
             unsigned = unsigned or Group()
             group = unsigned
         group.rows.append(row)
+    for before, after in zip(groups, groups[1:], strict=False):
+        after.renews = before
+        if before.last == after.first - 1:
+            before.succeeded_at = after.first
     if unsigned is not None:
         groups.append(unsigned)
     return groups
@@ -333,6 +361,7 @@ def _link_model_switches(groups_by_lineage: dict[tuple[int, str], list[Group]]) 
             ended = [g for g in replaced if g is not None and g.last == first.first - 1]
             if ended:
                 first.switched_from = ended[0]
+                ended[0].succeeded_at = first.first
 
 
 # --- Agreements -------------------------------------------------------------
@@ -659,46 +688,103 @@ def derive_events(group: Group, timeline: Timeline) -> list[tuple]:
         order = timeline.order[kind]
         start = min(timeline.position[s] for s in listed)
         last: Row | None = None
-        known: dict[str, tuple[object, int]] = {}  # field -> (last non-blank value, snapshot)
+        known: dict[str, tuple[object, int]] = {}  # field -> (last value, snapshot)
         present = False
         for snapshot_id in order[start:]:
             row = listed.get(snapshot_id)
             if row is None:
                 if present and (kind == PARTICIPATING or not ever_signed):
-                    events.append((pk, "delisted", snapshot_id, "", last.snapshot_id, "", ""))
+                    events.extend(_ending(group, timeline, kind, snapshot_id, last))
                 present = False
                 continue
             if last is None:
-                first_kind = "signed" if kind == PARTICIPATING else "pending_listed"
-                events.append((pk, first_kind, snapshot_id, "", None, "", ""))
+                events.append(_beginning(group, timeline, kind, snapshot_id))
             elif not present and (kind == PARTICIPATING or not ever_signed):
                 events.append((pk, "relisted", snapshot_id, "", last.snapshot_id, "", ""))
+            elif kind == PARTICIPATING and _key(last.agency_name) != _key(row.agency_name):
+                events.append(
+                    (pk, "renamed", snapshot_id, "name", last.snapshot_id, last.agency_name,
+                     row.agency_name)
+                )  # fmt: skip
             if kind == PARTICIPATING:
-                events.extend(_changes(pk, known, row, first=last is None))
+                events.extend(_changes(pk, known, row, timeline, first=last is None))
             last, present = row, True
     return events
 
 
-def _changes(pk: int, known: dict, row: Row, *, first: bool) -> list[tuple]:
-    """Changes of ``row`` against the last non-blank values seen; updates ``known``."""
+def _key(name: str) -> str:
+    return normalize.name_key(name)
+
+
+def _beginning(group: Group, timeline: Timeline, kind: str, snapshot_id: int) -> tuple:
+    """The first event on a list: signed, or re-signed / model switched when it succeeds another."""
+    pk = group.agreement.pk
+    if kind != PARTICIPATING:
+        return (pk, "pending_listed", snapshot_id, "", None, "", "")
+    previous = group.switched_from or group.renews
+    if previous is None or not previous.rows:
+        return (pk, "signed", snapshot_id, "", None, "", "")
+    listed = listings(previous, timeline)[PARTICIPATING]
+    before = max(listed, key=timeline.position.__getitem__) if listed else None
+    if group.switched_from is not None:
+        old_model, new_model = previous.rows[0].model, group.rows[0].model
+        return (pk, "model_switched", snapshot_id, "model", before, old_model, new_model)
+    old, new = _text(previous.signed_on), _text(group.signed_on)
+    return (pk, "resigned", snapshot_id, "signed_on", before, old, new)
+
+
+def _ending(
+    group: Group, timeline: Timeline, kind: str, snapshot_id: int, last: Row
+) -> list[tuple]:
+    """Dropped from a list: nothing when a successor replaced it, "Name changed?" or ended."""
+    pk = group.agreement.pk
+    if kind == PARTICIPATING and group.succeeded_at == timeline.position[snapshot_id]:
+        return []  # the successor's re-signed / model switched event tells it
+    state = timeline.states.get(last.agency_id, "")
+    renamed_to = timeline.possible.get(
+        (state, _key(last.agency_name), last.model, last.signed_on, snapshot_id)
+    )
+    if kind == PARTICIPATING and renamed_to is not None:
+        return [
+            (pk, "possible_rename", snapshot_id, "name", last.snapshot_id, last.agency_name,
+             renamed_to)
+        ]  # fmt: skip
+    return [(pk, "delisted", snapshot_id, "", last.snapshot_id, "", "")]
+
+
+def _changes(pk: int, known: dict, row: Row, timeline: Timeline, *, first: bool) -> list[tuple]:
+    """Changes of ``row`` against the last values seen; updates ``known``.
+
+    A blank cell is not a change (ICE's COUNTY cells flicker to #N/A), except
+    a link left blank in a list that has its column: the link was removed.
+    """
     events = []
     for name in (*TRACKED_FIELDS, *LINK_FIELDS):
         after = getattr(row, name)
-        if not after:
-            continue  # a blank cell (e.g. COUNTY as #N/A) is not a change
+        link = name in LINK_FIELDS
+        if not after and not (link and timeline.has_column(row.snapshot_id, name)):
+            continue
         before, previous = known.get(name, ("", None))
         known[name] = (after, row.snapshot_id)
         if first or before == after:
             continue
-        field_name = "county" if name == "county_name" else name
-        if name in LINK_FIELDS and not before:
-            events.append((pk, "moa_posted", row.snapshot_id, name, previous, "", after))
-        elif before:
-            events.append(
-                (pk, "field_changed", row.snapshot_id, field_name, previous, _text(before),
-                 _text(after))
-            )  # fmt: skip
+        events.extend(field_events(pk, name, before, after, row.snapshot_id, previous))
     return events
+
+
+def field_events(pk, name: str, before, after, snapshot_id: int, previous) -> list[tuple]:
+    """The event of one field's change (``before`` is never equal to ``after``)."""
+    if name in LINK_FIELDS:
+        if not before:
+            return [(pk, "moa_posted", snapshot_id, name, previous, "", after)]
+        kind = "moa_changed" if after else "moa_removed"
+        return [(pk, kind, snapshot_id, name, previous, before, after)]
+    if not before:
+        return []
+    if name == "signed_on":
+        return [(pk, "redated", snapshot_id, name, previous, _text(before), _text(after))]
+    label = "county" if name == "county_name" else name
+    return [(pk, "field_changed", snapshot_id, label, previous, _text(before), _text(after))]
 
 
 # --- Last seen ----------------------------------------------------------------
@@ -730,7 +816,12 @@ def last_seen_values(group: Group, timeline: Timeline) -> tuple:
     ordered = sorted(listed.values(), key=lambda row: timeline.position[row.snapshot_id])
     values = [ordered[-1].snapshot_id]
     for name in LAST_SEEN_FIELDS:
-        seen = [row for row in ordered if getattr(row, name)]
+        seen = [
+            row
+            for row in ordered
+            if getattr(row, name)
+            or (name in LINK_FIELDS and timeline.has_column(row.snapshot_id, name))
+        ]
         if seen:
             values += [getattr(seen[-1], name), seen[-1].snapshot_id]
         else:

@@ -2,9 +2,10 @@
 
 ``snapshot_import`` is the one way a file enters the database (the command,
 the admin upload form and the fetch task all call it). A file is imported in
-one transaction: its rows are resolved to agencies (exact key, aliases, then a
-conservative fuzzy match within the state), and the agreements and events of
-every agency it touches are rebuilt from the full ordered history
+one transaction: its rows are resolved to agencies by exact name key or alias,
+the spellings of the states it touches are regrouped from all the evidence
+(``agreements.services.identity``: curators' rules, renames, typos), and the
+agreements and events of every agency it touches are rebuilt from the full ordered history
 (``agreements.services.events``), or, when the file is the newest participating
 list, extended from the previous list with the same result
 (``agreements.services.appended``). A file already imported (same sha256)
@@ -19,7 +20,6 @@ its own transaction.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,20 +29,15 @@ from typing import BinaryIO
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.text import slugify
-from rapidfuzz import fuzz, process
 
-from agreements import ice_sheet, normalize
-from agreements.models import Agency, AgencyAlias, ListSnapshot, SnapshotRow
+from agreements import ice_sheet
+from agreements.models import ListSnapshot, SnapshotRow
 from agreements.services import dating
 from agreements.services.appended import snapshot_history_update
 from agreements.services.dating import file_warning as _warning
 from agreements.services.events import NewRow, RebuildResult, agreements_rebuild, insert_plain
+from agreements.services.identity import AgencyResolver, identity_recompute, leftovers_delete
 
-# Name-key similarity (rapidfuzz ratio) above which two names of one state
-# may be the same agency; a match is only made alone when the counties agree.
-FUZZY_SAME = 90
-FUZZY_CLOSE = 85
 WARNINGS_PER_CODE = 1000
 HOLD_CODES = frozenset({"publication_doubt", "list_stale", "list_shrank", "list_all_new"})
 HELD = (
@@ -370,8 +365,11 @@ def snapshot_release(snapshot: ListSnapshot, user=None) -> RebuildResult:
         ]
         snapshot.save(update_fields=["held", "warnings"])
         rows = SnapshotRow.objects.filter(snapshot=snapshot, agency__isnull=False)
-        agencies = set(rows.values_list("agency_id", flat=True))
-        return agreements_rebuild(agency_ids=agencies | _neighbour_agencies(snapshot))
+        identity = identity_recompute(states=set(rows.values_list("state", flat=True)))
+        agencies = set(rows.values_list("agency_id", flat=True)) | identity.agencies
+        rebuilt = agreements_rebuild(agency_ids=agencies | _neighbour_agencies(snapshot))
+        leftovers_delete(agency_ids=identity.agencies)
+        return rebuilt
 
 
 def _shrink_warning(snapshot: ListSnapshot) -> dict | None:
@@ -467,7 +465,7 @@ def _import(
     resolver = AgencyResolver(states={row.state for row in sheet.rows if row.state})
     agency_ids = resolver.resolve(sheet.rows, warnings)
     if not accept_shrink:
-        holds.extend(_present(_all_new_warning(snapshot, resolver.created, agency_ids)))
+        holds.extend(_present(_all_new_warning(snapshot, len(resolver.created_ids), agency_ids)))
     snapshot.held = bool(holds)
     snapshot.warnings = cap_warnings([*holds, *warnings])
     snapshot.save()
@@ -499,22 +497,28 @@ def _import(
             snapshot=snapshot,
             created=True,
             rows=len(rows),
-            agencies_new=resolver.created,
+            agencies_new=len(resolver.created_ids),
             warnings=len(snapshot.warnings),
-            needs_review=resolver.needs_review,
             held=True,
         )
-    affected = set(agency_ids.values()) | _neighbour_agencies(snapshot)
-    rebuilt = snapshot_history_update(snapshot=snapshot, new_rows=rows, agency_ids=affected)
+    identity = identity_recompute(
+        states={row.state for row in rows if row.state}, new_rows=rows, snapshot=snapshot
+    )
+    affected = {r.agency_id for r in rows if r.agency_id} | _neighbour_agencies(snapshot)
+    rebuilt = snapshot_history_update(
+        snapshot=snapshot, new_rows=rows, agency_ids=affected | identity.agencies,
+        structural=identity.agencies,
+    )  # fmt: skip
+    leftovers_delete(agency_ids=identity.agencies)
     return ImportResult(
         snapshot=snapshot,
         created=True,
         rows=len(rows),
-        agencies_new=resolver.created,
+        agencies_new=len(resolver.created_ids - set(identity.moved)),
         agreements_new=rebuilt.agreements_new,
         agreements_changed=rebuilt.agreements_changed,
         warnings=len(warnings),
-        needs_review=resolver.needs_review,
+        needs_review=identity.needs_review,
     )
 
 
@@ -594,191 +598,3 @@ def _county_share_warning(sheet: ice_sheet.IceSheet, warnings: list) -> None:
                 "were matched to a FIPS code.",
             )
         )
-
-
-# --- Agencies ---------------------------------------------------------------
-
-
-@dataclass
-class _Known:
-    """An agency as the resolver sees it (saved or about to be created)."""
-
-    agency: Agency
-    county_fips: str
-
-
-class AgencyResolver:
-    """Finds the agency of each row: exact key, alias, then a cautious fuzzy match."""
-
-    def __init__(self, states: set[str]) -> None:
-        self.keys: dict[tuple[str, str], _Known] = {}
-        self.by_id: dict[int, _Known] = {}
-        self.created = 0
-        self.needs_review = 0
-        self.new: list[Agency] = []
-        self.aliases: dict[tuple[str, str], tuple[str, _Known]] = {}
-        self.indexes: dict[str, dict] = {}
-        for agency in Agency.objects.filter(state__in=states).only(
-            "id", "state", "name_key", "county_fips", "kind", "name", "slug"
-        ):
-            known = _Known(agency, agency.county_fips)
-            self.keys[(agency.state, agency.name_key)] = known
-            self.by_id[agency.pk] = known
-        for state, key, agency_id in AgencyAlias.objects.filter(state__in=states).values_list(
-            "state", "name_key", "agency_id"
-        ):
-            if agency_id in self.by_id:
-                self.keys.setdefault((state, key), self.by_id[agency_id])
-
-    def resolve(self, rows: list[ice_sheet.SheetRow], warnings: list) -> dict[int, int]:
-        """Row number -> agency id, creating agencies (and aliases) as needed."""
-        first_row: dict[tuple[str, str], ice_sheet.SheetRow] = {}
-        for row in rows:
-            if row.state and row.name_key:
-                first_row.setdefault((row.state, row.name_key), row)
-        found = {pair: self._find(pair, first_row[pair], warnings) for pair in sorted(first_row)}
-        self._save()
-        return {
-            row.number: found[(row.state, row.name_key)].agency.pk
-            for row in rows
-            if (row.state, row.name_key) in found
-        }
-
-    def _find(self, pair: tuple[str, str], row: ice_sheet.SheetRow, warnings: list) -> _Known:
-        known = self.keys.get(pair)
-        if known is not None:
-            return known
-        best, score = self._closest(pair)
-        review_with = None
-        if best is not None:
-            same_county = bool(row.county_fips) and row.county_fips == best.county_fips
-            other_county = bool(row.county_fips and best.county_fips) and not same_county
-            if score >= FUZZY_SAME and same_county:
-                self.aliases[pair] = (row.agency_name, best)
-                self._remember(pair, best)
-                warnings.append(
-                    _row_warning(
-                        row,
-                        f"Read as {best.agency.name!r}: the same name but for spelling, "
-                        "in the same county.",
-                        "agency_fuzzy",
-                    )
-                )
-                return best
-            if not other_county:
-                review_with = best
-        known = self._create(row)
-        if review_with is not None:
-            known.agency.needs_review = True
-            self.needs_review += 1
-            warnings.append(
-                _row_warning(
-                    row,
-                    f"{row.agency_name!r} is close to {review_with.agency.name!r} but may be a "
-                    "different agency; kept separate and flagged for a curator to merge or confirm.",
-                    "agency_needs_review",
-                )
-            )
-        self._remember(pair, known)
-        return known
-
-    def _closest(self, pair: tuple[str, str]) -> tuple[_Known | None, float]:
-        """The most similar known agency of the state, if it is close and unrivalled.
-
-        Names are compared on their distinctive part ("Miami Springs" in "City
-        of Miami Springs Police Department"), only among agencies with the same
-        role words and the same numbers.
-        """
-        state, key = pair
-        core = normalize.name_core(key)
-        if not core:
-            return None, 0
-        shape = (normalize.name_roles(key), tuple(_digits(key)))
-        candidates = self._index(state).get(shape, {})
-        matches = process.extract(
-            core, list(candidates), scorer=fuzz.ratio, limit=3, score_cutoff=FUZZY_CLOSE
-        )
-        if not matches:
-            return None, 0
-        best_core, score, _ = matches[0]
-        agencies = {id(k.agency) for m in matches if m[1] >= score - 3 for k in candidates[m[0]]}
-        if len(agencies) > 1:
-            return candidates[best_core][0], min(score, FUZZY_SAME - 1)  # rivals: only review
-        return candidates[best_core][0], score
-
-    def _index(self, state: str) -> dict[tuple, dict[str, list[_Known]]]:
-        """Known names of a state by (roles, numbers), then by distinctive core."""
-        if state not in self.indexes:
-            index: dict[tuple, dict[str, list[_Known]]] = {}
-            for (s, key), known in self.keys.items():
-                if s == state:
-                    self._add_to_index(index, key, known)
-            self.indexes[state] = index
-        return self.indexes[state]
-
-    @staticmethod
-    def _add_to_index(index: dict, key: str, known: _Known) -> None:
-        shape = (normalize.name_roles(key), tuple(_digits(key)))
-        index.setdefault(shape, {}).setdefault(normalize.name_core(key), []).append(known)
-
-    def _remember(self, pair: tuple[str, str], known: _Known) -> None:
-        self.keys[pair] = known
-        if pair[0] in self.indexes:
-            self._add_to_index(self.indexes[pair[0]], pair[1], known)
-
-    def _create(self, row: ice_sheet.SheetRow) -> _Known:
-        agency = Agency(
-            name=row.agency_name,
-            state=row.state,
-            name_key=row.name_key,
-            kind=row.agency_kind or "other",
-            agency_type=row.agency_type,
-            county_name=row.county,
-            county_fips=row.county_fips,
-        )
-        self.new.append(agency)
-        return _Known(agency, row.county_fips)
-
-    def _save(self) -> None:
-        if self.new:
-            _assign_slugs(self.new)
-            Agency.objects.bulk_create(self.new, batch_size=500)
-            self.created = len(self.new)
-        if self.aliases:
-            AgencyAlias.objects.bulk_create(
-                [
-                    AgencyAlias(agency=known.agency, name=name, state=state, name_key=key)
-                    for (state, key), (name, known) in self.aliases.items()
-                ],
-                ignore_conflicts=True,
-            )
-
-
-def _row_warning(row: ice_sheet.SheetRow, message: str, code: str) -> dict:
-    return {
-        "row": row.number,
-        "column": "LAW ENFORCEMENT AGENCY",
-        "value": row.agency_name,
-        "message": message,
-        "code": code,
-    }
-
-
-def _digits(key: str) -> list[str]:
-    return re.findall(r"\d+", key)
-
-
-def _assign_slugs(agencies: list[Agency]) -> None:
-    bases = [slugify(f"{a.name} {a.state}")[:240] or f"agency-{a.state.lower()}" for a in agencies]
-    taken = set(Agency.objects.filter(slug__in=set(bases)).values_list("slug", flat=True))
-    for agency, base in zip(agencies, bases, strict=True):
-        slug, n = base, 2
-        if slug in taken:
-            # Twins of this name exist: ask the database once for all of them.
-            taken |= set(
-                Agency.objects.filter(slug__startswith=base).values_list("slug", flat=True)
-            )
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
-        taken.add(slug)
-        agency.slug = slug

@@ -300,3 +300,92 @@ def test_agreement_page_shows_its_history_and_rows(client, curator):
     assert f"?agreement__id__exact={agreement.pk}" in page
     assert "1 rows of ICE" in page
     assert "1 snapshot row" in rows
+
+
+# --- Identity rules -------------------------------------------------------------
+
+RULES = "/admin/agreements/identityrule/"
+POSSIBLE = "/admin/agreements/possiblerename/"
+
+
+def _brevard_lists() -> None:
+    """Melbourne PD dropped and Melbourne Beach PD added with the same date: a possible rename."""
+    import datetime as dt
+    import io
+
+    from agreements.services import snapshot_import
+    from tests.agreements.ice_builder import row, workbook
+
+    for month, name in (
+        (3, "Melbourne Police Department"),
+        (4, "Melbourne Beach Police Department"),
+    ):
+        data = workbook(
+            [row(state="FLORIDA", agency=name, county="Brevard County")],
+            modified=dt.datetime(2025, month, 1),
+        )
+        snapshot_import(
+            file=io.BytesIO(data), filename=f"participatingAgencies0{month}012025am.xlsx"
+        )
+
+
+def test_curator_settles_a_possible_rename_as_the_same_agency(client, curator):
+    from agreements.models import IdentityRule, PossibleRename
+
+    _brevard_lists()
+    possible = PossibleRename.objects.get()
+    page = client.get(POSSIBLE).content.decode()
+    assert "Melbourne Beach Police Department" in page
+
+    client.post(POSSIBLE, {"action": "settle_same", ACTION_CHECKBOX_NAME: [possible.pk]})
+
+    rule = IdentityRule.objects.get()
+    assert (rule.decision, rule.decided_by) == ("same", curator)
+    assert Agency.objects.get().name == "Melbourne Beach Police Department"
+    kinds = set(AgreementEvent.objects.values_list("kind", flat=True))
+    assert kinds == {"signed", "renamed"}
+    assert not PossibleRename.objects.exists()
+
+
+def test_rule_added_in_the_admin_applies_at_once_and_downloads_as_csv(client, curator):
+    from agreements.models import IdentityRule
+
+    _brevard_lists()
+    response = client.post(
+        f"{RULES}add/",
+        {
+            "state": "FL",
+            "name_a": "Melbourne Police Department",
+            "name_b": "Melbourne Beach Police Department",
+            "decision": "distinct",
+            "note": "Two towns in Brevard County.",
+        },
+    )
+    assert response.status_code == 302
+    rule = IdentityRule.objects.get()
+    assert rule.decided_by == curator
+    kinds = AgreementEvent.objects.filter(agency__name="Melbourne Police Department")
+    assert set(kinds.values_list("kind", flat=True)) == {"signed", "delisted"}  # now "Ended"
+    assert "Melbourne Beach Police Department" in client.get(RULES).content.decode()
+
+    download = client.post(RULES, {"action": "download_csv", ACTION_CHECKBOX_NAME: [rule.pk]})
+
+    assert download["Content-Type"].startswith("text/csv")
+    lines = download.content.decode().splitlines()
+    assert lines[0].startswith("state,name_a,name_b,decision,note")
+    assert lines[1].startswith(
+        "FL,Melbourne Beach Police Department,Melbourne Police Department,distinct,"
+        "Two towns in Brevard County."
+    )
+
+
+def test_rule_naming_one_spelling_twice_is_refused_in_the_form(client, curator):
+    from agreements.models import IdentityRule
+
+    response = client.post(
+        f"{RULES}add/",
+        {"state": "FL", "name_a": "Polk Co SO", "name_b": "POLK COUNTY SO", "decision": "same"},
+    )
+    assert response.status_code == 200
+    assert "same spelling" in response.content.decode()
+    assert not IdentityRule.objects.exists()

@@ -252,38 +252,23 @@ def test_same_agency_spelled_differently_is_one_agency():
         "participatingAgencies06032025am.xlsx",
     )
     agency = Agency.objects.get()
-    assert agency.name == "Polk County Sheriff's Office"
+    assert agency.name == "Polk County Sheriffs Office"  # the latest list's spelling
     assert Agreement.objects.get().snapshot_rows.count() == 3
+    assert not AgreementEvent.objects.filter(kind="renamed").exists()  # one spelling, one key
 
 
-def test_near_identical_name_in_the_same_county_is_matched_and_recorded_as_alias():
+def test_misspelt_name_in_the_next_list_is_a_rename_recorded_as_alias():
     load_bytes(workbook([row(agency="Lafayette County Sheriff's Office", state="ARKANSAS",
                              county="Lafayette County")]))  # fmt: skip
-    result = load_bytes(
+    load_bytes(
         workbook([row(agency="Layfayette County Sheriff's Office", state="ARKANSAS",
                       county="Lafayette County")], modified=dt.datetime(2025, 6, 2)),
         "participatingAgencies06022025am.xlsx",
     )  # fmt: skip
-    assert Agency.objects.count() == 1
-    alias = AgencyAlias.objects.get()
-    assert alias.name == "Layfayette County Sheriff's Office"
-    assert "agency_fuzzy" in warning_codes(result.snapshot)
-
-
-def test_too_close_to_call_is_a_separate_agency_flagged_for_review():
-    load_bytes(workbook([row(agency="City of Miami Springs Police Department", state="FLORIDA",
-                             kind="Municipality", county="#N/A")]))  # fmt: skip
-    result = load_bytes(
-        workbook([row(agency="Miami Springs Police Department", state="FLORIDA",
-                      kind="Municipality", county="#N/A")], modified=dt.datetime(2025, 6, 2)),
-        "participatingAgencies06022025am.xlsx",
-    )  # fmt: skip
-    assert Agency.objects.count() == 2
-    flagged = Agency.objects.get(needs_review=True)
-    assert flagged.name == "Miami Springs Police Department"
-    warning = next(w for w in result.snapshot.warnings if w["code"] == "agency_needs_review")
-    assert "City of Miami Springs" in warning["message"]
-    assert result.needs_review == 1
+    agency = Agency.objects.get()
+    assert agency.name == "Layfayette County Sheriff's Office"  # the latest list's spelling
+    assert AgencyAlias.objects.get().name == "Lafayette County Sheriff's Office"
+    assert sorted(AgreementEvent.objects.values_list("kind", flat=True)) == ["renamed", "signed"]
 
 
 def test_similar_names_in_different_counties_are_different_agencies():

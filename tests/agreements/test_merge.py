@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import pytest
 
-from agreements.models import Agency, AgencyAlias, Agreement, AgreementEvent, SnapshotRow
+from agreements.models import (
+    Agency,
+    AgencyAlias,
+    Agreement,
+    AgreementEvent,
+    IdentityRule,
+    ListSnapshot,
+    SnapshotRow,
+)
 from agreements.services.agencies import AgencyMergeError, agency_merge
 from research.models import DocumentAgency, DocumentAgreement
 from tests.agreements.factories import (
@@ -89,8 +98,12 @@ def test_merge_combines_the_same_agreement_held_twice(pair):
     kept.refresh_from_db()
     assert kept.moa_url == "https://www.ice.gov/moa.pdf"
     assert kept.snapshot_rows.count() == 2
-    # One agreement listed twice in a row: signed once, not signed again.
-    assert [(e.kind, e.snapshot_id) for e in kept.events.all()] == [("signed", june.pk)]
+    # One agreement listed twice in a row, under the other spelling the second time:
+    # signed once, then renamed, not signed again.
+    assert sorted((e.kind, e.snapshot_id) for e in kept.events.all()) == [
+        ("renamed", july.pk),
+        ("signed", june.pk),
+    ]
     successor.refresh_from_db()
     assert successor.predecessor == kept
     assert successor.agency == survivor
@@ -174,34 +187,59 @@ def test_failed_merge_changes_nothing(pair, monkeypatch):
     assert not AgencyAlias.objects.filter(source="merge").exists()
 
 
-def test_merge_of_a_flagged_real_agency_mends_its_history():
+def test_real_rename_in_the_bundled_lists_is_one_agency_without_a_merge():
     """ICE wrote "City of Miami Springs Police Department" in May, "Miami Springs
-    Police Department" in July; the importer kept both and flagged the second."""
+    Police Department" in July: a rename, not an ending and a new agency."""
     from agreements.services.snapshots import snapshot_import
 
     data = Path(__file__).parent / "data"
-    for name in ("participatingAgencies05232025am.xlsx", "participatingAgencies07112025pm.xlsx"):
+    for name in ("participatingAgencies07112025pm.xlsx", "participatingAgencies05232025am.xlsx"):
         with (data / name).open("rb") as fh:
             snapshot_import(file=fh, filename=name)
-    survivor = Agency.objects.get(state="FL", name="City of Miami Springs Police Department")
-    flagged = Agency.objects.get(state="FL", name="Miami Springs Police Department")
-    assert flagged.needs_review
-    before = set(AgreementEvent.objects.filter(agency=survivor).values_list("kind", flat=True))
-    assert "delisted" in before
-
-    agency_merge(survivor=survivor, others=[flagged])
-
-    agreement = Agreement.objects.get(agency=survivor)
-    assert agreement.model == "TFM"
-    assert agreement.signed_on == dt.date(2025, 4, 2)
+    agency = Agency.objects.get(state="FL", name="Miami Springs Police Department")
+    assert list(agency.aliases.values_list("name", flat=True)) == [
+        "City of Miami Springs Police Department"
+    ]
+    agreement = Agreement.objects.get(agency=agency)
+    assert (agreement.model, agreement.signed_on) == ("TFM", dt.date(2025, 4, 2))
     assert agreement.status == "active"
     assert agreement.snapshot_rows.count() == 2
-    kinds = list(AgreementEvent.objects.filter(agency=survivor).values_list("kind", flat=True))
-    assert kinds == ["signed"]
-    # What the next list is compared with: July's row, under the surviving agency.
+    kinds = sorted(AgreementEvent.objects.filter(agency=agency).values_list("kind", flat=True))
+    assert kinds == ["renamed", "signed"]
+    # What the next list is compared with: July's row.
     assert agreement.last_seen.snapshot.original_filename == "participatingAgencies07112025pm.xlsx"
-    assert not Agreement.objects.filter(agency=survivor, last_seen__isnull=True).exists()
-    assert AgencyAlias.objects.get(name="Miami Springs Police Department").source == "merge"
+
+
+def test_curators_merge_is_a_rule_that_a_reimport_applies():
+    from agreements.services.snapshots import snapshot_import
+    from tests.agreements.ice_builder import row, workbook
+
+    files = [
+        (f"participatingAgencies0{m}012025am.xlsx", workbook(
+            [row(state="FLORIDA", agency=name, county="Brevard County")],
+            modified=dt.datetime(2025, m, 1)))
+        for m, name in ((3, "Melbourne Police Department"), (4, "Melbourne Beach Police Department"))
+    ]  # fmt: skip
+    for name, data in files:
+        snapshot_import(file=io.BytesIO(data), filename=name)
+    assert Agency.objects.count() == 2  # near names: never merged alone
+    old, new = (Agency.objects.get(name=n) for n in ("Melbourne Police Department",
+                                                     "Melbourne Beach Police Department"))  # fmt: skip
+
+    agency_merge(survivor=new, others=[old])
+
+    rule = IdentityRule.objects.get()
+    assert (rule.state, rule.decision) == ("FL", "same")
+    assert {rule.name_a, rule.name_b} == {old.name, new.name}
+    ListSnapshot.objects.all().delete()
+    Agreement.objects.all().delete()
+    Agency.objects.all().delete()
+    for name, data in files:
+        snapshot_import(file=io.BytesIO(data), filename=name)
+    (agency,) = Agency.objects.all()
+    assert agency.name == "Melbourne Beach Police Department"
+    kinds = sorted(AgreementEvent.objects.values_list("kind", flat=True))
+    assert kinds == ["renamed", "signed"]
 
 
 def test_merge_refuses_agencies_of_different_states():
