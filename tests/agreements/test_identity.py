@@ -37,7 +37,9 @@ def _florida(agency: str, county: object = "Gulf County", **kw) -> list:
 
 
 def _other() -> list:
-    return row(state="FLORIDA", agency="Baker County Sheriff's Office", county="Baker County")
+    return row(
+        state="FLORIDA", agency="Baker County Sheriff's Office", county="Baker County", signed=SIGNED
+    )
 
 
 def import_all(files: list[tuple[str, bytes]]) -> None:
