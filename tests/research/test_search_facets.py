@@ -9,7 +9,7 @@ stale per-process cache would fail them.
 from __future__ import annotations
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.urls import reverse
 
 from research.models import Document, DocumentAgency, Tag
@@ -127,24 +127,30 @@ def test_counts_follow_writes_made_on_another_connection():
     assert facets()["publisher"] == {"Sky": 1}
 
 
-def test_facet_counts_match_the_counting_in_sql(story):
-    """The arrays and the SQL fallback (used for other visibility rules) agree."""
-    from research.search import selectors
-    from research.search.backends import backend_for
+def test_a_visibility_rule_other_than_published_or_all_decides_hits_and_counts(story, monkeypatch):
+    """Search applies whatever ``Document.objects.viewable_by`` says, through the arrays."""
+    from django.db.models import Q
 
-    document, agency = story
-    DocumentAgencyFactory(document=document, agency=agency, status="confirmed")
-    other = DocumentFactory(title="Zeppelin two", text="zeppelin", kind="report", publisher="X")
-    other.tags.add(TagFactory(slug="airships"))
-    AgencyFactory(name="Zeppelin County Sheriff", state="TX")
-    backend = type(backend_for(connection))
-    with_arrays = facets()
-    supports = backend.supports_ids
-    backend.supports_ids = False
-    try:
-        in_sql = facets()
-    finally:
-        backend.supports_ids = supports
-    assert with_arrays == in_sql
-    assert with_arrays["type"] == {"document": 2, "agency": 1}
-    assert selectors.search("zeppelin", filters={"state": ["TX"]}).total == 1
+    from research.models import DocumentQuerySet
+    from tests.research.factories import ResearcherFactory
+
+    researcher = ResearcherFactory()
+    own = DocumentFactory(
+        title="Zeppelin draft", text="zeppelin", status="needs_review", submitted_by=researcher
+    )
+    DocumentFactory(title="Zeppelin other draft", text="zeppelin", status="needs_review")
+    published_only = DocumentQuerySet.viewable_by
+
+    def own_submissions_too(self, user):
+        if user is not None and user.is_authenticated and not user.is_staff:
+            return self.filter(Q(status=Document.Status.PUBLISHED) | Q(submitted_by=user))
+        return published_only(self, user)
+
+    monkeypatch.setattr(DocumentQuerySet, "viewable_by", own_submissions_too)
+
+    mine = search("zeppelin", user=researcher)
+    assert sorted(hit.title for hit in mine.hits) == ["Zeppelin draft", "Zeppelin story"]
+    assert {v.value: v.count for v in mine.facets["type"]} == {"document": 2}
+    assert search("zeppelin", user=researcher, filters={"type": ["agency"]}).total == 0
+    assert [hit.title for hit in search("zeppelin").hits] == ["Zeppelin story"]
+    assert own.pk in {hit.id for hit in search("draft", user=researcher).hits}
