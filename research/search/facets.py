@@ -171,7 +171,7 @@ class FacetIndex:
         self.is_published = np.array(
             [s == Document.Status.PUBLISHED for s in aligned(statuses)], bool
         )
-        # Newest first, undated last, then by id descending (as the SQL path sorts).
+        # Newest first, undated last, then by id descending.
         days = np.array([d[:10] or "NaT" for d in aligned(published)], "datetime64[D]")
         undated = np.isnat(days)
         days = np.where(undated, 0, days.astype(np.int64))
