@@ -5,7 +5,8 @@ code of the day; they are empty now and this migration is the one source of
 truth. It first drops whatever that code installed (a database migrated before
 this one), then creates the schema below for the database's vendor and fills
 the index from the documents and agencies. ``python manage.py search_check``
-compares a database with ``SCHEMA``.
+compares a database with ``SCHEMA``: a later migration that changes the search
+schema holds its own SQL and declares the whole ``SCHEMA`` again, every vendor.
 
 The statements hold the table names of the time (as every migration does); a
 later migration that rebuilds one of the watched tables on SQLite (Django copies
