@@ -56,9 +56,11 @@ def search_bulk_load() -> Iterator[None]:
     Loading then indexing in one pass is several times faster than indexing
     row by row. Writes made by others meanwhile are caught by the rebuild.
     """
-    with connection.cursor() as cursor, backend_for(connection).paused(cursor):
-        yield
-    search_reindex()
+    try:
+        with connection.cursor() as cursor, backend_for(connection).paused(cursor):
+            yield
+    finally:  # a load that failed half way may have committed some batches
+        search_reindex()
 
 
 def declared_schema(*, using: str = "default") -> Schema:

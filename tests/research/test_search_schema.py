@@ -112,3 +112,20 @@ def test_an_index_installed_by_earlier_code_is_replaced(back_to_0001):
 
     assert check() == ""
     assert [hit.title for hit in search("airship").hits] == ["Zeppelin hangar"]
+
+
+def test_a_bulk_load_pauses_the_triggers_and_leaves_them_as_the_migrations_made_them(
+    transactional_db,
+):
+    # Outside a test transaction, as a bulk load runs: PostgreSQL refuses to switch
+    # triggers back on while the transaction holds deferred foreign-key checks.
+    from research.search.sync import search_bulk_load
+
+    with search_bulk_load():
+        DocumentFactory(title="Zeppelin hangar", text="An airship.")
+        AgencyFactory(name="Airship County Sheriff")
+
+    assert check() == ""
+    assert search("airship").total == 2
+    DocumentFactory(title="Blimp", text="Another airship.")  # the triggers index it
+    assert search("airship").total == 3
