@@ -15,23 +15,39 @@ a table to alter it, which drops its triggers) must create their triggers again.
 
 from django.db import migrations
 
+# The tables whose writes change what the per-process facet arrays hold
+# (research/search/facets.py), with the columns that matter on update: each has
+# triggers that give the index's version token a new value.
+WATCHED = [
+    ("search_entry", ""),
+    ("research_documentagency", ""),
+    ("research_documentagreement", ""),
+    ("agreements_agreement", " OF model, agency_id"),
+    ("research_document_tags", ""),
+    ("research_tag", " OF slug, name"),
+    # Whose text the public may search (research.policy.PUBLIC_TEXT_RIGHTS).
+    ("research_document", " OF rights"),
+]
+
+ENTRY_COLUMNS = [
+    "id",
+    "entry_type",
+    "object_id",
+    "kind",
+    "published",
+    "year",
+    "publisher",
+    "state",
+    "status",
+]
+
 # What the database holds once this migration has run, per vendor: the search
 # tables with their columns, and the indexes, functions and (trigger, table)
 # pairs named ``search_*``. FTS5 keeps its shadow tables (``search_fts_*``).
 SCHEMA = {
     "sqlite": {
         "tables": {
-            "search_entry": [
-                "id",
-                "entry_type",
-                "object_id",
-                "kind",
-                "published",
-                "year",
-                "publisher",
-                "state",
-                "status",
-            ],
+            "search_entry": ENTRY_COLUMNS,
             "search_fts": ["title", "summary", "body"],
             "search_fts_config": None,
             "search_fts_content": None,
@@ -56,33 +72,14 @@ SCHEMA = {
             ("search_alias_delete", "agreements_agencyalias"),
             *(
                 (f"search_version_{table}_{event}", table)
-                for table in (
-                    "search_entry",
-                    "research_documentagency",
-                    "research_documentagreement",
-                    "agreements_agreement",
-                    "research_document_tags",
-                    "research_tag",
-                    "research_document",
-                )
+                for table, _columns in WATCHED
                 for event in ("insert", "update", "delete")
             ),
         ],
     },
     "postgresql": {
         "tables": {
-            "search_entry": [
-                "id",
-                "entry_type",
-                "object_id",
-                "kind",
-                "published",
-                "year",
-                "publisher",
-                "state",
-                "status",
-                "head",
-            ],
+            "search_entry": [*ENTRY_COLUMNS, "head"],
             "search_words": ["id", "vector"],
             "search_state": ["code", "name"],
             "search_version": ["id", "token"],
@@ -122,15 +119,7 @@ SCHEMA = {
             ("search_alias_delete", "agreements_agencyalias"),
             *(
                 (name, table)
-                for table in (
-                    "search_entry",
-                    "research_documentagency",
-                    "research_documentagreement",
-                    "agreements_agreement",
-                    "research_document_tags",
-                    "research_tag",
-                    "research_document",
-                )
+                for table, _columns in WATCHED
                 for name in ("search_version_bump", "search_version_bump_truncate")
             ),
         ],
@@ -176,16 +165,6 @@ SQLITE_ALIASES = """UPDATE search_fts SET summary = coalesce((SELECT group_conca
 # arrays hold (research/search/facets.py); random, so that a rollback never
 # brings back a token a process may have cached with other data.
 SQLITE_BUMP = "UPDATE search_version SET token = random() WHERE id = 1;"
-SQLITE_WATCHED = [
-    ("search_entry", ""),
-    ("research_documentagency", ""),
-    ("research_documentagreement", ""),
-    ("agreements_agreement", " OF model, agency_id"),
-    ("research_document_tags", ""),
-    ("research_tag", " OF slug, name"),
-    # Whose text the public may search (research.policy.PUBLIC_TEXT_RIGHTS).
-    ("research_document", " OF rights"),
-]
 
 SQLITE_SCHEMA = [
     """CREATE TABLE search_entry (
@@ -284,7 +263,7 @@ END""",
         f"CREATE TRIGGER search_version_{table}_{event.lower()}"
         f" AFTER {event}{columns if event == 'UPDATE' else ''} ON {table}"
         f" BEGIN {SQLITE_BUMP} END"
-        for table, columns in SQLITE_WATCHED
+        for table, columns in WATCHED
         for event in ("INSERT", "UPDATE", "DELETE")
     ),
 ]
@@ -342,16 +321,6 @@ PG_WORDS_INDEXES = """
     -- ANALYZE would compute the pairs of 30,000 sampled rows for statistics the
     -- planner does not need: the pairs index is only ever asked directly.
     ALTER INDEX search_words_pairs ALTER COLUMN 1 SET STATISTICS 0;"""
-PG_WATCHED = [
-    ("search_entry", ""),
-    ("research_documentagency", ""),
-    ("research_documentagreement", ""),
-    ("agreements_agreement", " OF model, agency_id"),
-    ("research_document_tags", ""),
-    ("research_tag", " OF slug, name"),
-    # Whose text the public may search (research.policy.PUBLIC_TEXT_RIGHTS).
-    ("research_document", " OF rights"),
-]
 
 PG_SCHEMA = [
     """CREATE TABLE search_entry (
@@ -538,7 +507,7 @@ PG_SCHEMA = [
         FOR EACH STATEMENT EXECUTE FUNCTION search_aliases_sync()""",
     *(
         statement
-        for table, columns in PG_WATCHED
+        for table, columns in WATCHED
         for statement in (
             f"""CREATE TRIGGER search_version_bump AFTER INSERT OR DELETE OR UPDATE{columns}
             ON {table} FOR EACH STATEMENT EXECUTE FUNCTION search_version_bump()""",
