@@ -44,7 +44,15 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench-search"
-MAKE_CORPUS = ROOT.parent / "shared" / "bench" / "make_corpus.py"
+# ../shared beside the clone, or beside a folder of worktrees.
+MAKE_CORPUS = next(
+    (
+        folder / "shared" / "bench" / "make_corpus.py"
+        for folder in ROOT.parents
+        if (folder / "shared" / "bench" / "make_corpus.py").exists()
+    ),
+    ROOT.parent / "shared" / "bench" / "make_corpus.py",
+)
 KINDS = {
     "news_article": "news",
     "moa": "moa",

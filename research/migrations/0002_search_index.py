@@ -1,42 +1,11 @@
-"""Full-text search index: tables, indexes and triggers (PostgreSQL or SQLite).
+"""Full-text search index: now created by migration 0008_search_schema.
 
-The schema lives in research/search/backends/ so that the post_migrate repair
-and this migration install exactly the same thing.
+This migration used to install the index by calling the search code of the day,
+so what it built depended on when it ran. It does nothing now; 0008 drops what it
+installed on databases migrated before, and creates the frozen schema.
 """
 
 from django.db import migrations
-
-
-def install(apps, schema_editor):
-    from research.search.backends import backend_for
-
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        backend = backend_for(connection)
-        backend.install(cursor)
-        backend.reindex(cursor)
-
-
-def uninstall(apps, schema_editor):
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("DROP TABLE IF EXISTS search_entry CASCADE")
-            for table, trigger in [
-                ("research_document", "search_document_sync_row"),
-                ("research_document", "search_truncate_sync_truncate"),
-                ("agreements_agency", "search_agency_sync_row"),
-                ("agreements_agency", "search_truncate_sync_truncate"),
-                ("agreements_agencyalias", "search_alias_sync_row"),
-            ]:
-                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
-        else:
-            from research.search.backends.sqlite import TRIGGERS
-
-            for name in TRIGGERS:
-                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
-            cursor.execute("DROP TABLE IF EXISTS search_fts")
-            cursor.execute("DROP TABLE IF EXISTS search_entry")
 
 
 class Migration(migrations.Migration):
@@ -45,4 +14,4 @@ class Migration(migrations.Migration):
         ("agreements", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(install, uninstall, elidable=False)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

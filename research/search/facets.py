@@ -11,16 +11,13 @@ load time. The counts are exact.
 
 The arrays are reloaded when the index's version token changes. Database
 triggers give the token a new value on every write to the index and to the
-tables its facets read (agency links, agreement links, agreements, tags),
-whatever made the write (services, admin, ``QuerySet.update()``, bulk
-operations, raw SQL) and in whichever process, so one read of one row per
-search tells whether this process's arrays are current. It is a token, not a
-counter: a rolled-back transaction would take a counter back to a value that a
-cache may already have seen with other data.
+tables its arrays read (agency links, agreement links, agreements, tags, the
+documents' rights), whatever made the write (services, admin,
+``QuerySet.update()``, bulk operations, raw SQL) and in whichever process, so
+one read of one row per search tells whether this process's arrays are current.
+It is a token, not a counter: a rolled-back transaction would take a counter
+back to a value that a cache may already have seen with other data.
 """
-
-# SQL here is assembled from constants only.
-# ruff: noqa: S608
 
 from __future__ import annotations
 
@@ -29,146 +26,59 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agreements.models import Agency, Agreement
+from research.models import Document, DocumentAgency, DocumentAgreement, Tag
 from research.policy import PUBLIC_TEXT_RIGHTS
-from research.search.backends.base import ENTRY_TABLE
+from research.search.backends.base import ENTRY_TABLE, SearchBackend, column, table
 
-VERSION_TABLE = "search_version"
-PUBLISHED = "published"
-CONFIRMED = "confirmed"
 FACET_LIMIT = 20  # values shown for the open-ended facets (publisher, tag)
 
-# The tables whose writes change what the arrays hold, and (for tables with
-# columns the arrays never read) the columns that matter on update.
-WATCHED = {
-    ENTRY_TABLE: None,
-    "research_documentagency": None,
-    "research_documentagreement": None,
-    "agreements_agreement": ("model", "agency_id"),
-    "research_document_tags": None,
-    "research_tag": ("slug", "name"),
-    # Whose text the public may search (research.policy.SearchScope).
-    "research_document": ("rights",),
-}
-
-# Each query returns its columns as comma- (numbers) or unit-separator- (text)
-# joined strings, one row in all: parsing them with numpy is ten times faster
-# than fetching 100,000 rows of tuples. The aggregates of one query see the
-# rows in one order, so their columns stay aligned.
-_SEP = "\x1f"
 _ENTRY_COLUMNS = [
     ("id", int),
     ("kind", str),
-    ("coalesce(year, 0)", int),
+    ("year", int),
     ("publisher", str),
     ("status", str),
     ("state", str),
-    ("coalesce(CAST(published AS text), '')", str),
-]
-_CONFIRMED_LINKS = (
-    [("document_id", int), ("agency_id", int)],
-    f"research_documentagency WHERE status = '{CONFIRMED}'",
-)
-_AGENCIES = ([("id", int), ("state", str)], "agreements_agency")
-_AGREEMENTS = ([("id", int), ("agency_id", int), ("model", str)], "agreements_agreement")
-_AGREEMENT_LINKS = ([("document_id", int), ("agreement_id", int)], "research_documentagreement")
-_TAG_LINKS = ([("document_id", int), ("tag_id", int)], "research_document_tags")
-_TAG_NAMES = "SELECT id, slug, name FROM research_tag"
-_RESTRICTED_TEXT = (
-    [("id", int)],
-    "research_document WHERE rights NOT IN ("
-    + ", ".join(f"'{rights}'" for rights in sorted(PUBLIC_TEXT_RIGHTS))
-    + ")",
-)
-
-
-# PostgreSQL: statement-level triggers (cheap for bulk writes, and they see
-# TRUNCATE); the token comes from a sequence, which a rollback never rewinds.
-# (SQLite keeps its version triggers with the others in backends/sqlite.py.)
-_PG_VERSION = [
-    f"CREATE SEQUENCE IF NOT EXISTS {VERSION_TABLE}_seq",
-    f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
-        id integer PRIMARY KEY CHECK (id = 1), token bigint NOT NULL
-    )""",
-    f"""INSERT INTO {VERSION_TABLE} (id, token) VALUES (1, nextval('{VERSION_TABLE}_seq'))
-        ON CONFLICT (id) DO NOTHING""",
-    f"""CREATE OR REPLACE FUNCTION {VERSION_TABLE}_bump() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        UPDATE {VERSION_TABLE} SET token = nextval('{VERSION_TABLE}_seq') WHERE id = 1;
-        RETURN NULL;
-    END $$""",
+    ("published", str),
 ]
 
 
-def install_version(cursor, vendor: str) -> None:
-    """Create (or repair) the version token and its triggers on PostgreSQL; idempotent."""
-    if vendor != "postgresql":
-        return
-    for statement in _PG_VERSION:
-        cursor.execute(statement)
-    for table, columns in WATCHED.items():
-        of = f" OF {', '.join(columns)}" if columns else ""
-        name = f"{VERSION_TABLE}_bump"
-        cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        cursor.execute(f"DROP TRIGGER IF EXISTS {name}_truncate ON {table}")
-        cursor.execute(
-            f"CREATE TRIGGER {name} AFTER INSERT OR DELETE OR UPDATE{of} ON {table}"
-            f" FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
-        )
-        cursor.execute(
-            f"CREATE TRIGGER {name}_truncate AFTER TRUNCATE ON {table}"
-            f" FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
-        )
-
-
-def read_token(cursor) -> int | None:
-    """The index's current version token (None if its row is missing: the SQL path is used).
-
-    The table itself is created by migration 0004 and repaired after every migrate.
-    """
-    cursor.execute(f"SELECT token FROM {VERSION_TABLE} WHERE id = 1")
-    row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def _columns(cursor, vendor: str, columns: list, source: str) -> list | None:
-    """The columns of ``source`` (a table and condition), each as an array or a list of str.
-
-    None when a text value holds the separator (the caller reads rows instead).
-    """
-
-    def aggregate(expression: str, kind) -> str:
-        sep = "," if kind is int else _SEP
-        if vendor == "postgresql":
-            return f"string_agg(CAST({expression} AS text), '{sep}')"
-        return f"group_concat({expression}, '{sep}')"
-
-    select = ", ".join(aggregate(expression, kind) for expression, kind in columns)
-    cursor.execute(f"SELECT count(*), {select} FROM {source}")
-    count, *texts = cursor.fetchone()
-    result = []
-    for (_expression, kind), text in zip(columns, texts, strict=True):
-        if kind is int:
-            values = np.fromstring(text, np.int64, sep=",") if text else np.zeros(0, np.int64)
-        else:
-            values = text.split(_SEP) if text is not None else []
-        if len(values) != count:
-            return None
-        result.append(values)
-    return result
-
-
-def _read(cursor, vendor: str, columns: list, source: str) -> list:
-    """:func:`_columns`, falling back to reading rows when a text holds the separator."""
-    found = _columns(cursor, vendor, columns, source)
-    if found is not None:
-        return found
-    cursor.execute(f"SELECT {', '.join(e for e, _kind in columns)} FROM {source}")
-    rows = cursor.fetchall()
-    values = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
-    return [
-        np.array(v, np.int64) if kind is int else [str(x) for x in v]
-        for v, (_e, kind) in zip(values, columns, strict=True)
-    ]
+def _sources() -> dict[str, tuple]:
+    """(table, [(column, type)], condition) of each link table the facets read."""
+    tags = Document.tags.through
+    return {
+        "confirmed_links": (
+            table(DocumentAgency),
+            [(column(DocumentAgency, "document"), int), (column(DocumentAgency, "agency"), int)],
+            (column(DocumentAgency, "status"), DocumentAgency.Status.CONFIRMED.value),
+        ),
+        "agencies": (table(Agency), [("id", int), (column(Agency, "state"), str)], ()),
+        "agreements": (
+            table(Agreement),
+            [("id", int), (column(Agreement, "agency"), int), (column(Agreement, "model"), str)],
+            (),
+        ),
+        "agreement_links": (
+            table(DocumentAgreement),
+            [
+                (column(DocumentAgreement, "document"), int),
+                (column(DocumentAgreement, "agreement"), int),
+            ],
+            (),
+        ),
+        "tag_links": (
+            table(tags),
+            [(column(tags, "document"), int), (column(tags, "tag"), int)],
+            (),
+        ),
+        "rights": (table(Document), [("id", int), (column(Document, "rights"), str)], ()),
+        "tags": (
+            table(Tag),
+            [("id", int), (column(Tag, "slug"), str), (column(Tag, "name"), str)],
+            (),
+        ),
+    }
 
 
 def _codes(values: list, vocabulary: dict) -> np.ndarray:
@@ -232,10 +142,15 @@ class Links:
 class FacetIndex:
     """Every index entry's facet values, as arrays aligned on the sorted entry ids."""
 
-    def __init__(self, cursor, token: int | None, vendor: str = "sqlite"):
+    def __init__(self, cursor, token: int | None, backend: SearchBackend):
         self.token = token
-        ids, kinds, years, publishers, statuses, states, published = _read(
-            cursor, vendor, _ENTRY_COLUMNS, ENTRY_TABLE
+        sources = _sources()
+
+        def read(name: str) -> list:
+            return backend.read_columns(cursor, *sources[name])
+
+        ids, kinds, years, publishers, statuses, states, published = backend.read_columns(
+            cursor, ENTRY_TABLE, _ENTRY_COLUMNS
         )
         order = np.argsort(ids, kind="stable")
         self.ids = ids = ids[order]
@@ -255,33 +170,36 @@ class FacetIndex:
         self.year = years[order].astype(np.int32)
         self.publisher_values: dict = {"": 0}
         self.publisher = _codes(aligned(publishers), self.publisher_values)
-        self.visible = np.array([s == PUBLISHED for s in aligned(statuses)], bool)
+        self.is_published = np.array(
+            [s == Document.Status.PUBLISHED for s in aligned(statuses)], bool
+        )
         # Documents whose body only readers allowed the full text may search.
-        (restricted,) = _read(cursor, vendor, *_RESTRICTED_TEXT)
-        self.restricted_text = self.mask_of(self.locate(restricted * 2))
-        # Newest first, undated last, then by id descending (as the SQL path sorts).
+        documents, rights = read("rights")
+        public = np.isin(np.array(rights, dtype=str), sorted(PUBLIC_TEXT_RIGHTS))
+        self.restricted_text = self.mask_of(self.locate(documents[~public] * 2))
+        # Newest first, undated last, then by id descending.
         days = np.array([d[:10] or "NaT" for d in aligned(published)], "datetime64[D]")
         undated = np.isnat(days)
         days = np.where(undated, 0, days.astype(np.int64))
         self.date_rank = np.empty(n, np.int32)
         self.date_rank[np.lexsort((-ids, -days, undated))] = np.arange(n, dtype=np.int32)
 
-        self._links(cursor, vendor, ids, aligned(states))
-        cursor.execute(_TAG_NAMES)
-        self.tag_names = {tag_id: (slug, name) for tag_id, slug, name in cursor.fetchall()}
-        documents, tag_ids = _read(cursor, vendor, *_TAG_LINKS)
+        self._links(read, ids, aligned(states))
+        tag_ids, slugs, names = read("tags")
+        self.tag_names = dict(zip(tag_ids.tolist(), zip(slugs, names, strict=True), strict=True))
+        documents, tag_ids = read("tag_links")
         tag_values = sorted(self.tag_names)
         found, tag_codes = _lookup(
             np.array(tag_values, np.int64), np.arange(len(tag_values)), tag_ids
         )
         self.tags = Links.build(self, documents[found] * 2, tag_codes[found], tag_values)
 
-    def _links(self, cursor, vendor: str, ids: np.ndarray, states: list) -> None:
+    def _links(self, read, ids: np.ndarray, states: list) -> None:
         """The state and model pairs, joined in numpy from the link tables."""
-        agency_ids, agency_states = _read(cursor, vendor, *_AGENCIES)
-        documents, linked = _read(cursor, vendor, *_CONFIRMED_LINKS)
-        agreements, agreement_agencies, models = _read(cursor, vendor, *_AGREEMENTS)
-        linked_documents, linked_agreements = _read(cursor, vendor, *_AGREEMENT_LINKS)
+        agency_ids, agency_states = read("agencies")
+        documents, linked = read("confirmed_links")
+        agreements, agreement_agencies, models = read("agreements")
+        linked_documents, linked_agreements = read("agreement_links")
 
         # States: an agency's own; a document's through its confirmed links.
         state_values: dict = {}
@@ -340,7 +258,7 @@ class FacetIndex:
         return mask
 
     def filter_mask(self, filters: dict[str, list[str]], *, visible: np.ndarray) -> np.ndarray:
-        """The rows that pass ``filters`` (normalized) among the ``visible`` ones (a mask)."""
+        """The rows among ``visible`` (a mask) that pass ``filters`` (normalized)."""
         mask = visible.copy()
         documents = ~self.is_agency
         for name, values in filters.items():
@@ -428,21 +346,16 @@ _cache: dict[tuple, FacetIndex] = {}
 _lock = threading.Lock()
 
 
-def facet_index(connection, cursor) -> FacetIndex | None:
-    """This process's arrays for ``connection``'s database, reloaded if the index changed.
-
-    None when the version table has no row (search() then counts in SQL).
-    """
-    token = read_token(cursor)
-    if token is None:
-        return None
+def facet_index(connection, cursor, backend: SearchBackend) -> FacetIndex:
+    """This process's arrays for ``connection``'s database, reloaded if the index changed."""
+    token = backend.version(cursor)
     key = (connection.alias, connection.vendor, str(connection.settings_dict.get("NAME")))
     index = _cache.get(key)
-    if index is not None and index.token == token:
+    if index is not None and token is not None and index.token == token:
         return index
     with _lock:
         index = _cache.get(key)
-        if index is None or index.token != token:
+        if index is None or token is None or index.token != token:
             # The token was read before the rows: the arrays are never older than it.
-            index = _cache[key] = FacetIndex(cursor, token, connection.vendor)
+            index = _cache[key] = FacetIndex(cursor, token, backend)
     return index

@@ -6,9 +6,10 @@ tighter than that, so ``sheriff jail OR detention`` means *sheriff and (jail or
 detention)*. ``AND`` and ``NOT`` are understood too (``NOT x`` is ``-x``).
 
 Any input parses: unbalanced quotes close at the end, lone operators and
-punctuation are dropped, and very long input is cut. The compilers quote every
-term, so nothing a user types can reach SQL or the full-text query language as
-syntax.
+punctuation are dropped, and very long input is cut. Each backend compiles a
+query to its own full-text language (``to_fts5`` in backends/sqlite.py,
+``to_tsquery_sql`` in backends/postgres.py), quoting every term, so nothing a
+user types can reach SQL or the full-text query language as syntax.
 """
 
 from __future__ import annotations
@@ -119,48 +120,3 @@ def parse_query(raw: object) -> Query:
             groups.append([term])
         pending_or = False
     return Query(groups=tuple(tuple(g) for g in groups), excluded=tuple(excluded))
-
-
-# --- Compilers ------------------------------------------------------------------
-
-
-def _fts5_term(term: Term) -> str:
-    # Words are \w+ runs, so they never contain a double quote; quoting each
-    # one makes FTS5 read it as a string, never as an operator or column filter.
-    return '"' + " ".join(term.words) + '"'
-
-
-def _fts5_any(terms: tuple[Term, ...]) -> str:
-    if len(terms) == 1:
-        return _fts5_term(terms[0])
-    return "(" + " OR ".join(_fts5_term(t) for t in terms) + ")"
-
-
-def to_fts5(query: Query) -> tuple[str, str]:
-    """(positive, negative) SQLite FTS5 MATCH expressions; either may be empty."""
-    positive = " AND ".join(_fts5_any(group) for group in query.groups)
-    negative = _fts5_any(query.excluded) if query.excluded else ""
-    return positive, negative
-
-
-def _pg_term(term: Term, params: list) -> str:
-    params.append(" ".join(term.words))
-    # phraseto_tsquery: a multi-word term must match as a phrase, like FTS5.
-    return "phraseto_tsquery('english', %s)"
-
-
-def _pg_any(terms: tuple[Term, ...], params: list) -> str:
-    return "(" + " || ".join(_pg_term(t, params) for t in terms) + ")"
-
-
-def to_tsquery_sql(query: Query) -> tuple[str, list, str, list]:
-    """(positive SQL, params, negative SQL, params): PostgreSQL tsquery expressions.
-
-    Every term is a bound parameter of ``phraseto_tsquery``; the operators come
-    from the parsed structure, never from the user's text.
-    """
-    pos_params: list = []
-    neg_params: list = []
-    positive = " && ".join(_pg_any(group, pos_params) for group in query.groups)
-    negative = _pg_any(query.excluded, neg_params) if query.excluded else ""
-    return positive, pos_params, negative, neg_params

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import html
 import math
@@ -18,30 +17,26 @@ from typing import NamedTuple
 
 import numpy as np
 import us
-from django.db import connection, transaction
+from django.db import connection
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
 from agreements.models import Agency, AgencyKind, SupportModel
 from research.models import Document, DocumentAgency
-from research.policy import (
-    EXCERPT_CHARS,
-    PUBLIC_TEXT_RIGHTS,
-    SearchScope,
-    public_excerpt,
-    search_scope,
-)
+from research.policy import EXCERPT_CHARS, SearchScope, public_excerpt, search_scope
 from research.search.backends import backend_for
 from research.search.backends.base import (
     MARK_END,
     MARK_START,
     Matches,
-    MatchSQL,
+    SearchBackend,
+    column,
     excerpt,
     match_pattern,
+    table,
 )
-from research.search.facets import FACET_LIMIT, facet_index
+from research.search.facets import FacetIndex, facet_index
 from research.search.query import Query, parse_query
 
 PAGE_SIZE = 20
@@ -49,8 +44,6 @@ MAX_PAGE = 500  # deeper pages are refused: nobody reads them, crawlers would.
 SORTS = ("relevance", "date")
 FACETS = ("type", "kind", "state", "model", "year", "tag", "publisher")
 MAX_FILTER_VALUES = 20
-# Above this many matches, only this many candidates get the full ranking.
-RERANK_CANDIDATES = 300
 
 TYPE_LABELS = {"document": "Documents", "agency": "Agencies"}
 _STATE_CODES = frozenset(s.abbr for s in [*us.states.STATES_AND_TERRITORIES, us.states.DC])
@@ -170,242 +163,14 @@ def normalize_page(raw: object) -> int:
     return min(max(page, 1), MAX_PAGE)
 
 
-# --- SQL --------------------------------------------------------------------------
-
-_DOC_AGENCY = "research_documentagency"
-_TAGS = Document.tags.through._meta.db_table
-_LINKED = f"{_DOC_AGENCY} da JOIN agreements_agency a ON a.id = da.agency_id"
+# --- Visibility -------------------------------------------------------------------
 
 
-def _placeholders(values: list) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _visibility_sql(scope: SearchScope) -> tuple[str, list]:
-    """Which entries ``scope`` (research.policy) lets the user see, as SQL on ``e``.
-
-    This path cannot tell where in a document the words matched, so a reader
-    without the full text gets no copyrighted document from it at all.
-    """
-    clauses, params = [], []
-    if not scope.every_status:
-        # Agencies are 'published'.
-        own = ", ".join(str(int(pk) * 2) for pk in sorted(scope.document_ids))
-        clauses.append(f"(e.status = %s{f' OR e.id IN ({own})' if own else ''})")
-        params.append(Document.Status.PUBLISHED)
-    if not scope.full_text:
-        rights = ", ".join(["%s"] * len(PUBLIC_TEXT_RIGHTS))
-        clauses.append(
-            f"(e.entry_type = 'agency' OR e.object_id IN (SELECT d.id FROM"
-            f" {Document._meta.db_table} d WHERE d.rights IN ({rights})))"
-        )
-        params += sorted(PUBLIC_TEXT_RIGHTS)
-    return " AND ".join(clauses), params
-
-
-def _filter_sql(
-    filters: dict[str, list[str]], scope: SearchScope, *, link_arrays: bool = False
-) -> tuple[str, list]:
-    """The WHERE conditions on ``search_entry e`` for visibility and filters.
-
-    With ``link_arrays`` the entries carry their states and models as arrays
-    (PostgreSQL), which the state and model filters then use.
-    """
-    clauses: list[str] = []
-    params: list = []
-    visibility, params = _visibility_sql(scope)
-    if visibility:
-        clauses.append(visibility)
-    for name, values in filters.items():
-        marks = _placeholders(values)
-        if name == "type":
-            clauses.append(f"e.entry_type IN ({marks})")
-        elif name == "kind":
-            clauses.append(f"(e.entry_type = 'document' AND e.kind IN ({marks}))")
-        elif name == "year":
-            clauses.append(f"e.year IN ({marks})")
-            values = [int(v) for v in values]
-        elif name == "publisher":
-            clauses.append(f"e.publisher IN ({marks})")
-        elif name in {"state", "model"} and link_arrays:
-            clauses.append(f"e.{name}s && %s::varchar[]")
-            values = [values]
-        elif name == "state":
-            clauses.append(
-                f"((e.entry_type = 'agency' AND e.state IN ({marks})) OR"
-                f" (e.entry_type = 'document' AND e.object_id IN (SELECT da.document_id"
-                f" FROM {_LINKED} WHERE da.status = 'confirmed' AND a.state IN ({marks}))))"
-            )
-            values = values * 2
-        elif name == "model":
-            clauses.append(
-                f"((e.entry_type = 'agency' AND e.object_id IN (SELECT ag.agency_id"
-                f" FROM agreements_agreement ag WHERE ag.model IN ({marks}))) OR"
-                f" (e.entry_type = 'document' AND (e.object_id IN (SELECT da.document_id"
-                f" FROM {_DOC_AGENCY} da JOIN agreements_agreement ag"
-                f" ON ag.agency_id = da.agency_id"
-                f" WHERE da.status = 'confirmed' AND ag.model IN ({marks}))"
-                f" OR e.object_id IN (SELECT dg.document_id FROM research_documentagreement dg"
-                f" JOIN agreements_agreement ag ON ag.id = dg.agreement_id"
-                f" WHERE ag.model IN ({marks})))))"
-            )
-            values = values * 3
-        elif name == "tag":
-            clauses.append(
-                f"(e.entry_type = 'document' AND e.object_id IN (SELECT dt.document_id"
-                f" FROM {_TAGS} dt JOIN research_tag t ON t.id = dt.tag_id"
-                f" WHERE t.slug IN ({marks})))"
-            )
-        params += values
-    return " AND ".join(clauses) or "1 = 1", params
-
-
-_FACET_SQL = f"""
-SELECT 'total', '', '', COUNT(*) FROM m
-UNION ALL SELECT 'type', entry_type, '', COUNT(*) FROM m GROUP BY entry_type
-UNION ALL SELECT 'kind', kind, '', COUNT(*) FROM m WHERE entry_type = 'document' GROUP BY kind
-UNION ALL SELECT 'year', CAST(year AS TEXT), '', COUNT(*) FROM m
-    WHERE year IS NOT NULL GROUP BY year
-UNION ALL SELECT * FROM (SELECT 'publisher', publisher, '', COUNT(*) AS n FROM m
-    WHERE publisher <> '' GROUP BY publisher ORDER BY n DESC, publisher LIMIT {FACET_LIMIT}) p
-{{links}}UNION ALL SELECT * FROM (SELECT 'tag', t.slug, t.name, COUNT(*) AS n FROM m
-    JOIN {_TAGS} dt ON dt.document_id = m.object_id JOIN research_tag t ON t.id = dt.tag_id
-    WHERE m.entry_type = 'document' GROUP BY t.slug, t.name ORDER BY n DESC, t.slug
-    LIMIT {FACET_LIMIT}) g
-"""
-
-# State and model counts, by joining the links at query time ...
-_LINK_FACETS_JOINED = f"""
-UNION ALL SELECT 'state', s.state, '', COUNT(*) FROM (
-    SELECT DISTINCT m.id, a.state FROM m JOIN {_DOC_AGENCY} da ON da.document_id = m.object_id
-        JOIN agreements_agency a ON a.id = da.agency_id
-        WHERE m.entry_type = 'document' AND da.status = 'confirmed'
-    UNION ALL SELECT m.id, m.state FROM m WHERE m.entry_type = 'agency'
-) s GROUP BY s.state
-UNION ALL SELECT 'model', s.model, '', COUNT(*) FROM (
-    SELECT m.id, ag.model FROM m JOIN {_DOC_AGENCY} da ON da.document_id = m.object_id
-        JOIN agreements_agreement ag ON ag.agency_id = da.agency_id
-        WHERE m.entry_type = 'document' AND da.status = 'confirmed'
-    UNION SELECT m.id, ag.model FROM m JOIN research_documentagreement dg
-        ON dg.document_id = m.object_id JOIN agreements_agreement ag ON ag.id = dg.agreement_id
-        WHERE m.entry_type = 'document'
-    UNION SELECT m.id, ag.model FROM m JOIN agreements_agreement ag ON ag.agency_id = m.object_id
-        WHERE m.entry_type = 'agency'
-) s GROUP BY s.model
-"""
-# ... or from the arrays a backend keeps on each entry (``MatchSQL.link_arrays``).
-_LINK_FACETS_ARRAYS = """
-UNION ALL SELECT 'state', s, '', COUNT(*) FROM m, unnest(m.states) s GROUP BY s
-UNION ALL SELECT 'model', s, '', COUNT(*) FROM m, unnest(m.models) s GROUP BY s
-"""
-
-
-def _facet_counts(cursor, match: MatchSQL, where: str, params: list) -> tuple[int, dict]:
-    if match.matched_table:
-        # The backend holds the matches in a table with statistics: read it
-        # directly, so the planner knows the sizes of the joins.
-        how = "NOT MATERIALIZED" if match.link_arrays else "MATERIALIZED"
-        cte, cte_params = f"WITH m AS {how} (SELECT * FROM {match.matched_table})", []
-    else:
-        cte = (
-            "WITH m AS MATERIALIZED (SELECT e.id, e.entry_type, e.object_id, e.kind, e.year,"
-            f" e.publisher, e.state FROM {match.from_sql} WHERE {match.where_sql} AND {where})"
-        )
-        cte_params = [*match.params, *params]
-    links = _LINK_FACETS_ARRAYS if match.link_arrays else _LINK_FACETS_JOINED
-    cursor.execute(cte + _FACET_SQL.format(links=links), cte_params)
-    total = 0
-    counts: dict[str, list[tuple[str, str, int]]] = {name: [] for name in FACETS}
-    for facet, value, label, count in cursor.fetchall():
-        if facet == "total":
-            total = count
-        elif value not in (None, ""):
-            counts[facet].append((str(value), label, count))
-    return total, counts
-
-
-def _page_rows(
-    cursor,
-    match: MatchSQL,
-    where: str,
-    params: list,
-    *,
-    sort: str,
-    page: int,
-    page_size: int,
-    total: int,
-) -> list[tuple[int, str, int, float]]:
-    offset = (page - 1) * page_size
-    by_date = "e.published DESC NULLS LAST, e.id DESC"
-    order = by_date if sort == "date" else "score DESC, e.id DESC"
-    if sort == "relevance" and match.prerank_sql and total > RERANK_CANDIDATES:
-        # Ranking every match reads every long text; rank the best candidates.
-        candidates = max(RERANK_CANDIDATES, offset + page_size)
-        cursor.execute(
-            f"WITH c AS MATERIALIZED (SELECT e.id FROM {match.from_sql}"
-            f" WHERE {match.where_sql} AND {where}"
-            f" ORDER BY {match.prerank_sql} DESC, e.published DESC NULLS LAST, e.id DESC"
-            f" LIMIT %s)"
-            f" SELECT e.id, e.entry_type, e.object_id, {match.rank_sql} AS score"
-            f" FROM c JOIN search_entry e ON e.id = c.id ORDER BY {order} LIMIT %s OFFSET %s",
-            [
-                *match.params,
-                *params,
-                *(match.prerank_params or []),
-                candidates,
-                *match.rank_params,
-                page_size,
-                offset,
-            ],
-        )
-        return cursor.fetchall()
-    cursor.execute(
-        f"SELECT e.id, e.entry_type, e.object_id, {match.rank_sql} AS score"
-        f" FROM {match.from_sql} WHERE {match.where_sql} AND {where}"
-        f" ORDER BY {order} LIMIT %s OFFSET %s",
-        [*match.rank_params, *match.params, *params, page_size, offset],
-    )
-    return cursor.fetchall()
-
-
-def _search_sql(
-    cursor,
-    backend,
-    parsed: Query,
-    clean: dict,
-    scope: SearchScope,
-    *,
-    sort: str,
-    page: int,
-    page_size: int,
-) -> tuple[int, dict, list]:
-    """(total, facet counts, page rows), all in SQL: for backends without ``match_ids``
-    and an index without its version row."""
-    where, params = _filter_sql(clean, scope, link_arrays=backend.link_arrays)
-    match, where, params = backend.materialize(
-        cursor, backend.match(parsed, ranked=sort == "relevance"), where, params
-    )
-    total, counts = _facet_counts(cursor, match, where, params)
-    rows = []
-    if total and (page - 1) * page_size < total:
-        rows = _page_rows(
-            cursor,
-            match,
-            where,
-            params,
-            sort=sort,
-            page=page,
-            page_size=page_size,
-            total=total,
-        )
-    return total, counts, rows
-
-
-def _visible_rows(index, scope: SearchScope) -> np.ndarray:
-    """The index rows ``scope`` lets the user see, as a mask."""
+def _visible_rows(index: FacetIndex, scope: SearchScope) -> np.ndarray:
+    """The index rows ``scope`` (research.policy) lets the user see, as a mask."""
     if scope.every_status:
         return np.ones(index.size, bool)
-    visible = index.visible.copy()
+    visible = index.is_published | index.is_agency
     if scope.document_ids:
         own = np.array(sorted(scope.document_ids), np.int64) * 2
         visible |= index.mask_of(index.locate(own))
@@ -419,7 +184,9 @@ def _rows_in(located: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(inside, located, -1)
 
 
-def _ranked(cursor, backend, parsed, matched: list, selected: np.ndarray, index, limit: int):
+def _ranked(
+    cursor, backend: SearchBackend, parsed: Query, matched: list, selected: np.ndarray, limit: int
+) -> list[tuple[int, float]]:
     """The best ``limit`` (entry id, score) of the selected matches, best first.
 
     ``matched`` holds (matches, located rows, head) parts: each is ranked on
@@ -436,27 +203,28 @@ def _ranked(cursor, backend, parsed, matched: list, selected: np.ndarray, index,
     return ranked[:limit]
 
 
-def _search_arrays(
+# --- Searching ----------------------------------------------------------------------
+
+
+def _search(
     cursor,
-    backend,
+    backend: SearchBackend,
     parsed: Query,
     clean: dict,
-    *,
     scope: SearchScope,
+    *,
     sort: str,
     page: int,
     page_size: int,
-) -> tuple[int, dict, list] | None:
-    """(total, facet counts, page rows) with the facet engine; None if the index has no version.
+) -> tuple[int, dict, list]:
+    """(total, facet counts, page rows).
 
     The database only finds (and ranks) the entries the words match; the
     visibility rule, filters, counts and date order come from the arrays.
     Without the full text, copyrighted documents are matched and ranked on
     their title and summary only (``head``), so the counts agree with the hits.
     """
-    index = facet_index(connection, cursor)
-    if index is None:
-        return None
+    index = facet_index(connection, cursor, backend)
     selected = index.filter_mask(clean, visible=_visible_rows(index, scope))
     within = index.ids[selected] if clean else None
     matches = backend.match_ids(cursor, parsed, within=within)
@@ -478,7 +246,7 @@ def _search_arrays(
     if not total or offset >= total:
         return total, counts, []
     if sort == "relevance" and matches is not None and not matches.excluded:
-        ranked = _ranked(cursor, backend, parsed, matched, selected, index, offset + page_size)
+        ranked = _ranked(cursor, backend, parsed, matched, selected, offset + page_size)
         page_ids = ranked[offset : offset + page_size]
     else:
         page_ids = [(entry_id, 0.0) for entry_id in index.newest(selected, offset, page_size)]
@@ -600,9 +368,10 @@ def _public_snippets(cursor, query: Query, doc_ids: list[int]) -> dict[int, str]
     """document id -> snippet taken from its public excerpt only, matches marked."""
     if not doc_ids:
         return {}
+    summary, text = column(Document, "summary"), column(Document, "text")
     cursor.execute(
-        f"SELECT id, summary, substr(text, 1, {EXCERPT_CHARS * 2})"
-        f" FROM {Document._meta.db_table} WHERE id IN ({', '.join(map(str, doc_ids))})"
+        f"SELECT id, {summary}, substr({text}, 1, {EXCERPT_CHARS * 2})"
+        f" FROM {table(Document)} WHERE id IN ({', '.join(map(str, doc_ids))})"
     )
     words = sorted({w.lower() for term in query.terms() for w in term.words})
     pattern = match_pattern(words) if words else None
@@ -623,27 +392,30 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list
     states: dict[int, set[str]] = {}
     if doc_ids:
         ids = ", ".join(map(str, doc_ids))
-        cursor.execute(
-            "SELECT id, title, kind, publisher, published_on, canonical_url, rights"
-            f" FROM {Document._meta.db_table} WHERE id IN ({ids})"
-        )
+        fields = ", ".join(column(Document, name) for name in _Doc._fields)
+        cursor.execute(f"SELECT {fields} FROM {table(Document)} WHERE id IN ({ids})")
         documents = {row[0]: _Doc(*row[:4], _date(row[4]), *row[5:]) for row in cursor.fetchall()}
         # The backend's snippet may quote any part of the text: where the reader may
         # not read it all, the snippet comes from the public excerpt instead.
         excerpt_only = [pk for pk, doc in documents.items() if not scope.may_quote_text(doc.rights)]
         for pk, snippet in _public_snippets(cursor, query, excerpt_only).items():
             highlights[pk * 2] = (highlights.get(pk * 2, ("", ""))[0], snippet)
+        link_document, link_agency = (
+            column(DocumentAgency, "document"),
+            column(DocumentAgency, "agency"),
+        )
         cursor.execute(
-            f"SELECT da.document_id, a.state FROM {_LINKED}"
-            f" WHERE da.status = %s AND da.document_id IN ({ids})",
+            f"SELECT da.{link_document}, a.{column(Agency, 'state')}"
+            f" FROM {table(DocumentAgency)} da JOIN {table(Agency)} a ON a.id = da.{link_agency}"
+            f" WHERE da.{column(DocumentAgency, 'status')} = %s AND da.{link_document} IN ({ids})",
             [DocumentAgency.Status.CONFIRMED],
         )
         for document_id, state in cursor.fetchall():
             states.setdefault(document_id, set()).add(state)
     if agency_ids:
+        fields = ", ".join(column(Agency, name) for name in _Agency._fields)
         cursor.execute(
-            f"SELECT id, name, slug, state, kind FROM {Agency._meta.db_table}"
-            f" WHERE id IN ({', '.join(map(str, agency_ids))})"
+            f"SELECT {fields} FROM {table(Agency)} WHERE id IN ({', '.join(map(str, agency_ids))})"
         )
         agencies = {row[0]: _Agency(*row) for row in cursor.fetchall()}
     hits = []
@@ -731,25 +503,10 @@ def search(
         )
     backend = backend_for(connection)
     scope = search_scope(user)
-    atomic = transaction.atomic() if backend.in_transaction else contextlib.nullcontext()
-    with atomic, connection.cursor() as cursor:
-        found = None
-        if backend.supports_ids:
-            found = _search_arrays(
-                cursor,
-                backend,
-                parsed,
-                clean,
-                scope=scope,
-                sort=sort,
-                page=page,
-                page_size=page_size,
-            )
-        if found is None:
-            found = _search_sql(
-                cursor, backend, parsed, clean, scope, sort=sort, page=page, page_size=page_size
-            )
-        total, counts, rows = found
+    with backend.searching(connection), connection.cursor() as cursor:
+        total, counts, rows = _search(
+            cursor, backend, parsed, clean, scope, sort=sort, page=page, page_size=page_size
+        )
         hits = _hits(cursor, backend, parsed, rows, scope)
     return SearchResults(
         raw_query=raw,

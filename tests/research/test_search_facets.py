@@ -9,7 +9,7 @@ stale per-process cache would fail them.
 from __future__ import annotations
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.urls import reverse
 
 from research.models import Document, DocumentAgency, Tag
@@ -127,31 +127,32 @@ def test_counts_follow_writes_made_on_another_connection():
     assert facets()["publisher"] == {"Sky": 1}
 
 
-def test_facet_counts_match_the_counting_in_sql(story):
-    """The arrays and the SQL fallback (used when the index has no version row) agree.
+def test_a_researchers_own_submissions_count_in_hits_and_facets(story):
+    """Search applies research.policy's scope through the arrays: a researcher's own
+    unpublished submission is found and counted, another's draft is not."""
+    from tests.research.factories import ResearcherFactory
 
-    The fallback cannot match a copyrighted text on its title and summary only, so
-    it leaves such documents out for the public: these are in the public domain.
-    """
-    from research.search import selectors
-    from research.search.backends import backend_for
-
-    document, agency = story
-    Document.objects.update(rights=Document.Rights.PUBLIC_DOMAIN)
-    DocumentAgencyFactory(document=document, agency=agency, status="confirmed")
-    other = DocumentFactory(
-        title="Zeppelin two", text="zeppelin", kind="report", publisher="X", rights="public_domain"
+    researcher = ResearcherFactory()
+    own = DocumentFactory(
+        title="Zeppelin draft", text="zeppelin", status="needs_review", submitted_by=researcher
     )
-    other.tags.add(TagFactory(slug="airships"))
-    AgencyFactory(name="Zeppelin County Sheriff", state="TX")
-    backend = type(backend_for(connection))
-    with_arrays = facets()
-    supports = backend.supports_ids
-    backend.supports_ids = False
-    try:
-        in_sql = facets()
-    finally:
-        backend.supports_ids = supports
-    assert with_arrays == in_sql
-    assert with_arrays["type"] == {"document": 2, "agency": 1}
-    assert selectors.search("zeppelin", filters={"state": ["TX"]}).total == 1
+    DocumentFactory(title="Zeppelin other draft", text="zeppelin", status="needs_review")
+
+    mine = search("zeppelin", user=researcher)
+    assert sorted(hit.title for hit in mine.hits) == ["Zeppelin draft", "Zeppelin story"]
+    assert {v.value: v.count for v in mine.facets["type"]} == {"document": 2}
+    assert search("zeppelin", user=researcher, filters={"type": ["agency"]}).total == 0
+    assert [hit.title for hit in search("zeppelin").hits] == ["Zeppelin story"]
+    assert own.pk in {hit.id for hit in search("draft", user=researcher).hits}
+
+
+def test_counts_follow_a_change_of_rights(story):
+    """A document whose rights become copyrighted is no longer found by a word deep
+    in its text for the public: the version token changes on a rights update."""
+    document, _agency = story
+    Document.objects.filter(pk=document.pk).update(
+        rights=Document.Rights.PUBLIC_DOMAIN, text="A balloon."
+    )
+    assert search("balloon").total == 1
+    Document.objects.filter(pk=document.pk).update(rights=Document.Rights.COPYRIGHTED)
+    assert search("balloon").total == 0

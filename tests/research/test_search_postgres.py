@@ -1,8 +1,7 @@
 """The PostgreSQL backend's shortcuts give the answers of the plain way.
 
 With many matches, the ranking scores a pool of title matches; a phrase is found
-by its word pairs, or, with filters, checked only among the entries they allow;
-an index from before the words had their own table is moved in place. Small
+by its word pairs, or, with filters, checked only among the entries they allow. Small
 limits make the shortcuts run on a few documents.
 """
 
@@ -18,9 +17,8 @@ from agreements.models import Agency, AgencyAlias, Agreement
 from research.models import Document
 from research.search import search
 from research.search.backends import postgres
-from research.search.backends.postgres import PostgresBackend
-from research.search.query import parse_query, to_tsquery_sql
-from research.search.sync import search_install
+from research.search.backends.postgres import PostgresBackend, to_tsquery_sql
+from research.search.query import parse_query
 from tests.research import factories
 from tests.research.factories import AgencyFactory, DocumentAgencyFactory
 
@@ -223,29 +221,6 @@ def test_texts_of_very_long_or_very_many_words_are_saved_and_found(db):
     assert titles('"jail enforcement model"') == ["Long words"]
     assert titles('"w10x w11x"') == ["Many words"]
     assert titles('"w10x w12x"') == []
-
-
-def test_an_index_with_the_words_in_the_entry_table_is_moved_in_place(db):
-    DocumentFactory(title="Zeppelin hangar", text="An airship.")
-    with connection.cursor() as cursor:
-        # The layout before the words had their own table.
-        cursor.execute("ALTER TABLE search_entry ADD COLUMN vector tsvector")
-        cursor.execute(
-            "UPDATE search_entry e SET vector = w.vector FROM search_words w WHERE w.id = e.id"
-        )
-        cursor.execute("DROP TABLE search_words")
-
-    search_install()
-
-    assert titles("airship") == ["Zeppelin hangar"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM information_schema.columns"
-            " WHERE table_name = 'search_entry' AND column_name = 'vector'"
-        )
-        assert cursor.fetchone()[0] == 0
-    DocumentFactory(title="Blimp", text="Another airship.")
-    assert sorted(titles("airship")) == ["Blimp", "Zeppelin hangar"]
 
 
 def test_bulk_writes_of_agencies_aliases_and_agreements_keep_the_index(db):

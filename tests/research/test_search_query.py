@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from research.search.query import MAX_TERMS, Query, Term, parse_query, to_fts5, to_tsquery_sql
+from research.search.backends.postgres import to_tsquery_sql
+from research.search.backends.sqlite import to_fts5
+from research.search.query import MAX_TERMS, Query, Term, parse_query
 
 
 def test_words_phrases_or_and_exclusions_parse_into_groups():

@@ -1,53 +1,49 @@
-"""What every search backend provides, and the SQL they share.
+"""What every search backend provides, and what they share.
 
 The index is one table, ``search_entry``, with a row per document and per
 agency. Its id is ``2 * object id`` for a document and ``2 * object id + 1``
 for an agency, so triggers and queries never need a lookup to find it. The
 rows carry the columns that results are filtered, sorted and faceted by;
-the words live in a ``tsvector`` column (PostgreSQL) or an FTS5 table
-(SQLite). Database triggers on the document, agency and alias tables keep it
-in step with every write, including ``QuerySet.update()`` and raw SQL.
+the words live in a side table (PostgreSQL) or an FTS5 table (SQLite).
+Database triggers on the document, agency and alias tables keep it in step
+with every write, including ``QuerySet.update()`` and raw SQL.
+
+The schema (tables, indexes, functions, triggers) is created by the research
+migrations, which hold its SQL; a backend reads and writes rows, never schema.
 """
+
+# SQL here is assembled from constants and model table and column names only.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
+import contextlib
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
-import us
 
 from research.search.query import Query
 
+# The search side tables, named once here (migration 0008_search_schema creates them).
 ENTRY_TABLE = "search_entry"
+VERSION_TABLE = "search_version"
+STATE_TABLE = "search_state"  # USPS code -> state name, for the agencies' words
+WORD_TABLE = "search_words"  # PostgreSQL: each entry's tsvector
+FTS_TABLE = "search_fts"  # SQLite: the FTS5 table (rowid = entry id)
+# Every table, index, function and trigger of the search schema is named so.
+PREFIX = "search_"
 
 
-def state_name_case(column: str) -> str:
-    """A SQL CASE expression giving the full state name of a USPS code column."""
-    states = [*us.states.STATES_AND_TERRITORIES, us.states.DC]
-    whens = " ".join(
-        f"WHEN '{s.abbr}' THEN '{s.name.replace(chr(39), chr(39) * 2)}'" for s in states
-    )
-    return f"(CASE {column} {whens} ELSE '' END)"
+def table(model) -> str:
+    """The database table of a model."""
+    return model._meta.db_table
 
 
-@dataclass(frozen=True)
-class MatchSQL:
-    """How to join and filter ``search_entry e`` for a query, and how to rank it."""
-
-    from_sql: str  # FROM clause that defines alias e
-    where_sql: str  # condition (may be "1=1")
-    params: list
-    rank_sql: str  # higher is better
-    rank_params: list
-    # A cheaper score over title and summary only: with many matches, the best
-    # candidates by it (then by date) are re-ranked by ``rank_sql``.
-    prerank_sql: str = ""
-    prerank_params: list | None = None
-    # Set when the matches were copied into a table with the facet columns.
-    matched_table: str = ""
-    # Set when the matched table has ``states`` and ``models`` arrays.
-    link_arrays: bool = False
+def column(model, name: str) -> str:
+    """The database column of a model's field ("pk": its primary key)."""
+    return (model._meta.pk if name == "pk" else model._meta.get_field(name)).column
 
 
 @dataclass(frozen=True)
@@ -55,9 +51,6 @@ class Matches:
     """The entries a query's words match, for the facet engine (research/search/facets.py)."""
 
     ids: np.ndarray  # int64 entry ids
-    # An optional cheap score per id (aligned with ``ids``, higher is better)
-    # that a backend may use in :meth:`SearchBackend.rank` to pick candidates.
-    scores: np.ndarray | None = None
     # True when the query matches every entry *except* ``ids`` (only exclusions).
     excluded: bool = False
     # How many entries the words matched, before visibility and filters.
@@ -69,34 +62,44 @@ class Matches:
 
     def narrowed(self, keep: np.ndarray) -> Matches:
         """The matches where the boolean array ``keep`` (aligned with ids) is true."""
-        scores = self.scores[keep] if self.scores is not None else None
-        return Matches(self.ids[keep], scores, self.excluded, self.found)
+        return Matches(self.ids[keep], self.excluded, self.found)
+
+
+@dataclass
+class Schema:
+    """The search objects (named ``search_*``) a database holds, or a migration declares."""
+
+    tables: dict[str, list[str] | None] = field(default_factory=dict)  # None: columns unchecked
+    indexes: set[str] = field(default_factory=set)
+    functions: set[str] = field(default_factory=set)
+    triggers: set[tuple[str, str]] = field(default_factory=set)  # (trigger, table)
+
+    @classmethod
+    def declared(cls, declaration: dict) -> Schema:
+        """From a migration's ``SCHEMA[vendor]`` dictionary."""
+        return cls(
+            tables=dict(declaration["tables"]),
+            indexes=set(declaration["indexes"]),
+            functions=set(declaration["functions"]),
+            triggers={tuple(pair) for pair in declaration["triggers"]},
+        )
 
 
 class SearchBackend:
-    """The interface: schema, bulk reindex, matching and snippets."""
+    """The one interface of a search backend: keep the index, match, rank, highlight.
+
+    ``search()`` (research/search/selectors.py) asks the backend only which
+    entries match a query and which rank best, and for their snippets; it
+    filters, counts facets and sorts by date from per-process arrays
+    (research/search/facets.py), whose values the backend reads.
+    """
 
     vendor = ""
-    # Entries carry ``states`` and ``models`` arrays (kept by triggers).
-    link_arrays = False
-    # Searches run in a transaction (needed for SET LOCAL and ON COMMIT DROP);
-    # on SQLite a transaction would take the database's write lock.
-    in_transaction = False
-    # The backend implements :meth:`match_ids` and :meth:`rank`: search() then
-    # filters, counts facets and sorts by date from per-process arrays, and
-    # asks the database only which entries match and which rank best.
-    supports_ids = False
 
-    def install(self, cursor) -> None:
-        """Create (or repair) the index tables, indexes and triggers; idempotent."""
-        raise NotImplementedError
+    # --- Keeping the index --------------------------------------------------------
 
     def reindex(self, cursor) -> None:
         """Rebuild the whole index from the document and agency tables."""
-        raise NotImplementedError
-
-    def pause(self, cursor) -> None:
-        """Stop the triggers (for a bulk load followed by :meth:`reindex`)."""
         raise NotImplementedError
 
     def index_documents(self, cursor, ids: list[int]) -> None:
@@ -104,19 +107,77 @@ class SearchBackend:
         raise NotImplementedError
 
     def index_agencies(self, cursor, ids: list[int]) -> None:
+        """Rebuild the entries of these agencies (deleting those that no longer exist)."""
         raise NotImplementedError
 
-    def match(self, query: Query, *, ranked: bool) -> MatchSQL:
+    def paused(self, cursor) -> contextlib.AbstractContextManager[None]:
+        """The index triggers off inside the block (a bulk load, then :meth:`reindex`)."""
         raise NotImplementedError
 
-    def materialize(
-        self, cursor, match: MatchSQL, where: str, params: list
-    ) -> tuple[MatchSQL, str, list]:
-        """Optionally compute the matches once (in a transaction) for the queries that follow.
+    def schema(self, cursor) -> Schema:
+        """The search objects the database holds now (for ``search_check``)."""
+        raise NotImplementedError
 
-        Returns the (match, where, params) those queries should use.
+    # --- Reading ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def searching(self, connection) -> Iterator[None]:
+        """The scope of one search's statements (a transaction where settings need one)."""
+        yield
+
+    def version(self, cursor) -> int | None:
+        """The index's version token: it changes on every write the facet arrays see."""
+        cursor.execute(f"SELECT token FROM {VERSION_TABLE} WHERE id = 1")
+        row = cursor.fetchone()
+        return row[0] if row else None
+
+    def entry_counts(self, cursor) -> dict[str, int]:
+        """How many entries the index holds, by type ("document", "agency")."""
+        cursor.execute(f"SELECT entry_type, COUNT(*) FROM {ENTRY_TABLE} GROUP BY entry_type")
+        return dict(cursor.fetchall())
+
+    def read_columns(
+        self, cursor, source: str, columns: list[tuple[str, type]], where: tuple = ()
+    ) -> list:
+        """The columns of table ``source`` (rows where ``where`` = (column, value) holds):
+        int columns as int64 arrays (NULL as 0), text columns as lists of str (NULL as "").
+
+        Each column comes as one joined string, one row in all: parsing that with
+        numpy is ten times faster than fetching 100,000 rows of tuples. The
+        aggregates of one query see the rows in one order, so columns stay aligned.
         """
-        return match, where, params
+        condition, params = (f" WHERE {where[0]} = %s", [where[1]]) if where else ("", [])
+        expressions = [
+            f"coalesce({name}, 0)" if kind is int else f"coalesce(CAST({name} AS text), '')"
+            for name, kind in columns
+        ]
+        select = ", ".join(
+            self.joined(expression, "," if kind is int else _SEP)
+            for expression, (_name, kind) in zip(expressions, columns, strict=True)
+        )
+        cursor.execute(f"SELECT count(*), {select} FROM {source}{condition}", params)
+        count, *texts = cursor.fetchone()
+        result = []
+        for (_name, kind), text in zip(columns, texts, strict=True):
+            if kind is int:
+                values = np.fromstring(text, np.int64, sep=",") if text else np.zeros(0, np.int64)
+            else:
+                values = text.split(_SEP) if text is not None else []
+            result.append(values)
+        if all(len(values) == count for values in result):
+            return result
+        # A text held the separator: read rows instead.
+        cursor.execute(f"SELECT {', '.join(expressions)} FROM {source}{condition}", params)
+        rows = cursor.fetchall()
+        values = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
+        return [
+            np.array(v, np.int64) if kind is int else [str(x) for x in v]
+            for v, (_name, kind) in zip(values, columns, strict=True)
+        ]
+
+    def joined(self, expression: str, separator: str) -> str:
+        """SQL aggregating ``expression`` (text) over the rows into one ``separator``-joined string."""
+        raise NotImplementedError
 
     def match_ids(
         self, cursor, query: Query, within: np.ndarray | None = None, *, head: bool = False
@@ -144,6 +205,10 @@ class SearchBackend:
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         """entry id -> (title, snippet) with matches between ``MARK_START``/``MARK_END``."""
         raise NotImplementedError
+
+
+# Joins the text values of a column: a control character no title or name holds.
+_SEP = "\x1f"
 
 
 # Private-use characters mark matches in titles and snippets; the text is

@@ -1,7 +1,7 @@
-"""PostgreSQL backend: a weighted tsvector with a GIN index, ts_rank_cd and ts_headline."""
+"""PostgreSQL backend: weighted tsvectors with GIN indexes, ranked with ts_rank_cd."""
 
-# SQL here is assembled from constants and integer ids only; every user value is
-# a bound parameter, and search terms reach FTS5/tsquery quoted by query.py.
+# SQL here is assembled from constants, model table names and integer ids only;
+# every user value is a bound parameter, and search terms reach tsquery quoted by query.py.
 # ruff: noqa: S608
 
 from __future__ import annotations
@@ -11,18 +11,24 @@ import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
+from django.db import transaction
 
+from agreements.models import Agency, AgencyAlias
+from research.models import Document
 from research.search.backends.base import (
     ENTRY_TABLE,
+    PREFIX,
+    WORD_TABLE,
     Matches,
-    MatchSQL,
+    Schema,
     SearchBackend,
+    column,
     excerpt,
     mark,
     match_pattern,
-    state_name_case,
+    table,
 )
-from research.search.query import Query, Term, to_tsquery_sql
+from research.search.query import Query, Term
 
 # Snippets are taken from the first characters of very long texts.
 HEADLINE_CHARS = 200_000
@@ -42,418 +48,38 @@ WITHIN_GAIN = 2
 # many matches; past it the words index finds every entry holding them.
 VERIFY_BY_KEY = 500
 
-# The words of each entry live in a narrow side table (id and a tsvector kept
-# out of line): finding the 95,000 matches of a common word visits its small
-# heap (~6 MB) instead of the entry table's (~35 MB), 4-5 times faster.
-WORD_TABLE = "search_words"
-ENTRY_COLUMNS = (
-    "id, entry_type, object_id, kind, published, year, publisher, state, status, head,"
-    " states, models"
-)
-UPSERT = (
-    "ON CONFLICT (id) DO UPDATE SET entry_type = EXCLUDED.entry_type,"
-    " object_id = EXCLUDED.object_id, kind = EXCLUDED.kind, published = EXCLUDED.published,"
-    " year = EXCLUDED.year, publisher = EXCLUDED.publisher, state = EXCLUDED.state,"
-    " status = EXCLUDED.status, head = EXCLUDED.head, states = EXCLUDED.states,"
-    " models = EXCLUDED.models"
-)
+# The search schema's triggers, as (trigger, table); the parameter is a LIKE pattern.
+_TRIGGERS_OF_SCHEMA = """SELECT t.tgname, c.relname FROM pg_trigger t
+    JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT t.tgisinternal AND n.nspname = current_schema() AND t.tgname LIKE %s"""
+
+_LIKE_PREFIX = PREFIX.replace("_", "\\_") + "%"
 
 
-def _upsert(select: str) -> str:
-    """Insert or update the entries ``select`` gives (entry columns, then ``vector``)."""
-    return f"""WITH src AS MATERIALIZED ({select}),
-        entries AS (INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
-            SELECT {ENTRY_COLUMNS} FROM src {UPSERT})
-        INSERT INTO {WORD_TABLE} (id, vector) SELECT id, vector FROM src
-        ON CONFLICT (id) DO UPDATE SET vector = EXCLUDED.vector"""
+# --- The query, as tsquery SQL ----------------------------------------------------
 
 
-def _document_upsert(where: str) -> str:
-    return _upsert(f"""SELECT d.id * 2 AS id, 'document' AS entry_type, d.id AS object_id,
-               d.kind, d.published_on AS published,
-               EXTRACT(YEAR FROM d.published_on)::integer AS year, d.publisher, '' AS state,
-               d.status, search_vector(d.title, d.summary, d.text) AS vector,
-               search_vector(d.title, d.summary, '') AS head,
-               search_document_states(d.id) AS states, search_document_models(d.id) AS models
-        FROM research_document d WHERE {where}""")
+def _pg_term(term: Term, params: list) -> str:
+    params.append(" ".join(term.words))
+    # phraseto_tsquery: a multi-word term must match as a phrase, like FTS5.
+    return "phraseto_tsquery('english', %s)"
 
 
-def _agency_upsert(where: str) -> str:
-    return _upsert(f"""SELECT a.id * 2 + 1 AS id, 'agency' AS entry_type, a.id AS object_id,
-               a.kind, NULL::date AS published, NULL::integer AS year, '' AS publisher,
-               a.state, 'published' AS status,
-               search_vector(
-                   a.name,
-                   (SELECT string_agg(al.name, ' ; ') FROM agreements_agencyalias al
-                    WHERE al.agency_id = a.id),
-                   {state_name_case("a.state")} || ' ' || a.state || ' ' || a.county_name
-                       || ' ' || a.agency_type) AS vector,
-               search_vector(a.name, '', '') AS head,
-               ARRAY[a.state]::varchar[] AS states, search_agency_models(a.id) AS models
-        FROM agreements_agency a WHERE {where}""")
+def _pg_any(terms: tuple[Term, ...], params: list) -> str:
+    return "(" + " || ".join(_pg_term(t, params) for t in terms) + ")"
 
 
-WORDS_INDEX = (
-    f"CREATE INDEX IF NOT EXISTS search_words_vector ON {WORD_TABLE} USING gin (vector)"
-    " WITH (fastupdate = off)"
-)
-# Word pairs: each two lexemes at consecutive positions of an entry's words, as
-# one lexeme "a b" (a space never occurs inside a parsed lexeme). Derived from
-# the stored positions, so a two-word phrase matches exactly when its pair is
-# there, just as PostgreSQL's own phrase check on those positions would say.
-# The index holds the pairs, the table does not: a plain AND of pairs needs no
-# re-check, so the function runs only when an entry is written. (Changing the
-# function's body would leave the index stale: give it a new name instead.)
-# Bounded so that no text can make a write fail: a pair longer than 55 bytes
-# (two words of 27 letters) is left out, as are positions past 16,382 (where
-# PostgreSQL piles every later word on one position), so a text has at most
-# 16,382 pairs of at most 59 bytes each in the index, under a tsvector's 1 MB.
-# Phrases of such words keep the position check.
-PAIRS_FUNCTION = """CREATE OR REPLACE FUNCTION search_pairs(v tsvector) RETURNS tsvector
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT coalesce(array_to_tsvector(array_agg(a.lexeme || ' ' || b.lexeme)), ''::tsvector)
-        FROM (SELECT lexeme, unnest(positions) AS pos FROM unnest(v)) a
-        JOIN (SELECT lexeme, unnest(positions) AS pos FROM unnest(v)) b ON b.pos = a.pos + 1
-        WHERE b.pos < 16383 AND octet_length(a.lexeme) + octet_length(b.lexeme) <= 54
-    $$"""
-PAIRS_INDEX = (
-    f"CREATE INDEX IF NOT EXISTS search_words_pairs ON {WORD_TABLE}"
-    " USING gin (search_pairs(vector)) WITH (fastupdate = off)"
-)
-# ANALYZE would compute the pairs of 30,000 sampled rows (~20 s) for statistics
-# the planner does not need: the pairs index is only ever asked directly.
-PAIRS_NO_STATISTICS = "ALTER INDEX search_words_pairs ALTER COLUMN 1 SET STATISTICS 0"
+def to_tsquery_sql(query: Query) -> tuple[str, list, str, list]:
+    """(positive SQL, params, negative SQL, params): PostgreSQL tsquery expressions.
 
-SCHEMA = [
-    f"""CREATE TABLE IF NOT EXISTS {ENTRY_TABLE} (
-        id bigint PRIMARY KEY,
-        entry_type varchar(10) NOT NULL CHECK (entry_type IN ('document', 'agency')),
-        object_id bigint NOT NULL,
-        kind varchar(20) NOT NULL DEFAULT '',
-        published date NULL,
-        year integer NULL,
-        publisher varchar(255) NOT NULL DEFAULT '',
-        state varchar(2) NOT NULL DEFAULT '',
-        status varchar(15) NOT NULL DEFAULT 'published',
-        head tsvector NOT NULL,
-        states varchar(2)[] NOT NULL DEFAULT '{{}}',
-        models varchar(3)[] NOT NULL DEFAULT '{{}}',
-        CHECK (id = object_id * 2 + (entry_type = 'agency')::integer)
-    )""",
-    # Stored uncompressed (EXTERNAL): pglz does not shrink a tsvector and lz4
-    # saves 2% for reads 2.5 times slower; only phrase checks and the final
-    # ranking of a page's candidates read it. The GIN index is updated in place
-    # (no pending list that every search would scan).
-    f"""CREATE TABLE IF NOT EXISTS {WORD_TABLE} (
-        id bigint PRIMARY KEY REFERENCES {ENTRY_TABLE} (id) ON DELETE CASCADE,
-        vector tsvector NOT NULL
-    )""",
-    f"ALTER TABLE {WORD_TABLE} ALTER COLUMN vector SET STORAGE EXTERNAL",
-    WORDS_INDEX,
-    PAIRS_FUNCTION,
-    PAIRS_INDEX,
-    PAIRS_NO_STATISTICS,
-    # Title and summary matches, the candidates ranked first for common words.
-    f"CREATE INDEX IF NOT EXISTS search_entry_head ON {ENTRY_TABLE} USING gin (head)"
-    " WITH (fastupdate = off)",
-    f"CREATE INDEX IF NOT EXISTS search_entry_published ON {ENTRY_TABLE}"
-    " (published DESC NULLS LAST, id DESC)",
-    # Title A, summary B, body C. A text too long for one tsvector (1 MB of
-    # lexemes) is indexed by its beginning rather than failing the write.
-    """CREATE OR REPLACE FUNCTION search_vector(title text, summary text, body text)
-    RETURNS tsvector LANGUAGE plpgsql IMMUTABLE AS $$
-    BEGIN
-        RETURN setweight(to_tsvector('english', coalesce(title, '')), 'A')
-            || setweight(to_tsvector('english', coalesce(summary, '')), 'B')
-            || setweight(to_tsvector('english', coalesce(body, '')), 'C');
-    EXCEPTION WHEN program_limit_exceeded THEN
-        RETURN setweight(to_tsvector('english', left(coalesce(title, ''), 2000)), 'A')
-            || setweight(to_tsvector('english', left(coalesce(summary, ''), 20000)), 'B')
-            || setweight(to_tsvector('english', left(coalesce(body, ''), 200000)), 'C');
-    END $$""",
-    # The states and models a document is about, through its agency links
-    # (rejected ones aside) and agreement links: kept on the entry for facets.
-    """CREATE OR REPLACE FUNCTION search_document_states(doc bigint) RETURNS varchar[]
-    LANGUAGE sql STABLE AS $$
-        SELECT coalesce(array_agg(DISTINCT a.state ORDER BY a.state), '{}')
-        FROM research_documentagency da JOIN agreements_agency a ON a.id = da.agency_id
-        WHERE da.document_id = doc AND da.status = 'confirmed'
-    $$""",
-    """CREATE OR REPLACE FUNCTION search_document_models(doc bigint) RETURNS varchar[]
-    LANGUAGE sql STABLE AS $$
-        SELECT coalesce(array_agg(DISTINCT x.model ORDER BY x.model), '{}') FROM (
-            SELECT ag.model FROM research_documentagency da
-            JOIN agreements_agreement ag ON ag.agency_id = da.agency_id
-            WHERE da.document_id = doc AND da.status = 'confirmed'
-            UNION ALL
-            SELECT ag.model FROM research_documentagreement dg
-            JOIN agreements_agreement ag ON ag.id = dg.agreement_id WHERE dg.document_id = doc
-        ) x
-    $$""",
-    """CREATE OR REPLACE FUNCTION search_agency_models(agency bigint) RETURNS varchar[]
-    LANGUAGE sql STABLE AS $$
-        SELECT coalesce(array_agg(DISTINCT model ORDER BY model), '{}')
-        FROM agreements_agreement WHERE agency_id = agency
-    $$""",
-    f"""CREATE OR REPLACE FUNCTION search_document_links(doc bigint) RETURNS void
-    LANGUAGE sql AS $$
-        UPDATE {ENTRY_TABLE} SET states = search_document_states(doc),
-            models = search_document_models(doc) WHERE id = doc * 2
-    $$""",
-    """CREATE OR REPLACE FUNCTION search_links_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM search_document_links(OLD.document_id); END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM search_document_links(NEW.document_id); END IF;
-        RETURN NULL;
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION search_agreement_refresh(agreement bigint, agency bigint)
-    RETURNS void LANGUAGE sql AS $$
-        UPDATE {ENTRY_TABLE} SET models = search_agency_models(agency) WHERE id = agency * 2 + 1;
-        UPDATE {ENTRY_TABLE} SET models = search_document_models(object_id)
-        WHERE id IN (SELECT da.document_id * 2 FROM research_documentagency da
-                     WHERE da.agency_id = agency
-                     UNION SELECT dg.document_id * 2 FROM research_documentagreement dg
-                     WHERE dg.agreement_id = agreement);
-    $$""",
-    """CREATE OR REPLACE FUNCTION search_agreement_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            PERFORM search_agreement_refresh(OLD.id, OLD.agency_id);
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            PERFORM search_agreement_refresh(NEW.id, NEW.agency_id);
-        END IF;
-        RETURN NULL;
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION search_document_sync() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'UPDATE' AND NEW.id = OLD.id
-           AND NEW.kind IS NOT DISTINCT FROM OLD.kind
-           AND NEW.title IS NOT DISTINCT FROM OLD.title
-           AND NEW.publisher IS NOT DISTINCT FROM OLD.publisher
-           AND NEW.published_on IS NOT DISTINCT FROM OLD.published_on
-           AND NEW.summary IS NOT DISTINCT FROM OLD.summary
-           AND NEW.text IS NOT DISTINCT FROM OLD.text THEN
-            -- The words are unchanged (e.g. a status change): no need to re-parse the text.
-            UPDATE {ENTRY_TABLE} SET status = NEW.status
-                WHERE id = NEW.id * 2 AND status IS DISTINCT FROM NEW.status;
-            RETURN NULL;
-        END IF;
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            DELETE FROM {ENTRY_TABLE} WHERE id = OLD.id * 2;
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            {_document_upsert("d.id = NEW.id")};
-        END IF;
-        RETURN NULL;
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION search_agency_refresh(agency bigint) RETURNS void
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        DELETE FROM {ENTRY_TABLE} WHERE id = agency * 2 + 1;
-        {_agency_upsert("a.id = agency")};
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION search_agency_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM search_agency_refresh(OLD.id); END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM search_agency_refresh(NEW.id); END IF;
-        IF TG_OP = 'UPDATE' AND NEW.state IS DISTINCT FROM OLD.state THEN
-            UPDATE {ENTRY_TABLE} SET states = search_document_states(object_id)
-            WHERE id IN (SELECT da.document_id * 2 FROM research_documentagency da
-                         WHERE da.agency_id = NEW.id);
-        END IF;
-        RETURN NULL;
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION search_agencies_refresh(agencies bigint[]) RETURNS void
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        DELETE FROM {ENTRY_TABLE} WHERE id IN (SELECT unnest(agencies) * 2 + 1);
-        {_agency_upsert("a.id = ANY(agencies)")};
-    END $$""",
-    """CREATE OR REPLACE FUNCTION search_agencies_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'DELETE' THEN
-            PERFORM search_agencies_refresh(ARRAY(SELECT id FROM old_rows));
-        ELSE
-            PERFORM search_agencies_refresh(ARRAY(SELECT id FROM new_rows));
-        END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE OR REPLACE FUNCTION search_aliases_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'INSERT' THEN
-            PERFORM search_agencies_refresh(ARRAY(SELECT DISTINCT agency_id FROM new_rows));
-        ELSIF TG_OP = 'DELETE' THEN
-            PERFORM search_agencies_refresh(ARRAY(SELECT DISTINCT agency_id FROM old_rows));
-        ELSE
-            PERFORM search_agencies_refresh(ARRAY(
-                SELECT agency_id FROM old_rows UNION SELECT agency_id FROM new_rows));
-        END IF;
-        RETURN NULL;
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION search_agreements_refresh(agreements bigint[], agencies bigint[])
-    RETURNS void LANGUAGE sql AS $$
-        UPDATE {ENTRY_TABLE} SET models = search_agency_models(object_id)
-        WHERE id IN (SELECT unnest(agencies) * 2 + 1);
-        UPDATE {ENTRY_TABLE} SET models = search_document_models(object_id)
-        WHERE id IN (SELECT da.document_id * 2 FROM research_documentagency da
-                     WHERE da.agency_id = ANY(agencies)
-                     UNION SELECT dg.document_id * 2 FROM research_documentagreement dg
-                     WHERE dg.agreement_id = ANY(agreements));
-    $$""",
-    """CREATE OR REPLACE FUNCTION search_agreements_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'DELETE' THEN
-            PERFORM search_agreements_refresh(ARRAY(SELECT id FROM old_rows),
-                                              ARRAY(SELECT DISTINCT agency_id FROM old_rows));
-        ELSE
-            PERFORM search_agreements_refresh(ARRAY(SELECT id FROM new_rows),
-                                              ARRAY(SELECT DISTINCT agency_id FROM new_rows));
-        END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE OR REPLACE FUNCTION search_alias_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM search_agency_refresh(OLD.agency_id); END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM search_agency_refresh(NEW.agency_id); END IF;
-        RETURN NULL;
-    END $$""",
-    # TRUNCATE (Django's flush between transactional tests) fires no row triggers.
-    f"""CREATE OR REPLACE FUNCTION search_truncate_sync() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_TABLE_NAME = 'research_document' THEN
-            DELETE FROM {ENTRY_TABLE} WHERE entry_type = 'document';
-        ELSE
-            DELETE FROM {ENTRY_TABLE} WHERE entry_type = 'agency';
-        END IF;
-        RETURN NULL;
-    END $$""",
-]
-
-# (name, function, table, events, level, transition tables). Inserts and
-# deletes of agencies, aliases and agreements (a first import writes ~1,800 of
-# each in one statement) are indexed once per statement, over the rows it wrote.
-TRIGGERS = [
-    (
-        "search_document_sync_row",
-        "search_document_sync",
-        "research_document",
-        "AFTER INSERT OR UPDATE OR DELETE",
-        "ROW",
-        "",
-    ),
-    (
-        "search_truncate_sync_truncate",
-        "search_truncate_sync",
-        "research_document",
-        "AFTER TRUNCATE",
-        "STATEMENT",
-        "",
-    ),
-    # Only the columns the index reads: an import touches every agreement's
-    # last_listed_at, which must not re-index anything. (PostgreSQL allows no
-    # transition tables with a column list, so these updates stay row by row.)
-    (
-        "search_agency_sync_row",
-        "search_agency_sync",
-        "agreements_agency",
-        "AFTER UPDATE OF name, kind, state, county_name, agency_type",
-        "ROW",
-        "",
-    ),
-    (
-        "search_agency_insert",
-        "search_agencies_sync",
-        "agreements_agency",
-        "AFTER INSERT",
-        "STATEMENT",
-        "REFERENCING NEW TABLE AS new_rows",
-    ),
-    (
-        "search_agency_delete",
-        "search_agencies_sync",
-        "agreements_agency",
-        "AFTER DELETE",
-        "STATEMENT",
-        "REFERENCING OLD TABLE AS old_rows",
-    ),
-    (
-        "search_truncate_sync_truncate",
-        "search_truncate_sync",
-        "agreements_agency",
-        "AFTER TRUNCATE",
-        "STATEMENT",
-        "",
-    ),
-    (
-        "search_alias_insert",
-        "search_aliases_sync",
-        "agreements_agencyalias",
-        "AFTER INSERT",
-        "STATEMENT",
-        "REFERENCING NEW TABLE AS new_rows",
-    ),
-    (
-        "search_alias_update",
-        "search_aliases_sync",
-        "agreements_agencyalias",
-        "AFTER UPDATE",
-        "STATEMENT",
-        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-    ),
-    (
-        "search_alias_delete",
-        "search_aliases_sync",
-        "agreements_agencyalias",
-        "AFTER DELETE",
-        "STATEMENT",
-        "REFERENCING OLD TABLE AS old_rows",
-    ),
-    (
-        "search_links_sync_row",
-        "search_links_sync",
-        "research_documentagency",
-        "AFTER INSERT OR UPDATE OR DELETE",
-        "ROW",
-        "",
-    ),
-    (
-        "search_links_sync_row",
-        "search_links_sync",
-        "research_documentagreement",
-        "AFTER INSERT OR UPDATE OR DELETE",
-        "ROW",
-        "",
-    ),
-    (
-        "search_agreement_sync_row",
-        "search_agreement_sync",
-        "agreements_agreement",
-        "AFTER UPDATE OF model, agency_id",
-        "ROW",
-        "",
-    ),
-    (
-        "search_agreement_insert",
-        "search_agreements_sync",
-        "agreements_agreement",
-        "AFTER INSERT",
-        "STATEMENT",
-        "REFERENCING NEW TABLE AS new_rows",
-    ),
-    (
-        "search_agreement_delete",
-        "search_agreements_sync",
-        "agreements_agreement",
-        "AFTER DELETE",
-        "STATEMENT",
-        "REFERENCING OLD TABLE AS old_rows",
-    ),
-]
-# Triggers of earlier versions that the ones above replace.
-OLD_TRIGGERS = [("search_alias_sync_row", "agreements_agencyalias")]
+    Every term is a bound parameter of ``phraseto_tsquery``; the operators come
+    from the parsed structure, never from the user's text.
+    """
+    pos_params: list = []
+    neg_params: list = []
+    positive = " && ".join(_pg_any(group, pos_params) for group in query.groups)
+    negative = _pg_any(query.excluded, neg_params) if query.excluded else ""
+    return positive, pos_params, negative, neg_params
 
 
 def _id_array(text: str | None) -> np.ndarray:
@@ -466,21 +92,6 @@ def _id_param(ids: np.ndarray) -> str:
     """Entry ids as one array literal parameter: adapting a list of 1,000 ints one
     by one cost ~2 ms."""
     return "{" + ",".join(map(str, ids.tolist())) + "}"
-
-
-@contextlib.contextmanager
-def _words_index_rebuilt(cursor) -> Iterator[None]:
-    """Drop the GIN indexes of the words for a bulk write and build them once after:
-    several times faster than updating them row by row."""
-    cursor.execute("DROP INDEX IF EXISTS search_words_vector")
-    cursor.execute("DROP INDEX IF EXISTS search_words_pairs")
-    yield
-    # Sorting the ~20 million pairs of 100,000 entries in memory rather than in
-    # runs on disk (the setting lasts until the end of the transaction).
-    cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    cursor.execute(WORDS_INDEX)
-    cursor.execute(PAIRS_INDEX)
-    cursor.execute(PAIRS_NO_STATISTICS)
 
 
 def _any_sql(terms, params: list, function: str) -> str:
@@ -670,127 +281,69 @@ def _match_by_pairs(
     return Matches(found)
 
 
-def _has_column(cursor, table: str, column: str) -> bool:
-    cursor.execute(
-        "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
-        [table, column],
-    )
-    return cursor.fetchone() is not None
-
-
-def _words_match(tsquery: str) -> str:
-    """The entries (alias e) whose words match ``tsquery``, found with the GIN index."""
-    return f"e.id IN (SELECT w.id FROM {WORD_TABLE} w WHERE w.vector @@ ({tsquery}))"
-
-
-def _rank(tsquery: str) -> str:
-    """ts_rank_cd of an entry's words (alias e): reads its long vector, so only for a few."""
-    return f"ts_rank_cd((SELECT w.vector FROM {WORD_TABLE} w WHERE w.id = e.id), {tsquery})"
-
-
 def _in_list(ids: list[int]) -> str:
     return ", ".join(str(int(i)) for i in ids) or "NULL"
 
 
 class PostgresBackend(SearchBackend):
     vendor = "postgresql"
-    link_arrays = True
-    in_transaction = True
-    supports_ids = True
-
-    def install(self, cursor) -> None:
-        upgrade = not _has_column(cursor, ENTRY_TABLE, "models")
-        if upgrade:  # an index from an earlier version (or none at all)
-            cursor.execute(f"DROP TABLE IF EXISTS {WORD_TABLE}, {ENTRY_TABLE}")
-        # Before the words had their own table, they were a column of the entries.
-        move_words = not upgrade and _has_column(cursor, ENTRY_TABLE, "vector")
-        for statement in SCHEMA:
-            cursor.execute(statement)
-        if move_words:
-            with _words_index_rebuilt(cursor):
-                cursor.execute(
-                    f"INSERT INTO {WORD_TABLE} (id, vector) SELECT id, vector FROM {ENTRY_TABLE}"
-                    " ON CONFLICT (id) DO NOTHING"
-                )
-            cursor.execute(f"ALTER TABLE {ENTRY_TABLE} DROP COLUMN vector")
-            cursor.execute(f"ANALYZE {WORD_TABLE}")
-        for name, table in OLD_TRIGGERS:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        for name, function, table, events, level, transition in TRIGGERS:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-            cursor.execute(
-                f"CREATE TRIGGER {name} {events} ON {table} {transition} "
-                f"FOR EACH {level} EXECUTE FUNCTION {function}()"
-            )
-        if upgrade:
-            self.reindex(cursor)
-
-    def pause(self, cursor) -> None:
-        for name, _function, table, _events, _level, _transition in TRIGGERS:
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
 
     def reindex(self, cursor) -> None:
-        cursor.execute(f"TRUNCATE {WORD_TABLE}, {ENTRY_TABLE}")
-        with _words_index_rebuilt(cursor):
-            cursor.execute(_document_upsert("TRUE"))
-            cursor.execute(_agency_upsert("TRUE"))
-        cursor.execute(f"ANALYZE {ENTRY_TABLE}")
-        cursor.execute(f"ANALYZE {WORD_TABLE}")
+        cursor.execute("SELECT search_reindex()")
 
     def index_documents(self, cursor, ids: list[int]) -> None:
-        cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({_in_list([i * 2 for i in ids])})")
-        cursor.execute(_document_upsert(f"d.id IN ({_in_list(ids)})"))
+        cursor.execute("SELECT search_index_documents(%s::bigint[])", [list(map(int, ids))])
 
     def index_agencies(self, cursor, ids: list[int]) -> None:
-        entry_ids = _in_list([i * 2 + 1 for i in ids])
-        cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({entry_ids})")
-        cursor.execute(_agency_upsert(f"a.id IN ({_in_list(ids)})"))
+        cursor.execute("SELECT search_index_agencies(%s::bigint[])", [list(map(int, ids))])
 
-    def match(self, query: Query, *, ranked: bool) -> MatchSQL:
-        positive, pos_params, negative, neg_params = to_tsquery_sql(query)
-        if positive:
-            tsquery = f"({positive}) && !!({negative})" if negative else positive
-            params = [*pos_params, *neg_params]
-            return MatchSQL(
-                from_sql=f"{ENTRY_TABLE} e",
-                where_sql=_words_match(tsquery),
-                params=params,
-                rank_sql=_rank(positive) if ranked else "0",
-                rank_params=list(pos_params) if ranked else [],
-                prerank_sql=f"ts_rank_cd(e.head, {positive})" if ranked else "",
-                prerank_params=list(pos_params) if ranked else [],
-            )
-        if negative:
-            return MatchSQL(
-                f"{ENTRY_TABLE} e", f"NOT {_words_match(negative)}", neg_params, "0", []
-            )
-        return MatchSQL(f"{ENTRY_TABLE} e", "TRUE", [], "0", [])
+    @contextlib.contextmanager
+    def paused(self, cursor) -> Iterator[None]:
+        cursor.execute(_TRIGGERS_OF_SCHEMA, [_LIKE_PREFIX])
+        triggers = cursor.fetchall()
+        for name, on_table in triggers:
+            cursor.execute(f'ALTER TABLE "{on_table}" DISABLE TRIGGER "{name}"')
+        try:
+            yield
+        finally:
+            for name, on_table in triggers:
+                cursor.execute(f'ALTER TABLE "{on_table}" ENABLE TRIGGER "{name}"')
 
-    def materialize(
-        self, cursor, match: MatchSQL, where: str, params: list
-    ) -> tuple[MatchSQL, str, list]:
-        # Match with the GIN index, once. The planner does not count the cost
-        # of reading long (TOASTed) tsvectors and may prefer a sequential scan,
-        # so it is switched off for this statement only; the facet joins that
-        # follow then run over a small table with hash joins.
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.search_matches")
-        cursor.execute("SET LOCAL enable_seqscan = off")
+    def schema(self, cursor) -> Schema:
+        found = Schema()
+        like = _LIKE_PREFIX
         cursor.execute(
-            "CREATE TEMP TABLE search_matches ON COMMIT DROP AS"
-            " SELECT e.id, e.entry_type, e.object_id, e.kind, e.year, e.publisher, e.state,"
-            f" e.published, e.states, e.models FROM {match.from_sql} WHERE {match.where_sql} AND {where}",
-            [*match.params, *params],
+            "SELECT c.relname, c.relkind, a.attname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+            " AND NOT a.attisdropped AND c.relkind = 'r'"
+            " WHERE n.nspname = current_schema() AND c.relname LIKE %s"
+            " AND c.relkind IN ('r', 'i') ORDER BY c.relname, a.attnum",
+            [like],
         )
-        cursor.execute("SET LOCAL enable_seqscan = on")
-        materialized = dataclasses.replace(
-            match,
-            from_sql=f"search_matches m JOIN {ENTRY_TABLE} e ON e.id = m.id",
-            where_sql="TRUE",
-            params=[],
-            matched_table="search_matches",
-            link_arrays=True,
+        for name, kind, attribute in cursor.fetchall():
+            if kind == "i":
+                found.indexes.add(name)
+            else:
+                found.tables.setdefault(name, []).append(attribute)
+        cursor.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = current_schema() AND p.proname LIKE %s",
+            [like],
         )
-        return materialized, "TRUE", []
+        found.functions = {row[0] for row in cursor.fetchall()}
+        cursor.execute(_TRIGGERS_OF_SCHEMA, [like])
+        found.triggers = set(cursor.fetchall())
+        return found
+
+    @contextlib.contextmanager
+    def searching(self, connection) -> Iterator[None]:
+        # match_ids sets its planner settings for the transaction only.
+        with transaction.atomic(using=connection.alias):
+            yield
+
+    def joined(self, expression: str, separator: str) -> str:
+        return f"string_agg(CAST({expression} AS text), '{separator}')"
 
     def match_ids(
         self, cursor, query: Query, within: np.ndarray | None = None, *, head: bool = False
@@ -888,9 +441,9 @@ class PostgresBackend(SearchBackend):
                 pool = self._newest_head_matches(cursor, positive, pos_params, allowed, size)
             if len(pool) < limit:
                 rest = np.setdiff1d(allowed, pool, assume_unique=True)[::-1][: limit - len(pool)]
-        vector, table = ("e.head", f"{ENTRY_TABLE} e") if head else ("w.vector", f"{WORD_TABLE} w")
+        vector, source = ("e.head", f"{ENTRY_TABLE} e") if head else ("w.vector", f"{WORD_TABLE} w")
         cursor.execute(
-            f"SELECT {vector[0]}.id, ts_rank_cd({vector}, {positive}) FROM {table}"
+            f"SELECT {vector[0]}.id, ts_rank_cd({vector}, {positive}) FROM {source}"
             f" WHERE {vector[0]}.id = ANY(%s::bigint[])",
             [*pos_params, _id_param(pool)],
         )
@@ -956,13 +509,18 @@ class PostgresBackend(SearchBackend):
                 "to_tsvector('english', %s)), ' '), NULL, NULL UNION ALL "
             )
             params = [" ".join(words)]
+        d = {name: column(Document, name) for name in ("title", "summary", "text")}
+        alias_name, alias_agency = column(AgencyAlias, "name"), column(AgencyAlias, "agency")
         cursor.execute(
-            f"""{stems_sql}SELECT d.id * 2, d.title, d.summary, left(d.text, {HEADLINE_CHARS})
-            FROM research_document d WHERE d.id IN ({doc_ids})
+            f"""{stems_sql}SELECT d.id * 2, d.{d["title"]}, d.{d["summary"]},
+                left(d.{d["text"]}, {HEADLINE_CHARS})
+            FROM {table(Document)} d WHERE d.id IN ({doc_ids})
             UNION ALL
-            SELECT a.id * 2 + 1, a.name, coalesce((SELECT string_agg(al.name, ' ; ')
-                FROM agreements_agencyalias al WHERE al.agency_id = a.id), ''), a.county_name
-            FROM agreements_agency a WHERE a.id IN ({agency_ids})""",
+            SELECT a.id * 2 + 1, a.{column(Agency, "name")},
+                coalesce((SELECT string_agg(al.{alias_name}, ' ; ')
+                FROM {table(AgencyAlias)} al WHERE al.{alias_agency} = a.id), ''),
+                a.{column(Agency, "county_name")}
+            FROM {table(Agency)} a WHERE a.id IN ({agency_ids})""",
             params,
         )
         rows = cursor.fetchall()

@@ -1,182 +1,117 @@
 """SQLite FTS5 backend: a porter-stemmed FTS5 table ranked with weighted bm25."""
 
-# SQL here is assembled from constants and integer ids only; every user value is
-# a bound parameter, and search terms reach FTS5/tsquery quoted by query.py.
+# SQL here is assembled from constants, model table names and integer ids only;
+# every user value is a bound parameter, and search terms reach FTS5 quoted by query.py.
 # ruff: noqa: S608
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
+from collections.abc import Iterator
 
 import numpy as np
 
+from agreements.models import Agency, AgencyAlias
+from research.models import Document
 from research.search.backends.base import (
     ELLIPSIS,
     ENTRY_TABLE,
+    FTS_TABLE,
     MARK_END,
     MARK_START,
+    PREFIX,
+    STATE_TABLE,
+    VERSION_TABLE,
     Matches,
-    MatchSQL,
+    Schema,
     SearchBackend,
+    column,
     lead,
-    state_name_case,
+    table,
 )
-from research.search.facets import VERSION_TABLE, WATCHED
-from research.search.query import Query, to_fts5
+from research.search.query import Query, Term
 
-FTS_TABLE = "search_fts"
 # bm25 weights of the title, summary and body columns.
 WEIGHTS = (10.0, 4.0, 1.0)
 SNIPPET_TOKENS = 24
-# FTS5 computes bm25 at ~2.5 us a row: up to this many matches every match is
-# ranked; past it, the ranking is over a pool of candidates (see rank()).
+# Up to this many matches every match is ranked (bm25 costs a few microseconds
+# a row); past it, the ranking is over a pool of candidates (see rank()).
 EXACT_RANK_LIMIT = 1_000
-RANK_POOL = 300  # candidates ranked when there are more matches (as RERANK_CANDIDATES)
+RANK_POOL = 300  # candidates ranked when there are more matches (as on PostgreSQL)
 
 ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state, status"
 
-SCHEMA = [
-    f"""CREATE TABLE IF NOT EXISTS {ENTRY_TABLE} (
-        id integer PRIMARY KEY,
-        entry_type varchar(10) NOT NULL CHECK (entry_type IN ('document', 'agency')),
-        object_id bigint NOT NULL,
-        kind varchar(20) NOT NULL DEFAULT '',
-        published date NULL,
-        year integer NULL,
-        publisher varchar(255) NOT NULL DEFAULT '',
-        state varchar(2) NOT NULL DEFAULT '',
-        status varchar(15) NOT NULL DEFAULT 'published',
-        CHECK (id = object_id * 2 + (entry_type = 'agency'))
-    )""",
-    f"CREATE INDEX IF NOT EXISTS search_entry_published ON {ENTRY_TABLE} (published DESC, id DESC)",
-    f"""CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(
-        title, summary, body, tokenize = 'porter unicode61 remove_diacritics 2'
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
-        id integer PRIMARY KEY CHECK (id = 1), token bigint NOT NULL
-    )""",
-    f"INSERT OR IGNORE INTO {VERSION_TABLE} (id, token) VALUES (1, random())",
-]
 
-
-def _document_rows(where: str) -> list[str]:
-    """Statements that (re)write the entries of the documents matching ``where`` (alias d)."""
+def _document_rows(ids: str | None) -> list[str]:
+    """Statements that write the entries of the documents with these ids (None: all)."""
+    d = {name: column(Document, name) for name in ("kind", "published_on", "publisher")}
+    d |= {name: column(Document, name) for name in ("status", "title", "summary", "text")}
+    source = f"{table(Document)} d" + (f" WHERE d.id IN ({ids})" if ids is not None else "")
     return [
         f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
-        SELECT d.id * 2, 'document', d.id, d.kind, d.published_on,
-               CAST(substr(d.published_on, 1, 4) AS INTEGER), d.publisher, '', d.status
-        FROM research_document d WHERE {where}""",
+        SELECT d.id * 2, 'document', d.id, d.{d["kind"]}, d.{d["published_on"]},
+               CAST(substr(d.{d["published_on"]}, 1, 4) AS INTEGER), d.{d["publisher"]}, '',
+               d.{d["status"]}
+        FROM {source}""",
         f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
-        SELECT d.id * 2, d.title, d.summary, d.text FROM research_document d WHERE {where}""",
+        SELECT d.id * 2, d.{d["title"]}, d.{d["summary"]}, d.{d["text"]} FROM {source}""",
     ]
 
 
-def _agency_rows(where: str) -> list[str]:
-    """Statements that (re)write the entries of the agencies matching ``where`` (alias a)."""
+def _agency_rows(ids: str | None) -> list[str]:
+    """Statements that write the entries of the agencies with these ids (None: all)."""
+    a = {name: column(Agency, name) for name in ("name", "kind", "state", "county_name")}
+    a["agency_type"] = column(Agency, "agency_type")
+    alias_name, alias_agency = column(AgencyAlias, "name"), column(AgencyAlias, "agency")
+    source = f"{table(Agency)} a" + (f" WHERE a.id IN ({ids})" if ids is not None else "")
     return [
         f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS})
-        SELECT a.id * 2 + 1, 'agency', a.id, a.kind, NULL, NULL, '', a.state, 'published'
-        FROM agreements_agency a WHERE {where}""",
+        SELECT a.id * 2 + 1, 'agency', a.id, a.{a["kind"]}, NULL, NULL, '', a.{a["state"]},
+               'published'
+        FROM {source}""",
         f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
-        SELECT a.id * 2 + 1, a.name,
-               (SELECT group_concat(al.name, ' ; ') FROM agreements_agencyalias al
-                WHERE al.agency_id = a.id),
-               {state_name_case("a.state")} || ' ' || a.state || ' ' || a.county_name
-                   || ' ' || a.agency_type
-        FROM agreements_agency a WHERE {where}""",
+        SELECT a.id * 2 + 1, a.{a["name"]},
+               (SELECT group_concat(al.{alias_name}, ' ; ') FROM {table(AgencyAlias)} al
+                WHERE al.{alias_agency} = a.id),
+               coalesce((SELECT s.name FROM {STATE_TABLE} s WHERE s.code = a.{a["state"]}), '')
+                   || ' ' || a.{a["state"]} || ' ' || a.{a["county_name"]}
+                   || ' ' || a.{a["agency_type"]}
+        FROM {source}""",
     ]
 
 
-def _forget(entry_id: str) -> list[str]:
+def _forget(entry_ids: str) -> list[str]:
     return [
-        f"DELETE FROM {FTS_TABLE} WHERE rowid = {entry_id}",
-        f"DELETE FROM {ENTRY_TABLE} WHERE id = {entry_id}",
+        f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({entry_ids})",
+        f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({entry_ids})",
     ]
 
 
-def _body(statements: list[str]) -> str:
-    return "BEGIN " + "; ".join(statements) + "; END"
-
-
-# A trigger reads only its own table's row (new/old) and writes only the search
-# tables: SQLite refuses to rename a table while any trigger names a table
-# that is missing, which is the middle of every Django table rebuild.
-_DOCUMENT_WRITE = [
-    f"""INSERT OR REPLACE INTO {ENTRY_TABLE} ({ENTRY_COLUMNS}) VALUES (new.id * 2, 'document',
-        new.id, new.kind, new.published_on, CAST(substr(new.published_on, 1, 4) AS INTEGER),
-        new.publisher, '', new.status)""",
-    f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
-        VALUES (new.id * 2, new.title, new.summary, new.text)""",
-]
-_AGENCY_BODY = (
-    f"{state_name_case('new.state')} || ' ' || new.state || ' ' || new.county_name"
-    " || ' ' || new.agency_type"
-)
-_ALIASES = (
-    f"UPDATE {FTS_TABLE} SET summary = coalesce((SELECT group_concat(al.name, ' ; ')"
-    " FROM agreements_agencyalias al WHERE al.agency_id = {0}), '') WHERE rowid = {0} * 2 + 1"
-)
-
-TRIGGERS = {
-    "search_document_insert": (
-        "AFTER INSERT ON research_document",
-        [*_forget("new.id * 2"), *_DOCUMENT_WRITE],
-    ),
-    "search_document_update": (
-        "AFTER UPDATE OF id, kind, title, publisher, published_on, summary, text"
-        " ON research_document",
-        [*_forget("old.id * 2"), *_forget("new.id * 2"), *_DOCUMENT_WRITE],
-    ),
-    "search_document_status": (
-        "AFTER UPDATE OF status ON research_document",
-        [f"UPDATE {ENTRY_TABLE} SET status = new.status WHERE id = new.id * 2"],
-    ),
-    "search_document_delete": ("AFTER DELETE ON research_document", _forget("old.id * 2")),
-    "search_agency_insert": (
-        "AFTER INSERT ON agreements_agency",
-        [
-            *_forget("new.id * 2 + 1"),
-            f"""INSERT INTO {ENTRY_TABLE} ({ENTRY_COLUMNS}) VALUES (new.id * 2 + 1, 'agency',
-                new.id, new.kind, NULL, NULL, '', new.state, 'published')""",
-            f"""INSERT INTO {FTS_TABLE} (rowid, title, summary, body)
-                VALUES (new.id * 2 + 1, new.name, '', {_AGENCY_BODY})""",
-        ],
-    ),
-    "search_agency_update": (
-        "AFTER UPDATE OF name, kind, state, county_name, agency_type ON agreements_agency",
-        [
-            f"""UPDATE {ENTRY_TABLE} SET kind = new.kind, state = new.state
-                WHERE id = new.id * 2 + 1""",
-            f"""UPDATE {FTS_TABLE} SET title = new.name, body = {_AGENCY_BODY}
-                WHERE rowid = new.id * 2 + 1""",
-        ],
-    ),
-    "search_agency_delete": ("AFTER DELETE ON agreements_agency", _forget("old.id * 2 + 1")),
-    "search_alias_insert": (
-        "AFTER INSERT ON agreements_agencyalias",
-        [_ALIASES.format("new.agency_id")],
-    ),
-    "search_alias_update": (
-        "AFTER UPDATE OF name, agency_id ON agreements_agencyalias",
-        [_ALIASES.format("old.agency_id"), _ALIASES.format("new.agency_id")],
-    ),
-    "search_alias_delete": (
-        "AFTER DELETE ON agreements_agencyalias",
-        [_ALIASES.format("old.agency_id")],
-    ),
-}
-
-
-# A new random token on every write that changes what the facet arrays hold
-# (see research/search/facets.py); random, so a rollback never brings back a
-# token that a process may have cached with other data.
+# A new random token, as the triggers give it (see migration 0008_search_schema).
 _BUMP = f"UPDATE {VERSION_TABLE} SET token = random() WHERE id = 1"
-for _table, _columns in WATCHED.items():
-    _of = f" OF {', '.join(_columns)}" if _columns else ""
-    TRIGGERS[f"search_version_{_table}_insert"] = (f"AFTER INSERT ON {_table}", [_BUMP])
-    TRIGGERS[f"search_version_{_table}_update"] = (f"AFTER UPDATE{_of} ON {_table}", [_BUMP])
-    TRIGGERS[f"search_version_{_table}_delete"] = (f"AFTER DELETE ON {_table}", [_BUMP])
+
+
+# --- The query, in FTS5's language ------------------------------------------------
+
+
+def _fts5_term(term: Term) -> str:
+    # Words are \w+ runs, so they never contain a double quote; quoting each
+    # one makes FTS5 read it as a string, never as an operator or column filter.
+    return '"' + " ".join(term.words) + '"'
+
+
+def _fts5_any(terms: tuple[Term, ...]) -> str:
+    if len(terms) == 1:
+        return _fts5_term(terms[0])
+    return "(" + " OR ".join(_fts5_term(t) for t in terms) + ")"
+
+
+def to_fts5(query: Query) -> tuple[str, str]:
+    """(positive, negative) SQLite FTS5 MATCH expressions; either may be empty."""
+    positive = " AND ".join(_fts5_any(group) for group in query.groups)
+    negative = _fts5_any(query.excluded) if query.excluded else ""
+    return positive, negative
 
 
 def _in_list(ids: list[int]) -> str:
@@ -199,93 +134,63 @@ def _head(expression: str) -> str:
 
 class SqliteBackend(SearchBackend):
     vendor = "sqlite"
-    supports_ids = True
-
-    def install(self, cursor) -> None:
-        for statement in SCHEMA:
-            cursor.execute(statement)
-        cursor.execute(f"PRAGMA table_info({ENTRY_TABLE})")
-        if "status" not in {row[1] for row in cursor.fetchall()}:  # an index from before status
-            cursor.execute(
-                f"ALTER TABLE {ENTRY_TABLE} ADD COLUMN status varchar(15) NOT NULL DEFAULT ''"
-            )
-            self.reindex(cursor)
-        for name, (event, statements) in TRIGGERS.items():
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
-            cursor.execute(f"CREATE TRIGGER {name} {event} {_body(statements)}")
-
-    def pause(self, cursor) -> None:
-        for name in TRIGGERS:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
     def reindex(self, cursor) -> None:
         cursor.execute(f"DELETE FROM {FTS_TABLE}")
         cursor.execute(f"DELETE FROM {ENTRY_TABLE}")
-        for statement in [*_document_rows("1 = 1"), *_agency_rows("1 = 1")]:
+        for statement in [*_document_rows(None), *_agency_rows(None)]:
             cursor.execute(statement)
         cursor.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')")
         cursor.execute(_BUMP)  # the triggers may have been paused for a bulk load
 
     def index_documents(self, cursor, ids: list[int]) -> None:
-        entry_ids = _in_list([i * 2 for i in ids])
-        cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({entry_ids})")
-        cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({entry_ids})")
-        for statement in _document_rows(f"d.id IN ({_in_list(ids)})"):
+        for statement in _forget(_in_list([i * 2 for i in ids])):
+            cursor.execute(statement)
+        for statement in _document_rows(_in_list(ids)):
             cursor.execute(statement)
 
     def index_agencies(self, cursor, ids: list[int]) -> None:
-        entry_ids = _in_list([i * 2 + 1 for i in ids])
-        cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({entry_ids})")
-        cursor.execute(f"DELETE FROM {ENTRY_TABLE} WHERE id IN ({entry_ids})")
-        for statement in _agency_rows(f"a.id IN ({_in_list(ids)})"):
+        for statement in _forget(_in_list([i * 2 + 1 for i in ids])):
+            cursor.execute(statement)
+        for statement in _agency_rows(_in_list(ids)):
             cursor.execute(statement)
 
-    def match(self, query: Query, *, ranked: bool) -> MatchSQL:
-        positive, negative = to_fts5(query)
-        if positive:
-            expression = f"({positive}) NOT {negative}" if negative else positive
-            weights = ", ".join(str(w) for w in WEIGHTS)
-            return MatchSQL(
-                from_sql=f"{FTS_TABLE} JOIN {ENTRY_TABLE} e ON e.id = {FTS_TABLE}.rowid",
-                where_sql=f"{FTS_TABLE} MATCH %s",
-                params=[expression],
-                rank_sql=f"-bm25({FTS_TABLE}, {weights})" if ranked else "0",
-                rank_params=[],
-            )
-        if negative:
-            return MatchSQL(
-                from_sql=f"{ENTRY_TABLE} e",
-                where_sql=f"e.id NOT IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s)",
-                params=[negative],
-                rank_sql="0",
-                rank_params=[],
-            )
-        return MatchSQL(f"{ENTRY_TABLE} e", "1 = 1", [], "0", [])
-
-    def materialize(
-        self, cursor, match: MatchSQL, where: str, params: list
-    ) -> tuple[MatchSQL, str, list]:
-        # Match and score once into a temporary table (private to this
-        # connection, outside the main database file: no lock is taken), for
-        # the facet counts and the page that follow.
-        cursor.execute("DROP TABLE IF EXISTS temp.search_matches")
+    @contextlib.contextmanager
+    def paused(self, cursor) -> Iterator[None]:
+        # SQLite cannot disable a trigger: they are dropped, and created again
+        # from the SQL the database itself kept for them.
         cursor.execute(
-            "CREATE TEMP TABLE search_matches AS"
-            " SELECT e.id, e.entry_type, e.object_id, e.kind, e.year, e.publisher, e.state,"
-            f" e.published, {match.rank_sql} AS score"
-            f" FROM {match.from_sql} WHERE {match.where_sql} AND {where}",
-            [*match.rank_params, *match.params, *params],
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            " AND substr(name, 1, %s) = %s",
+            [len(PREFIX), PREFIX],
         )
-        materialized = dataclasses.replace(
-            match,
-            from_sql="temp.search_matches e",
-            where_sql="1 = 1",
-            params=[],
-            rank_sql="e.score",
-            rank_params=[],
-            matched_table="temp.search_matches",
+        triggers = cursor.fetchall()
+        for name, _sql in triggers:
+            cursor.execute(f'DROP TRIGGER "{name}"')
+        try:
+            yield
+        finally:
+            for _name, sql in triggers:
+                cursor.execute(sql)
+
+    def schema(self, cursor) -> Schema:
+        found = Schema()
+        cursor.execute(
+            "SELECT type, name, tbl_name FROM sqlite_master WHERE substr(name, 1, %s) = %s",
+            [len(PREFIX), PREFIX],
         )
-        return materialized, "1 = 1", []
+        for kind, name, on_table in cursor.fetchall():
+            if kind == "table":
+                cursor.execute(f"SELECT name FROM pragma_table_info('{name}')")
+                found.tables[name] = [row[0] for row in cursor.fetchall()]
+            elif kind == "index":
+                found.indexes.add(name)
+            elif kind == "trigger":
+                found.triggers.add((name, on_table))
+        return found
+
+    def joined(self, expression: str, separator: str) -> str:
+        return f"group_concat({expression}, '{separator}')"
 
     def match_ids(self, cursor, query: Query, within=None, *, head: bool = False) -> Matches | None:
         # FTS5 finds all matches faster than it could test ``within``.
