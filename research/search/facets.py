@@ -1,7 +1,7 @@
 """Facet counts, filters and date order from arrays kept in each process.
 
 Counting seven facets in SQL touches every match and every link of every
-match: 1.3 s for the 95,000 matches of a common word on SQLite. Instead, the
+match, over a second for a common word on SQLite (BENCHMARKS.md). Instead, the
 facet values of every index entry (type, kind, year, publisher, status, and
 the state, model and tag links) are loaded once per process into numpy arrays
 (a few MB for 100,000 documents). A search then only asks the database which

@@ -386,7 +386,7 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list
     doc_ids = [int(row[2]) for row in rows if row[1] == "document"]
     agency_ids = [int(row[2]) for row in rows if row[1] == "agency"]
     # Plain SQL over at most a page of ids: the ORM's compiling and model
-    # building cost more than these queries (~4 ms a page).
+    # building cost more than these queries.
     documents: dict[int, _Doc] = {}
     agencies: dict[int, _Agency] = {}
     states: dict[int, set[str]] = {}

@@ -42,10 +42,11 @@ MAX_HEAD_PROBE = 12_000
 # Most candidates whose phrase is checked one by one among the allowed entries.
 VERIFY_LIMIT = 5_000
 # ... and only if the filters leave fewer than 1 / WITHIN_GAIN of them: checked by
-# primary key, a candidate costs ~1.7 times one rechecked in a bitmap scan.
+# primary key, a candidate costs more than one rechecked in a bitmap scan.
 WITHIN_GAIN = 2
-# Excluded words are checked on each match read by primary key (~30 us) up to this
-# many matches; past it the words index finds every entry holding them.
+# Excluded words are checked on each match read by primary key up to this many
+# matches (cheap per match, but linear); past it the words index finds every
+# entry holding them at once.
 VERIFY_BY_KEY = 500
 
 # The search schema's triggers, as (trigger, table); the parameter is a LIKE pattern.
@@ -89,8 +90,8 @@ def _id_array(text: str | None) -> np.ndarray:
 
 
 def _id_param(ids: np.ndarray) -> str:
-    """Entry ids as one array literal parameter: adapting a list of 1,000 ints one
-    by one cost ~2 ms."""
+    """Entry ids as one array literal parameter: the driver adapts a list of ints one
+    by one, which costs more than building the literal."""
     return "{" + ",".join(map(str, ids.tolist())) + "}"
 
 
@@ -126,11 +127,11 @@ def _verified(cursor, ids: np.ndarray, tsquery: str, params: list) -> np.ndarray
 def _match_within(cursor, query: Query, within: np.ndarray, phrases: set[Term]) -> Matches | None:
     """The matches among ``within`` of a query with ``phrases``, or None if that costs more.
 
-    Checking a phrase reads each candidate's positions (~30-50 us). The GIN
+    Checking a phrase reads each candidate's positions, which is slow. The GIN
     index finds, without reading them, the entries that hold all the words of
     each phrase (and none of the excluded plain words); of those, only the
-    ones the filters allow are checked: for 'officer -"would excuse"' in one
-    state, a few hundred instead of 21,900.
+    ones the filters allow are checked: in one state, often a few hundred
+    instead of tens of thousands.
     """
     if not phrases:
         return None  # the GIN index alone answers exactly
@@ -237,8 +238,7 @@ def _match_by_pairs(
     """The matches of a query with phrases, each phrase found by its word pairs.
 
     Without the pairs, a phrase re-reads the positions of every entry holding
-    all its words: 19,353 entries and 170 ms for "his serves said" on 100,000
-    documents, where its one pair finds the 141 matches in 2 ms. A longer
+    all its words, often thousands more than the pairs index returns. A longer
     phrase checks only the entries holding all its pairs. The plain terms are
     matched together by the words index, as without phrases; a phrase with no
     adjacent words gives None (the caller re-checks positions instead).
@@ -356,8 +356,8 @@ class PostgresBackend(SearchBackend):
         and the words table holds ~130 rows a page: one possible phrase match
         on a page makes every match on it be re-read. So an excluded phrase is
         checked only among the rows that also hold all its words
-        (``P AND NOT id IN (P && N)``), not over every match of ``P`` (1.3 s to
-        0.14 s for ``destination -"her inherits toward"`` on 100,000 documents).
+        (``P AND NOT id IN (P && N)``), not over every match of ``P``, a tenth
+        of the work for a common word.
         """
         positive, pos_params, negative, neg_params = to_tsquery_sql(query)
         if not positive and not negative:
@@ -421,8 +421,8 @@ class PostgresBackend(SearchBackend):
     ) -> list[tuple[int, float]]:
         """ts_rank_cd over the whole words: exact up to ``EXACT_RANK_LIMIT`` allowed matches.
 
-        Each score reads a long vector (~25 us), so for a common word (95,000
-        matches) only a pool is ranked: the ``RANK_POOL`` most recently indexed
+        Each score reads a long vector, so for a common word (tens of thousands
+        of matches) only a pool is ranked: the ``RANK_POOL`` most recently indexed
         allowed matches whose title or summary match (a GIN index on ``head``),
         then the other matches follow, newest first, as on SQLite.
         """
@@ -462,9 +462,9 @@ class PostgresBackend(SearchBackend):
         Title matches are often dense among the matches (half of the 95,000
         matches of "sheriff"): then the entries in the id range of the newest
         few thousand allowed ids hold enough of them (a range of the primary
-        key, ~2 ms), in ranges sized by the density seen so far. When they are
-        sparse, the GIN index of ``head`` finds every one (reading all 49,000
-        title matches of "sheriff" that way took 70 ms).
+        key), in ranges sized by the density seen so far. When they are sparse,
+        the GIN index of ``head`` finds every one, which costs more the more
+        title matches there are.
         """
         newest = np.sort(allowed)[::-1]
         found = np.zeros(0, np.int64)

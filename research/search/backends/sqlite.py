@@ -208,8 +208,8 @@ class SqliteBackend(SearchBackend):
     ) -> list[tuple[int, float]]:
         """Weighted bm25: exact over up to ``EXACT_RANK_LIMIT`` allowed matches.
 
-        FTS5 computes bm25 at ~2.5 us a row, so ranking the 95,000 matches of
-        a common word would take ~250 ms. Only the allowed matches (visible,
+        FTS5 computes bm25 row by row, so ranking every match of a common word
+        costs a large part of a search. Only the allowed matches (visible,
         passing the filters) are scored: they are given to the statement as a
         JSON array and tested with ``+rowid IN``, which SQLite applies to the
         rows FTS5 returns (a rowid constraint FTS5 itself would take restarts
