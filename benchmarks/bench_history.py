@@ -14,6 +14,8 @@ Prints the time, peak RSS, event counts by kind and a digest of what every
 list shows (its agencies, its agreements, its events) and of the agencies and
 agreements overall. Two runs agree when their digests are equal; ``--save``
 writes the per-list detail as JSON to compare lists when they are not.
+With ``--commands``, each file (or the batch) goes through its own
+``manage.py import_ice_sheet`` process, as a user would type it.
 
     .venv/bin/python benchmarks/bench_history.py --mode batch      # SQLite in var/bench-import/
     .venv/bin/python benchmarks/bench_history.py --mode shuffled --seed 3 --save var/s3.json
@@ -26,7 +28,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -51,6 +55,24 @@ def publication_order(paths: list[Path]) -> list[Path]:
         dated = dating.weigh(sheet=sheet, filename=path.name, given=None, now=now)
         keyed.append(((dated.published_at, ice_sheet.sha256_of(data)), path))
     return [path for _, path in sorted(keyed)]
+
+
+def run_commands(paths: list[Path], *, mode: str) -> list[str]:
+    """One ``import_ice_sheet`` process for the batch or per file; returns the failures, named."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    if connection.vendor != "sqlite":  # the throwaway database made by fresh_database
+        base, _, _ = env["DATABASE_URL"].rpartition("/")
+        env["DATABASE_URL"] = f"{base}/{connection.settings_dict['NAME']}"
+    manage = [sys.executable, str(bench_import.ROOT / "manage.py"), "import_ice_sheet"]
+    groups = [paths] if mode == "batch" else [[path] for path in paths]
+    failed = []
+    for group in groups:
+        done = subprocess.run([*manage, *map(str, group)], env=env, capture_output=True, text=True)
+        if done.returncode:
+            failed.append(f"{group[0].name}: {done.stderr.strip()[-160:]}")
+    return failed
 
 
 def import_files(paths: list[Path], *, mode: str) -> list[str]:
@@ -120,6 +142,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["batch", "each", "shuffled"], default="batch")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--save", type=Path, help="write what each list shows to this JSON file")
+    parser.add_argument("--commands", action="store_true", help="one manage.py process per import")
     args = parser.parse_args()
     bench_import.setup_django()
     name = bench_import.fresh_database()
@@ -133,10 +156,14 @@ def main() -> None:
     elif args.mode == "shuffled":
         random.Random(args.seed).shuffle(paths)
     began = time.perf_counter()
-    refused = import_files(paths, mode=args.mode)
+    if args.commands:
+        refused = run_commands(paths, mode=args.mode)
+    else:
+        refused = import_files(paths, mode=args.mode)
     took = time.perf_counter() - began
     what = {"batch": "one batch", "each": "one import per file in publication order",
             "shuffled": f"one import per file, shuffled (seed {args.seed})"}[args.mode]  # fmt: skip
+    what += ", a manage.py process each" if args.commands else ""
     print(
         f"{connection.vendor}: {len(paths)} lists, {what}: {took:.1f} s, "
         f"peak RSS {bench_import.peak_rss_mb():.0f} MB, {len(refused)} refused"
