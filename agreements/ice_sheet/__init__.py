@@ -23,6 +23,7 @@ import openpyxl
 
 from agreements.choices import PARTICIPATING, PENDING
 from agreements.ice_sheet.base import (
+    BLANK_LINK_COLUMN,
     MAX_COLUMNS,
     IceSheet,
     IceSheetError,
@@ -42,6 +43,7 @@ from agreements.ice_sheet.xlsx import (
 )
 
 __all__ = [
+    "BLANK_LINK_COLUMN",
     "PARTICIPATING",
     "PENDING",
     "IceSheet",
@@ -95,6 +97,7 @@ def _read_workbook(workbook: Any, archive: zipfile.ZipFile, data: bytes, name: s
         raise IceSheetError(
             f"{name} has the ICE header but no data rows; check that the download is complete."
         )
+    warnings.extend(_blank_link_columns(sheet, rows))
     modified, created = core_times(archive)
     result = IceSheet(
         kind=kind,
@@ -111,3 +114,23 @@ def _read_workbook(workbook: Any, archive: zipfile.ZipFile, data: bytes, name: s
         county_matched=reader.county_matched,
     )
     return result
+
+
+def _blank_link_columns(sheet: Any, rows: list[SheetRow]) -> list[SheetWarning]:
+    """A warning for each link column without a single link: it is read as if absent, since
+    a column left blank says nothing of the MOAs (not that every one was removed)."""
+    warnings = []
+    for column in ("moa", "addendum"):
+        if column in sheet.positions and not any(getattr(r, f"{column}_url") for r in rows):
+            header = str(sheet.header[sheet.positions[column]])
+            warnings.append(
+                SheetWarning(
+                    row=None,
+                    column=header,
+                    value="",
+                    message=f"The {header} column has no link in any row: it is read as if the "
+                    "list had no such column, so no MOA link counts as removed.",
+                    code=BLANK_LINK_COLUMN,
+                )
+            )
+    return warnings

@@ -33,6 +33,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("state", "agency", "support_type")
 HEADER_CUTOFF = 85
+# The warning code of a link column with no link in any row (read as absent).
+BLANK_LINK_COLUMN = "link_column_blank"
 
 
 class IceSheetError(ValueError):

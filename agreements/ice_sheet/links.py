@@ -48,7 +48,8 @@ def unwrap(url: str) -> tuple[str, tuple[str, ...]]:
                 break
             url, kind = inner, "safelinks"
         removed.append(kind)
-    return url, tuple(removed)
+    # A space is written %20, as a browser sends it: ICE's lists spell one link both ways.
+    return url.replace(" ", "%20"), tuple(removed)
 
 
 def _wayback_inner(url: str) -> str:

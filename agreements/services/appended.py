@@ -40,6 +40,7 @@ from agreements.services.events import (
     event_record,
     field_events,
     insert_plain,
+    link_columns,
     update_grouped,
 )
 
@@ -217,7 +218,7 @@ class _Plan:
         """
         events = []
         seen = agreement.seen
-        columns = {str(h).strip().upper() for h in self.snapshot.header}
+        columns = link_columns(self.snapshot.header, self.snapshot.warnings)
         for name in _FIELDS:
             after = getattr(row, name)
             link = name in LINK_FIELDS

@@ -32,7 +32,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
-from agreements import normalize
+from agreements import ice_sheet, normalize
 from agreements.models import (
     Agency,
     Agreement,
@@ -123,6 +123,16 @@ class Row:
     obj: NewRow | None = None  # an unsaved row of the file being imported
 
 
+def link_columns(header: list, warnings: list[dict]) -> frozenset[str]:
+    """A list's columns, upper-cased, less the link columns it left without a single link."""
+    blank = {
+        str(w["column"]).strip().upper()
+        for w in warnings
+        if w.get("code") == ice_sheet.BLANK_LINK_COLUMN
+    }
+    return frozenset(str(h).strip().upper() for h in header) - blank
+
+
 @dataclass
 class Timeline:
     """Every snapshot, ordered by publication time then sha256, per kind."""
@@ -140,13 +150,13 @@ class Timeline:
     def load(cls) -> Timeline:
         snapshots = sorted(
             ListSnapshot.objects.applied().values_list(
-                "id", "kind", "published_at", "sha256", "header"
+                "id", "kind", "published_at", "sha256", "header", "warnings"
             ),
             key=lambda s: (s[2], s[3]),
         )
         order: dict[str, list[int]] = {PARTICIPATING: [], PENDING: []}
         position = {}
-        for pk, kind, _, _, _ in snapshots:
+        for pk, kind, *_ in snapshots:
             position[pk] = len(order.setdefault(kind, []))
             order[kind].append(pk)
         return cls(
@@ -154,7 +164,7 @@ class Timeline:
             time={s[0]: s[2] for s in snapshots},
             order=order,
             position=position,
-            columns={s[0]: frozenset(str(h).strip().upper() for h in s[4]) for s in snapshots},
+            columns={s[0]: link_columns(s[4], s[5]) for s in snapshots},
         )
 
     def load_identity(self, agency_ids: list[int]) -> None:
@@ -168,7 +178,8 @@ class Timeline:
             self.possible[tuple(key)] = new_name
 
     def has_column(self, snapshot_id: int, name: str) -> bool:
-        """Whether this list has the column of a link field (lists before 2025-07 have no ADDENDUM)."""
+        """Whether this list has the column of a link field, with links in it (lists before
+        2025-07 have no ADDENDUM; the MOA column of 2025-03-01 has not one link)."""
         return LINK_COLUMNS[name] in self.columns.get(snapshot_id, ())
 
     def key(self, row: Row) -> tuple:

@@ -66,12 +66,23 @@ class AgencyResolver:
         ):
             self.keys.setdefault((state, key), agency_id)
 
-    def resolve(self, rows: list[ice_sheet.SheetRow], warnings: list) -> dict[int, int]:
-        """Row number -> agency id, creating agencies for spellings never seen."""
+    def all_unknown(self, rows: list[ice_sheet.SheetRow]) -> bool:
+        """Whether the rows name agencies and not one of them is known."""
+        pairs = {(row.state, row.name_key) for row in rows if row.state and row.name_key}
+        return bool(pairs) and not any(pair in self.keys for pair in pairs)
+
+    def resolve(
+        self, rows: list[ice_sheet.SheetRow], warnings: list, *, create: bool = True
+    ) -> dict[int, int]:
+        """Row number -> agency id, creating agencies for spellings never seen.
+
+        With ``create=False`` (a held list) a new spelling is left without an
+        agency: a list no one has applied must not add agencies to the portal.
+        """
         new: dict[tuple[str, str], Agency] = {}
         for row in rows:
             pair = (row.state, row.name_key)
-            if row.state and row.name_key and pair not in self.keys and pair not in new:
+            if create and row.state and row.name_key and pair not in self.keys and pair not in new:
                 new[pair] = Agency(
                     name=row.agency_name,
                     state=row.state,
@@ -90,7 +101,7 @@ class AgencyResolver:
         return {
             row.number: self.keys[(row.state, row.name_key)]
             for row in rows
-            if row.state and row.name_key
+            if (row.state, row.name_key) in self.keys
         }
 
 

@@ -20,7 +20,7 @@ its own transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,12 +364,29 @@ def snapshot_release(snapshot: ListSnapshot, user=None) -> RebuildResult:
             _warning("shrink_accepted", f"Applied to the history by {user or 'a curator'}."),
         ]
         snapshot.save(update_fields=["held", "warnings"])
+        _agencies_resolve(snapshot)
         rows = SnapshotRow.objects.filter(snapshot=snapshot, agency__isnull=False)
         identity = identity_recompute(states=set(rows.values_list("state", flat=True)))
         agencies = set(rows.values_list("agency_id", flat=True)) | identity.agencies
         rebuilt = agreements_rebuild(agency_ids=agencies | _neighbour_agencies(snapshot))
         leftovers_delete(agency_ids=identity.agencies)
         return rebuilt
+
+
+def _agencies_resolve(snapshot: ListSnapshot) -> None:
+    """Give the rows of a list just applied the agencies that a held list does not create."""
+    if not SnapshotRow.objects.filter(snapshot=snapshot, agency__isnull=True).exists():
+        return
+    with snapshot.file.open("rb") as handle:
+        sheet = ice_sheet.read_ice_sheet(handle.read(), filename=snapshot.original_filename)
+    resolver = AgencyResolver(states={row.state for row in sheet.rows if row.state})
+    agency_ids = resolver.resolve(sheet.rows, [])
+    numbers: dict[int, list[int]] = defaultdict(list)
+    for number, agency_id in agency_ids.items():
+        numbers[agency_id].append(number)
+    unresolved = SnapshotRow.objects.filter(snapshot=snapshot, agency__isnull=True)
+    for agency_id, rows in numbers.items():
+        unresolved.filter(row_number__in=rows).update(agency_id=agency_id)
 
 
 def _shrink_warning(snapshot: ListSnapshot) -> dict | None:
@@ -433,11 +450,9 @@ def _stale_warning(snapshot: ListSnapshot, latest: dt.date | None) -> dict | Non
     )
 
 
-def _all_new_warning(snapshot: ListSnapshot, created: int, agency_ids: dict) -> dict | None:
+def _all_new_warning(snapshot: ListSnapshot, all_unknown: bool) -> dict | None:
     """A warning if no row of a participating list matched an agency of the lists already kept."""
-    if snapshot.kind != ListSnapshot.Kind.PARTICIPATING or not agency_ids:
-        return None
-    if created < len(set(agency_ids.values())):
+    if snapshot.kind != ListSnapshot.Kind.PARTICIPATING or not all_unknown:
         return None
     if not ListSnapshot.objects.applied().filter(kind=snapshot.kind).exists():
         return None
@@ -463,10 +478,10 @@ def _import(
 ) -> ImportResult:
     holds = _hold_warnings(snapshot, dated, accept_shrink=accept_shrink, given=given)
     resolver = AgencyResolver(states={row.state for row in sheet.rows if row.state})
-    agency_ids = resolver.resolve(sheet.rows, warnings)
     if not accept_shrink:
-        holds.extend(_present(_all_new_warning(snapshot, len(resolver.created_ids), agency_ids)))
+        holds.extend(_present(_all_new_warning(snapshot, resolver.all_unknown(sheet.rows))))
     snapshot.held = bool(holds)
+    agency_ids = resolver.resolve(sheet.rows, warnings, create=not snapshot.held)
     snapshot.warnings = cap_warnings([*holds, *warnings])
     snapshot.save()
     rows = [

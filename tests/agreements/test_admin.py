@@ -320,8 +320,12 @@ def _brevard_lists() -> None:
         (3, "Melbourne Police Department"),
         (4, "Melbourne Beach Police Department"),
     ):
+        florida = {"state": "FLORIDA", "signed": dt.datetime(2025, 2, 26)}
         data = workbook(
-            [row(state="FLORIDA", agency=name, county="Brevard County")],
+            [
+                row(agency=name, county="Brevard County", **florida),
+                row(agency="Baker County Sheriff's Office", county="Baker County", **florida),
+            ],
             modified=dt.datetime(2025, month, 1),
         )
         snapshot_import(
@@ -341,7 +345,9 @@ def test_curator_settles_a_possible_rename_as_the_same_agency(client, curator):
 
     rule = IdentityRule.objects.get()
     assert (rule.decision, rule.decided_by) == ("same", curator)
-    assert Agency.objects.get().name == "Melbourne Beach Police Department"
+    assert (
+        Agency.objects.get(county_name="Brevard County").name == "Melbourne Beach Police Department"
+    )
     kinds = set(AgreementEvent.objects.values_list("kind", flat=True))
     assert kinds == {"signed", "renamed"}
     assert not PossibleRename.objects.exists()

@@ -359,8 +359,8 @@ def test_last_seen_records_what_the_lists_said_last_in_any_import_order():
         MOA,
         may,
     )
-    # A blank link in a list with the column is what the list said: no addendum.
-    assert (arlington["addendum_url"], arlington["addendum_url_snapshot_id"]) == ("", may)
+    # These lists' ADDENDUM column has no link in any row: read as absent, it says nothing.
+    assert (arlington["addendum_url"], arlington["addendum_url_snapshot_id"]) == ("", None)
     # Polk was delisted in April; its county was #N/A in March, then "Polk" in May.
     polk = seen_of("Polk County Sheriff's Office", dt.date(2020, 7, 2))
     assert (polk["snapshot_id"], polk["county_name"], polk["county_name_snapshot_id"]) == (
@@ -415,3 +415,31 @@ def test_list_dated_between_two_records_of_one_agreement_joins_them_without_cras
     wipe()
     import_all(sorted(files))
     assert history() == expected
+
+
+def _moa_lists(links_in_march: dict) -> list[tuple[str, bytes]]:
+    """Two agencies with MOA links in February and April; March's links are ``links_in_march``."""
+    moa = {(0, "MOA"): MOA, (1, "MOA"): MOA.replace(".pdf", "-d.pdf")}
+    rows = [_c(moa="link"), _d(moa="link")]
+    return [
+        (f"participatingAgencies0{month}012025am.xlsx",
+         workbook(rows, links=links, modified=D(2025, month, 1, 14)))
+        for month, links in ((2, moa), (3, links_in_march), (4, moa))
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("order", ["date", "reversed"])
+def test_a_moa_column_without_a_single_link_is_read_as_absent(order):
+    files = _moa_lists({})
+    import_all(files if order == "date" else list(reversed(files)))
+    kinds = Counter(AgreementEvent.objects.values_list("kind", flat=True))
+    assert kinds == {"signed": 2}  # no MOA removed in March, none posted again in April
+    march = ListSnapshot.objects.get(original_filename=files[1][0])
+    blank = {w["column"]: w["message"] for w in march.warnings if w["code"] == "link_column_blank"}
+    assert "MOA column has no link in any row" in blank["MOA"]
+
+
+def test_a_moa_link_dropped_from_a_column_with_links_is_removed():
+    import_all(_moa_lists({(0, "MOA"): MOA}))
+    removed = AgreementEvent.objects.get(kind="moa_removed")
+    assert removed.agency.name == "Polk County Sheriff's Office"

@@ -1,8 +1,7 @@
-"""One history in any import order: real archived lists, permuted by Hypothesis."""
+"""One history in any import order: real archived lists, dated by the importer, permuted by Hypothesis."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -10,23 +9,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agreements.models import Agency, Agreement, AgreementEvent, ListSnapshot
-from agreements.services import snapshot_import
+from agreements.services import snapshot_import, snapshots_import
 
 pytestmark = pytest.mark.django_db
 
 ARCHIVE = Path(__file__).parent / "data" / "archive"
-FILES = sorted(ARCHIVE.glob("*.xlsx"), key=lambda p: p.name[-19:])  # capture time order
-
-
-def captured(path: Path) -> dt.datetime:
-    """The capture time in the file's name (UTC)."""
-    return dt.datetime.strptime(path.stem[-14:], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+FILES = sorted(ARCHIVE.glob("*.xlsx"))
 
 
 def import_files(paths: list[Path]) -> None:
+    """One import per file, in the order given, each dated by the importer."""
     for path in paths:
         with path.open("rb") as handle:
-            snapshot_import(file=handle, filename=path.name, published_at=captured(path))
+            snapshot_import(file=handle, filename=path.name)
 
 
 def wipe() -> None:
@@ -75,9 +70,9 @@ _expected: dict = {}
 
 
 def expected() -> dict:
-    """The history of the lists imported in publication order (computed once)."""
+    """The history of the lists imported in one batch, which imports them oldest first (computed once)."""
     if not _expected:
-        import_files(FILES)
+        snapshots_import(files=FILES)
         _expected.update(history())
         wipe()
     return _expected

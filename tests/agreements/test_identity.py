@@ -38,7 +38,10 @@ def _florida(agency: str, county: object = "Gulf County", **kw) -> list:
 
 def _other() -> list:
     return row(
-        state="FLORIDA", agency="Baker County Sheriff's Office", county="Baker County", signed=SIGNED
+        state="FLORIDA",
+        agency="Baker County Sheriff's Office",
+        county="Baker County",
+        signed=SIGNED,
     )
 
 
@@ -100,10 +103,12 @@ def test_rename_is_one_agency_with_a_renamed_event_not_an_ending():
 
 @pytest.mark.django_db
 def test_rename_gives_the_same_agencies_in_either_import_order():
+    walker = {"state": "TEXAS", "county": "Walker County", "signed": SIGNED}
+    polk = row(state="TEXAS", signed=SIGNED)
     files = [
-        _list(3, [row(state="TEXAS", agency="Walker County Sheriff's Department", county="Walker County")]),
-        _list(4, [row(state="TEXAS", agency="Walker County Sheriff's Office", county="Walker County")]),
-        _list(5, [row(state="TEXAS", agency="Walker County Sheriff's Office", county="Walker County")]),
+        _list(3, [row(agency="Walker County Sheriff's Department", **walker), polk]),
+        _list(4, [row(agency="Walker County Sheriff's Office", **walker), polk]),
+        _list(5, [row(agency="Walker County Sheriff's Office", **walker), polk]),
     ]  # fmt: skip
     results = []
     for order in (files, [files[2], files[0], files[1]]):
@@ -118,8 +123,11 @@ def test_rename_gives_the_same_agencies_in_either_import_order():
         Agreement.objects.all().delete()
         Agency.objects.all().delete()
     assert results[0] == results[1]
-    assert results[0][0] == [("TX", "Walker County Sheriff's Office")]
-    assert [kind for kind, _ in results[0][1]] == ["renamed", "signed"]
+    assert results[0][0] == [
+        ("TX", "Polk County Sheriff's Office"),
+        ("TX", "Walker County Sheriff's Office"),
+    ]
+    assert [kind for kind, _ in results[0][1]] == ["renamed", "signed", "signed"]
 
 
 @pytest.mark.django_db
@@ -154,11 +162,13 @@ def test_near_names_are_never_merged_alone_but_the_ending_is_a_question(old, new
 
 @pytest.mark.django_db
 def test_other_county_is_an_ending_and_a_new_agreement():
+    arizona = {"state": "ARIZONA", "signed": SIGNED}
+    yavapai = row(agency="Yavapai County Sheriff's Office", county="Yavapai County", **arizona)
     import_all([
-        _list(3, [row(state="ARIZONA", agency="Pima County Sheriff's Office", county="Pima County")]),
-        _list(4, [row(state="ARIZONA", agency="Pinal County Sheriff's Office", county="Pinal County")]),
+        _list(3, [row(agency="Pima County Sheriff's Office", county="Pima County", **arizona), yavapai]),
+        _list(4, [row(agency="Pinal County Sheriff's Office", county="Pinal County", **arizona), yavapai]),
     ])  # fmt: skip
-    assert Agency.objects.count() == 2
+    assert Agency.objects.count() == 3
     assert kinds("Pima County Sheriff's Office") == ["signed", "delisted"]
     assert not PossibleRename.objects.exists()
 
@@ -283,17 +293,23 @@ def test_spellings_of_one_county_listed_with_two_models_are_one_agency_in_any_or
 @pytest.mark.django_db
 def test_list_imported_later_that_names_both_spellings_splits_a_rename_again():
     """January and March read as a rename; February, imported last, lists both names."""
-    old = _florida("Albemarle District Jail", county="Albemarle County")
-    new = _florida("Albermarle District Jail", county="Albemarle County")
-    files = [_list(1, [old]), _list(3, [new]), _list(2, [old, new])]
+    before = {"county": "Albemarle County", "signed": D(2024, 12, 2)}
+    old = _florida("Albemarle District Jail", **before)
+    new = _florida("Albermarle District Jail", **before)
+    other = _florida("Baker County Sheriff's Office", county="Baker County", signed=D(2024, 12, 2))
+    files = [_list(1, [old, other]), _list(3, [new, other]), _list(2, [old, new, other])]
     import_all(files[:2])
-    assert Agency.objects.count() == 1
+    assert Agency.objects.count() == 2
     import_all(files[2:])
     split = (
         sorted(Agency.objects.values_list("name", flat=True)),
         sorted(AgreementEvent.objects.values_list("agency__name", "kind")),
     )
-    assert split[0] == ["Albemarle District Jail", "Albermarle District Jail"]
+    assert split[0] == [
+        "Albemarle District Jail",
+        "Albermarle District Jail",
+        "Baker County Sheriff's Office",
+    ]
     assert not AgencyAlias.objects.exists()
     ListSnapshot.objects.all().delete()
     Agreement.objects.all().delete()

@@ -258,17 +258,19 @@ def test_same_agency_spelled_differently_is_one_agency():
 
 
 def test_misspelt_name_in_the_next_list_is_a_rename_recorded_as_alias():
+    # Another agency listed unchanged: a list whose every row is new would be held.
+    miller = row(agency="Miller County Sheriff's Office", state="ARKANSAS", county="Miller County")
     load_bytes(workbook([row(agency="Lafayette County Sheriff's Office", state="ARKANSAS",
-                             county="Lafayette County")]))  # fmt: skip
+                             county="Lafayette County"), miller]))  # fmt: skip
     load_bytes(
         workbook([row(agency="Layfayette County Sheriff's Office", state="ARKANSAS",
-                      county="Lafayette County")], modified=dt.datetime(2025, 6, 2)),
+                      county="Lafayette County"), miller], modified=dt.datetime(2025, 6, 2)),
         "participatingAgencies06022025am.xlsx",
     )  # fmt: skip
-    agency = Agency.objects.get()
+    agency = Agency.objects.get(county_name="Lafayette County")
     assert agency.name == "Layfayette County Sheriff's Office"  # the latest list's spelling
     assert AgencyAlias.objects.get().name == "Lafayette County Sheriff's Office"
-    assert sorted(AgreementEvent.objects.values_list("kind", flat=True)) == ["renamed", "signed"]
+    assert sorted(agency.events.values_list("kind", flat=True)) == ["renamed", "signed"]
 
 
 def test_similar_names_in_different_counties_are_different_agencies():

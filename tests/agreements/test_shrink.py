@@ -91,6 +91,26 @@ def test_applying_a_held_list_gives_the_history_of_an_accepted_import():
     assert history() == accepted
 
 
+def test_a_held_list_adds_no_agency_until_it_is_applied():
+    """Its new spelling would otherwise be an agency with no agreement, kept apart from its
+    other spellings (held rows are not evidence for identity)."""
+    from agreements.models import Agency
+
+    load(sheet(6, 2))
+    rows = [
+        row(agency="Comal County Sheriff's Office", county="Comal County", signed=D(2025, 1, 6))
+    ]
+    held = load(("participatingAgencies03012025am.xlsx", workbook(rows, modified=D(2025, 3, 1))))
+    held = held.snapshot
+    assert held.held
+    assert not Agency.objects.filter(name="Comal County Sheriff's Office").exists()
+
+    snapshot_release(held, user="a tester")
+
+    comal = Agency.objects.get(name="Comal County Sheriff's Office")
+    assert list(comal.events.values_list("kind", flat=True)) == ["signed"]
+
+
 def test_command_accept_shrink_imports_or_applies_a_held_file(tmp_path, capsys):
     full, short = sheet(6, 2), sheet(2, 3)
     for name, data in (full, short):
