@@ -139,22 +139,25 @@ def agreement_list() -> QuerySet[Agreement]:
     )
 
 
+def _agency_fields(c: Criteria, prefix: str = "") -> Q:
+    """The criteria on an agency's own fields, for agencies or (with ``agency__``) agreements."""
+    fields = {
+        "state": c.state,
+        "kind": c.kind,
+        "county_fips": c.county_fips,
+        "needs_review": c.needs_review,
+        "slug": c.agency,
+    }
+    return Q(**{prefix + name: value for name, value in fields.items() if value not in (None, "")})
+
+
 def agreements_selected(
     criteria: Criteria, queryset: QuerySet[Agreement] | None = None
 ) -> QuerySet[Agreement]:
     """The agreements matching ``criteria`` (of ``queryset``, ``agreement_list()`` by default)."""
     agreements = agreement_list() if queryset is None else queryset
     c = criteria
-    if c.state:
-        agreements = agreements.filter(agency__state=c.state)
-    if c.kind:
-        agreements = agreements.filter(agency__kind=c.kind)
-    if c.county_fips:
-        agreements = agreements.filter(agency__county_fips=c.county_fips)
-    if c.needs_review is not None:
-        agreements = agreements.filter(agency__needs_review=c.needs_review)
-    if c.agency:
-        agreements = agreements.filter(agency__slug=c.agency)
+    agreements = agreements.filter(_agency_fields(c, "agency__"))
     if c.q:
         agreements = agreements.filter(
             agency__in=agency_search(Agency.objects.all(), c.q).values("pk")
@@ -176,16 +179,7 @@ def agencies_selected(
     c = criteria
     if c.q:
         agencies = agency_search(agencies, c.q)
-    if c.state:
-        agencies = agencies.filter(state=c.state)
-    if c.kind:
-        agencies = agencies.filter(kind=c.kind)
-    if c.county_fips:
-        agencies = agencies.filter(county_fips=c.county_fips)
-    if c.needs_review is not None:
-        agencies = agencies.filter(needs_review=c.needs_review)
-    if c.agency:
-        agencies = agencies.filter(slug=c.agency)
+    agencies = agencies.filter(_agency_fields(c))
     if c.on_agreements:
         on = Criteria(model=c.model, status=c.status, as_of=c.as_of)
         agreements = agreements_selected(on, Agreement.objects.order_by())
