@@ -63,7 +63,8 @@ class AgencyFilter(CriteriaFilterSet):
     )
     status = django_filters.ChoiceFilter(
         choices=Agreement.Status.choices,
-        help_text="Agencies holding an agreement of this status (on as_of, when given).",
+        help_text="Agencies holding an agreement of this status (on as_of, when given; an "
+        "ending in question is not ended).",
     )
     county_fips = django_filters.CharFilter(help_text="5-digit county FIPS code.")
     needs_review = django_filters.BooleanFilter()
@@ -86,7 +87,8 @@ class AgreementFilter(CriteriaFilterSet):
     status = django_filters.ChoiceFilter(
         choices=Agreement.Status.choices,
         help_text="The status today, or on as_of when given (active: on the participating "
-        "list in force; pending: on the pending list only; ended: on an earlier list only).",
+        "list in force; pending: on the pending list only; ended: on an earlier list only, "
+        'and not an ending in question, whose status_label reads "Name changed?").',
     )
     county_fips = django_filters.CharFilter(help_text="5-digit county FIPS code of the agency.")
     agency = django_filters.CharFilter(help_text="Agency slug.")

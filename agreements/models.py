@@ -135,6 +135,14 @@ class Agreement(models.Model):
     moa_url = models.URLField(_("MOA URL"), max_length=2000, blank=True)
     addendum_url = models.URLField(_("addendum URL"), max_length=2000, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PENDING)
+    ending_in_question = models.BooleanField(
+        _("ending in question"),
+        default=False,
+        help_text=_(
+            "Ended, but a later list may name it otherwise (a possible rename a curator has "
+            'not settled): shown as "Name changed?", not "Ended".'
+        ),
+    )
     first_listed_at = models.DateTimeField(_("first listed"), null=True, blank=True)
     last_listed_at = models.DateTimeField(_("last listed"), null=True, blank=True)
     predecessor = models.ForeignKey(
@@ -165,12 +173,23 @@ class Agreement(models.Model):
                 | Q(first_listed_at__lte=models.F("last_listed_at")),
                 name="agreement_listed_in_order",
             ),
+            models.CheckConstraint(
+                condition=Q(ending_in_question=False) | Q(status="ended"),
+                name="agreement_question_only_ended",
+            ),
         ]
         indexes = [models.Index(fields=["status", "model"])]
 
     def __str__(self) -> str:
         signed = self.signed_on.isoformat() if self.signed_on else "unsigned"
         return f"{self.agency} {self.model} {signed}"
+
+    @property
+    def status_label(self) -> str:
+        """The status as the public reads it: an ending in question is no ending yet."""
+        if self.ending_in_question:
+            return str(_("Name changed?"))
+        return self.get_status_display()
 
 
 class ListSnapshotQuerySet(models.QuerySet):

@@ -37,13 +37,35 @@ class AgencyRefSerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name", "state"]
 
 
-class AgreementInAgencySerializer(serializers.ModelSerializer):
+class _AgreementStatusSerializer(serializers.ModelSerializer):
+    """An agreement's status as a filter reads it and as the public reads it."""
+
+    status = serializers.CharField(
+        read_only=True,
+        help_text="pending, active or ended: stable values, as the status filter takes them. "
+        "An ended agreement whose ending is in question is selected by no status filter.",
+    )
+    ending_in_question = serializers.BooleanField(
+        read_only=True,
+        help_text="true when the list that dropped it added a similar name (a possible "
+        "rename no curator has settled yet): status stays ended, status_label reads "
+        '"Name changed?".',
+    )
+    status_label = serializers.CharField(
+        read_only=True,
+        help_text='What the public reads: Pending, Active, Ended, or "Name changed?".',
+    )
+
+
+class AgreementInAgencySerializer(_AgreementStatusSerializer):
     class Meta:
         model = Agreement
         fields = [
             "id",
             "model",
             "status",
+            "ending_in_question",
+            "status_label",
             "signed_on",
             "signed_raw",
             "moa_url",
@@ -87,7 +109,7 @@ class AgencySerializer(serializers.ModelSerializer):
         return _absolute(self.context, agency.get_absolute_url())
 
 
-class AgreementSerializer(serializers.ModelSerializer):
+class AgreementSerializer(_AgreementStatusSerializer):
     agency = AgencyRefSerializer(read_only=True)
     model_label = serializers.CharField(source="get_model_display", read_only=True)
 
@@ -99,6 +121,8 @@ class AgreementSerializer(serializers.ModelSerializer):
             "model",
             "model_label",
             "status",
+            "ending_in_question",
+            "status_label",
             "signed_on",
             "signed_raw",
             "moa_url",
@@ -109,10 +133,18 @@ class AgreementSerializer(serializers.ModelSerializer):
         ]
 
 
-class AgreementRefSerializer(serializers.ModelSerializer):
+class AgreementRefSerializer(_AgreementStatusSerializer):
     class Meta:
         model = Agreement
-        fields = ["id", "model", "status", "signed_on", "predecessor"]
+        fields = [
+            "id",
+            "model",
+            "status",
+            "ending_in_question",
+            "status_label",
+            "signed_on",
+            "predecessor",
+        ]
 
 
 class AgreementEventSerializer(serializers.ModelSerializer):

@@ -61,9 +61,14 @@ AGENCY_COLUMNS = [
     Column("county_fips"),
     Column("ori"),
     Column("models", lambda a: sorted({g.model for g in a.agreements.all()})),
-    Column("statuses", lambda a: sorted({g.status for g in a.agreements.all()})),
+    Column("statuses", lambda a: sorted({_status_value(g) for g in a.agreements.all()})),
     Column("url", lambda a: a.get_absolute_url()),
 ]
+
+
+def _status_value(agreement: Agreement) -> str:
+    """The status for the directory's downloads: an ending in question is no ending."""
+    return "name changed?" if agreement.ending_in_question else agreement.status
 
 
 def agency_list(request: HttpRequest) -> HttpResponse:
@@ -197,6 +202,8 @@ AGREEMENT_COLUMNS = [
     Column("county", "agency.county_name"),
     Column("model"),
     Column("status"),
+    Column("ending_in_question"),
+    Column("status_label"),
     Column("signed_on"),
     Column("signed_raw"),
     Column("moa_url"),

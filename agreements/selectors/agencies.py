@@ -15,7 +15,7 @@ from agreements.selectors.agreements import (
     agreements_selected,
     statuses_on,
 )
-from agreements.selectors.snapshots import imports_version
+from agreements.selectors.snapshots import end_of_day, imports_version
 
 
 def _agreements_prefetch() -> Prefetch:
@@ -78,8 +78,10 @@ def agency_facets(criteria: Criteria) -> dict[str, list[tuple[str, int]]]:
             ]
             facets[name] = [(value, n) for value, n in counts if n]
             continue
+        # An ending in question is no status a filter selects, so no facet counts it.
         values = (
-            agreements_selected(others, Agreement.objects.order_by())
+            agreements_selected(others, Agreement.objects.filter(ending_in_question=False))
+            .order_by()
             .values(name)
             .annotate(n=Count("agency_id", distinct=True))
             .order_by(name)
@@ -209,6 +211,12 @@ def agency_agreements(agency: Agency, as_of: dt.date | None = None) -> list[Agre
         then = statuses_on(agreements, as_of)
         for agreement in agreements:
             agreement.status_then = then[agreement.pk]
+            # The ending in question is the last one: after the last listing before that day.
+            agreement.in_question_then = (
+                agreement.status_then == Agreement.Status.ENDED
+                and agreement.ending_in_question
+                and agreement.last_listed_at < end_of_day(as_of)
+            )
     return agreements
 
 

@@ -6,7 +6,9 @@ same agreement, and with ``as_of`` the status is the one of that day:
 
 - active: on the participating list in force that day;
 - pending: on the pending list in force that day, and not active;
-- ended: on an earlier participating list, and not on the one in force.
+- ended: on an earlier participating list, and not on the one in force, unless
+  that ending is in question (a possible rename no curator has settled yet):
+  such an agreement shows "Name changed?" and no status filter selects it.
 
 ``as_of`` without a status selects the agreements active that day.
 """
@@ -103,7 +105,9 @@ def status_on(as_of: dt.date, status: str = "") -> Q:
         ),
         agreement__isnull=False,
     ).values("agreement_id")
-    return Q(pk__in=earlier) & ~active
+    # Its last listing before that day means the ending in question had happened by then.
+    questioned = Q(ending_in_question=True, last_listed_at__lt=end_of_day(as_of))
+    return Q(pk__in=earlier) & ~active & ~questioned
 
 
 def statuses_on(agreements: list[Agreement], as_of: dt.date) -> dict[int, str]:
@@ -166,6 +170,8 @@ def agreements_selected(
         agreements = agreements.filter(model=c.model)
     if c.as_of is not None:
         agreements = agreements.filter(status_on(c.as_of, c.status))
+    elif c.status == Status.ENDED:
+        agreements = agreements.filter(status=c.status, ending_in_question=False)
     elif c.status:
         agreements = agreements.filter(status=c.status)
     return agreements

@@ -178,9 +178,9 @@ def _combine_agreements(*, keep: Agreement, drop: Agreement) -> None:
         not keep.last_listed_at or drop.last_listed_at > keep.last_listed_at
     ):
         keep.last_listed_at = drop.last_listed_at
-        keep.status = drop.status
+        keep.status, keep.ending_in_question = drop.status, drop.ending_in_question
     elif _STATUS_RANK[drop.status] > _STATUS_RANK[keep.status] and not keep.last_listed_at:
-        keep.status = drop.status
+        keep.status, keep.ending_in_question = drop.status, drop.ending_in_question
     drop.delete()
     keep._change_reason = "merge"
     keep.save()

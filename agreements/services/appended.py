@@ -182,6 +182,7 @@ class _Plan:
             diff: dict = {"last_listed_at": snapshot.published_at}
             if agreement.status != Agreement.Status.ACTIVE:
                 diff["status"] = Agreement.Status.ACTIVE
+                diff["ending_in_question"] = False  # back on the list: no ending to question
             for name in LINK_FIELDS:
                 if getattr(row, name) and getattr(row, name) != getattr(agreement, name):
                     diff[name] = getattr(row, name)

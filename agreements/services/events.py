@@ -383,6 +383,7 @@ _FIELDS = (
     "moa_url",
     "addendum_url",
     "status",
+    "ending_in_question",
     "first_listed_at",
     "last_listed_at",
 )
@@ -550,6 +551,9 @@ class _Reconciler:
         times = [timeline.time[r.snapshot_id] for r in ordered]
         agreement.first_listed_at, agreement.last_listed_at = min(times), max(times)
         agreement.status = _status(group, timeline, participating)
+        agreement.ending_in_question = (
+            agreement.status == Agreement.Status.ENDED and _renamed_to(group, timeline) is not None
+        )
 
 
 def _status(group: Group, timeline: Timeline, participating: list[Row]) -> str:
@@ -751,16 +755,37 @@ def _ending(
     pk = group.agreement.pk
     if kind == PARTICIPATING and group.succeeded_at == timeline.position[snapshot_id]:
         return []  # the successor's re-signed / model switched event tells it
-    state = timeline.states.get(last.agency_id, "")
-    renamed_to = timeline.possible.get(
-        (state, _key(last.agency_name), last.model, last.signed_on, snapshot_id)
-    )
+    renamed_to = _possible_rename(timeline, last, snapshot_id)
     if kind == PARTICIPATING and renamed_to is not None:
         return [
             (pk, "possible_rename", snapshot_id, "name", last.snapshot_id, last.agency_name,
              renamed_to)
         ]  # fmt: skip
     return [(pk, "delisted", snapshot_id, "", last.snapshot_id, "", "")]
+
+
+def _possible_rename(timeline: Timeline, last: Row, snapshot_id: int) -> str | None:
+    """The name a possible rename gives ``last``'s agency on ``snapshot_id``, the list that dropped it."""
+    state = timeline.states.get(last.agency_id, "")
+    return timeline.possible.get(
+        (state, _key(last.agency_name), last.model, last.signed_on, snapshot_id)
+    )
+
+
+def _renamed_to(group: Group, timeline: Timeline) -> str | None:
+    """The possible new name given by the list that last dropped the agreement, if any.
+
+    The same test as ``_ending``'s "Name changed?" event, on the list after the last listing it.
+    """
+    listed = listings(group, timeline)[PARTICIPATING]
+    if not listed:
+        return None
+    last = listed[max(listed, key=timeline.position.__getitem__)]
+    after = timeline.position[last.snapshot_id] + 1
+    order = timeline.order[PARTICIPATING]
+    if after >= len(order) or group.succeeded_at == after:
+        return None
+    return _possible_rename(timeline, last, order[after])
 
 
 def _changes(pk: int, known: dict, row: Row, timeline: Timeline, *, first: bool) -> list[tuple]:

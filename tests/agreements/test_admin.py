@@ -395,3 +395,57 @@ def test_rule_naming_one_spelling_twice_is_refused_in_the_form(client, curator):
     assert response.status_code == 200
     assert "same spelling" in response.content.decode()
     assert not IdentityRule.objects.exists()
+
+
+def _status_shown(client, agreement) -> tuple[str, str, tuple]:
+    """The status the agency page, the agreement list and the API show for ``agreement``."""
+    import re
+
+    page = client.get(agreement.agency.get_absolute_url()).content.decode()
+    on_page = re.search(
+        rf'<tr id="agreement-{agreement.pk}">\s*<td>.*?</td>\s*<td>(.*?)</td>', page, re.S
+    )
+    listing = client.get(reverse("agreements:agreement-list"), {"state": "FL"}).content.decode()
+    in_list = re.search(
+        rf"#agreement-{agreement.pk}\">[^<]*</a></td>\s*<td>[^<]*</td>\s*<td>.*?</td>\s*<td>(.*?)</td>",
+        listing,
+        re.S,
+    )
+    api = client.get(f"/api/v1/agreements/{agreement.pk}/").json()
+    return on_page[1], in_list[1], (api["status"], api["ending_in_question"], api["status_label"])
+
+
+def _ended_count(client) -> int:
+    return client.get("/api/v1/agreements/", {"status": "ended"}).json()["count"]
+
+
+@pytest.mark.parametrize("action", ["settle_distinct", "settle_same"])
+def test_a_possible_rename_reads_name_changed_until_a_curator_settles_it(client, curator, action):
+    """Not "Ended" anywhere public, nor counted as ended, until a curator decides."""
+    from agreements.models import Agreement, PossibleRename
+
+    _brevard_lists()
+    dropped = Agreement.objects.get(agency__name="Melbourne Police Department")
+    assert _status_shown(client, dropped) == (
+        "Name changed?",
+        "Name changed?",
+        ("ended", True, "Name changed?"),
+    )
+    assert _ended_count(client) == 0
+    for url in (reverse("agreements:agency-list"), reverse("agreements:state-detail", args=["FL"])):
+        page = client.get(url).content.decode()
+        assert "name changed?" in page
+        assert "ended" not in page
+
+    possible = PossibleRename.objects.get()
+    client.post(POSSIBLE, {"action": action, ACTION_CHECKBOX_NAME: [possible.pk]})
+
+    if action == "settle_distinct":
+        dropped = Agreement.objects.get(agency__name="Melbourne Police Department")
+        assert _status_shown(client, dropped) == ("Ended", "Ended", ("ended", False, "Ended"))
+        assert _ended_count(client) == 1
+    else:
+        renamed = Agreement.objects.get(agency__county_name="Brevard County")
+        assert renamed.agency.name == "Melbourne Beach Police Department"
+        assert _status_shown(client, renamed) == ("Active", "Active", ("active", False, "Active"))
+        assert _ended_count(client) == 0

@@ -174,6 +174,7 @@ def history() -> tuple[set, set]:
         (
             agreements[a.pk],
             a.status,
+            a.ending_in_question,
             a.signed_raw,
             a.moa_url,
             a.first_listed_at,
