@@ -585,7 +585,7 @@ class ForVendor(migrations.RunSQL):
 class Migration(migrations.Migration):
     dependencies = [
         ("research", "0007_moa_list_evidence"),
-        ("agreements", "0008_identity_rules"),
+        ("agreements", "0009_agreement_ending_in_question"),
     ]
 
     operations = [
