@@ -22,19 +22,12 @@ def home(request):
 
     from agreements.models import SupportModel
     from agreements.views import home_context
-    from research.policy import public_documents
+    from research.selectors import front_page_documents
 
     model = request.GET.get("model", "")
     model = model if model in SupportModel else ""
     context = home_context(model)
-    # Most recently published first, read from the (status, status_changed_at) index
-    # rather than by sorting every document; the same for every reader.
-    context["documents"] = list(
-        public_documents()
-        .filter(status_changed_at__isnull=False)
-        .only("pk", "title", "canonical_url", "kind", "publisher", "published_on")
-        .order_by("-status_changed_at")[:6]
-    )
+    context["documents"] = front_page_documents()
     return render(request, "portal/home.html", context)
 
 

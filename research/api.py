@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -10,10 +9,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from research import policy
-from research.canonical import url_key
+from research import policy, selectors
 from research.filters import DocumentFilter
-from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL
 from research.serializers import (
     DocumentDetailSerializer,
     DocumentSerializer,
@@ -41,21 +38,6 @@ NOT_VISIBLE = (
 )
 
 
-def _known_documents(url: str) -> list[Document]:
-    """The document already stored at ``url`` and the originals it duplicates, if any."""
-    try:
-        key = url_key(url.strip())
-    except ValueError:  # document_submit explains what is wrong with the address
-        return []
-    known = DocumentURL.objects.select_related("document").filter(url_key=key).first()
-    chain: list[Document] = []
-    document = known.document if known else None
-    while document is not None and document not in chain:
-        chain.append(document)
-        document = document.duplicate_of
-    return chain
-
-
 @extend_schema_view(
     list=extend_schema(summary="Documents about 287(g) agreements, newest first"),
     retrieve=extend_schema(
@@ -69,18 +51,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     permission_classes = [CanSubmitDocuments]
 
     def get_queryset(self):
-        links = DocumentAgency.objects.select_related("agency").order_by("-confidence")
-        queryset = (
-            policy.visible_documents(self.request.user)
-            .prefetch_related(Prefetch("agency_links", queryset=links), "tags")
-            .order_by("-published_on", "-created_at", "-pk")
-        )
-        if self.action == "retrieve":
-            agreements = DocumentAgreement.objects.select_related("agreement__agency")
-            queryset = queryset.prefetch_related(
-                "urls", Prefetch("agreement_links", queryset=agreements)
-            )
-        return queryset
+        return selectors.document_api_list(self.request.user, detail=self.action == "retrieve")
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -112,7 +83,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         submit = DocumentSubmitSerializer(data=request.data)
         submit.is_valid(raise_exception=True)
         hidden = Response({"detail": NOT_VISIBLE}, status=status.HTTP_409_CONFLICT)
-        known = _known_documents(submit.validated_data["url"])
+        known = selectors.documents_at_url(submit.validated_data["url"])
         if any(not policy.can_view(request.user, document) for document in known):
             return hidden
         try:

@@ -1,4 +1,4 @@
-"""Query-string filters of the documents API."""
+"""Query-string filters of the documents: the list page, its download and the API read them."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ class DocumentFilter(django_filters.FilterSet):
         field_name="published_on", lookup_expr="lte", label=_("Published on or before")
     )
     tag = django_filters.CharFilter(field_name="tags__slug", label=_("Tag (slug)"))
+    year = django_filters.CharFilter(method="filter_year", label=_("Year of publication"))
 
     class Meta:
         model = Document
-        fields = ["kind", "status", "rights", "agency", "state", "tag"]
+        fields = ["kind", "status", "rights", "agency", "state", "tag", "year"]
 
     @staticmethod
     def _about(**agency_lookup) -> Q:
@@ -50,3 +51,8 @@ class DocumentFilter(django_filters.FilterSet):
 
     def filter_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(self._about(state=value.strip().upper())).distinct()
+
+    def filter_year(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # The page's year menu offers only years; anything else is no filter, as before.
+        value = value.strip()
+        return queryset.filter(published_on__year=int(value)) if value.isdigit() else queryset

@@ -1,29 +1,28 @@
 """Public pages of the research app: the documents list and one document's page.
 
 Search (``research:search``) lives in ``research.search``. Who may read what is
-decided in ``research.policy``.
+decided in ``research.policy``; the reads are ``research.selectors``.
 """
 
 from __future__ import annotations
 
 from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
-from django.db.models.functions import ExtractYear
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 
-from agreements.models import Agency
 from portal.exports import Column, export_links, export_response, requested_format
-from research import policy
+from research import policy, selectors
 from research.filters import DocumentFilter
-from research.models import Document, DocumentAgency, DocumentAgreement, Tag
+from research.models import Document
 
 PAGE_SIZE = 25
 FEED_SIZE = 50
+# The same for a document that does not exist and one the reader may not see.
+NOT_FOUND = "No document you may see at this address."
 
 DOCUMENT_COLUMNS = [
     Column("id"),
@@ -45,29 +44,12 @@ DOCUMENT_COLUMNS = [
 ]
 
 
-def _confirmed_links() -> Prefetch:
-    """The agency links everyone sees; pages name only confirmed agencies."""
-    return Prefetch(
-        "agency_links",
-        queryset=DocumentAgency.objects.filter(status=DocumentAgency.Status.CONFIRMED)
-        .select_related("agency")
-        .order_by("agency__name"),
-        to_attr="confirmed_links",
-    )
-
-
 def document_list(request: HttpRequest) -> HttpResponse:
     """The documents the reader may see, filtered by kind, agency, state, year and tag;
     downloadable."""
-    viewable = policy.visible_documents(request.user)
+    viewable = selectors.document_list(request.user)
     filterset = DocumentFilter(request.GET, queryset=viewable)
     documents = filterset.qs if filterset.is_valid() else viewable.none()
-    year = request.GET.get("year", "")
-    if year.isdigit():
-        documents = documents.filter(published_on__year=int(year))
-    documents = documents.prefetch_related(_confirmed_links(), "tags").order_by(
-        "-published_on", "-created_at", "-pk"
-    )
     if fmt := requested_format(request):
         return export_response(
             fmt,
@@ -77,15 +59,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
             meta={"filters": {k: v for k, v in request.GET.items() if k != "format"}},
         )
     page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
-    years = (
-        viewable.exclude(published_on=None)
-        .annotate(year=ExtractYear("published_on"))
-        .values_list("year", flat=True)
-        .distinct()
-        .order_by("-year")
-    )
     agency_slug = request.GET.get("agency", "")
-    agency = Agency.objects.filter(slug=agency_slug).first() if agency_slug else None
     query = request.GET.copy()
     for name in ("page", "format"):
         query.pop(name, None)
@@ -96,16 +70,16 @@ def document_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "filterset": filterset,
             "kinds": Document.Kind.choices,
-            "tags": Tag.objects.order_by("name"),
-            "years": list(years),
+            "tags": selectors.tag_list(),
+            "years": selectors.document_years(request.user),
             "selected": {
                 "kind": request.GET.getlist("kind"),
                 "state": request.GET.get("state", "").upper(),
-                "year": year,
+                "year": request.GET.get("year", ""),
                 "tag": request.GET.get("tag", ""),
                 "agency": agency_slug,
             },
-            "agency": agency,
+            "agency": selectors.agency_by_slug(agency_slug),
             "filtered": bool(query),
             "pager_query": query.urlencode(),
             "downloads": export_links(request),
@@ -115,15 +89,10 @@ def document_list(request: HttpRequest) -> HttpResponse:
 
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One document: metadata, text where rights allow, links, and how to cite it."""
-    document = get_object_or_404(
-        policy.visible_documents(request.user).prefetch_related(_confirmed_links(), "tags"),
-        pk=pk,
-    )
-    agreement_links = (
-        DocumentAgreement.objects.filter(document=document)
-        .select_related("agreement__agency")
-        .order_by("role", "agreement__agency__name")
-    )
+    try:
+        document = selectors.document_page(request.user, pk)
+    except Document.DoesNotExist as exc:
+        raise Http404(NOT_FOUND) from exc
     full_text = policy.can_read_text(request.user, document)
     return render(
         request,
@@ -134,7 +103,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "text_is_public": policy.text_is_public(document),
             "file_downloadable": policy.can_download_file(request.user, document),
             "excerpt": "" if full_text else policy.public_excerpt(document),
-            "agreement_links": agreement_links,
+            "agreement_links": selectors.document_agreement_links(document),
             "citation": citation(document, request.build_absolute_uri(document.get_absolute_url())),
         },
     )
@@ -142,7 +111,10 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def document_file(request: HttpRequest, pk: int) -> FileResponse:
     """The original file, for readers allowed the full text (rights as on the page)."""
-    document = get_object_or_404(policy.visible_documents(request.user), pk=pk)
+    try:
+        document = selectors.document_get(request.user, pk)
+    except Document.DoesNotExist as exc:
+        raise Http404(NOT_FOUND) from exc
     if not policy.can_download_file(request.user, document):
         raise Http404("No original file you may download.")
     try:
@@ -172,11 +144,7 @@ class DocumentFeed(Feed):
         return reverse("research:document-list")
 
     def items(self, user) -> list[Document]:
-        return list(
-            policy.visible_documents(user)
-            .exclude(status_changed_at=None)
-            .order_by("-status_changed_at", "-pk")[:FEED_SIZE]
-        )
+        return selectors.latest_documents(user, limit=FEED_SIZE)
 
     def item_title(self, document: Document) -> str:
         return str(document)
