@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.db import connection, models
-from django.db.models import Q
+from django.db.models import ExpressionWrapper, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agreements import ice_sheet, normalize
@@ -171,10 +172,16 @@ class Timeline:
         for chunk in _chunks(missing):
             self.columns.update(dict.fromkeys(chunk, frozenset()))  # a held list: none
             found = ListSnapshot.objects.applied().filter(pk__in=chunk)
-            found = found.values_list("id", "header", "warnings")
-            self.columns.update(
-                {pk: link_columns(header, warnings) for pk, header, warnings in found}
-            )
+            # Warnings are read only where the text names a blank link column (rare).
+            blank = Q(text__contains=ice_sheet.BLANK_LINK_COLUMN)
+            found = found.annotate(text=Cast("warnings", models.TextField()))
+            for pk, header, maybe in found.values_list(
+                "id", "header", ExpressionWrapper(blank, output_field=models.BooleanField())
+            ):
+                self.columns[pk] = link_columns(header, [])
+                if maybe:
+                    warnings = ListSnapshot.objects.values_list("warnings", flat=True).get(pk=pk)
+                    self.columns[pk] = link_columns(header, warnings)
 
     def load_identity(self, agency_ids: list[int]) -> None:
         """The states of these agencies and the possible renames of those states."""

@@ -249,7 +249,8 @@ def _plain(query) -> Iterator[tuple]:
     converters would cost more than the regrouping itself.
     """
     sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
+    # A server-side cursor on PostgreSQL, so the whole result is never held at once.
+    with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(5000):
             yield from chunk
