@@ -99,6 +99,8 @@ class _Plan:
             .order_by("-published_at", "-sha256")
             .first()
         )
+        # Once per list: it reads every warning of the list.
+        self.columns = link_columns(snapshot.header, snapshot.warnings)
         self.agreements: dict[int, SimpleNamespace] = {}
         # An agency is rebuilt in full when one of its agreements has no
         # last-seen record: only the rows can tell what it was.
@@ -219,7 +221,7 @@ class _Plan:
         """
         events = []
         seen = agreement.seen
-        columns = link_columns(self.snapshot.header, self.snapshot.warnings)
+        columns = self.columns
         for name in _FIELDS:
             after = getattr(row, name)
             link = name in LINK_FIELDS

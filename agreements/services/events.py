@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.db import connection, models
-from django.db.models import Q
+from django.db.models import ExpressionWrapper, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agreements import ice_sheet, normalize
@@ -149,9 +150,7 @@ class Timeline:
     @classmethod
     def load(cls) -> Timeline:
         snapshots = sorted(
-            ListSnapshot.objects.applied().values_list(
-                "id", "kind", "published_at", "sha256", "header", "warnings"
-            ),
+            ListSnapshot.objects.applied().values_list("id", "kind", "published_at", "sha256"),
             key=lambda s: (s[2], s[3]),
         )
         order: dict[str, list[int]] = {PARTICIPATING: [], PENDING: []}
@@ -164,8 +163,25 @@ class Timeline:
             time={s[0]: s[2] for s in snapshots},
             order=order,
             position=position,
-            columns={s[0]: link_columns(s[4], s[5]) for s in snapshots},
         )
+
+    def load_columns(self, snapshot_ids: set[int]) -> None:
+        """The link columns of these lists: only those a rebuild reads, as every list's
+        warnings would make each import slower and larger as the history grows."""
+        missing = sorted(set(snapshot_ids) - set(self.columns))
+        for chunk in _chunks(missing):
+            self.columns.update(dict.fromkeys(chunk, frozenset()))  # a held list: none
+            found = ListSnapshot.objects.applied().filter(pk__in=chunk)
+            # Warnings are read only where the text names a blank link column (rare).
+            blank = Q(text__contains=ice_sheet.BLANK_LINK_COLUMN)
+            found = found.annotate(text=Cast("warnings", models.TextField()))
+            for pk, header, maybe in found.values_list(
+                "id", "header", ExpressionWrapper(blank, output_field=models.BooleanField())
+            ):
+                self.columns[pk] = link_columns(header, [])
+                if maybe:
+                    warnings = ListSnapshot.objects.values_list("warnings", flat=True).get(pk=pk)
+                    self.columns[pk] = link_columns(header, warnings)
 
     def load_identity(self, agency_ids: list[int]) -> None:
         """The states of these agencies and the possible renames of those states."""
@@ -180,6 +196,8 @@ class Timeline:
     def has_column(self, snapshot_id: int, name: str) -> bool:
         """Whether this list has the column of a link field, with links in it (lists before
         2025-07 have no ADDENDUM; the MOA column of 2025-03-01 has not one link)."""
+        if snapshot_id not in self.columns:
+            self.load_columns({snapshot_id})
         return LINK_COLUMNS[name] in self.columns.get(snapshot_id, ())
 
     def key(self, row: Row) -> tuple:
@@ -231,6 +249,7 @@ def agreements_rebuild(
     timeline = Timeline.load()
     timeline.load_identity(agency_ids)
     rows = _load_rows(agency_ids) + [_row_of(obj) for obj in new_rows if obj.agency_id]
+    timeline.load_columns({row.snapshot_id for row in rows})
     lineages: dict[tuple[int, str], list[Row]] = defaultdict(list)
     for row in rows:
         if row.model:

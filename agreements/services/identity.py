@@ -24,10 +24,12 @@ the same agencies; the display name is the latest list's spelling.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.text import slugify
 
 from agreements import ice_sheet, names, normalize
@@ -201,20 +203,29 @@ def identity_recompute(
         states = _states_with_news(states, snapshot, new_rows, snapshots)
         if not states:
             return change
+    # A row is (snapshot, row number, payload): the payload (name, model, date,
+    # county, MOA, agency) is one shared tuple for every list that repeats it.
     rows_by_state: dict[str, list[tuple]] = defaultdict(list)
+    payloads: dict[tuple, tuple] = {}
     saved = SnapshotRow.objects.filter(state__in=states, agency__isnull=False).values_list(
         "state", "snapshot_id", "row_number", "agency_name", "model", "signed_on",
         "county_fips", "moa_url", "agency_id",
     )  # fmt: skip
-    for state, *values in saved.iterator(chunk_size=5000):
-        if values[0] in snapshots:
-            rows_by_state[state].append(tuple(values))
+    days: dict = {None: None}
+    for state, snapshot_id, number, name, model, signed_on, fips, moa, agency_id in _plain(saved):
+        if snapshot_id in snapshots:
+            if signed_on not in days:
+                days[signed_on] = _day(signed_on)
+            payload = (name, model, days[signed_on], fips, moa, agency_id)
+            payload = payloads.setdefault(payload, payload)
+            rows_by_state[state].append((snapshot_id, number, payload))
     for row in new_rows:
         if row.agency_id and row.state in states and row.snapshot_id in snapshots:
-            rows_by_state[row.state].append(
-                (row.snapshot_id, row.row_number, row.agency_name, row.model, row.signed_on,
-                 row.county_fips, row.moa_url, row.agency_id)
-            )  # fmt: skip
+            payload = (row.agency_name, row.model, row.signed_on, row.county_fips, row.moa_url,
+                       row.agency_id)  # fmt: skip
+            payload = payloads.setdefault(payload, payload)
+            rows_by_state[row.state].append((row.snapshot_id, row.row_number, payload))
+    del payloads
     rules = _rules(states)
     wanted_possible: list[PossibleRename] = []
     for state in sorted(states):
@@ -229,6 +240,27 @@ def identity_recompute(
             key = (row.state, normalize.name_key(row.agency_name))
             row.agency_id = change.owner.get(key, row.agency_id)
     return change
+
+
+def _plain(query) -> Iterator[tuple]:
+    """The rows of a ``values_list`` as the database gives them, in chunks.
+
+    Tens of thousands of rows are read at every import: Django's per-value
+    converters would cost more than the regrouping itself.
+    """
+    sql, params = query.query.sql_with_params()
+    # A server-side cursor on PostgreSQL, so the whole result is never held at once.
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(5000):
+            yield from chunk
+
+
+def _day(value) -> dt.date | None:
+    """A date column's value as a date (SQLite gives its text)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value)
 
 
 def _states_with_news(
@@ -344,19 +376,30 @@ def _recompute_state(
     entries: dict[str, _Entry] = {}
     # (snapshot) -> (key, model) -> rows' (date, county, moa)
     listed: dict[int, dict[tuple[str, str], list[tuple]]] = defaultdict(lambda: defaultdict(list))
-    for snapshot_id, number, name, model, signed_on, fips, moa, agency_id in rows:
-        key = normalize.name_key(name)
-        if not key:
+    # What a payload gives, worked out once: its entry, its (key, model) if listed, its values.
+    read: dict[tuple, tuple] = {}
+    for snapshot_id, number, payload in rows:
+        known = read.get(payload)
+        if known is None:
+            name, model, signed_on, fips, moa, agency_id = payload
+            key = normalize.name_key(name)
+            if not key:
+                read[payload] = known = (None, None, None)
+            else:
+                entry = entries.setdefault(key, _Entry(key=key, agency_id=agency_id))
+                if fips:
+                    entry.counties.add(fips)
+                slot = (key, model) if model else None
+                read[payload] = known = (entry, slot, (signed_on, fips, moa))
+        entry, slot, values = known
+        if entry is None:
             continue
-        entry = entries.setdefault(key, _Entry(key=key, agency_id=agency_id))
         kind, published, sha = snapshots[snapshot_id]
         order = (published, sha, -number)
         if order > entry.latest:
-            entry.latest, entry.name, entry.agency_id = order, name, agency_id
-        if fips:
-            entry.counties.add(fips)
-        if kind == PARTICIPATING and model:
-            listed[snapshot_id][(key, model)].append((signed_on, fips, moa))
+            entry.latest, entry.name, entry.agency_id = order, payload[0], payload[5]
+        if kind == PARTICIPATING and slot is not None:
+            listed[snapshot_id][slot].append(values)
     if not entries:
         return
     seen_in: dict[str, set] = defaultdict(set)
