@@ -94,9 +94,10 @@ class _Plan:
         self.new_rows = new_rows
         self.agency_ids = sorted(agency_ids)
         self.previous = (
-            ListSnapshot.objects.filter(kind=PARTICIPATING, held=False)
+            ListSnapshot.objects.applied()
+            .filter(kind=PARTICIPATING)
             .exclude(pk=snapshot.pk)
-            .order_by("-published_at", "-sha256")
+            .newest_first()
             .first()
         )
         # Once per list: it reads every warning of the list.

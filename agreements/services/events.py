@@ -149,9 +149,10 @@ class Timeline:
 
     @classmethod
     def load(cls) -> Timeline:
-        snapshots = sorted(
-            ListSnapshot.objects.applied().values_list("id", "kind", "published_at", "sha256"),
-            key=lambda s: (s[2], s[3]),
+        snapshots = list(
+            ListSnapshot.objects.applied()
+            .chronological()
+            .values_list("id", "kind", "published_at", "sha256")
         )
         order: dict[str, list[int]] = {PARTICIPATING: [], PENDING: []}
         position = {}

@@ -394,10 +394,9 @@ def _shrink_warning(snapshot: ListSnapshot) -> dict | None:
     if snapshot.kind != ListSnapshot.Kind.PARTICIPATING:
         return None
     before = (
-        ListSnapshot.objects.filter(
-            kind=snapshot.kind, held=False, published_at__lt=snapshot.published_at
-        )
-        .order_by("-published_at")
+        ListSnapshot.objects.applied()
+        .filter(kind=snapshot.kind, published_at__lt=snapshot.published_at)
+        .newest_first()
         .only("row_count", "published_at")
         .first()
     )
@@ -542,18 +541,18 @@ def _neighbour_agencies(snapshot: ListSnapshot) -> set[int]:
 
     Their agreements may now be delisted or relisted by the new file.
     """
-    same = ListSnapshot.objects.filter(kind=snapshot.kind, held=False).exclude(pk=snapshot.pk)
+    same = ListSnapshot.objects.applied().filter(kind=snapshot.kind).exclude(pk=snapshot.pk)
     key = (snapshot.published_at, snapshot.sha256)
     before = (
         same.filter(published_at__lte=key[0])
         .exclude(published_at=key[0], sha256__gt=key[1])
-        .order_by("-published_at", "-sha256")
+        .newest_first()
         .first()
     )
     after = (
         same.filter(published_at__gte=key[0])
         .exclude(published_at=key[0], sha256__lt=key[1])
-        .order_by("published_at", "sha256")
+        .chronological()
         .first()
     )
     neighbours = [s.pk for s in (before, after) if s is not None]
