@@ -139,7 +139,7 @@ def digest(value: object) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", type=Path, default=bench_import.ARCHIVE)
-    parser.add_argument("--mode", choices=["batch", "each", "shuffled"], default="batch")
+    parser.add_argument("--mode", choices=["batch", "each", "names", "shuffled"], default="batch")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--save", type=Path, help="write what each list shows to this JSON file")
     parser.add_argument("--commands", action="store_true", help="one manage.py process per import")
@@ -162,6 +162,7 @@ def main() -> None:
         refused = import_files(paths, mode=args.mode)
     took = time.perf_counter() - began
     what = {"batch": "one batch", "each": "one import per file in publication order",
+            "names": "one import per file in file-name order",
             "shuffled": f"one import per file, shuffled (seed {args.seed})"}[args.mode]  # fmt: skip
     what += ", a manage.py process each" if args.commands else ""
     print(
