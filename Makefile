@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# A development checkout's settings for manage.py in any new shell (never read by the server).
+.env:
+	printf '# Written by make run: development settings that manage.py reads.\nDEBUG=1\n' > .env
+
 migrate: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 
 ## Set up, load ICE's bundled real lists and MOAs, create demo accounts, serve.
-run: migrate
+run: .env migrate
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_sample_data
 	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
 	@echo "Serving the portal at http://$(HOST):$(PORT)/"

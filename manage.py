@@ -3,11 +3,14 @@
 
 import os
 import sys
+from pathlib import Path
 
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    from portal.env import ConfigError
+    from portal.env import ConfigError, load_env_file
+
+    load_env_file(Path(os.environ.get("PORTAL_ENV_FILE") or Path(__file__).with_name(".env")))
 
     try:
         from django.core.management import execute_from_command_line

@@ -28,8 +28,23 @@ KEYLESS_COMMANDS = frozenset({"makemigrations", "showmigrations", "sqlmigrate", 
 
 
 def keyless_command(argv: list[str]) -> bool:
-    """Whether ``argv`` runs one of :data:`KEYLESS_COMMANDS` (``manage.py makemigrations``)."""
-    return len(argv) > 1 and argv[1] in KEYLESS_COMMANDS
+    """Whether ``argv`` runs one of :data:`KEYLESS_COMMANDS` or only asks a command's ``--help``."""
+    return len(argv) > 1 and (argv[1] in KEYLESS_COMMANDS or bool({"-h", "--help"} & set(argv)))
+
+
+def load_env_file(path: Path) -> None:
+    """Set the ``NAME=value`` lines of ``path`` that the environment does not set already.
+
+    ``make run`` writes ``.env`` (``DEBUG=1``) so that the README's commands work in a
+    new shell of a development checkout; only ``manage.py`` reads it, never the WSGI
+    server, which still refuses to start without a real ``SECRET_KEY``.
+    """
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name and not name.startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip())
 
 
 def env_str(name: str, default: str = "") -> str:

@@ -1,6 +1,7 @@
 """Configuration errors read as one sentence naming the variable, never a traceback."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     ours = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "SECURE_SSL_REDIRECT"}
     base = {k: v for k, v in os.environ.items() if k not in ours}
     base["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    # A developer's .env (written by make run) must not hide a missing setting here.
+    base["PORTAL_ENV_FILE"] = env.pop("PORTAL_ENV_FILE", str(ROOT / "no-such.env"))
     base["VAR_DIR"] = env.pop("VAR_DIR", str(ROOT / "var"))
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -39,6 +42,34 @@ def test_a_fresh_clone_checks_for_missing_migrations_without_any_setting(tmp_pat
 
     assert result.returncode == 0, result.stderr
     assert "No changes detected" in result.stdout
+
+
+README_COMMANDS = sorted(
+    set(re.findall(r"^python manage\.py (\w+)", (ROOT / "README.md").read_text(), re.M))
+)
+
+
+def test_the_readme_shows_its_commands():
+    assert {"import_ice_sheet", "ingest_document", "load_sample_data"} <= set(README_COMMANDS)
+
+
+@pytest.mark.parametrize("command", README_COMMANDS)
+def test_every_readme_command_gives_its_help_in_a_new_shell(command, tmp_path):
+    result = run_manage(command, "--help", VAR_DIR=str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    assert "usage: manage.py" in result.stdout
+
+
+def test_make_runs_env_file_lets_commands_run_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# make run\nDEBUG=1\n")
+
+    dev = run_manage("check", PORTAL_ENV_FILE=str(env_file), VAR_DIR=str(tmp_path))
+    prod = run_manage("check", "--deploy", PORTAL_ENV_FILE=str(env_file), DEBUG="0")
+
+    assert dev.returncode == 0, dev.stderr
+    assert "SECRET_KEY is not set" in prod.stderr
 
 
 @pytest.mark.parametrize(
