@@ -185,6 +185,19 @@ class DocumentURL(models.Model):
         return self.url
 
 
+def _evidence_row() -> models.ForeignKey:
+    """The ICE list row that links a document to an agency or agreement (MOA found by its link)."""
+    return models.ForeignKey(
+        SnapshotRow,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("ICE list row"),
+        help_text=_("The row of ICE's list whose MOA or addendum link is this document."),
+    )
+
+
 class DocumentAgency(models.Model):
     """A document is about an agency: suggested by the linker or set by a curator."""
 
@@ -204,15 +217,7 @@ class DocumentAgency(models.Model):
     confidence = models.FloatField(default=1.0)
     status = models.CharField(max_length=10, choices=Status, default=Status.SUGGESTED)
     passage = models.TextField(blank=True, help_text=_("The text where the agency is named."))
-    evidence_row = models.ForeignKey(
-        SnapshotRow,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("ICE list row"),
-        help_text=_("The row of ICE's list whose MOA or addendum link is this document."),
-    )
+    evidence_row = _evidence_row()
     created_at = models.DateTimeField(auto_now_add=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -250,15 +255,7 @@ class DocumentAgreement(models.Model):
         Agreement, on_delete=models.CASCADE, related_name="document_links"
     )
     role = models.CharField(max_length=10, choices=Role, default=Role.RELATED)
-    evidence_row = models.ForeignKey(
-        SnapshotRow,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("ICE list row"),
-        help_text=_("The row of ICE's list whose MOA or addendum link is this document."),
-    )
+    evidence_row = _evidence_row()
 
     class Meta:
         verbose_name = _("document–agreement link")
