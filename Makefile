@@ -26,7 +26,7 @@ migrate: setup
 
 ## Set up, load ICE's bundled real lists and MOAs, create demo accounts, serve.
 run: .env migrate
-	DEBUG=$${DEBUG:-1} $(PY) manage.py load_sample_data
+	DEBUG=$${DEBUG:-1} OCR_ENABLED=$${OCR_ENABLED:-0} $(PY) manage.py load_sample_data
 	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
 	@echo "Serving the portal at http://$(HOST):$(PORT)/"
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver $(HOST):$(PORT)

@@ -262,6 +262,9 @@ FETCH_USER_AGENT = env_str(
 )
 FETCH_TIMEOUT_SECONDS = env_int("FETCH_TIMEOUT_SECONDS", 30)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 50 * 1024 * 1024)
+# Scanned PDFs are read by Tesseract when installed; off, they are kept marked "needs OCR"
+# for a curator's "Re-extract" (make run loads the bundled scans this way, in seconds).
+OCR_ENABLED = env_bool("OCR_ENABLED", True)
 # Minimum seconds between two requests to the same host (per worker process).
 FETCH_HOST_INTERVAL_SECONDS = env_float("FETCH_HOST_INTERVAL_SECONDS", 1.0)
 # Only tests turn this on, to fetch from their own local HTTP server.

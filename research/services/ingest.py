@@ -358,6 +358,7 @@ def document_process(*, document_id: int, retry_transient: bool = False) -> Docu
             filename=name,
             url=final_url,
             charset=result.charset if result is not None else "",
+            ocr=settings.OCR_ENABLED,
         )
     except FetchError as exc:
         _fail(document, exc.message, exc.code, transient=exc.retryable, retry=retry_transient)
@@ -515,8 +516,8 @@ def _apply(document: Document, content, sha256, name, extraction: Extraction, re
     message = ""
     if extraction.needs_ocr:
         message = (
-            "The PDF is a scan without a text layer and Tesseract is not available: "
-            "it needs OCR before its text can be searched."
+            "The PDF is a scan without a text layer and OCR is off or Tesseract is not "
+            "available: it needs OCR (Re-extract in the admin) before its text can be searched."
         )
     elif extraction.ocr_used:
         message = "The text was recognized by OCR from a scan; check it against the file."

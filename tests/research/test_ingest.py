@@ -492,3 +492,15 @@ def test_sweep_gives_up_after_max_attempts(django_capture_on_commit_callbacks):
     document.refresh_from_db()
     assert document.status == Document.Status.FAILED
     assert document.status_message.startswith(f"Gave up after {MAX_ATTEMPTS} attempts")
+
+
+def test_scan_with_ocr_off_is_kept_and_marked_needs_ocr(submit, settings):
+    """make run loads the bundled scans with OCR off: each is stored, searchable later."""
+    from tests.research.test_extract import scan_pdf
+
+    settings.OCR_ENABLED = False
+    document = submit(upload=scan_pdf(["MEMORANDUM OF AGREEMENT"]), filename="scan.pdf")
+
+    assert document.status == Document.Status.NEEDS_REVIEW
+    assert document.needs_ocr is True
+    assert "needs OCR (Re-extract in the admin)" in document.status_message
