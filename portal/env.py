@@ -131,25 +131,38 @@ def database_config(url: str, sqlite_path: Path) -> dict:
     return config
 
 
-def redis_url(url: str) -> str:
-    """Validate ``REDIS_URL``; an empty value means 'no broker'."""
+def redis_url(url: str, name: str = "REDIS_URL") -> str:
+    """Validate ``REDIS_URL`` (or the variable ``name``); an empty value means 'no broker'."""
     if not url:
         return ""
     parts = urlsplit(url)
     if parts.scheme not in {"redis", "rediss"}:
-        raise ConfigError(
-            f"REDIS_URL must start with redis:// or rediss://, not {redact_url(url)!r}."
-        )
+        raise ConfigError(f"{name} must start with redis:// or rediss://, not {redact_url(url)!r}.")
     try:
         parts.port  # noqa: B018
     except ValueError:
-        raise ConfigError(f"REDIS_URL has an invalid port: {redact_url(url)!r}.") from None
+        raise ConfigError(f"{name} has an invalid port: {redact_url(url)!r}.") from None
     if not parts.hostname:
-        raise ConfigError(f"REDIS_URL names no host: {redact_url(url)!r}.")
+        raise ConfigError(f"{name} names no host: {redact_url(url)!r}.")
     db = parts.path.lstrip("/")
     if db and not db.isdigit():
-        raise ConfigError(f"REDIS_URL must end with a database number such as /0, not /{db}.")
+        raise ConfigError(f"{name} must end with a database number such as /0, not /{db}.")
     return url
+
+
+def cache_redis_url(url: str, broker_url: str) -> str:
+    """``CACHE_REDIS_URL``, or else the broker's Redis with the next database number.
+
+    The cache never shares the broker's database, so evicting or clearing it
+    cannot drop a queued task.
+    """
+    if url:
+        return redis_url(url, "CACHE_REDIS_URL")
+    if not broker_url:
+        return ""
+    parts = urlsplit(broker_url)
+    db = int(parts.path.lstrip("/") or 0)
+    return parts._replace(path=f"/{db + 1}").geturl()
 
 
 def redact_url(url: str) -> str:

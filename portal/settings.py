@@ -11,6 +11,7 @@ from celery.schedules import crontab
 
 from portal.env import (
     ConfigError,
+    cache_redis_url,
     database_config,
     env_bool,
     env_float,
@@ -192,19 +193,29 @@ SPECTACULAR_SETTINGS = {
 }
 
 REDIS_URL = redis_url(env_str("REDIS_URL"))
-# One cache for all processes when Redis is there (throttling, cached figures).
+
+# --- Cache (issue 15: degrade, never fail, without Redis) ------------------------
+# One cache for all processes when Redis is there (page sections, figures, API
+# throttles), in its own Redis database apart from the broker's (production: its
+# own Redis server with maxmemory and allkeys-lru, see docker/compose.yaml). When
+# it does not answer, pages are drawn from the database and throttles let requests
+# through (portal/cache.py); /healthz reports it.
+CACHE_REDIS_URL = cache_redis_url(env_str("CACHE_REDIS_URL"), REDIS_URL)
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "BACKEND": "portal.cache.FailSoftRedisCache",
+            "LOCATION": CACHE_REDIS_URL,
             "KEY_PREFIX": "portal",
             "TIMEOUT": 300,
+            # A cache that does not answer must not hold a page up for long.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
         }
-        if REDIS_URL
+        if CACHE_REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# --- end of cache -------------------------------------------------------------------
 
 # Celery: with no REDIS_URL, tasks run in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"

@@ -26,5 +26,6 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}  # noqa: F40
 CELERY_TASK_ALWAYS_EAGER = True
 # Tests share no cache with each other or with other runs (see the cache fixture).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHE_REDIS_URL = ""  # /healthz reports the cache these tests use
 # Tests fetch many times from one local server; the pacing test sets its own interval.
 FETCH_HOST_INTERVAL_SECONDS = 0
