@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "simple_history",
     "portal",
     "agreements",
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY, below
     # Static files come precompressed from WhiteNoise, above; pages and API
     # responses are compressed here (HTML shrinks about sixfold for little CPU).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -155,6 +157,24 @@ if NUM_PROXIES < 0:
     )
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
 # --- end of proxies -----------------------------------------------------------------
+
+# --- Content-Security-Policy (issue 15) --------------------------------------------
+# Everything from the portal itself and nothing inline: its scripts and styles are
+# static files (the API docs' too), so an injected <script> or handler cannot run.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Swagger UI's icons are data: URIs in its stylesheet.
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# --- end of Content-Security-Policy ---------------------------------------------------
 
 # Security: strict in production, relaxed for local development.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
