@@ -32,6 +32,22 @@ def keyless_command(argv: list[str]) -> bool:
     return len(argv) > 1 and (argv[1] in KEYLESS_COMMANDS or bool({"-h", "--help"} & set(argv)))
 
 
+# The bar of Django's ``check --deploy`` (security.W009), enforced at start-up in production.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Why ``key`` is too weak to sign production sessions and tokens, or None if it is not."""
+    if len(key) >= SECRET_KEY_MIN_LENGTH and len(set(key)) >= SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return None
+    return (
+        f"SECRET_KEY is too weak ({len(key)} characters, {len(set(key))} different): set it to "
+        f"at least {SECRET_KEY_MIN_LENGTH} random characters, e.g. the output of "
+        "`openssl rand -hex 32`, or set DEBUG=1 for development."
+    )
+
+
 def load_env_file(path: Path) -> None:
     """Set the ``NAME=value`` lines of ``path`` that the environment does not set already.
 

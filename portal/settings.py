@@ -20,6 +20,7 @@ from portal.env import (
     env_str,
     keyless_command,
     redis_url,
+    secret_key_weakness,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +35,9 @@ if not SECRET_KEY:
         raise ConfigError(
             "SECRET_KEY is not set: set it to a long random string, or set DEBUG=1 for development."
         )
+# A short or repetitive key can be guessed, and with it sessions and reset links forged.
+elif not DEBUG and not keyless_command(sys.argv) and (weakness := secret_key_weakness(SECRET_KEY)):
+    raise ConfigError(weakness)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

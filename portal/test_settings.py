@@ -2,7 +2,8 @@
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+# Long enough for the production check (portal.env.secret_key_weakness), and public.
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "0123456789abcdef")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
