@@ -163,13 +163,16 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES els
 # --- end of proxies -----------------------------------------------------------------
 
 # --- Content-Security-Policy (issue 15) --------------------------------------------
-# Everything from the portal itself and nothing inline: its scripts and styles are
-# static files (the API docs' too), so an injected <script> or handler cannot run.
-CONTENT_SECURITY_POLICY = {
+# Everything from the portal itself and no inline script: its scripts are static
+# files (the API docs' too), so an injected <script> or handler cannot run. Style
+# attributes (the admin's, the browsable API's) may stay: with every source 'self',
+# a style cannot reach another site.
+_CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
         # Swagger UI's icons are data: URIs in its stylesheet.
         "img-src": ["'self'", "data:"],
         "object-src": ["'none'"],
@@ -178,6 +181,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# Django's debug pages are inline: in development the browser only reports what it refuses.
+CONTENT_SECURITY_POLICY = None if DEBUG else _CONTENT_SECURITY_POLICY
+CONTENT_SECURITY_POLICY_REPORT_ONLY = _CONTENT_SECURITY_POLICY if DEBUG else None
 # --- end of Content-Security-Policy ---------------------------------------------------
 
 # Security: strict in production, relaxed for local development.

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import subprocess
+import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +20,7 @@ from agreements.services import snapshot_import
 from tests.agreements.ice_builder import row, workbook
 from tests.research.factories import DocumentFactory
 
-pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 PAGES = [
     "/",
@@ -63,7 +66,7 @@ def policy(response) -> dict[str, list[str]]:
 
 
 class InlineCode(HTMLParser):
-    """Collects what a strict CSP would refuse: inline scripts, handlers, styles."""
+    """Collects what the CSP refuses: inline scripts, handlers, <style> elements."""
 
     def __init__(self):
         super().__init__()
@@ -80,8 +83,6 @@ class InlineCode(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.found.append(f"<{tag} {name}=...>")
-            if name == "style":
-                self.found.append(f"<{tag} style=...>")
             if name in {"href", "src", "action"} and (value or "").lower().startswith(
                 "javascript:"
             ):
@@ -96,6 +97,7 @@ class InlineCode(HTMLParser):
             self._inline_script = False
 
 
+@pytest.mark.django_db
 def test_every_page_sends_a_policy_of_its_own_files_with_no_inline_script(client, site):
     for path in site:
         response = client.get(path)
@@ -108,7 +110,8 @@ def test_every_page_sends_a_policy_of_its_own_files_with_no_inline_script(client
         assert not remote, f"{path} allows remote sources: {remote}"
 
 
-def test_no_page_holds_inline_script_or_style(client, site):
+@pytest.mark.django_db
+def test_no_page_holds_inline_script_or_style_element(client, site):
     found = {}
     for path in site:
         parser = InlineCode()
@@ -118,6 +121,7 @@ def test_no_page_holds_inline_script_or_style(client, site):
     assert not found
 
 
+@pytest.mark.django_db
 def test_the_api_docs_script_is_a_file_of_the_portal(client):
     page = client.get("/api/docs/").content.decode()
     assert 'src="/api/docs/?script=' in page
@@ -125,3 +129,23 @@ def test_the_api_docs_script_is_a_file_of_the_portal(client):
     assert script.status_code == 200
     assert "javascript" in script["Content-Type"]
     assert "SwaggerUIBundle" in script.content.decode()
+
+
+def _policies(debug: str) -> str:
+    """Which of the enforced and the report-only policy the settings send, as "True False"."""
+    code = (
+        "import portal.settings as s; "
+        "print(bool(s.CONTENT_SECURITY_POLICY), bool(s.CONTENT_SECURITY_POLICY_REPORT_ONLY))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "DEBUG": debug, "SECRET_KEY": "k" * 20 + "0123456789" * 4}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_development_only_reports_what_the_policy_refuses():
+    """Django's debug pages are inline: with DEBUG=1 the same policy is report-only."""
+    assert _policies("0") == "True False"
+    assert _policies("1") == "False True"
