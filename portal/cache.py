@@ -48,7 +48,9 @@ def _guarded(fallback: Callable[..., Any]) -> Callable:
                 return fallback(*args, **kwargs)
             try:
                 result = method(self, *args, **kwargs)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Not only a server that is down: one that refuses or answers nonsense
+            # (full, read-only, not Redis at all) must not fail the page either.
+            except redis.RedisError as exc:
                 self.went_down(exc)
                 return fallback(*args, **kwargs)
             if self.location in _down_until:
@@ -61,7 +63,7 @@ def _guarded(fallback: Callable[..., Any]) -> Callable:
 
 
 class FailSoftRedisClient(RedisCacheClient):
-    """Django's Redis cache client, answering as an empty cache while Redis is down."""
+    """Django's Redis cache client, answering as an empty cache while Redis fails."""
 
     def __init__(self, servers: list[str], **options: Any):
         super().__init__(servers, **options)

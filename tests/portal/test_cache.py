@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 
 import pytest
 from django.conf import settings
@@ -45,6 +47,32 @@ def test_an_outage_is_logged_once_and_redis_is_left_alone_meanwhile(
 
     monkeypatch.setattr(fail_soft.RedisCacheClient, "get", never)
     assert unreachable_cache.get("figures", "miss") == "miss"
+
+
+@pytest.fixture
+def not_redis():
+    """A loopback TCP server that answers every request as a web server would."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(1024)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_an_address_that_answers_something_else_than_redis_is_a_miss(not_redis, monkeypatch):
+    """A proxy or another service at the cache's address fails the cache, not the page."""
+    monkeypatch.setattr(fail_soft, "_down_until", {})
+    cache = FailSoftRedisCache(f"redis://127.0.0.1:{not_redis}/0", {})
+    assert cache.get("figures", "drawn anew") == "drawn anew"
 
 
 @pytest.mark.redis
