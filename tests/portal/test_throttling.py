@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 import portal.settings as production
 from portal.throttling import client_address
+from tests.conftest import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,3 +97,22 @@ def test_forwarded_proto_is_trusted_only_behind_a_configured_proxy():
     assert _setting("SECURE_PROXY_SSL_HEADER", NUM_PROXIES="1") == (
         "('HTTP_X_FORWARDED_PROTO', 'https')"
     )
+
+
+@pytest.mark.django_db
+def test_throttles_let_requests_through_while_the_cache_is_down(
+    client, production_throttles, settings, monkeypatch
+):
+    """The throttles' counts live in the cache: without it they fail open, not closed."""
+    from portal import cache as fail_soft
+
+    monkeypatch.setattr(fail_soft, "_down_until", {})
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "portal.cache.FailSoftRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{_free_port()}/1",
+        }
+    }
+    limit = int(production.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["anon"].split("/")[0])
+    statuses = {client.get("/api/v1/snapshots/").status_code for _ in range(limit + 10)}
+    assert statuses == {200}
