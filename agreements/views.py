@@ -84,22 +84,52 @@ def agency_list(request: HttpRequest) -> HttpResponse:
             filename="agencies",
             meta={"filters": filters},
         )
-    # The directory changes with imports and curators' edits only: the page body
-    # is cached per query string under the version of the agencies.
-    query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:32]
-    body_html = cached_fragment(
-        f"agency-list:{query}:{selectors.agencies_version()}",
-        "agreements/_agency_list_body.html",
-        lambda: {
+
+    def body() -> dict:
+        return {
             "form": form,
             "page": _page(request, selectors.agency_directory(criteria)),
             "facets": _facet_groups(request, filters, selectors.agency_facets(criteria)),
             "filters": filters,
             "pager_query": _query_without(request),
             "downloads": export_links(request),
-        },
+        }
+
+    # The directory changes with imports and curators' edits only: the page body
+    # is cached per filters and page under the version of the agencies.
+    key = _directory_key(request, filterset)
+    body_html = (
+        cached_fragment(
+            f"agency-list:{key}:{selectors.agencies_version()}",
+            "agreements/_agency_list_body.html",
+            body,
+        )
+        if key
+        else render_to_string("agreements/_agency_list_body.html", body())
     )
     return render(request, "agreements/agency_list.html", {"body_html": body_html})
+
+
+# Pages of the directory past this one are drawn anew each time: a visitor cannot
+# fill the cache by counting pages, and few read that far.
+MAX_CACHED_PAGE = 100
+
+
+def _directory_key(request: HttpRequest, filterset: AgencyFilter) -> str | None:
+    """The cache key of a directory page, from its valid filters and page; None: not cached.
+
+    Only the filters the filter set declares make a key, so made-up parameters
+    (``?zz=<random>``) cannot add cache entries; such a page, an invalid filter
+    or a far page is drawn without the cache.
+    """
+    page = request.GET.get("page", "1")
+    known = set(filterset.filters) | {"page"}
+    if set(request.GET) - known or not filterset.is_valid():
+        return None
+    if not page.isdigit() or not 1 <= int(page) <= MAX_CACHED_PAGE:
+        return None
+    chosen = sorted(filterset.criteria.chosen().items())
+    return hashlib.sha256(repr((chosen, int(page))).encode()).hexdigest()[:32]
 
 
 FACET_TITLES = {"state": "State", "model": "Model", "status": "Status", "kind": "Kind"}

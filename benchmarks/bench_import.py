@@ -56,7 +56,7 @@ def setup_django() -> None:
         ):
             leftover.unlink(missing_ok=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{db}"
-    os.environ.setdefault("SECRET_KEY", "bench-import-not-secret")
+    os.environ.setdefault("SECRET_KEY", "bench-import-not-secret-" + "0123456789abcdef" * 3)
     os.environ.setdefault("MEDIA_ROOT", str(VAR / "media"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     sys.path.insert(0, str(ROOT))

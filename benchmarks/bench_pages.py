@@ -48,7 +48,7 @@ CORPUS = ROOT.parent / "shared" / "bench" / "make_corpus.py"
 def setup_django() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}")
-    os.environ.setdefault("SECRET_KEY", "bench-pages-not-secret")
+    os.environ.setdefault("SECRET_KEY", "bench-pages-not-secret-" + "0123456789abcdef" * 3)
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")

@@ -74,7 +74,7 @@ def setup_django(database_url: str | None) -> None:
     os.environ["DATABASE_URL"] = database_url or os.environ.get(
         "DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}"
     )
-    os.environ.setdefault("SECRET_KEY", "bench-search-not-secret")
+    os.environ.setdefault("SECRET_KEY", "bench-search-not-secret-" + "0123456789abcdef" * 3)
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")

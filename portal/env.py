@@ -32,6 +32,22 @@ def keyless_command(argv: list[str]) -> bool:
     return len(argv) > 1 and (argv[1] in KEYLESS_COMMANDS or bool({"-h", "--help"} & set(argv)))
 
 
+# The bar of Django's ``check --deploy`` (security.W009), enforced at start-up in production.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Why ``key`` is too weak to sign production sessions and tokens, or None if it is not."""
+    if len(key) >= SECRET_KEY_MIN_LENGTH and len(set(key)) >= SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return None
+    return (
+        f"SECRET_KEY is too weak ({len(key)} characters, {len(set(key))} different): set it to "
+        f"at least {SECRET_KEY_MIN_LENGTH} random characters, e.g. the output of "
+        "`openssl rand -hex 32`, or set DEBUG=1 for development."
+    )
+
+
 def load_env_file(path: Path) -> None:
     """Set the ``NAME=value`` lines of ``path`` that the environment does not set already.
 
@@ -131,25 +147,38 @@ def database_config(url: str, sqlite_path: Path) -> dict:
     return config
 
 
-def redis_url(url: str) -> str:
-    """Validate ``REDIS_URL``; an empty value means 'no broker'."""
+def redis_url(url: str, name: str = "REDIS_URL") -> str:
+    """Validate ``REDIS_URL`` (or the variable ``name``); an empty value means 'no broker'."""
     if not url:
         return ""
     parts = urlsplit(url)
     if parts.scheme not in {"redis", "rediss"}:
-        raise ConfigError(
-            f"REDIS_URL must start with redis:// or rediss://, not {redact_url(url)!r}."
-        )
+        raise ConfigError(f"{name} must start with redis:// or rediss://, not {redact_url(url)!r}.")
     try:
         parts.port  # noqa: B018
     except ValueError:
-        raise ConfigError(f"REDIS_URL has an invalid port: {redact_url(url)!r}.") from None
+        raise ConfigError(f"{name} has an invalid port: {redact_url(url)!r}.") from None
     if not parts.hostname:
-        raise ConfigError(f"REDIS_URL names no host: {redact_url(url)!r}.")
+        raise ConfigError(f"{name} names no host: {redact_url(url)!r}.")
     db = parts.path.lstrip("/")
     if db and not db.isdigit():
-        raise ConfigError(f"REDIS_URL must end with a database number such as /0, not /{db}.")
+        raise ConfigError(f"{name} must end with a database number such as /0, not /{db}.")
     return url
+
+
+def cache_redis_url(url: str, broker_url: str) -> str:
+    """``CACHE_REDIS_URL``, or else the broker's Redis with the next database number.
+
+    The cache never shares the broker's database, so evicting or clearing it
+    cannot drop a queued task.
+    """
+    if url:
+        return redis_url(url, "CACHE_REDIS_URL")
+    if not broker_url:
+        return ""
+    parts = urlsplit(broker_url)
+    db = int(parts.path.lstrip("/") or 0)
+    return parts._replace(path=f"/{db + 1}").geturl()
 
 
 def redact_url(url: str) -> str:

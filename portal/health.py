@@ -29,3 +29,19 @@ def check_broker() -> tuple[bool, str]:
     except Exception as exc:
         return False, f"broker unreachable: {exc.__class__.__name__}: {exc}"
     return True, "redis"
+
+
+def check_cache() -> tuple[bool, str]:
+    """Whether the cache's Redis answers; without it the portal works, only slower."""
+    if not settings.CACHE_REDIS_URL:
+        return True, "local memory of each process"
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.CACHE_REDIS_URL, socket_connect_timeout=2, socket_timeout=2
+        )
+        client.ping()
+    except Exception as exc:
+        return False, f"cache unreachable, pages drawn from the database: {exc.__class__.__name__}"
+    return True, "redis"

@@ -11,6 +11,7 @@ from celery.schedules import crontab
 
 from portal.env import (
     ConfigError,
+    cache_redis_url,
     database_config,
     env_bool,
     env_float,
@@ -19,6 +20,7 @@ from portal.env import (
     env_str,
     keyless_command,
     redis_url,
+    secret_key_weakness,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -33,6 +35,9 @@ if not SECRET_KEY:
         raise ConfigError(
             "SECRET_KEY is not set: set it to a long random string, or set DEBUG=1 for development."
         )
+# A short or repetitive key can be guessed, and with it sessions and reset links forged.
+elif not DEBUG and not keyless_command(sys.argv) and (weakness := secret_key_weakness(SECRET_KEY)):
+    raise ConfigError(weakness)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -50,6 +55,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "simple_history",
     "portal",
     "agreements",
@@ -58,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY, below
     # Static files come precompressed from WhiteNoise, above; pages and API
     # responses are compressed here (HTML shrinks about sixfold for little CPU).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -142,8 +149,44 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "287g portal <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Proxies (issue 15: headers a client cannot spoof) ---------------------------
+# How many reverse proxies stand before gunicorn. With none (the default) the
+# client is the socket's address and X-Forwarded-For/-Proto are ignored; with N,
+# the client is the N-th address from the right of X-Forwarded-For
+# (portal.throttling.client_address) and X-Forwarded-Proto says if it came by HTTPS.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+if NUM_PROXIES < 0:
+    raise ConfigError(
+        f"NUM_PROXIES must be 0 or more (proxies before the portal), not {NUM_PROXIES}."
+    )
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
+# --- end of proxies -----------------------------------------------------------------
+
+# --- Content-Security-Policy (issue 15) --------------------------------------------
+# Everything from the portal itself and no inline script: its scripts are static
+# files (the API docs' too), so an injected <script> or handler cannot run. Style
+# attributes (the admin's, the browsable API's) may stay: with every source 'self',
+# a style cannot reach another site.
+_CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        # Swagger UI's icons are data: URIs in its stylesheet.
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Django's debug pages are inline: in development the browser only reports what it refuses.
+CONTENT_SECURITY_POLICY = None if DEBUG else _CONTENT_SECURITY_POLICY
+CONTENT_SECURITY_POLICY_REPORT_ONLY = _CONTENT_SECURITY_POLICY if DEBUG else None
+# --- end of Content-Security-Policy ---------------------------------------------------
+
 # Security: strict in production, relaxed for local development.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -165,10 +208,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
+    # The house throttles: clients identified by portal.throttling.client_address.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "portal.throttling.AnonRateThrottle",
+        "portal.throttling.UserRateThrottle",
     ],
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {"anon": "120/min", "user": "600/min"},
 }
 SPECTACULAR_SETTINGS = {
@@ -192,19 +237,29 @@ SPECTACULAR_SETTINGS = {
 }
 
 REDIS_URL = redis_url(env_str("REDIS_URL"))
-# One cache for all processes when Redis is there (throttling, cached figures).
+
+# --- Cache (issue 15: degrade, never fail, without Redis) ------------------------
+# One cache for all processes when Redis is there (page sections, figures, API
+# throttles), in its own Redis database apart from the broker's (production: its
+# own Redis server with maxmemory and allkeys-lru, see docker/compose.yaml). When
+# it does not answer, pages are drawn from the database and throttles let requests
+# through (portal/cache.py); /healthz reports it.
+CACHE_REDIS_URL = cache_redis_url(env_str("CACHE_REDIS_URL"), REDIS_URL)
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "BACKEND": "portal.cache.FailSoftRedisCache",
+            "LOCATION": CACHE_REDIS_URL,
             "KEY_PREFIX": "portal",
             "TIMEOUT": 300,
+            # A cache that does not answer must not hold a page up for long.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
         }
-        if REDIS_URL
+        if CACHE_REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# --- end of cache -------------------------------------------------------------------
 
 # Celery: with no REDIS_URL, tasks run in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"

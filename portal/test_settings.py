@@ -2,7 +2,8 @@
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+# Long enough for the production check (portal.env.secret_key_weakness), and public.
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "0123456789abcdef")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
@@ -26,5 +27,6 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}  # noqa: F40
 CELERY_TASK_ALWAYS_EAGER = True
 # Tests share no cache with each other or with other runs (see the cache fixture).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHE_REDIS_URL = ""  # /healthz reports the cache these tests use
 # Tests fetch many times from one local server; the pacing test sets its own interval.
 FETCH_HOST_INTERVAL_SECONDS = 0

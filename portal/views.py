@@ -8,11 +8,22 @@ from portal import health
 @never_cache
 @require_GET
 def healthz(request):
-    """JSON state of the database and broker: 200 if all answer, 503 naming what failed."""
-    checks = {"database": health.check_database(), "broker": health.check_broker()}
+    """JSON state of the database, broker and cache.
+
+    200 when the database and broker answer ("degraded: cache" if only the cache
+    does not: pages still answer, from the database); 503 naming what failed.
+    """
+    required = {"database": health.check_database(), "broker": health.check_broker()}
+    checks = {**required, "cache": health.check_cache()}
     body = {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()}
-    failing = [name for name, (ok, _) in checks.items() if not ok]
-    body["status"] = "ok" if not failing else "failing: " + ", ".join(failing)
+    failing = [name for name, (ok, _) in required.items() if not ok]
+    degraded = [name for name, (ok, _) in checks.items() if not ok and name not in required]
+    if failing:
+        body["status"] = "failing: " + ", ".join(failing + degraded)
+    elif degraded:
+        body["status"] = "degraded: " + ", ".join(degraded)
+    else:
+        body["status"] = "ok"
     return JsonResponse(body, status=503 if failing else 200)
 
 

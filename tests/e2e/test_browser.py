@@ -165,3 +165,27 @@ def test_pages_fit_a_phone_and_are_keyboard_usable(browser_page, tmp_path):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/states/FL/$"))
     assert "Florida" in page.locator("h1").inner_text()
+
+
+CSP_PAGES = ["/", "/agencies/", "/states/FL/", "/statistics/", "/changes/", "/search/?q=sheriff"]
+
+
+def test_the_content_security_policy_refuses_nothing_the_portal_serves(browser_page):
+    """The browser enforces the policy: no page, the API docs included, breaks it."""
+    page = browser_page
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    for path in CSP_PAGES:
+        response = page.goto(page.base + path)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.goto(page.base + "/api/docs/")
+    # Swagger UI, drawn by its script files, lists the API's operations.
+    page.get_by_text("/api/v1/agencies/", exact=True).first.wait_for()
+    assert not refused

@@ -132,3 +132,22 @@ def test_production_settings_pass_check_deploy(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["x", "a-short-but-random-looking-key-9f8e7d6c", "ab" * 40],
+    ids=["one character", "39 characters", "two different characters"],
+)
+def test_production_refuses_a_weak_secret_key_in_one_sentence(key):
+    result = run_manage("check", DEBUG="0", SECRET_KEY=key, ALLOWED_HOSTS="portal.example.org")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("Configuration error: SECRET_KEY is too weak")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_development_and_keyless_commands_accept_any_key(tmp_path):
+    dev = run_manage("check", DEBUG="1", SECRET_KEY="x", VAR_DIR=str(tmp_path))
+    keyless = run_manage("makemigrations", "--check", "--dry-run", DEBUG="0", SECRET_KEY="x")
+    assert dev.returncode == 0, dev.stderr
+    assert keyless.returncode == 0, keyless.stderr

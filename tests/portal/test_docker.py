@@ -21,7 +21,7 @@ def read_by_settings() -> set[str]:
 
 def test_compose_has_the_production_services_with_health_checks():
     services = COMPOSE["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+    assert set(services) == {"postgres", "redis", "cache", "proxy", "web", "worker", "beat"}
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no health check"
 
@@ -57,3 +57,26 @@ def test_dockerfile_is_slim_non_root_and_collects_static():
     assert re.search(r"^USER portal$", DOCKERFILE, re.M)
     assert "collectstatic --noinput" in DOCKERFILE
     assert 'CMD ["gunicorn", "portal.wsgi"' in DOCKERFILE
+
+
+def test_the_cache_is_its_own_capped_redis_apart_from_the_broker():
+    services = COMPOSE["services"]
+    cache = services["cache"]["command"]
+    assert cache[cache.index("--maxmemory") + 1]
+    assert cache[cache.index("--maxmemory-policy") + 1] == "allkeys-lru"
+    broker = services["redis"]["command"]
+    assert broker[broker.index("--maxmemory-policy") + 1] == "noeviction"
+    portal_env = COMPOSE["x-portal"]["environment"]
+    assert portal_env["CACHE_REDIS_URL"].startswith("redis://cache:")
+    assert portal_env["REDIS_URL"].startswith("redis://redis:")
+
+
+def test_only_the_proxy_is_published_and_the_portal_trusts_one_proxy():
+    services = COMPOSE["services"]
+    published = sorted(name for name, service in services.items() if service.get("ports"))
+    assert published == ["proxy"]
+    assert COMPOSE["x-portal"]["environment"]["NUM_PROXIES"] == "1"
+    caddyfile = (ROOT / "docker" / "Caddyfile").read_text()
+    assert "reverse_proxy web:8000" in caddyfile
+    assert COMPOSE["configs"]["caddyfile"]["file"] == "./Caddyfile"
+    assert services["proxy"]["configs"][0]["target"] == "/etc/caddy/Caddyfile"

@@ -52,3 +52,15 @@ def test_healthz_is_ok_with_a_live_redis(client):
 def test_suite_runs_on_postgresql_when_asked(client):
     response = client.get("/healthz")
     assert response.json()["database"]["detail"] == "postgresql"
+
+
+@pytest.mark.django_db
+def test_healthz_answers_degraded_when_only_the_cache_is_down(client, settings):
+    settings.REDIS_URL = ""
+    settings.CACHE_REDIS_URL = "redis://127.0.0.1:1/1"
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded: cache"
+    assert body["cache"]["ok"] is False
+    assert "pages drawn from the database" in body["cache"]["detail"]

@@ -159,3 +159,29 @@ def test_agency_page_shows_new_changes_and_edited_agreements(client, first_list)
     agreement.save()
     html = client.get(agency.get_absolute_url()).content.decode()
     assert 'href="https://www.ice.gov/doclib/polk-moa.pdf"' in html
+
+
+def _entries() -> int:
+    """How many entries the cache holds (the tests' cache is Django's local memory)."""
+    return len(cache._cache)
+
+
+def test_made_up_query_parameters_add_no_cache_entry(client, first_list):
+    assert client.get("/agencies/").status_code == 200
+    warm = _entries()
+    for n in range(50):
+        response = client.get("/agencies/", {f"zz{n}": f"{n}-random"})
+        assert response.status_code == 200
+        assert "Polk County Sheriff" in response.content.decode()
+    client.get("/agencies/", {"page": "999999"})
+    client.get("/agencies/", {"kind": "no-such-kind"})
+    assert _entries() == warm
+
+
+def test_each_known_filter_and_page_is_cached_once(client, first_list):
+    client.get("/agencies/")
+    warm = _entries()
+    client.get("/agencies/", {"state": "TX"})
+    client.get("/agencies/", {"state": "tx"})  # the same filter, written otherwise
+    client.get("/agencies/", {"state": "TX", "page": "1"})
+    assert _entries() == warm + 1
