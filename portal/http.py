@@ -10,6 +10,9 @@ User-Agent, and requests to one host are paced.
 
 Errors are ``FetchError`` with a sentence and ``retryable``: True only for what
 can heal by itself (timeouts, connection errors, 5xx, 429).
+
+``client_ip`` is the other direction: the one answer to "who sent this request",
+shared by the API throttles and the login lockouts.
 """
 
 from __future__ import annotations
@@ -433,3 +436,25 @@ def fetch(
         f"The address {url} redirects more than {max_redirects} times; it cannot be fetched.",
         code="too_many_redirects",
     )
+
+
+# --- Incoming requests ------------------------------------------------------------
+
+
+def client_ip(request) -> str:
+    """The address of whoever sent ``request``, as the trusted proxies saw it.
+
+    ``settings.NUM_PROXIES`` (default 0) says how many proxies of ours stand in
+    front of the portal; each appends the address it was reached from to
+    ``X-Forwarded-For``, so the client is that many entries from the right.
+    Entries further left are whatever the client chose to send and are ignored.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = int(getattr(settings, "NUM_PROXIES", 0) or 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies <= 0 or not forwarded:
+        return remote
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    if not hops:
+        return remote
+    return hops[-min(proxies, len(hops))]

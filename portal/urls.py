@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import views
 from portal.context_processors import SITE_NAME
+from portal.lockout import LimitedPasswordResetView
 
 api_v1 = [
     path("", include("agreements.api_urls")),
@@ -25,6 +26,11 @@ urlpatterns = [
         "accounts/logout/",
         auth_views.LogoutView.as_view(extra_context={"site_name": SITE_NAME}),
         name="logout",
+    ),
+    path(
+        "accounts/password_reset/",
+        LimitedPasswordResetView.as_view(extra_context={"site_name": SITE_NAME}),
+        name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", views.api_root, name="api-root"),
