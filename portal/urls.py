@@ -40,6 +40,3 @@ urlpatterns = [
     path("", include("agreements.urls")),
     path("", include("research.urls")),
 ]
-
-admin.site.site_header = "287(g) portal curation"
-admin.site.site_title = "287(g) portal"
