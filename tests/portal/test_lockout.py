@@ -6,13 +6,19 @@ import base64
 import itertools
 
 import pytest
+from axes.models import AccessAttempt
 from django.core import mail
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from portal.http import client_ip
 from portal.lockout import RESET_LIMITED, lockout_message
-from tests.research.factories import CuratorFactory, ResearcherFactory, UserFactory
+from tests.research.factories import (
+    AdministratorFactory,
+    CuratorFactory,
+    ResearcherFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -157,6 +163,21 @@ def test_password_reset_requests_are_capped_per_client():
         "/accounts/password_reset/", {"email": "nobody@example.org"}
     )
     assert unknown.status_code == 429
+
+
+def test_an_administrator_lifts_a_lockout_in_the_admin(limit):
+    user = ResearcherFactory()
+    client = Client()
+    for _ in range(limit):
+        client.post("/accounts/login/", {"username": user.username, "password": "guess"})
+    admin = Client()
+    admin.force_login(AdministratorFactory())
+    page = admin.get("/admin/axes/accessattempt/")
+    assert page.status_code == 200 and user.username in page.content.decode()
+    attempt = AccessAttempt.objects.get(username=user.username)
+    admin.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert _logged_in(client)
 
 
 # --- The one client address ------------------------------------------------------
