@@ -537,3 +537,10 @@ DJANGO_ADMIN_ROUTES = {
     "admin:app_list",
     None,  # the catch-all, which sends to the login or answers 404
 }
+
+
+def test_the_curate_link_shows_only_to_those_the_admin_lets_in(world):
+    curate = 'href="/admin/">Curate</a>'
+    for role, shown in [("researcher", False), ("staff", False), ("curator", True)]:
+        page = client_for(world["users"][role]).get("/methodology/").content.decode()
+        assert (curate in page) == shown, role
