@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from drf_spectacular.authentication import BasicScheme
 from rest_framework import authentication, exceptions, status, throttling
 
 from portal.http import client_ip
@@ -81,6 +82,12 @@ class LockoutBasicAuthentication(authentication.BasicAuthentication):
                 exc.wait = settings.AXES_COOLOFF_TIME.total_seconds()
                 raise exc from None
             raise
+
+
+class LockoutBasicScheme(BasicScheme):
+    """The schema shows the lockout's Basic auth as the plain Basic auth it is."""
+
+    target_class = "portal.lockout.LockoutBasicAuthentication"
 
 
 # --- Password resets ---------------------------------------------------------------
