@@ -121,7 +121,9 @@ AXES_CLIENT_IP_CALLABLE = "portal.http.client_ip"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
-AXES_RESET_ON_SUCCESS = True
+# Failures expire with the cool-off, never on a success: a success would clear every
+# failure of its address too, so a guesser logging into their own account could go on.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 # Lockouts are logged as warnings; the start-up banner would break one-sentence errors.
 AXES_VERBOSE = False

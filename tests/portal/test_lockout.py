@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import itertools
 
 import pytest
 from axes.models import AccessAttempt
 from django.core import mail
 from django.test import Client, RequestFactory
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from portal.http import client_ip
@@ -62,6 +64,30 @@ def test_fewer_failures_than_the_limit_still_let_the_right_password_in(limit):
         client.post("/accounts/login/", {"username": user.username, "password": "guess"})
     response = client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     assert response.status_code == 302
+    assert _logged_in(client)
+
+
+def test_logging_into_ones_own_account_does_not_clear_the_count(limit):
+    """A guesser with an account of their own, between guesses, still gets locked out."""
+    guesser, victim = ResearcherFactory(), ResearcherFactory()
+    client = Client(REMOTE_ADDR="203.0.113.20")
+    for attempt in range(limit):
+        client.post("/accounts/login/", {"username": victim.username, "password": "guess"})
+        if attempt % 3 == 2:
+            client.post("/accounts/login/", {"username": guesser.username, "password": PASSWORD})
+            client.post("/accounts/logout/")
+    response = client.post("/accounts/login/", {"username": victim.username, "password": PASSWORD})
+    assert response.status_code == 429
+
+
+def test_the_lockout_ends_after_the_cool_off(settings, limit):
+    user = ResearcherFactory()
+    client = Client()
+    for _ in range(limit):
+        client.post("/accounts/login/", {"username": user.username, "password": "guess"})
+    earlier = timezone.now() - settings.AXES_COOLOFF_TIME - dt.timedelta(seconds=1)
+    AccessAttempt.objects.update(attempt_time=earlier)
+    client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     assert _logged_in(client)
 
 
