@@ -99,7 +99,7 @@ class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(filters=False, responses=SnapshotRowSerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None)
-    def rows(self, request: Request, pk: str | None = None) -> Response:
+    def rows(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """The rows of this snapshot as ICE wrote them, and what each was resolved to."""
         rows = selectors.snapshot_rows(self.get_object())
         page = self.paginate_queryset(rows)

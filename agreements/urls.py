@@ -1,6 +1,7 @@
 """Public pages of the agreements app."""
 
 from django.urls import path
+from django.views.decorators.http import require_safe
 
 from agreements import views
 
@@ -15,7 +16,7 @@ urlpatterns = [
     path("snapshots/<int:pk>/changes/", views.snapshot_changes, name="snapshot-changes"),
     path(
         "snapshots/<int:pk>/changes/feed/",
-        views.SnapshotChangesFeed(),
+        require_safe(views.SnapshotChangesFeed()),
         name="snapshot-changes-feed",
     ),
     path(
@@ -25,7 +26,7 @@ urlpatterns = [
     ),
     path("statistics/", views.stats, name="stats"),
     path("changes/", views.changes, name="changes"),
-    path("changes/feed/", views.ChangesFeed(), name="changes-feed"),
+    path("changes/feed/", require_safe(views.ChangesFeed()), name="changes-feed"),
     path("data/", views.data, name="data"),
     path("methodology/", views.methodology, name="methodology"),
 ]

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_safe
 
 from agreements import charts, selectors
 from agreements.filters import AgencyFilter, AgreementEventFilter, AgreementFilter
@@ -71,6 +72,7 @@ def _status_value(agreement: Agreement) -> str:
     return "name changed?" if agreement.ending_in_question else agreement.status
 
 
+@require_safe
 def agency_list(request: HttpRequest) -> HttpResponse:
     """The agencies directory: name search, facets with counts, pages, downloads."""
     filterset = AgencyFilter(request.GET)
@@ -183,6 +185,7 @@ def _as_of(request: HttpRequest) -> tuple[AsOfForm, dt.date | None]:
     return form, (form.cleaned_data.get("as_of") if form.is_valid() else None)
 
 
+@require_safe
 def agency_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One agency: its agreements, the timeline of events, MOAs and documents; ``?as_of=`` a day."""
     agency = selectors.agency_with_version(slug)
@@ -245,6 +248,7 @@ AGREEMENT_COLUMNS = [
 ]
 
 
+@require_safe
 def agreement_list(request: HttpRequest) -> HttpResponse:
     """Every agreement, filterable by state, model, status and day; downloads as CSV/JSON."""
     filterset = AgreementFilter(request.GET)
@@ -278,6 +282,7 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
 # --- States -----------------------------------------------------------------------
 
 
+@require_safe
 def state_detail(request: HttpRequest, state: str) -> HttpResponse:
     """One state: agreements in force by model, its agencies and recent changes; ``?as_of=``."""
     code = state.upper()
@@ -339,6 +344,7 @@ ROW_COLUMNS = [
 ]
 
 
+@require_safe
 def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One ICE file: download, sha256, warnings, and its rows (filterable by state/model)."""
     snapshot = selectors.snapshot_get(pk)
@@ -377,6 +383,7 @@ def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_safe
 def snapshot_file(request: HttpRequest, pk: int) -> FileResponse:
     """The original ICE file of a snapshot, byte for byte, under the name ICE gave it."""
     snapshot = selectors.snapshot_get(pk)
@@ -398,6 +405,7 @@ def _list_changes(pk: int) -> selectors.ListChanges:
     return selectors.list_changes(snapshot, selectors.snapshot_neighbours(snapshot)[0])
 
 
+@require_safe
 def snapshot_changes(request: HttpRequest, pk: int) -> HttpResponse:
     """What changed in one ICE list since the previous list of its kind, row by row."""
     snapshot = selectors.snapshot_get(pk)
@@ -433,6 +441,7 @@ def _change_url(request: HttpRequest, change: selectors.ListChange) -> str:
     return request.build_absolute_uri(f"{page}#change-{change.event.pk}")
 
 
+@require_safe
 def snapshot_changes_json(request: HttpRequest, pk: int) -> JsonResponse:
     """What changed in one list as a JSON Feed 1.1, each item with the two files' rows."""
     changes = _list_changes(pk)
@@ -534,6 +543,7 @@ class SnapshotChangesFeed(Feed):
 # --- Statistics -------------------------------------------------------------------
 
 
+@require_safe
 def stats(request: HttpRequest) -> HttpResponse:
     """Agreements in force by model and by state on a chosen day, traced to one snapshot."""
     form, as_of = _as_of(request)
@@ -621,6 +631,7 @@ EVENT_COLUMNS = [
 ]
 
 
+@require_safe
 def changes(request: HttpRequest) -> HttpResponse:
     """What changed between consecutive ICE lists, by kind: added, ended, renamed, re-signed..."""
     filterset = AgreementEventFilter(request.GET, queryset=selectors.event_list())
@@ -737,6 +748,7 @@ SNAPSHOT_COLUMNS = [
 ]
 
 
+@require_safe
 def data(request: HttpRequest) -> HttpResponse:
     """Downloads: current agreements, full history, and every ICE file with its sha256."""
     snapshots = selectors.snapshot_list()
@@ -754,6 +766,7 @@ def data(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_safe
 def methodology(request: HttpRequest) -> HttpResponse:
     """How the lists are collected and normalized, and what they cannot tell."""
     return render(request, "agreements/methodology.html", {})

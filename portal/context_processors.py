@@ -3,6 +3,8 @@ from functools import cache
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from research import policy
+
 SITE_NAME = "287(g) Research Portal"
 
 # (label, URL name) of the main navigation; entries whose page does not exist are left out.
@@ -35,4 +37,10 @@ def site(request):
         {"label": label, "url": url, "current": url != "/" and path.startswith(url)}
         for label, url in _navigation()
     ]
-    return {"site_name": SITE_NAME, "site_url": settings.SITE_URL, "nav_items": nav}
+    return {
+        "site_name": SITE_NAME,
+        "site_url": settings.SITE_URL,
+        "nav_items": nav,
+        # Called only by the templates that show the link (one permissions query for staff).
+        "may_curate": lambda: policy.can_curate(getattr(request, "user", None)),
+    }

@@ -10,6 +10,7 @@ User-Agent, and requests to one host are paced.
 
 Errors are ``FetchError`` with a sentence and ``retryable``: True only for what
 can heal by itself (timeouts, connection errors, 5xx, 429).
+
 """
 
 from __future__ import annotations

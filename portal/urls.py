@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from portal import views
 from portal.context_processors import SITE_NAME
+from portal.lockout import LimitedPasswordResetView
 
 api_v1 = [
     path("", include("agreements.api_urls")),
@@ -26,6 +27,11 @@ urlpatterns = [
         auth_views.LogoutView.as_view(extra_context={"site_name": SITE_NAME}),
         name="logout",
     ),
+    path(
+        "accounts/password_reset/",
+        LimitedPasswordResetView.as_view(extra_context={"site_name": SITE_NAME}),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", views.api_root, name="api-root"),
     path("api/v1/", include(api_v1)),
@@ -41,6 +47,3 @@ urlpatterns = [
     path("", include("agreements.urls")),
     path("", include("research.urls")),
 ]
-
-admin.site.site_header = "287(g) portal curation"
-admin.site.site_title = "287(g) portal"

@@ -1,6 +1,6 @@
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from portal import health
 
@@ -27,6 +27,7 @@ def healthz(request):
     return JsonResponse(body, status=503 if failing else 200)
 
 
+@require_safe
 def home(request):
     """The front page: figures, map and chart from the agreements app, latest documents."""
     from django.shortcuts import render

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseRedirect
@@ -336,6 +336,8 @@ class DocumentAdmin(SimpleHistoryAdmin):
 
     def add_view(self, request, form_url="", extra_context=None):
         # Documents come in one way only: through document_submit.
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         return HttpResponseRedirect(reverse("admin:research_document_submit"))
 
     def get_urls(self):
@@ -349,7 +351,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
     def submit_view(self, request: HttpRequest):
         """Submit a URL or upload a file: the same ``document_submit`` as everywhere."""
         if not self.has_add_permission(request):
-            return HttpResponseRedirect(reverse("admin:research_document_changelist"))
+            raise PermissionDenied
         form = DocumentSubmitForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data

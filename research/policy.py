@@ -61,6 +61,16 @@ def can_submit_documents(user) -> bool:
     return _has(user, SUBMIT_DOCUMENT)
 
 
+def can_curate(user) -> bool:
+    """Whether the admin has work for ``user``: a staff account holding some permission.
+
+    ``is_staff`` only opens the admin's door; what a curator or administrator
+    sees and changes there comes from their role's permissions, so a staff
+    account without any is refused the admin like the public.
+    """
+    return _signed_in(user) and user.is_staff and bool(user.get_all_permissions())
+
+
 # --- Documents ------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
+from django.views.decorators.http import require_safe
 
 from portal.exports import Column, export_links, export_response, requested_format
 from research import policy, selectors
@@ -44,6 +45,7 @@ DOCUMENT_COLUMNS = [
 ]
 
 
+@require_safe
 def document_list(request: HttpRequest) -> HttpResponse:
     """The documents the reader may see, filtered by kind, agency, state, year and tag;
     downloadable."""
@@ -87,6 +89,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_safe
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One document: metadata, text where rights allow, links, and how to cite it."""
     try:
@@ -109,6 +112,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_safe
 def document_file(request: HttpRequest, pk: int) -> FileResponse:
     """The original file, for readers allowed the full text (rights as on the page)."""
     try:

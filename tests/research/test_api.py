@@ -211,6 +211,29 @@ def test_submitting_another_researchers_unpublished_url_reveals_and_requeues_not
     assert client.get(f"{LIST}{document.pk}/").status_code == 404
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "https://NEWS.example.org/2025/03/draft?utm_source=feed",
+        "  https://news.example.org/2025/03/draft#comments  ",
+    ],
+)
+def test_another_spelling_of_an_unpublished_url_reveals_nothing_either(
+    spelling, django_capture_on_commit_callbacks
+):
+    """The same address with tracking parameters, a fragment or another case is the same."""
+    document = _submitted_by_another(
+        Document.Status.FAILED, "https://news.example.org/2025/03/draft"
+    )
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client_for(ResearcherFactory()).post(LIST, {"url": spelling}, format="json")
+    assert response.status_code == 409
+    assert "Secret" not in response.content.decode()
+    assert not callbacks
+    document.refresh_from_db()
+    assert (document.status, document.attempts) == (Document.Status.FAILED, 3)
+
+
 def test_a_curator_or_the_submitter_may_retry_a_failed_url(django_capture_on_commit_callbacks):
     url = "https://news.example.org/2025/03/dead-link"
     document = _submitted_by_another(Document.Status.FAILED, url)
