@@ -265,6 +265,24 @@ def tesseract_path() -> str | None:
     )
 
 
+def ocr_status() -> str:
+    """One line saying whether scans can be read, for ``make run`` to print first."""
+    binary = tesseract_path()
+    version = ""
+    if binary is not None:
+        try:
+            done = subprocess.run([binary, "--version"], capture_output=True, timeout=10)
+            version = (done.stdout or done.stderr).decode("utf-8", "replace").split("\n")[0]
+        except (OSError, subprocess.SubprocessError):
+            binary = None
+    if binary is None:
+        return (
+            "OCR: not available — scanned MOAs will be held for OCR; "
+            "install tesseract-ocr (apt-get install -y tesseract-ocr)"
+        )
+    return f"OCR: available ({version.strip() or 'tesseract'})"
+
+
 def _open_pdf(content: bytes):
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, LimitReachedError, PyPdfError
