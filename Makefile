@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate load-data demo-users worker beat lint format check-migrations bench clean
+.PHONY: run ocr-status test setup migrate load-data demo-users worker beat lint format check-migrations bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ setup: $(STAMP)
 migrate: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 
+# Whether scanned PDFs can be read: Tesseract is a system package pip cannot install.
+ocr-status: setup
+	@$(PY) -c 'from research.extract import ocr_status; print(ocr_status())'
+
 ## Set up, load ICE's bundled real lists and MOAs, create demo accounts, serve.
-run: .env migrate
+run: ocr-status .env migrate
 	DEBUG=$${DEBUG:-1} OCR_ENABLED=$${OCR_ENABLED:-0} $(PY) manage.py load_sample_data
 	DEBUG=$${DEBUG:-1} $(PY) manage.py create_demo_users
 	@echo "Serving the portal at http://$(HOST):$(PORT)/"

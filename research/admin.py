@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count, Q
@@ -119,8 +120,40 @@ class DocumentSubmitForm(forms.Form):
         return data
 
 
+class LinesField(forms.CharField):
+    """A list of strings edited one per line, so an empty list is an empty box, not "[]"."""
+
+    widget = forms.Textarea(attrs={"rows": 2, "cols": 60})
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+class DocumentAdminForm(forms.ModelForm):
+    authors = LinesField(label=_("authors"), required=False, help_text=_("One per line."))
+    guesses_checked = forms.BooleanField(
+        label=_("The guessed fields are right"),
+        required=False,
+        help_text=_("Tick to settle every guessed field as it stands; editing one settles it too."),
+    )
+
+    class Meta:
+        model = Document
+        fields = ["authors"]  # the admin adds the rest of its fieldsets
+
+
+def _is_empty(value) -> bool:
+    return value is None or value == "" or value == [] or value == {} or value == "—"
+
+
 @admin.register(Document)
 class DocumentAdmin(SimpleHistoryAdmin):
+    form = DocumentAdminForm
     formfield_overrides = URL_FIELDS
     list_display = [
         "display_title",
@@ -153,6 +186,9 @@ class DocumentAdmin(SimpleHistoryAdmin):
         "size",
         "needs_ocr",
         "page_count",
+        "guessed",
+        "file_created_on",
+        "file_modified_on",
         "attempts",
         "submitted_by",
         "created_at",
@@ -168,6 +204,8 @@ class DocumentAdmin(SimpleHistoryAdmin):
                     "status",
                     "status_message",
                     "duplicate_of",
+                    "guessed",
+                    "guesses_checked",
                     "title",
                     "kind",
                     "rights",
@@ -199,6 +237,8 @@ class DocumentAdmin(SimpleHistoryAdmin):
                     "sha256",
                     "content_type",
                     "size",
+                    "file_created_on",
+                    "file_modified_on",
                     "attempts",
                     "error_code",
                     "submitted_by",
@@ -224,6 +264,47 @@ class DocumentAdmin(SimpleHistoryAdmin):
                 )
             )
         )
+
+    def get_fieldsets(self, request, obj=None):
+        """Leave out what has no value: a review page of "—" and "[]" hides what matters."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        editable: set[str] = set()
+        if self.has_change_permission(request, obj):
+            readonly = set(self.get_readonly_fields(request, obj))
+            editable = set(flatten_fieldsets(fieldsets)) - readonly - {"guesses_checked"}
+        kept = []
+        for name, options in fieldsets:
+            fields = [f for f in options["fields"] if f in editable or not self._empty_on(obj, f)]
+            if fields:
+                kept.append((name, {**options, "fields": fields}))
+        return kept
+
+    def _empty_on(self, obj: Document, field: str) -> bool:
+        if field == "guesses_checked":
+            return not obj.guessed
+        if field == "text_preview":
+            return False  # it says "No text extracted yet", which a curator needs to see
+        display = getattr(self, field, None)
+        if callable(display) and hasattr(display, "short_description"):
+            return _is_empty(display(obj))
+        value = getattr(obj, field, None)
+        if hasattr(value, "all"):  # a many-to-many manager
+            return not value.exists()
+        return _is_empty(value) or (hasattr(value, "name") and not value)  # a FieldFile
+
+    def save_model(self, request, obj, form, change):
+        if form.cleaned_data.get("guesses_checked"):
+            obj.guessed_fields = None
+        elif obj.guessed:
+            obj.guessed_fields = sorted(set(obj.guessed) - set(form.changed_data)) or None
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("guessed, please check"))
+    def guessed(self, obj: Document) -> str:
+        names = [str(Document._meta.get_field(name).verbose_name) for name in obj.guessed]
+        return ", ".join(names) if names else "—"
 
     @admin.display(description=_("title"), ordering="title")
     def display_title(self, obj: Document) -> str:

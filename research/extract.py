@@ -64,6 +64,8 @@ class Extraction:
     authors: list[str] = field(default_factory=list)
     published_on: date | None = None
     site_name: str = ""
+    file_created_on: date | None = None
+    file_modified_on: date | None = None
     language: str = ""
     page_offsets: list[int] = field(default_factory=list)
     needs_ocr: bool = False
@@ -265,6 +267,24 @@ def tesseract_path() -> str | None:
     )
 
 
+def ocr_status() -> str:
+    """One line saying whether scans can be read, for ``make run`` to print first."""
+    binary = tesseract_path()
+    version = ""
+    if binary is not None:
+        try:
+            done = subprocess.run([binary, "--version"], capture_output=True, timeout=10)
+            version = (done.stdout or done.stderr).decode("utf-8", "replace").split("\n")[0]
+        except (OSError, subprocess.SubprocessError):
+            binary = None
+    if binary is None:
+        return (
+            "OCR: not available — scanned MOAs will be held for OCR; "
+            "install tesseract-ocr (apt-get install -y tesseract-ocr)"
+        )
+    return f"OCR: available ({version.strip() or 'tesseract'})"
+
+
 def _open_pdf(content: bytes):
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, LimitReachedError, PyPdfError
@@ -327,17 +347,29 @@ def _page_has_images(page) -> bool:
         return False
 
 
-def _pdf_metadata(reader) -> tuple[str, list[str], date | None, str]:
+@dataclass(frozen=True)
+class _PdfMetadata:
+    title: str = ""
+    authors: tuple[str, ...] = ()
+    created: date | None = None
+    modified: date | None = None
+    language: str = ""
+
+
+def _pdf_metadata(reader) -> _PdfMetadata:
     try:
         meta = reader.metadata or {}
-        title = normalize_text(str(meta.get("/Title") or ""))[:500]
-        authors = _split_authors(str(meta.get("/Author") or ""))
         created = getattr(reader.metadata, "creation_date", None) if reader.metadata else None
-        published = created.date() if isinstance(created, datetime) else None
-        language = str(reader.trailer["/Root"].get("/Lang") or "")[:12].lower()
+        modified = getattr(reader.metadata, "modification_date", None) if reader.metadata else None
+        return _PdfMetadata(
+            title=normalize_text(str(meta.get("/Title") or ""))[:500],
+            authors=tuple(_split_authors(str(meta.get("/Author") or ""))),
+            created=created.date() if isinstance(created, datetime) else None,
+            modified=modified.date() if isinstance(modified, datetime) else None,
+            language=str(reader.trailer["/Root"].get("/Lang") or "")[:12].lower(),
+        )
     except Exception:
-        return "", [], None, ""
-    return title, authors, published, language
+        return _PdfMetadata()
 
 
 def _screen_streams(reader) -> None:
@@ -413,7 +445,7 @@ def extract_pdf(content: bytes, *, ocr: bool = True) -> Extraction:
         pages = _texts_with_pypdf(reader)
         pages = [normalize_text(text) for text in pages]
 
-    title, authors, published, language = _pdf_metadata(reader)
+    meta = _pdf_metadata(reader)
     needs_ocr = False
     ocr_used = False
     visible = sum(len(p.replace(" ", "").replace("\n", "")) for p in pages)
@@ -429,10 +461,13 @@ def extract_pdf(content: bytes, *, ocr: bool = True) -> Extraction:
     return Extraction(
         format="pdf",
         text=text,
-        title=title,
-        authors=authors,
-        published_on=published,
-        language=language,
+        title=meta.title,
+        authors=list(meta.authors),
+        # A PDF's dates say when the file was made (an MOA's is often weeks
+        # before its signing): kept as the file's, never as a publication date.
+        file_created_on=meta.created,
+        file_modified_on=meta.modified,
+        language=meta.language,
         page_offsets=offsets,
         needs_ocr=needs_ocr,
         ocr_used=ocr_used,

@@ -61,7 +61,12 @@ class Document(models.Model):
     )
     publisher = models.CharField(_("publisher"), max_length=255, blank=True)
     authors = models.JSONField(_("authors"), default=list, blank=True)
-    published_on = models.DateField(_("published"), null=True, blank=True)
+    published_on = models.DateField(
+        _("published"),
+        null=True,
+        blank=True,
+        help_text=_("For an MOA, the date it was signed (from ICE's list)."),
+    )
     language = models.CharField(_("language"), max_length=12, blank=True)
     rights = models.CharField(
         _("rights"),
@@ -89,6 +94,29 @@ class Document(models.Model):
         help_text=_("Character offset in the text where each PDF page starts."),
     )
     needs_ocr = models.BooleanField(_("needs OCR"), default=False)
+    # Nullable, without a default: SQLite adds such columns in place, keeping the
+    # search triggers on this table (migration 0008) instead of rebuilding it.
+    file_created_on = models.DateField(
+        _("file created"),
+        null=True,
+        blank=True,
+        help_text=_("When the file itself was made, by its own metadata: not a publication date."),
+    )
+    file_modified_on = models.DateField(
+        _("file modified"),
+        null=True,
+        blank=True,
+        help_text=_("When the file itself was last changed, by its own metadata."),
+    )
+    guessed_fields = models.JSONField(
+        _("guessed fields"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Fields the portal filled in by guessing, for a curator to check; "
+            "editing one here settles it."
+        ),
+    )
     summary = models.TextField(_("curator summary"), blank=True)
     status = models.CharField(_("status"), max_length=15, choices=Status, default=Status.QUEUED)
     status_message = models.TextField(
@@ -165,6 +193,11 @@ class Document(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("research:document-detail", kwargs={"pk": self.pk})
+
+    @property
+    def guessed(self) -> list[str]:
+        """The names of the fields filled in by guessing (``guessed_fields``, never None)."""
+        return list(self.guessed_fields or [])
 
 
 class DocumentURL(models.Model):

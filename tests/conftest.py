@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite.
 
-Tests that need a server are marked ``postgres``, ``redis``, ``celery_worker`` or
-``browser``. Without that server they skip and say why; with
+Tests that need a server are marked ``postgres``, ``redis``, ``celery_worker``,
+``browser`` or ``package_index`` (pip's index, to install the project afresh). Without that server they skip and say why; with
 ``REQUIRE_SERVICES=1`` (CI's PostgreSQL/Redis run) a missing server is a failure
 instead, so CI cannot pass while skipping them.
 """
@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -55,12 +56,34 @@ def _missing(marker: str) -> str | None:
             return "needs a database a worker process can share: set DATABASE_URL to PostgreSQL"
     elif marker == "browser" and not Path(CHROMIUM).exists():
         return f"needs Debian's chromium at {CHROMIUM} (apt-get install -y chromium)"
+    elif marker == "package_index":
+        return _index_unreachable()
     return None
+
+
+def _index_unreachable() -> str | None:
+    """Why pip cannot reach its package index, or None when it can."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    url = os.environ.get("PIP_INDEX_URL") or done.stdout.strip() or "https://pypi.org/simple"
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return None if Path(parts.path).is_dir() else f"needs the package index {url}, missing"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname, port), timeout=5):
+            return None
+    except (OSError, ValueError) as exc:
+        return f"needs the package index {url} to install the project; unreachable: {exc}"
 
 
 @pytest.fixture(autouse=True)
 def _servers_for_markers(request):
-    for marker in ("postgres", "redis", "celery_worker", "browser"):
+    for marker in ("postgres", "redis", "celery_worker", "browser", "package_index"):
         if request.node.get_closest_marker(marker) is None:
             continue
         reason = _missing(marker)

@@ -49,6 +49,9 @@ _hit = inline_serializer(
         "publisher": serializers.CharField(),
         "states": serializers.ListField(child=serializers.CharField()),
         "score": serializers.FloatField(),
+        "agreements": serializers.IntegerField(
+            allow_null=True, help_text="An agency's number of agreements; null for a document."
+        ),
     },
 )
 _response = inline_serializer(
@@ -111,6 +114,7 @@ def _payload(request: Request, results: SearchResults, state: QueryState) -> dic
                 "publisher": hit.publisher,
                 "states": list(hit.states),
                 "score": round(hit.score, 6),
+                "agreements": hit.agreements,
             }
             for hit in results.hits
         ],

@@ -22,7 +22,7 @@ from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
-from agreements.models import Agency, AgencyKind, SupportModel
+from agreements.models import Agency, AgencyAlias, AgencyKind, Agreement, SupportModel
 from research.models import Document, DocumentAgency
 from research.policy import EXCERPT_CHARS, SearchScope, public_excerpt, search_scope
 from research.search.backends import backend_for
@@ -33,6 +33,7 @@ from research.search.backends.base import (
     SearchBackend,
     column,
     excerpt,
+    mark,
     match_pattern,
     table,
 )
@@ -67,6 +68,7 @@ class Hit:
     publisher: str = ""
     states: tuple[str, ...] = ()
     score: float = 0.0
+    agreements: int | None = None  # an agency's, to show; None for a document
 
 
 @dataclass(frozen=True)
@@ -381,6 +383,41 @@ def _public_snippets(cursor, query: Query, doc_ids: list[int]) -> dict[int, str]
     }
 
 
+def _agency_details(
+    cursor, query: Query, agency_ids: list[int]
+) -> tuple[dict[int, int], dict[int, str]]:
+    """Each agency's number of agreements, and "Also listed as ..." for an alias that matched."""
+    if not agency_ids:
+        return {}, {}
+    ids = ", ".join(map(str, agency_ids))
+    agency = column(Agreement, "agency")
+    cursor.execute(
+        f"SELECT {agency}, count(*) FROM {table(Agreement)} WHERE {agency} IN ({ids})"
+        f" GROUP BY {agency}"
+    )
+    counts = dict(cursor.fetchall())
+    words = sorted({w.lower() for term in query.terms() for w in term.words})
+    if not words:
+        return counts, {}
+    pattern = match_pattern(words)
+    alias_agency, alias_name = column(AgencyAlias, "agency"), column(AgencyAlias, "name")
+    cursor.execute(
+        f"SELECT al.{alias_agency}, al.{alias_name}, a.{column(Agency, 'name')}"
+        f" FROM {table(AgencyAlias)} al JOIN {table(Agency)} a ON a.id = al.{alias_agency}"
+        f" WHERE al.{alias_agency} IN ({ids}) ORDER BY al.id"
+    )
+    aliases: dict[int, list[str]] = {}
+    for agency_id, alias, name in cursor.fetchall():
+        spellings = aliases.setdefault(agency_id, [])
+        if alias.casefold() != name.casefold() and pattern.search(alias) and len(spellings) < 3:
+            spellings.append(f"“{mark(alias, pattern)}”")
+    return counts, {
+        agency_id: "Also listed as " + ", ".join(spellings)
+        for agency_id, spellings in aliases.items()
+        if spellings
+    }
+
+
 def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list[Hit]:
     highlights = backend.highlights(cursor, query, [row[0] for row in rows])
     doc_ids = [int(row[2]) for row in rows if row[1] == "document"]
@@ -418,6 +455,7 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list
             f"SELECT {fields} FROM {table(Agency)} WHERE id IN ({', '.join(map(str, agency_ids))})"
         )
         agencies = {row[0]: _Agency(*row) for row in cursor.fetchall()}
+    agreement_counts, also_known = _agency_details(cursor, query, agency_ids)
     hits = []
     for entry_id, entry_type, object_id, score in rows:
         title, snippet = highlights.get(entry_id, ("", ""))
@@ -443,6 +481,9 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list
         elif entry_type == "agency" and object_id in agencies:
             agency = agencies[object_id]
             title = title or agency.name
+            # The index's body (state, code, county, type) is there to be matched,
+            # not read: the hit says where the agency is and what it signed instead.
+            snippet = also_known.get(object_id, "")
             hits.append(
                 Hit(
                     type="agency",
@@ -460,6 +501,7 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list
                     kind_label=_label("agency", agency.kind),
                     states=(agency.state,),
                     score=float(score or 0),
+                    agreements=agreement_counts.get(object_id, 0),
                 )
             )
     return hits

@@ -153,6 +153,8 @@ def _hit_items(hits: list[Hit]) -> SafeString:
             meta.append(f'<time datetime="{hit.date.isoformat()}">{label}</time>')
         if hit.states:
             meta.append(_escape(", ".join(hit.states)))
+        if hit.agreements is not None:
+            meta.append(f"{hit.agreements} agreement{'' if hit.agreements == 1 else 's'}")
         snippet = f'\n  <p class="snippet">{hit.snippet}</p>' if hit.snippet else ""
         items.append(
             f'<li class="hit hit-{_escape(hit.type)}">\n'

@@ -80,6 +80,12 @@ def _check_submitted_url(url: str) -> str:
     return url
 
 
+def _kind_guess(name: str, url: str) -> str:
+    """A PDF is rarely a news article; a web page usually is (a curator checks either)."""
+    path = urlsplit(url).path if url else name
+    return Document.Kind.OTHER if path.lower().endswith(".pdf") else Document.Kind.NEWS
+
+
 def _read_upload(upload: Path | BinaryIO | bytes) -> bytes:
     limit = settings.FETCH_MAX_BYTES
     if isinstance(upload, bytes):
@@ -135,18 +141,27 @@ def document_submit(
     if not url and upload is None:
         raise IngestError("Give a web address or a file to submit.")
     agreement_links = list(agreement_links)
-    if kind is None:
-        kind = feed.default_kind if feed is not None else Document.Kind.NEWS
+    guessed: list[str] = []
+    if kind is None and feed is not None:
+        kind = feed.default_kind
+    elif kind is None:
+        named = upload if isinstance(upload, (str, Path)) else getattr(upload, "name", "")
+        kind = _kind_guess(filename or str(named or ""), url)
+        guessed.append("kind")
     if kind not in Document.Kind.values:
         raise IngestError(
             f"“{kind}” is not a kind of document; use one of {', '.join(Document.Kind.values)}."
         )
-    if rights is None:
-        rights = Document.Rights.PUBLIC_DOMAIN if kind == Document.Kind.MOA else ""
-    elif rights and rights not in Document.Rights.values:
+    if rights and rights not in Document.Rights.values:
         raise IngestError(
             f"“{rights}” is not a rights status; use one of {', '.join(Document.Rights.values)}."
         )
+    if not rights and kind == Document.Kind.MOA:
+        rights = Document.Rights.PUBLIC_DOMAIN  # a work of the U.S. government
+    elif not rights:
+        # The safe assumption until a curator knows better: only the excerpt is public.
+        rights = Document.Rights.COPYRIGHTED
+        guessed.append("rights")
     if upload is not None:
         return _submit_upload(
             upload=upload,
@@ -156,6 +171,7 @@ def document_submit(
             title=title,
             rights=rights,
             agreement_links=agreement_links,
+            guessed=guessed,
         )
     url = _check_submitted_url(url)
     canonical = canonicalize_url(url)
@@ -176,7 +192,8 @@ def document_submit(
                 title=title[:500],
                 canonical_url=canonical,
                 source_url=url,
-                rights=rights or Document.Rights.COPYRIGHTED,
+                rights=rights,
+                guessed_fields=guessed or None,
                 submitted_by=submitted_by,
                 feed=feed,
                 status=Document.Status.QUEUED,
@@ -203,6 +220,7 @@ def _submit_upload(
     title: str,
     rights: str,
     agreement_links: list,
+    guessed: list[str],
 ) -> Document:
     data = _read_upload(upload)
     sha256 = hashlib.sha256(data).hexdigest()
@@ -217,7 +235,8 @@ def _submit_upload(
             document = Document(
                 kind=kind,
                 title=title[:500],
-                rights=rights or Document.Rights.COPYRIGHTED,
+                rights=rights,
+                guessed_fields=guessed or None,
                 submitted_by=submitted_by,
                 sha256=sha256,
                 size=len(data),
@@ -504,9 +523,21 @@ def _apply(document: Document, content, sha256, name, extraction: Extraction, re
     document.text_sha256 = extraction.text_sha256 if extraction.text else ""
     document.page_offsets = extraction.page_offsets
     document.needs_ocr = extraction.needs_ocr
-    document.title = document.title or extraction.title or _title_from_name(name)
-    document.authors = document.authors or extraction.authors
+    guessed = set(document.guessed)
+    if not document.title:
+        document.title = extraction.title or _title_from_name(name)
+        if extraction.format == "pdf" or not extraction.title:
+            guessed.add("title")  # a PDF's own title field, or the file's name
+    if not document.authors and extraction.authors:
+        document.authors = extraction.authors
+        if extraction.format == "pdf":
+            guessed.add("authors")  # a PDF's author field names whoever made the file
+    if "kind" in guessed and extraction.format == "pdf" and document.kind == Document.Kind.NEWS:
+        document.kind = Document.Kind.OTHER
+    document.guessed_fields = sorted(guessed) or None
     document.published_on = document.published_on or extraction.published_on
+    document.file_created_on = extraction.file_created_on
+    document.file_modified_on = extraction.file_modified_on
     document.publisher = document.publisher or extraction.site_name
     document.language = extraction.language or document.language
     if result is not None:

@@ -381,9 +381,37 @@ def document_link_list_rows(*, document: Document) -> list[DocumentAgency]:
         ]
         if stale:
             DocumentAgency.objects.filter(pk__in=stale).delete()
-        if linked:
-            Document.objects.filter(pk=document.pk).update(updated_at=timezone.now())
+        facts = _list_facts(document, matches)
+        if linked or facts:
+            Document.objects.filter(pk=document.pk).update(updated_at=timezone.now(), **facts)
+            for name, value in facts.items():
+                setattr(document, name, value)
     return linked
+
+
+def _list_facts(document: Document, matches: list[ListRowMatch]) -> dict:
+    """What ICE's list says of a file it links, for the fields nobody decided yet.
+
+    The file is an MOA, a work of the U.S. government, and (as an MOA, not an
+    addendum) dated by its signing in the list's latest row: the file's own dates
+    say only when the PDF was made.
+    """
+    if not matches:
+        return {}
+    guessed = set(document.guessed)
+    facts: dict = {}
+    if "kind" in guessed:
+        facts["kind"] = Document.Kind.MOA
+    if "rights" in guessed:
+        facts["rights"] = Document.Rights.PUBLIC_DOMAIN
+    signed = [m.row.signed_on for m in matches if m.role == DocumentAgreement.Role.MOA]
+    signed = [day for day in signed if day is not None]
+    if signed and (document.published_on is None or "published_on" in guessed):
+        facts["published_on"] = signed[-1]
+    remaining = guessed - set(facts)
+    if remaining != guessed:
+        facts["guessed_fields"] = sorted(remaining) or None
+    return facts
 
 
 def _is_list_link(link: DocumentAgency) -> bool:

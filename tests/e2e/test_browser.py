@@ -189,3 +189,66 @@ def test_the_content_security_policy_refuses_nothing_the_portal_serves(browser_p
     # Swagger UI, drawn by its script files, lists the API's operations.
     page.get_by_text("/api/v1/agencies/", exact=True).first.wait_for()
     assert not refused
+
+
+PHONE = {"width": 375, "height": 812}
+LONG_WORD = "Supercalifragilisticexpialidocious" * 3
+# Each visible column heading that a reader cannot reach: neither inside the
+# viewport nor inside a scrolling region a keyboard can focus and a screen reader names.
+UNREACHABLE_COLUMNS_JS = """() => {
+  const width = window.innerWidth;
+  const scroller = (el) => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return p;
+    }
+    return null;
+  };
+  return Array.from(document.querySelectorAll('th')).filter((th) => th.offsetParent !== null)
+    .filter((th) => {
+      const box = th.getBoundingClientRect();
+      if (box.left >= 0 && box.right <= width + 1) return false;
+      const region = scroller(th);
+      return !(region && region.getBoundingClientRect().right <= width + 1
+        && region.tabIndex >= 0 && region.getAttribute('role') === 'region'
+        && (region.getAttribute('aria-label') || region.getAttribute('aria-labelledby')));
+    }).map((th) => th.textContent.trim());
+}"""
+
+
+def assert_fits_a_phone(page, name: str) -> None:
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= PHONE["width"], (name, overflowing(page, PHONE["width"]))
+    assert page.evaluate(UNREACHABLE_COLUMNS_JS) == [], name
+
+
+def test_on_a_phone_search_results_come_first_and_long_queries_wrap(browser_page, tmp_path):
+    page = browser_page
+    page.set_viewport_size(PHONE)
+    page.goto(page.base + f"/search/?q=Polk+OR+{LONG_WORD}")
+
+    first = page.locator(".search-results .hit").first.bounding_box()
+    facets = page.locator("#facets-heading").bounding_box()
+    assert first["y"] + first["height"] <= PHONE["height"], "the first result is below the fold"
+    assert first["x"] >= 0 and first["x"] + first["width"] <= PHONE["width"]
+    assert first["y"] < facets["y"]
+    assert_fits_a_phone(page, "search")
+    # The facets still narrow the results, without JavaScript.
+    page.locator("section[aria-labelledby='facet-state'] a", has_text="Georgia").first.click()
+    page.wait_for_url(re.compile(r"state=GA"))
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "search-375.png"), full_page=True)
+
+
+def test_on_a_phone_every_table_column_of_an_agency_and_the_statistics_is_reachable(
+    browser_page, tmp_path
+):
+    page = browser_page
+    page.set_viewport_size(PHONE)
+    for name, path in {
+        "agency": "/agencies/polk-county-sheriffs-office-ga/",
+        "stats": "/statistics/",
+        "agreements": "/agreements/",
+    }.items():
+        page.goto(page.base + path)
+        assert page.locator("th").count() > 0, name
+        assert_fits_a_phone(page, name)
+        page.screenshot(path=str(screenshot_dir(tmp_path) / f"{name}-375.png"), full_page=True)

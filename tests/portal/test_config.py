@@ -151,3 +151,46 @@ def test_development_and_keyless_commands_accept_any_key(tmp_path):
     keyless = run_manage("makemigrations", "--check", "--dry-run", DEBUG="0", SECRET_KEY="x")
     assert dev.returncode == 0, dev.stderr
     assert keyless.returncode == 0, keyless.stderr
+
+
+def make_dry_run(*args: str) -> list[str]:
+    """The commands ``make`` would run, without running them (no venv is created)."""
+    done = subprocess.run(
+        ["make", "--dry-run", "--always-make", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_the_readme_names_the_port_and_make_run_honours_it():
+    readme = (ROOT / "README.md").read_text()
+
+    assert "make run PORT=8001" in readme
+    assert any(
+        line.endswith("runserver 127.0.0.1:8001") for line in make_dry_run("run", "PORT=8001")
+    )
+
+
+def test_the_readme_names_the_system_packages_and_what_happens_without_them():
+    readme = (ROOT / "README.md").read_text()
+    packages = re.search(r"### System packages\n(.*?)\n## ", readme, re.S).group(1)
+
+    assert "apt-get install -y tesseract-ocr chromium" in packages
+    assert "needs OCR" in packages  # a scan without Tesseract
+    assert "skip" in packages  # the browser tests without chromium
+    # Nothing in the code runs poppler's tools, so no page tells anyone to install them.
+    code = "\n".join(p.read_text() for p in ROOT.glob("research/**/*.py"))
+    assert "pdftoppm" not in code and "pdftotext" not in code
+    assert "apt-get install -y tesseract-ocr poppler-utils" not in readme
+
+
+def test_make_run_says_first_whether_ocr_is_available():
+    commands = make_dry_run("run")
+    first_portal_step = next(i for i, line in enumerate(commands) if "manage.py" in line)
+    ocr = next(i for i, line in enumerate(commands) if "ocr_status" in line)
+
+    assert ocr < first_portal_step

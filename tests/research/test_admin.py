@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,42 @@ def test_a_link_added_by_hand_is_confirmed_and_manual(curator_client):
         "confirmed",
         curator_client.curator,
     )
+
+
+def test_the_change_page_hides_empty_fields_and_names_the_guesses(curator_client):
+    document = DocumentFactory(
+        status=Document.Status.NEEDS_REVIEW,
+        authors=[],
+        guessed_fields=["kind", "rights"],
+        file_created_on=None,
+    )
+    url = reverse("admin:research_document_change", args=[document.pk])
+
+    page = " ".join(curator_client.get(url).content.decode().split())
+
+    assert not re.search(r">\s*\[\]\s*</textarea>", page)  # authors: an empty box, not "[]"
+    for empty in ("Duplicate of:", "Status message:", "File created:", "Feed:"):
+        assert empty not in page, empty
+    assert "Guessed, please check:" in page
+    guessed = page.split("Guessed, please check:")[1][:300]
+    assert "kind, rights" in guessed, guessed
+
+
+def test_editing_a_guessed_field_settles_it_and_the_tick_settles_the_rest(curator_client):
+    document = DocumentFactory(
+        status=Document.Status.NEEDS_REVIEW, guessed_fields=["kind", "rights"]
+    )
+    url = reverse("admin:research_document_change", args=[document.pk])
+
+    data = form_data(curator_client.get(url))
+    data.update(rights="public_domain", authors="Ada Lovelace\nCharles Babbage")
+    assert curator_client.post(url, data).status_code == 302
+    document.refresh_from_db()
+    assert (document.guessed, document.authors) == (["kind"], ["Ada Lovelace", "Charles Babbage"])
+
+    data = form_data(curator_client.get(url))
+    data["guesses_checked"] = "on"
+    assert curator_client.post(url, data).status_code == 302
+    document.refresh_from_db()
+    assert document.guessed == []
+    assert "Guessed, please check" not in curator_client.get(url).content.decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 from datetime import date
 from pathlib import Path
@@ -240,3 +241,16 @@ def test_pdf_detected_by_content_even_if_served_as_octet_stream():
     assert sniff_format(content, "application/octet-stream") == "pdf"
     assert sniff_format(b"<!DOCTYPE html><html><body>x</body></html>", "") == "html"
     assert sniff_format(b"plain words", "text/plain") is None
+
+
+def test_ocr_status_names_tesseract_or_says_what_to_install(monkeypatch):
+    from research.extract import ocr_status
+
+    monkeypatch.setattr(extract_module, "tesseract_path", lambda: None)
+    assert ocr_status() == (
+        "OCR: not available — scanned MOAs will be held for OCR; "
+        "install tesseract-ocr (apt-get install -y tesseract-ocr)"
+    )
+    monkeypatch.undo()
+    if tesseract_path() is not None:
+        assert re.fullmatch(r"OCR: available \(tesseract \d+\.\d+.*\)", ocr_status())

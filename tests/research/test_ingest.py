@@ -504,3 +504,38 @@ def test_scan_with_ocr_off_is_kept_and_marked_needs_ocr(submit, settings):
     assert document.status == Document.Status.NEEDS_REVIEW
     assert document.needs_ocr is True
     assert "needs OCR (Re-extract in the admin)" in document.status_message
+
+
+def test_a_local_pdf_no_list_links_is_not_dated_or_filed_as_news_and_says_what_is_guessed(
+    submit,
+):
+    document = submit(upload=BAKER, filename="scan0001.pdf")
+
+    # Nothing says what it is: the safe guesses, marked as guesses for a curator.
+    assert document.kind == Document.Kind.OTHER
+    assert document.rights == Document.Rights.COPYRIGHTED
+    assert {"kind", "rights"} <= set(document.guessed)
+    # The PDF's own dates say when the file was made, not when the document was published.
+    assert document.published_on is None
+    assert document.file_created_on is not None
+
+
+def test_a_web_page_found_to_be_a_pdf_is_not_guessed_to_be_news(local_server, submit):
+    local_server.routes["/files/report"] = (
+        200,
+        {"Content-Type": "application/pdf"},
+        POLK.read_bytes(),
+    )
+
+    document = submit(url=local_server.url("/files/report"))
+
+    assert (document.kind, "kind" in document.guessed) == (Document.Kind.OTHER, True)
+
+
+def test_what_the_submitter_says_is_not_a_guess(local_server, submit):
+    local_server.routes["/news/sheriff"] = (200, HTML, ARTICLE)
+
+    document = submit(url=local_server.url("/news/sheriff"), kind="news", rights="copyrighted")
+
+    assert document.guessed == []
+    assert str(document.published_on) == "2025-03-04"  # the page's own date

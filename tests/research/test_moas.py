@@ -288,3 +288,41 @@ def test_a_curators_rejection_stands_when_the_list_links_the_file(
 
     link.refresh_from_db()
     assert (link.status, link.method) == ("rejected", "ice_list")
+
+
+def test_a_local_moa_is_dated_by_its_signing_in_the_list_not_by_the_pdfs_own_dates(
+    may_2025_list, django_capture_on_commit_callbacks, client
+):
+    """Arcadia's PDF was made 2025-02-18; ICE's list says the MOA was signed 2025-03-05."""
+    with django_capture_on_commit_callbacks(execute=True):
+        document = document_submit(upload=BUNDLED / "ArcadiaPDFL_TFM_MOA_030425.pdf")
+    document.refresh_from_db()
+
+    # Linked from ICE's list: an MOA and a work of the U.S. government, nothing left to guess.
+    assert (document.kind, document.rights) == ("moa", "public_domain")
+    assert document.published_on == dt.date(2025, 3, 5)
+    assert (document.file_created_on, document.file_modified_on) == (
+        dt.date(2025, 2, 18),
+        dt.date(2025, 4, 2),
+    )
+    assert "kind" not in document.guessed and "rights" not in document.guessed
+    document.status = Document.Status.PUBLISHED
+    document.save()
+    page = " ".join(client.get(document.get_absolute_url()).content.decode().split())
+    assert '<dt>Signed</dt><dd><time datetime="2025-03-05">March 5, 2025</time>' in page
+    assert "February 18, 2025" not in page and "Published" not in page.split("<dl")[1][:2000]
+    assert "2025-03-05" in page.split('id="cite-plain"')[1]
+
+
+def test_an_moa_fetched_for_its_agreement_gets_the_signing_date(
+    may_2025_list, local_server, django_capture_on_commit_callbacks
+):
+    folder = local_server.directory / "doclib" / "287gMOA"
+    folder.mkdir(parents=True)
+    shutil.copy(BUNDLED / "moas" / PIERCE, folder / PIERCE)
+    with django_capture_on_commit_callbacks(execute=True):
+        document = document_submit(url=local_server.url(f"doclib/287gMOA/{PIERCE}"), kind="moa")
+    document.refresh_from_db()
+
+    assert document.published_on == dt.date(2025, 2, 27)  # row 320's signing, not 2025-02-26
+    assert document.file_created_on == dt.date(2025, 2, 26)

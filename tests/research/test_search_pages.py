@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html as html_module
 import json
 import re
 from types import SimpleNamespace
@@ -159,3 +160,38 @@ def test_facet_links_read_as_the_page_permalinks_do(q, filters, sort):
             toggled = [v for v in values if v != value] if value in values else [*values, value]
             expected = state.url(filters={**filters, name: toggled})
             assert state.toggle(name, value) == expected, (name, value)
+
+
+def _hit_text(html: str, title: str) -> str:
+    """The words of the result whose title is ``title``, as a reader sees them."""
+    items = [li.split("</li>")[0] for li in html.split('<li class="hit')[1:]]
+    texts = [
+        html_module.unescape(" ".join(re.sub(r"<[^>]+>|^[^>]*>", "", li).split())) for li in items
+    ]
+    return next(text for text in texts if title in text)
+
+
+def test_an_agency_hit_reads_as_a_person_would_write_it(client):
+    from tests.research.factories import AgencyAliasFactory, AgreementFactory
+
+    duval = AgencyFactory(
+        name="Duval County Sheriff's Office",
+        state="FL",
+        county_name="Duval County",
+        agency_type="County",
+    )
+    AgreementFactory.create_batch(2, agency=duval)
+    AgencyAliasFactory(agency=duval, name="Jacksonville Sheriff's Office")
+
+    by_county = client.get(reverse("research:search"), {"q": "Duval"}).content.decode()
+    by_alias = client.get(reverse("research:search"), {"q": "Jacksonville"}).content.decode()
+
+    hit = _hit_text(by_county, "Duval County")
+    assert hit.endswith("Duval County Sheriff's Office Agency · FL · 2 agreements"), hit
+    assert "Florida FL" not in by_county
+    # Found by another spelling, the hit says which one.
+    assert "Also listed as “Jacksonville Sheriff's Office”" in _hit_text(by_alias, "Duval County")
+    api = client.get("/api/v1/search/", {"q": "Duval"}).json()["results"]
+    assert [(r["title"], r["agreements"], r["snippet_html"]) for r in api] == [
+        ("Duval County Sheriff's Office", 2, "")
+    ]
