@@ -234,6 +234,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "portal.tasks.heartbeat_task",
         "schedule": crontab(minute="*/15"),
     },
+    # Workers do this on start and every few seconds; beat is the backstop.
+    "portal-recover-work": {
+        "task": "portal.tasks.work_recover_task",
+        "schedule": crontab(minute="*/2"),
+    },
     # The database holds the document queue: re-send what a lost message left behind.
     "research-requeue-stale-documents": {
         "task": "research.tasks.documents_requeue_stale_task",
