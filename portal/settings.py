@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.DatabaseUnavailableMiddleware",
     # Static files come precompressed from WhiteNoise, above; pages and API
     # responses are compressed here (HTML shrinks about sixfold for little CPU).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -90,7 +91,16 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_config(env_str("DATABASE_URL"), VAR_DIR / "portal.sqlite3")}
+# The web server (portal/wsgi.py) sets a statement timeout; workers and commands
+# run long imports and have none unless DATABASE_STATEMENT_TIMEOUT says so.
+DATABASES = {
+    "default": database_config(
+        env_str("DATABASE_URL"),
+        VAR_DIR / "portal.sqlite3",
+        connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT", 5),
+        statement_timeout=env_int("DATABASE_STATEMENT_TIMEOUT", 0),
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,9 +8,11 @@ instead, so CI cannot pass while skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -347,3 +349,60 @@ def broker_at():
 
 def chromium_path() -> str:
     return CHROMIUM if Path(CHROMIUM).exists() else (shutil.which("chromium") or CHROMIUM)
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of this test's own (initdb into a temporary folder), to restart."""
+
+    def __init__(self, bindir: Path):
+        import tempfile
+
+        self.bindir = bindir
+        self.directory = Path(tempfile.mkdtemp(prefix="pg-own-"))
+        self.data = self.directory / "data"
+        self.port = next(p for p in range(5440, 5480) if _port_free(p))
+        if os.geteuid() == 0:  # initdb refuses root: run the cluster as postgres
+            shutil.chown(self.directory, "postgres", "postgres")
+
+    def url(self, name: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(map(shlex.quote, cmd))]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.directory / "log"), "-w",
+            "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_cluster():
+    """Start a PostgreSQL cluster of the test's own; skips without PostgreSQL's binaries."""
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        if _require_services():
+            pytest.fail("PostgreSQL's initdb is not installed, and CI requires it")
+        pytest.skip("needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin)")
+    cluster = PostgresCluster(Path(found[-1]).parent)
+    cluster.init()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
