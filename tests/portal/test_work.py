@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,13 @@ from research.services.ingest import document_submit
 from tests.conftest import start_celery_worker, stop_process
 from tests.research.factories import ResearcherFactory
 
-pytestmark = [pytest.mark.celery_worker, pytest.mark.redis, pytest.mark.postgres]
+
+def processes(test):
+    """Real worker processes on a Redis of the test's own and the PostgreSQL test database."""
+    for mark in (pytest.mark.celery_worker, pytest.mark.redis, pytest.mark.postgres):
+        test = mark(test)
+    return test
+
 
 DATA = Path(__file__).parent.parent / "agreements" / "data"
 PARTICIPATING = "participatingAgencies07112025pm.xlsx"
@@ -103,6 +110,7 @@ def worker_log(tmp_path) -> str:
     return (tmp_path / "workers.log").read_text()[-4000:]
 
 
+@processes
 def test_a_fetch_cut_by_a_killed_worker_is_finished_once_by_the_next(
     local_server, workers, tmp_path
 ):
@@ -131,6 +139,7 @@ def test_a_fetch_cut_by_a_killed_worker_is_finished_once_by_the_next(
     assert list(WorkItem.objects.values_list("state", flat=True)) == [WorkItem.State.DONE]
 
 
+@processes
 def test_an_import_cut_by_a_killed_worker_is_finished_once_by_the_next(
     local_server, workers, tmp_path, settings
 ):
@@ -169,6 +178,7 @@ def test_an_import_cut_by_a_killed_worker_is_finished_once_by_the_next(
     assert WorkItem.objects.count() == 1
 
 
+@processes
 def test_submissions_while_redis_is_stopped_are_done_when_it_returns(
     django_db_serialized_rollback, local_server, workers, redis_server, tmp_path, client
 ):
@@ -198,3 +208,94 @@ def test_submissions_while_redis_is_stopped_are_done_when_it_returns(
         RECOVERY_SECONDS,
     ), worker_log(tmp_path)
     assert Document.objects.count() == 1
+
+
+# --- Claims and recovery, in-process ------------------------------------------------
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The messages work_recover publishes, instead of a broker."""
+    from portal import work
+
+    published = []
+    monkeypatch.setattr(work, "_publish", lambda item: published.append(item.task_id))
+    return published
+
+
+def running_item(task_id: str, *, beat_seconds_ago: float, holder: str = "other:1:x") -> WorkItem:
+    beat = timezone.now() - timedelta(seconds=beat_seconds_ago)
+    return WorkItem.objects.create(
+        task_id=task_id,
+        task_name="research.tasks.document_process_task",
+        args=[1],
+        state=WorkItem.State.RUNNING,
+        holder=holder,
+        heartbeat_at=beat,
+        state_changed_at=beat,
+    )
+
+
+@pytest.mark.django_db
+def test_recovery_resends_work_whose_holder_stopped_beating_and_leaves_live_work(sent):
+    from portal.work import STALE_AFTER, work_recover
+
+    running_item("work-dead", beat_seconds_ago=STALE_AFTER.total_seconds() + 5)
+    running_item("work-alive", beat_seconds_ago=1)
+
+    assert work_recover() == 1
+    assert sent == ["work-dead"]
+    assert WorkItem.objects.get(task_id="work-dead").state == WorkItem.State.SENT
+    assert WorkItem.objects.get(task_id="work-alive").state == WorkItem.State.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_late_copy_of_finished_work_does_not_run_again():
+    from portal.work import work_claim, work_release
+
+    first = work_claim(task_id="beat-1", task_name="agreements.tasks.fetch_ice_lists_task",
+                       args=(), kwargs={})  # fmt: skip
+    assert first.run and not first.resumed
+    work_release(first.item, done=True)
+
+    again = work_claim(task_id="beat-1", task_name="agreements.tasks.fetch_ice_lists_task",
+                       args=(), kwargs={})  # fmt: skip
+    assert not again.run
+
+
+@pytest.mark.django_db
+def test_work_held_by_a_live_worker_is_not_taken_and_a_dead_ones_is_resumed():
+    from portal.work import STALE_AFTER, work_claim
+
+    running_item("work-alive", beat_seconds_ago=1)
+    running_item("work-dead", beat_seconds_ago=STALE_AFTER.total_seconds() + 5)
+
+    alive = work_claim(task_id="work-alive", task_name="x", args=(), kwargs={})
+    dead = work_claim(task_id="work-dead", task_name="x", args=(), kwargs={})
+    assert not alive.run
+    assert dead.run and dead.resumed
+
+
+@pytest.mark.django_db
+def test_work_that_could_not_be_sent_is_sent_once_the_broker_answers(
+    sent, monkeypatch, django_capture_on_commit_callbacks
+):
+    from portal import work
+    from research.tasks import document_process_task
+
+    def refuse(item):
+        raise ConnectionRefusedError("Redis is stopped")
+
+    monkeypatch.setattr(work, "_publish", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        item = work.work_enqueue(document_process_task, (7,))
+    item.refresh_from_db()
+    assert item.state == WorkItem.State.PENDING
+    WorkItem.objects.filter(pk=item.pk).update(
+        state_changed_at=timezone.now() - 2 * work.PENDING_GRACE
+    )
+
+    monkeypatch.setattr(work, "_publish", lambda item: sent.append(item.task_id))
+    assert work.work_recover() == 1
+    assert sent == [item.task_id]
+    assert WorkItem.objects.get(pk=item.pk).state == WorkItem.State.SENT
