@@ -37,8 +37,15 @@ KEEP_DONE = timedelta(days=2)
 RECOVER_INTERVAL_SECONDS = 15
 TASK_ID_PREFIX = "work-"
 
-# Who holds a claim: this process, distinct from a restarted one with the same pid.
-HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_holders: dict[int, str] = {}
+
+
+def holder() -> str:
+    """Who holds a claim: this process (a forked pool child is another), never a restarted one."""
+    pid = os.getpid()
+    if pid not in _holders:
+        _holders[pid] = f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+    return _holders[pid]
 
 
 def _publish(item: WorkItem) -> None:
@@ -151,7 +158,7 @@ def work_claim(*, task_id: str, task_name: str, args, kwargs) -> Claim:
                 return Claim(item, run=False)
             if (
                 item.state == WorkItem.State.RUNNING
-                and item.holder != HOLDER
+                and item.holder != holder()
                 and item.heartbeat_at
                 and now - item.heartbeat_at < STALE_AFTER
             ):
@@ -159,7 +166,7 @@ def work_claim(*, task_id: str, task_name: str, args, kwargs) -> Claim:
             # A holder recorded on an item not running is one that died (or retried).
             resumed = bool(item.holder)
             item.state = WorkItem.State.RUNNING
-            item.holder = HOLDER
+            item.holder = holder()
             item.heartbeat_at = now
             item.state_changed_at = now
             item.save()
@@ -170,7 +177,7 @@ def work_claim(*, task_id: str, task_name: str, args, kwargs) -> Claim:
 
 def work_release(item: WorkItem, *, done: bool) -> None:
     """Mark the work done, or sent again (a retry is on its way to the broker)."""
-    WorkItem.objects.filter(pk=item.pk, holder=HOLDER, state=WorkItem.State.RUNNING).update(
+    WorkItem.objects.filter(pk=item.pk, holder=holder(), state=WorkItem.State.RUNNING).update(
         state=WorkItem.State.DONE if done else WorkItem.State.SENT,
         state_changed_at=timezone.now(),
     )
@@ -186,7 +193,7 @@ def heartbeat(item: WorkItem):
             while not stop.wait(HEARTBEAT_INTERVAL.total_seconds()):
                 try:
                     WorkItem.objects.filter(
-                        pk=item.pk, holder=HOLDER, state=WorkItem.State.RUNNING
+                        pk=item.pk, holder=holder(), state=WorkItem.State.RUNNING
                     ).update(heartbeat_at=timezone.now())
                 except Exception:
                     logger.warning("Heartbeat of %s failed.", item, exc_info=True)
