@@ -106,6 +106,16 @@ def workers(transactional_db, settings, redis_server, broker_at, tmp_path):
         proc.log.close()
 
 
+@pytest.fixture
+def roles(transactional_db):
+    """The role groups of research migration 0006, which a transactional test's flush removed."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("research.migrations.0006_roles").create_roles(apps, None)
+
+
 def worker_log(tmp_path) -> str:
     return (tmp_path / "workers.log").read_text()[-4000:]
 
@@ -180,7 +190,7 @@ def test_an_import_cut_by_a_killed_worker_is_finished_once_by_the_next(
 
 @processes
 def test_submissions_while_redis_is_stopped_are_done_when_it_returns(
-    django_db_serialized_rollback, local_server, workers, redis_server, tmp_path, client
+    roles, local_server, workers, redis_server, tmp_path, client
 ):
     local_server.routes["/news/county-signs.html"] = (
         200,
