@@ -67,7 +67,7 @@ def restore(folder: Path, database_url: str, media_root: Path) -> subprocess.Com
     )
 
 
-def test_a_restored_backup_holds_every_record_and_every_file(tmp_path, new_database):
+def test_a_restored_backup_holds_every_record_and_every_file(roles, tmp_path, new_database):
     snapshot_import(
         file=DATA / "pendingAgencies06062025am.xlsx", filename="pendingAgencies06062025am.xlsx"
     )

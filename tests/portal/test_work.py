@@ -106,16 +106,6 @@ def workers(transactional_db, settings, redis_server, broker_at, tmp_path):
         proc.log.close()
 
 
-@pytest.fixture
-def roles(transactional_db):
-    """The role groups of research migration 0006, which a transactional test's flush removed."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("research.migrations.0006_roles").create_roles(apps, None)
-
-
 def worker_log(tmp_path) -> str:
     return (tmp_path / "workers.log").read_text()[-4000:]
 
