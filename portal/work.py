@@ -51,7 +51,14 @@ def holder() -> str:
 def _publish(item: WorkItem) -> None:
     from portal.celery import app
 
-    app.send_task(item.task_name, args=item.args, kwargs=item.kwargs, task_id=item.task_id)
+    # No result subscription: with Redis down, subscribing retries at length inside a request.
+    app.send_task(
+        item.task_name,
+        args=item.args,
+        kwargs=item.kwargs,
+        task_id=item.task_id,
+        ignore_result=True,
+    )
 
 
 def _mark_sent(pk: int) -> None:
