@@ -8,6 +8,7 @@ from celery import shared_task
 
 from agreements.services.fetch import ice_lists_fetch
 from portal.http import FetchError
+from portal.tasks import ClaimedTask
 
 MAX_RETRIES = 5
 
@@ -20,6 +21,7 @@ def retry_delay(retries: int) -> int:
 
 @shared_task(
     bind=True,
+    base=ClaimedTask,
     name="agreements.tasks.fetch_ice_lists_task",
     acks_late=True,
     max_retries=MAX_RETRIES,

@@ -23,6 +23,7 @@ FULL = {
     "bench_pages.py": ["--requests", "200"],
     "bench_api.py": ["--requests", "50"],
     "bench_search.py": ["-n", "100000"],
+    "bench_load.py": ["-n", "10000", "--duration", "60", "--concurrency", "8"],
 }
 QUICK = {
     "bench_import.py": ["--rows", "300", "--sequence", "5"],
@@ -31,6 +32,7 @@ QUICK = {
     "bench_pages.py": ["--requests", "20", "--no-gunicorn"],
     "bench_api.py": ["--requests", "10"],
     "bench_search.py": ["-n", "2000", "--no-gunicorn"],
+    "bench_load.py": ["-n", "2000", "--duration", "10", "--concurrency", "8"],
 }
 
 

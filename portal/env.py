@@ -106,8 +106,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def database_config(url: str, sqlite_path: Path) -> dict:
-    """Django DATABASES['default'] for ``DATABASE_URL``, or a SQLite file when unset."""
+def database_config(
+    url: str, sqlite_path: Path, *, connect_timeout: int = 5, statement_timeout: int = 0
+) -> dict:
+    """Django DATABASES['default'] for ``DATABASE_URL``, or a SQLite file when unset.
+
+    On PostgreSQL a connection attempt gives up after ``connect_timeout`` seconds
+    and, when ``statement_timeout`` is set, a statement after that many seconds,
+    so a database that is down or stuck fails a request instead of hanging it.
+    """
     if not url:
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return {
@@ -144,6 +151,10 @@ def database_config(url: str, sqlite_path: Path) -> dict:
             raise ConfigError(
                 f"DATABASE_URL names no database (add /DBNAME at the end): {redact_url(url)!r}."
             )
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", connect_timeout)
+        if statement_timeout:
+            options["options"] = f"-c statement_timeout={statement_timeout * 1000}"
     return config
 
 

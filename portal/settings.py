@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY, below
+    "portal.middleware.DatabaseUnavailableMiddleware",
     # Static files come precompressed from WhiteNoise, above; pages and API
     # responses are compressed here (HTML shrinks about sixfold for little CPU).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -101,7 +102,16 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_config(env_str("DATABASE_URL"), VAR_DIR / "portal.sqlite3")}
+# The web server (portal/wsgi.py) sets a statement timeout; workers and commands
+# run long imports and have none unless DATABASE_STATEMENT_TIMEOUT says so.
+DATABASES = {
+    "default": database_config(
+        env_str("DATABASE_URL"),
+        VAR_DIR / "portal.sqlite3",
+        connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT", 5),
+        statement_timeout=env_int("DATABASE_STATEMENT_TIMEOUT", 0),
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -317,6 +327,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "portal-heartbeat": {
         "task": "portal.tasks.heartbeat_task",
         "schedule": crontab(minute="*/15"),
+    },
+    # Workers do this on start and every few seconds; beat is the backstop.
+    "portal-recover-work": {
+        "task": "portal.tasks.work_recover_task",
+        "schedule": crontab(minute="*/2"),
     },
     # The database holds the document queue: re-send what a lost message left behind.
     "research-requeue-stale-documents": {

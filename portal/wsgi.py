@@ -8,6 +8,8 @@ import os
 import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+# No page waits on one query longer than this; gunicorn's own timeout is longer.
+os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT", "20")
 
 from portal.env import ConfigError, env_str, redact_url
 

@@ -8,6 +8,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from portal.http import FetchError
+from portal.tasks import ClaimedTask
 from research.models import Document
 from research.services.ingest import (
     document_process,
@@ -21,6 +22,7 @@ PROCESS_TIME_LIMIT = 6 * 60
 
 @shared_task(
     bind=True,
+    base=ClaimedTask,
     name="research.tasks.document_process_task",
     acks_late=True,
     reject_on_worker_lost=True,
@@ -42,7 +44,11 @@ def document_process_task(self, document_id: int) -> str:
     """
     retry = not self.request.is_eager and self.request.retries < self.max_retries
     try:
-        document = document_process(document_id=document_id, retry_transient=retry)
+        document = document_process(
+            document_id=document_id,
+            retry_transient=retry,
+            resume=getattr(self.request, "resumed", False),
+        )
     except Document.DoesNotExist:
         return "missing"
     except SoftTimeLimitExceeded:

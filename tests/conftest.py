@@ -8,9 +8,11 @@ instead, so CI cannot pass while skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -116,6 +118,16 @@ def _media_root(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture
+def roles(transactional_db):
+    """The role groups of research migration 0006, which a transactional test's flush removed."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("research.migrations.0006_roles").create_roles(apps, None)
+
+
 # --- A local HTTP server: ingestion tests never leave loopback. ----------------
 
 
@@ -197,22 +209,17 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{user}@{host}:{port}/{db['NAME']}"
 
 
-@pytest.fixture
-def celery_worker(transactional_db, settings):
-    """Start ``celery worker`` against Redis and the test database; yield the app.
-
-    Use with ``@pytest.mark.celery_worker``. Tasks sent from the test go to Redis
-    (eager mode is switched off) and the worker sees the committed test data.
-    """
-    from portal.celery import app
-
+def start_celery_worker(
+    *, redis_url: str, media_root: Path, log_path: Path, loopback: bool
+) -> subprocess.Popen:
+    """Start ``celery worker`` against ``redis_url`` and the test database; wait until ready."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.test_settings",
         "DATABASE_URL": database_url_for_subprocess(),
-        "REDIS_URL": settings.REDIS_URL,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "FETCH_ALLOW_LOOPBACK": "1" if settings.FETCH_ALLOW_LOOPBACK else "0",
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(media_root),
+        "FETCH_ALLOW_LOOPBACK": "1" if loopback else "0",
         "PYTHONUNBUFFERED": "1",
     }
     cmd = [
@@ -229,36 +236,206 @@ def celery_worker(transactional_db, settings):
         "--without-heartbeat",
         f"--hostname=test-{_free_port()}@localhost",
     ]
-    log = open(Path(settings.MEDIA_ROOT).parent / "worker.log", "w+")  # noqa: SIM115
+    log = open(log_path, "a+")  # noqa: SIM115
+    start = log.seek(0, os.SEEK_END)
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    proc.log = log
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        log.seek(start)
+        if " ready." in log.read():
+            return proc
+        if proc.poll() is not None:
+            log.seek(start)
+            pytest.fail(f"celery worker exited early:\n{log.read()[-3000:]}")
+        time.sleep(0.2)
+    stop_process(proc)
+    pytest.fail("celery worker did not become ready within 60 s")
+
+
+def stop_process(proc: subprocess.Popen, *, kill: bool = False) -> None:
+    """End a process started in its own session: SIGKILL at once, or SIGTERM then SIGKILL."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings):
+    """Start ``celery worker`` against Redis and the test database; yield the app.
+
+    Use with ``@pytest.mark.celery_worker``. Tasks sent from the test go to Redis
+    (eager mode is switched off) and the worker sees the committed test data.
+    """
+    from portal.celery import app
+
+    proc = start_celery_worker(
+        redis_url=settings.REDIS_URL,
+        media_root=Path(settings.MEDIA_ROOT),
+        log_path=Path(settings.MEDIA_ROOT).parent / "worker.log",
+        loopback=settings.FETCH_ALLOW_LOOPBACK,
     )
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = False
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            log.seek(0)
-            if " ready." in log.read():
-                break
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"celery worker exited early:\n{log.read()[-3000:]}")
-            time.sleep(0.2)
-        else:
-            pytest.fail("celery worker did not become ready within 60 s")
-        app.worker_log = log  # let tests read the log on failure
+        app.worker_log = proc.log  # let tests read the log on failure
         yield app
     finally:
         app.conf.task_always_eager = previous
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        stop_process(proc)
+        proc.log.close()
+
+
+# --- Servers of our own, to stop and start in fault tests. -----------------------
+
+
+class RedisServer:
+    """A redis-server of this test's own on a port of 6410-6419, without persistence."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = next(p for p in range(6410, 6420) if _port_free(p))
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while not _redis_answers(self.url):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                pytest.fail(f"redis-server did not start on port {self.port}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, kill=True)
+            self.proc = None
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A Redis of this test's own (to stop and start); skips without redis-server."""
+    if shutil.which("redis-server") is None:
+        if _require_services():
+            pytest.fail("redis-server is not installed, and CI requires it")
+        pytest.skip("needs redis-server on PATH for a Redis of the test's own")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def broker_at():
+    """Point this process's Celery app at another broker, with eager mode off; restore after."""
+    from portal.celery import app
+
+    saved = (app.conf.broker_url, app.conf.task_always_eager)
+
+    def repoint(url: str):
+        app.conf.broker_url = url
+        app.conf.task_always_eager = False
+        app._pool = None
+        app.amqp._producer_pool = None
+        return app
+
+    yield repoint
+    app.conf.broker_url, app.conf.task_always_eager = saved
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def chromium_path() -> str:
     return CHROMIUM if Path(CHROMIUM).exists() else (shutil.which("chromium") or CHROMIUM)
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of this test's own (initdb into a temporary folder), to restart."""
+
+    def __init__(self, bindir: Path):
+        import tempfile
+
+        self.bindir = bindir
+        self.directory = Path(tempfile.mkdtemp(prefix="pg-own-"))
+        self.data = self.directory / "data"
+        self.port = next(p for p in range(5440, 5480) if _port_free(p))
+        if os.geteuid() == 0:  # initdb refuses root: run the cluster as postgres
+            shutil.chown(self.directory, "postgres", "postgres")
+
+    def url(self, name: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(map(shlex.quote, cmd))]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.directory / "log"), "-w",
+            "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_cluster():
+    """Start a PostgreSQL cluster of the test's own; skips without PostgreSQL's binaries."""
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        if _require_services():
+            pytest.fail("PostgreSQL's initdb is not installed, and CI requires it")
+        pytest.skip("needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin)")
+    cluster = PostgresCluster(Path(found[-1]).parent)
+    cluster.init()
+    cluster.start()
+    yield cluster
+    cluster.destroy()

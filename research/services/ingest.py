@@ -283,14 +283,19 @@ def _set_status(document: Document, status: str, message: str = "", code: str = 
     document.status_changed_at = timezone.now()
 
 
-def _claim(document_id: int) -> Document | None:
-    """Mark the document fetching, or None if it is done or another worker has it."""
+def _claim(document_id: int, *, resume: bool = False) -> Document | None:
+    """Mark the document fetching, or None if it is done or another worker has it.
+
+    ``resume`` takes over a document left fetching by a worker known to be dead.
+    """
     with transaction.atomic():
         document = Document.objects.select_for_update().get(pk=document_id)
         if document.status in _DONE or document.status == Document.Status.FAILED:
             return None
-        if document.status == Document.Status.FETCHING and (
-            document.status_changed_at
+        if (
+            document.status == Document.Status.FETCHING
+            and not resume
+            and document.status_changed_at
             and timezone.now() - document.status_changed_at < STALE_FETCHING
         ):
             return None
@@ -354,15 +359,17 @@ def _download(document: Document) -> tuple[bytes, str, str, object] | None:
     raise ExtractionError("The document has neither a URL nor a file.", code="empty")
 
 
-def document_process(*, document_id: int, retry_transient: bool = False) -> Document:
+def document_process(
+    *, document_id: int, retry_transient: bool = False, resume: bool = False
+) -> Document:
     """Fetch (or read), extract, de-duplicate and link one queued document.
 
     Returns the document that holds the content: the original when this one
     turned out to be a duplicate. With ``retry_transient`` a transient fetch
     error is re-raised after the document is queued again, for the task to
-    retry with backoff.
+    retry with backoff. ``resume`` continues work a dead worker left fetching.
     """
-    document = _claim(document_id)
+    document = _claim(document_id, resume=resume)
     if document is None:
         return _original(Document.objects.get(pk=document_id))
     try:

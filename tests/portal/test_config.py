@@ -116,6 +116,15 @@ def test_unset_database_url_means_sqlite_file(tmp_path):
     assert (tmp_path / "var").is_dir()
 
 
+def test_postgresql_connections_and_statements_give_up_instead_of_hanging(tmp_path):
+    config = database_config(
+        "postgres://postgres@127.0.0.1:5432/portal", Path("unused"), statement_timeout=20
+    )
+    assert config["OPTIONS"]["connect_timeout"] == 5
+    assert config["OPTIONS"]["options"] == "-c statement_timeout=20000"
+    assert config["CONN_HEALTH_CHECKS"] is True
+
+
 def test_unset_redis_url_means_no_broker():
     assert redis_url("") == ""
 
