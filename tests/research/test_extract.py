@@ -240,3 +240,16 @@ def test_pdf_detected_by_content_even_if_served_as_octet_stream():
     assert sniff_format(content, "application/octet-stream") == "pdf"
     assert sniff_format(b"<!DOCTYPE html><html><body>x</body></html>", "") == "html"
     assert sniff_format(b"plain words", "text/plain") is None
+
+
+def test_a_spreadsheet_named_pdf_is_called_what_it_is():
+    """The type comes from the bytes: a renamed spreadsheet is not called a PDF."""
+    sheet = (
+        Path(__file__).parents[2] / "data/ice-287g/pendingAgencies06062025am.xlsx"
+    ).read_bytes()
+
+    with pytest.raises(ExtractionError) as info:
+        extract(sheet, content_type="application/pdf", filename="moa.pdf")
+
+    assert str(info.value.message).startswith("This file is a spreadsheet (xlsx), not a PDF")
+    assert info.value.code == "unsupported_type"
