@@ -104,5 +104,5 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         summary="A document's processing status and error", responses=DocumentStatusSerializer
     )
     @action(detail=True, methods=["get"], url_path="status", url_name="status")
-    def status_(self, request: Request, pk=None) -> Response:
+    def status_(self, request: Request, pk=None, format=None) -> Response:
         return Response(DocumentStatusSerializer(self.get_object()).data)
