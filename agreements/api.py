@@ -25,12 +25,12 @@ from agreements.serializers import (
     AgencySerializer,
     AgreementEventSerializer,
     AgreementSerializer,
-    ErrorSerializer,
     SnapshotDetailSerializer,
     SnapshotRowSerializer,
     SnapshotSerializer,
     StatsSerializer,
 )
+from portal.api_schema import ErrorSerializer
 
 
 class Pagination(PageNumberPagination):

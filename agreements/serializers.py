@@ -302,7 +302,3 @@ class StatsSerializer(serializers.Serializer):
         "to one decimal.",
     )
     pending = StatsPendingSerializer(allow_null=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()

@@ -37,3 +37,5 @@ urlpatterns = [
 
 admin.site.site_header = "287(g) portal curation"
 admin.site.site_title = "287(g) portal"
+
+handler404 = "portal.views.not_found"
