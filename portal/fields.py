@@ -61,9 +61,14 @@ def parse_id(text: str) -> int | None:
 
 
 class IdFilter(django_filters.NumberFilter):
-    """A row id: a whole number that a database id can be."""
+    """A row id: a whole number from 1 to ``MAX_ID``."""
 
     field_class = forms.IntegerField
 
-    def get_max_validator(self) -> MaxValueValidator:
-        return MaxValueValidator(MAX_ID)
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+    def get_max_validator(self) -> None:
+        return None  # the field's own max_value bounds it

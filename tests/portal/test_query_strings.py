@@ -65,6 +65,7 @@ ODD_VALUES = [
     "10000-01-01",
     "2025-02-30",
     "99999999999999999999999999",
+    "-9223372036854775809",
     "-1",
     "0",
     "1e400",
@@ -198,3 +199,14 @@ def test_a_nul_byte_in_a_path_or_an_unknown_feed_state_is_not_found(client, port
     client.raise_request_exception = False
 
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("number", ["-9223372036854775809", "99999999999999999999999999"])
+def test_a_number_no_id_can_be_is_a_clear_400_in_the_api_and_no_filter_on_a_page(
+    client, portal_data, number
+):
+    api = client.get("/api/v1/events/", {"agreement": number})
+    page = client.get("/changes/", {"agreement": number})
+
+    assert api.status_code == 400 and "agreement" in api.json()
+    assert page.status_code == 200
