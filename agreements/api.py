@@ -14,18 +14,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agreements import selectors
-from agreements.filters import AgencyFilter, AgreementEventFilter, AgreementFilter, SnapshotFilter
+from agreements.filters import (
+    AgencyFilter,
+    AgreementEventFilter,
+    AgreementFilter,
+    AsOfForm,
+    SnapshotFilter,
+)
 from agreements.serializers import (
     AgencySerializer,
     AgreementEventSerializer,
     AgreementSerializer,
-    ErrorSerializer,
     SnapshotDetailSerializer,
     SnapshotRowSerializer,
     SnapshotSerializer,
-    StatsQuerySerializer,
     StatsSerializer,
 )
+from portal.api_schema import ErrorSerializer
 
 
 class Pagination(PageNumberPagination):
@@ -42,6 +47,8 @@ class AgencyViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = Pagination
     filterset_class = AgencyFilter
     lookup_field = "slug"
+    # As the pages' <slug:slug>: any other text (a NUL byte included) is no agency (404).
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
     def get_queryset(self):
         return selectors.agency_list()
@@ -126,12 +133,13 @@ class StatsView(APIView):
         The list in force on day D is the latest participating list published on
         or before the end of D.
         """
-        query = StatsQuerySerializer(data=request.query_params)
+        query = AsOfForm(request.query_params)
         if not query.is_valid():
             return Response(
-                {"detail": str(query.errors["as_of"][0])}, status=status.HTTP_400_BAD_REQUEST
+                {"detail": f"as_of: {query.errors['as_of'][0]}"},
+                status=status.HTTP_400_BAD_REQUEST,
             )
-        as_of = query.validated_data.get("as_of")
+        as_of = query.cleaned_data.get("as_of")
         stats = selectors.stats_as_of(as_of)
         if stats is None:
             return Response({"detail": _no_list_sentence(as_of)}, status=status.HTTP_404_NOT_FOUND)

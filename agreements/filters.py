@@ -5,26 +5,49 @@ from __future__ import annotations
 import datetime as dt
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
-from django.utils.translation import gettext_lazy as _
 
 from agreements import selectors
 from agreements.models import Agency, AgencyKind, Agreement, AgreementEvent, ListSnapshot
-
-DATE_ERROR = _("Write the date as YYYY-MM-DD, for example 2025-07-01.")
-DATE_HELP = "A day written YYYY-MM-DD."
+from portal.fields import DayField, DayFilter, IdFilter
 
 
-def _date_filter(help_text: str, **kwargs) -> django_filters.DateFilter:
-    return django_filters.DateFilter(
-        help_text=help_text,
-        input_formats=["%Y-%m-%d"],
-        error_messages={"invalid": DATE_ERROR},
-        **kwargs,
+def _date_filter(help_text: str, **kwargs) -> DayFilter:
+    return DayFilter(help_text=help_text, **kwargs)
+
+
+class AsOfForm(forms.Form):
+    """The ``?as_of=`` of the statistics, state and agency pages and of the statistics API."""
+
+    as_of = DayField(
+        label="As of",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The figures of the latest ICE list published on or before this day.",
     )
 
 
 MODEL_CHOICES = Agreement._meta.get_field("model").choices
+
+
+class StateModelForm(forms.Form):
+    """The ``?state=`` and ``?model=`` of one list's rows or of the changes feed.
+
+    An invalid value (a NUL byte, an unknown model) is no filter.
+    """
+
+    state = forms.CharField(required=False)  # strips white space, refuses NUL bytes
+    model = forms.ChoiceField(choices=MODEL_CHOICES, required=False)
+
+    def clean_state(self) -> str:
+        return self.cleaned_data["state"].upper()[:2]
+
+    @property
+    def chosen(self) -> tuple[str, str]:
+        """The state and model to show (blank: any)."""
+        self.is_valid()
+        return self.cleaned_data.get("state", ""), self.cleaned_data.get("model", "")
 
 
 class FilterSet(django_filters.FilterSet):
@@ -107,7 +130,7 @@ class AgreementFilter(CriteriaFilterSet):
 
 class AgreementEventFilter(FilterSet):
     agency = django_filters.CharFilter(field_name="agency__slug", help_text="Agency slug.")
-    agreement = django_filters.NumberFilter(field_name="agreement_id", help_text="Agreement id.")
+    agreement = IdFilter(field_name="agreement_id", help_text="Agreement id.")
     state = django_filters.CharFilter(
         field_name="agency__state", method="filter_state", help_text="USPS code, e.g. TX."
     )

@@ -211,6 +211,14 @@ class ListSnapshotQuerySet(models.QuerySet):
         return self.order_by("-published_at", "-sha256")
 
 
+# The warnings that hold a list for a curator, and the sentence that ends each.
+HOLD_CODES = frozenset({"publication_doubt", "list_stale", "list_shrank", "list_all_new"})
+HELD = (
+    "It is kept but held: no agreement is ended and no event recorded until a curator applies it "
+    "(admin action, or import it again with --accept-shrink)."
+)
+
+
 class ListSnapshot(models.Model):
     """One ICE spreadsheet, kept byte for byte: a version of the record."""
 
@@ -293,6 +301,17 @@ class ListSnapshot(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("agreements:snapshot-detail", kwargs={"pk": self.pk})
+
+    @property
+    def held_reasons(self) -> list[str]:
+        """Why this list is held out of the history (none once a curator applied it)."""
+        if not self.held:
+            return []
+        return [
+            w["message"].removesuffix(f" {HELD}")
+            for w in self.warnings or []
+            if w.get("code") in HOLD_CODES
+        ]
 
 
 class SnapshotRow(models.Model):

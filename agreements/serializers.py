@@ -187,12 +187,19 @@ class SnapshotSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     warning_count = serializers.SerializerMethodField()
+    held_reasons = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Why a held list is left out of the history until a curator applies it.",
+    )
 
     class Meta:
         model = ListSnapshot
         fields = [
             "id",
             "kind",
+            "held",
+            "held_reasons",
             "published_at",
             "published_at_source",
             "sha256",
@@ -295,18 +302,3 @@ class StatsSerializer(serializers.Serializer):
         "to one decimal.",
     )
     pending = StatsPendingSerializer(allow_null=True)
-
-
-class StatsQuerySerializer(serializers.Serializer):
-    as_of = serializers.DateField(
-        required=False,
-        allow_null=True,
-        input_formats=["%Y-%m-%d"],
-        error_messages={
-            "invalid": "as_of must be a date written YYYY-MM-DD, for example 2025-07-01."
-        },
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()

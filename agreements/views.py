@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Callable
 
 import us
-from django import forms
 from django.contrib.syndication.views import Feed
 from django.core.cache import cache
 from django.core.paginator import Paginator
@@ -27,7 +26,13 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_safe
 
 from agreements import charts, selectors
-from agreements.filters import AgencyFilter, AgreementEventFilter, AgreementFilter
+from agreements.filters import (
+    AgencyFilter,
+    AgreementEventFilter,
+    AgreementFilter,
+    AsOfForm,
+    StateModelForm,
+)
 from agreements.models import AgencyKind, Agreement, ListSnapshot, SupportModel
 from portal.exports import Column, export_links, export_response, requested_format
 
@@ -167,16 +172,6 @@ def _facet_groups(request: HttpRequest, filters: dict, facets: dict) -> list[dic
             }
         )
     return groups
-
-
-class AsOfForm(forms.Form):
-    as_of = forms.DateField(
-        label="As of",
-        required=False,
-        input_formats=["%Y-%m-%d"],
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The figures of the latest ICE list published on or before this day.",
-    )
 
 
 def _as_of(request: HttpRequest) -> tuple[AsOfForm, dt.date | None]:
@@ -348,9 +343,7 @@ ROW_COLUMNS = [
 def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One ICE file: download, sha256, warnings, and its rows (filterable by state/model)."""
     snapshot = selectors.snapshot_get(pk)
-    state = request.GET.get("state", "").strip().upper()[:2]
-    model = request.GET.get("model", "")
-    model = model if model in SupportModel else ""
+    state, model = StateModelForm(request.GET).chosen
     rows = selectors.snapshot_rows_filtered(snapshot, state=state, model=model)
     if fmt := requested_format(request):
         return export_response(
@@ -691,7 +684,11 @@ class ChangesFeed(Feed):
     description_template = None
 
     def get_object(self, request: HttpRequest, *args, **kwargs) -> str:
-        return request.GET.get("state", "").strip().upper()[:2]
+        state, _model = StateModelForm(request.GET).chosen
+        found = us.states.lookup(state) if state else None
+        if state and (found is None or found.abbr != state):
+            raise Http404("No such state: use a USPS code such as TX.")
+        return state
 
     def title(self, state: str) -> str:
         where = f" in {state_name(state)}" if state else ""
@@ -736,6 +733,8 @@ class ChangesFeed(Feed):
 SNAPSHOT_COLUMNS = [
     Column("id"),
     Column("kind"),
+    Column("held"),
+    Column("held_reasons"),
     Column("published_at"),
     Column("published_at_source"),
     Column("original_filename"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,7 +32,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# What starts a formula in a spreadsheet, also after leading white space and in
+# full-width or small forms (NFKC reads "＝" and "﹦" as "=").
+FORMULA_STARTS = frozenset("=+-@")
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,14 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _formula_like(text: str) -> bool:
+    """Whether a spreadsheet could read ``text`` as a formula (or a control prefix)."""
+    if text[:1] in ("\t", "\r", "\n"):
+        return True
+    head = unicodedata.normalize("NFKC", text.lstrip()[:1])[:1]
+    return head in FORMULA_STARTS
+
+
 def _csv_value(value: Any) -> str:
     if value is None:
         return ""
@@ -92,7 +103,7 @@ def _csv_value(value: Any) -> str:
     value = _json_value(value)
     text = str(value)
     # A cell starting with "=" is a formula to a spreadsheet: keep it text.
-    if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and _formula_like(text):
         return "'" + text
     return text
 

@@ -47,3 +47,5 @@ urlpatterns = [
     path("", include("agreements.urls")),
     path("", include("research.urls")),
 ]
+
+handler404 = "portal.views.not_found"

@@ -68,3 +68,12 @@ def api_root(request):
     links["schema"] = request.build_absolute_uri(reverse("api-schema"))
     links["docs"] = request.build_absolute_uri(reverse("api-docs"))
     return JsonResponse(links)
+
+
+def not_found(request, exception):
+    """The 404 page; under /api/ a JSON error like the API's own, which API clients can read."""
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "No such address in the API; see /api/docs/."}, status=404)
+    return page_not_found(request, exception)

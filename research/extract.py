@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import filetype
+
 from portal.units import size_text
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,50 @@ def sniff_format(content: bytes, content_type: str = "", filename: str = "") -> 
     return None
 
 
+# What a file that is neither HTML nor PDF is, by its first bytes, in words.
+_TYPE_NAMES = {
+    "xlsx": "a spreadsheet (xlsx)",
+    "xls": "a spreadsheet (xls)",
+    "ods": "a spreadsheet (ods)",
+    "docx": "a Word document (docx)",
+    "doc": "a Word document (doc)",
+    "odt": "a text document (odt)",
+    "pptx": "a presentation (pptx)",
+    "zip": "a ZIP archive",
+    "png": "an image (png)",
+    "jpg": "an image (jpeg)",
+    "gif": "an image (gif)",
+    "webp": "an image (webp)",
+    "tif": "an image (tiff)",
+}
+
+
+def _unsupported(content: bytes, content_type: str, filename: str) -> ExtractionError:
+    """The refusal of a file that is neither HTML nor PDF, naming what it really is.
+
+    The type comes from the file's own bytes, not its name or declared type, so
+    a spreadsheet renamed ``.pdf`` is called a spreadsheet.
+    """
+    declared = content_type.split(";", 1)[0].strip().lower()
+    guessed = filetype.guess(content[:8192])
+    if guessed is not None:
+        real = _TYPE_NAMES.get(guessed.extension, f"a {guessed.extension} file ({guessed.mime})")
+    else:
+        known = declared and declared not in {"application/pdf", *HTML_TYPES}
+        real = f"of type {declared}" if known else "of an unknown type"
+    if declared == "application/pdf" or filename.lower().endswith(".pdf"):
+        message = f"This file is {real}, not a PDF: only PDFs and HTML pages can be processed."
+    elif declared in HTML_TYPES or filename.lower().endswith((".html", ".htm")):
+        message = (
+            f"This file is {real}, not an HTML page: only PDFs and HTML pages can be processed."
+        )
+    else:
+        message = (
+            f"This file is {real}, neither an HTML page nor a PDF; only those two can be processed."
+        )
+    return ExtractionError(message, code="unsupported_type")
+
+
 def _gunzip(content: bytes, max_bytes: int) -> bytes:
     decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
     try:
@@ -177,11 +223,7 @@ def extract(
         return extract_pdf(content, ocr=ocr)
     if kind == "html":
         return extract_html(content, url=url, charset=charset)
-    shown = content_type.split(";", 1)[0].strip() or "an unknown type"
-    raise ExtractionError(
-        f"The file is {shown}, neither an HTML page nor a PDF; only those two can be processed.",
-        code="unsupported_type",
-    )
+    raise _unsupported(content, content_type, filename)
 
 
 # --- HTML ----------------------------------------------------------------------

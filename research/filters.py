@@ -6,6 +6,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from portal.fields import FIRST_DAY, LAST_DAY, DayFilter, parse_id
 from research.models import Document, DocumentAgency
 
 
@@ -15,10 +16,10 @@ class DocumentFilter(django_filters.FilterSet):
     rights = django_filters.MultipleChoiceFilter(choices=Document.Rights.choices)
     agency = django_filters.CharFilter(method="filter_agency", label=_("Agency (slug or id)"))
     state = django_filters.CharFilter(method="filter_state", label=_("State (USPS code)"))
-    published_after = django_filters.DateFilter(
+    published_after = DayFilter(
         field_name="published_on", lookup_expr="gte", label=_("Published on or after")
     )
-    published_before = django_filters.DateFilter(
+    published_before = DayFilter(
         field_name="published_on", lookup_expr="lte", label=_("Published on or before")
     )
     tag = django_filters.CharFilter(field_name="tags__slug", label=_("Tag (slug)"))
@@ -46,7 +47,8 @@ class DocumentFilter(django_filters.FilterSet):
 
     def filter_agency(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
-        lookup = {"pk": int(value)} if value.isdigit() else {"slug": value}
+        pk = parse_id(value)
+        lookup = {"pk": pk} if pk is not None else {"slug": value}
         return queryset.filter(self._about(**lookup)).distinct()
 
     def filter_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -54,5 +56,7 @@ class DocumentFilter(django_filters.FilterSet):
 
     def filter_year(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         # The page's year menu offers only years; anything else is no filter, as before.
-        value = value.strip()
-        return queryset.filter(published_on__year=int(value)) if value.isdigit() else queryset
+        year = parse_id(value)
+        if year is None or not FIRST_DAY.year <= year <= LAST_DAY.year:
+            return queryset
+        return queryset.filter(published_on__year=year)

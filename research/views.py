@@ -61,7 +61,8 @@ def document_list(request: HttpRequest) -> HttpResponse:
             meta={"filters": {k: v for k, v in request.GET.items() if k != "format"}},
         )
     page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
-    agency_slug = request.GET.get("agency", "")
+    # The cleaned value: a NUL byte or other invalid text never reaches the database.
+    agency_slug = filterset.form.cleaned_data.get("agency", "") if filterset.is_valid() else ""
     query = request.GET.copy()
     for name in ("page", "format"):
         query.pop(name, None)

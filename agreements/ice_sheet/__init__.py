@@ -34,6 +34,7 @@ from agreements.ice_sheet.header import find_sheet
 from agreements.ice_sheet.links import ice_url
 from agreements.ice_sheet.rows import RowReader, raw_labels
 from agreements.ice_sheet.xlsx import (
+    DAMAGED_XML_ERRORS,
     DAMAGED_ZIP_ERRORS,
     core_times,
     open_archive,
@@ -78,6 +79,11 @@ def read_ice_sheet(source: Path | str | BinaryIO | bytes, *, filename: str = "")
     except DAMAGED_ZIP_ERRORS as exc:
         raise IceSheetError(
             f"{name} is damaged: part of it cannot be unpacked ({exc}); download it again."
+        ) from exc
+    except DAMAGED_XML_ERRORS as exc:
+        raise IceSheetError(
+            f"{name} is damaged: part of the workbook is not well-formed XML ({exc}); "
+            "download it again."
         ) from exc
     finally:
         workbook.close()

@@ -19,6 +19,7 @@ from agreements.ice_sheet.base import (
     SheetLayout,
     SheetWarning,
 )
+from agreements.ice_sheet.xlsx import worksheet_rows
 
 # --- Worksheet and header ---------------------------------------------------
 
@@ -74,8 +75,8 @@ def find_sheet(workbook: Any, name: str) -> tuple[SheetLayout, list[SheetWarning
     for worksheet in sheets:
         if not hasattr(worksheet, "iter_rows"):
             continue  # a chartsheet
-        rows = worksheet.iter_rows(
-            min_row=1, max_row=HEADER_SCAN_ROWS, max_col=MAX_COLUMNS, values_only=True
+        rows = worksheet_rows(
+            worksheet, min_row=1, max_row=HEADER_SCAN_ROWS, max_col=MAX_COLUMNS, values_only=True
         )
         for number, values in enumerate(rows, start=1):
             candidate = _header_candidate(values)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
+from xml.etree import ElementTree
 
 from lxml import etree
 from openpyxl.utils import column_index_from_string
@@ -64,6 +65,9 @@ def _too_large(name: str) -> str:
 
 # What a corrupt member of a zip archive raises when it is read.
 DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+# openpyxl streams a worksheet's XML only as its rows are read, with the standard
+# library's parser or lxml: a damaged part surfaces then.
+DAMAGED_XML_ERRORS = (ElementTree.ParseError, etree.XMLSyntaxError)
 
 
 def open_archive(data: bytes, name: str) -> zipfile.ZipFile:
@@ -107,7 +111,7 @@ def open_archive(data: bytes, name: str) -> zipfile.ZipFile:
         )
     try:
         bad = archive.testzip() if total < 50 * 1024 * 1024 else None
-    except DAMAGED_ZIP_ERRORS as exc:
+    except (*DAMAGED_ZIP_ERRORS, ValueError) as exc:  # ValueError: a member's offset is wrong
         archive.close()
         raise IceSheetError(
             f"{name} is damaged: part of it cannot be unpacked ({exc}); download it again."
@@ -195,6 +199,27 @@ def _cells_in(ref: str, max_col: int) -> Iterator[tuple[int, int]]:
             yield row, col
 
 
+def worksheet_rows(worksheet: Any, **bounds: int) -> Iterator[tuple]:
+    """openpyxl's rows of ``worksheet`` within ``bounds``; a damaged worksheet is an IceSheetError.
+
+    openpyxl reads a worksheet's XML only as its rows are iterated, and raises
+    whatever its element classes raise on a malformed one (TypeError, ValueError,
+    KeyError...), so its errors are turned into the reader's own here.
+    """
+    rows = worksheet.iter_rows(**bounds)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # openpyxl raises many kinds on a damaged worksheet
+            raise IceSheetError(
+                f"The worksheet “{worksheet.title}” is damaged and cannot be read "
+                f"({type(exc).__name__}); download the file again."
+            ) from exc
+        yield row
+
+
 def sheet_contents(
     workbook: Any, sheet: SheetLayout, archive: zipfile.ZipFile, width: int, links: bool
 ) -> tuple[Iterable[tuple[int, list, list]], dict]:
@@ -230,8 +255,8 @@ def sheet_contents(
             found = _link_cells(target.hyperlinks, _link_targets(archive, path), width)
         return target.rows, found
     found = sheet_hyperlinks(archive, path, width) if links and path else {}
-    rows = sheet.worksheet.iter_rows(
-        min_row=first, max_row=first + MAX_ROWS + MAX_BLANK_RUN, max_col=width
+    rows = worksheet_rows(
+        sheet.worksheet, min_row=first, max_row=first + MAX_ROWS + MAX_BLANK_RUN, max_col=width
     )
     return (
         (

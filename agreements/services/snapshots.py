@@ -31,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agreements import ice_sheet
-from agreements.models import ListSnapshot, SnapshotRow
+from agreements.models import HELD, ListSnapshot, SnapshotRow
 from agreements.services import dating
 from agreements.services.appended import snapshot_history_update
 from agreements.services.dating import file_warning as _warning
@@ -39,11 +39,6 @@ from agreements.services.events import NewRow, RebuildResult, agreements_rebuild
 from agreements.services.identity import AgencyResolver, identity_recompute, leftovers_delete
 
 WARNINGS_PER_CODE = 1000
-HOLD_CODES = frozenset({"publication_doubt", "list_stale", "list_shrank", "list_all_new"})
-HELD = (
-    "It is kept but held: no agreement is ended and no event recorded until a curator applies it "
-    "(admin action, or import it again with --accept-shrink)."
-)
 
 
 class SnapshotImportError(Exception):
@@ -140,10 +135,7 @@ class _Prepared:
 
 def _hold_reasons(snapshot: ListSnapshot) -> str:
     """Every reason a list is held, then once what holding means."""
-    reasons = [
-        w["message"].removesuffix(f" {HELD}") for w in snapshot.warnings if w["code"] in HOLD_CODES
-    ]
-    return " ".join([*reasons, HELD])
+    return " ".join([*snapshot.held_reasons, HELD])
 
 
 def _count(n: int, word: str, plural: str = "") -> str:

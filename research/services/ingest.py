@@ -225,6 +225,7 @@ def _submit_upload(
     data = _read_upload(upload)
     sha256 = hashlib.sha256(data).hexdigest()
     name = PurePosixPath(filename or getattr(upload, "name", "") or "upload").name
+    stored = ""
     try:
         with transaction.atomic():
             known = Document.objects.filter(sha256=sha256).first()
@@ -246,10 +247,14 @@ def _submit_upload(
                 status_changed_at=timezone.now(),
             )
             document.file.save(name, ContentFile(data), save=False)
+            stored = document.file.name
             document.save()
             _link_agreements(document, agreement_links)
             _enqueue(document)
     except IntegrityError:
+        # Another submission of the same bytes won: the file written for this one goes.
+        if stored:
+            document.file.storage.delete(stored)
         document = _original(Document.objects.get(sha256=sha256))
         with transaction.atomic():
             _link_agreements(document, agreement_links)
@@ -393,6 +398,7 @@ def document_process(
         return document
     except ExtractionError as exc:
         _fail(document, exc.message, exc.code, transient=False, retry=False)
+        _discard_refused_upload(document)
         return document
     except Exception as exc:
         return _fail_unexpectedly(document, exc)
@@ -402,6 +408,20 @@ def document_process(
         return _fail_unexpectedly(document, exc)
     _link_agencies(stored, by_text=stored.pk == document.pk and bool(stored.text))
     return stored
+
+
+def _discard_refused_upload(document: Document) -> None:
+    """Delete the stored file of an upload refused with no text: nothing will read it again,
+    and a refused file may be hostile."""
+    if document.source_url or document.text or not document.file:
+        return
+    with transaction.atomic():
+        current = Document.objects.select_for_update().get(pk=document.pk)
+        name = current.file.name
+        current.file = None
+        current.save(update_fields=["file"])
+        transaction.on_commit(lambda: current.file.storage.delete(name))
+    document.refresh_from_db()
 
 
 def _fail_unexpectedly(document: Document, exc: Exception) -> Document:

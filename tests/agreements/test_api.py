@@ -99,7 +99,7 @@ def test_stats_bad_date_is_400_with_sentence(api, two_lists, bad):
 
     assert response.status_code == 400
     assert response.json() == {
-        "detail": "as_of must be a date written YYYY-MM-DD, for example 2025-07-01."
+        "detail": "as_of: Write the date as YYYY-MM-DD, for example 2025-07-01."
     }
 
 

@@ -136,3 +136,30 @@ def test_admin_action_applies_held_lists(admin_client):
     held.refresh_from_db()
     assert not held.held
     assert Agreement.objects.filter(status="ended").count() == 4
+
+
+def test_a_held_list_says_so_and_why_in_the_api_and_on_its_page(client):
+    load(sheet(6, 2))
+    held = load(sheet(2, 3)).snapshot
+
+    listed = {s["id"]: s for s in client.get("/api/v1/snapshots/").json()["results"]}
+    detail = client.get(f"/api/v1/snapshots/{held.pk}/").json()
+    page = client.get(held.get_absolute_url()).content.decode()
+
+    assert listed[held.pk]["held"] is True
+    assert any("fewer than half the 6" in r for r in listed[held.pk]["held_reasons"])
+    assert detail["held"] is True and detail["held_reasons"] == listed[held.pk]["held_reasons"]
+    assert "Held for a curator" in page and "fewer than half the 6" in page
+    applied = next(s for s in listed.values() if s["id"] != held.pk)
+    assert applied["held"] is False and applied["held_reasons"] == []
+
+
+def test_an_applied_list_no_longer_says_it_is_held(client):
+    load(sheet(6, 2))
+    held = load(sheet(2, 3)).snapshot
+    snapshot_release(held, user="a tester")
+
+    detail = client.get(f"/api/v1/snapshots/{held.pk}/").json()
+
+    assert detail["held"] is False and detail["held_reasons"] == []
+    assert "Held for a curator" not in client.get(held.get_absolute_url()).content.decode()

@@ -72,3 +72,35 @@ def test_download_links_keep_the_page_filters_but_not_the_page_number():
     assert links["json"].endswith("format=json")
     assert requested_format(RequestFactory().get("/", {"format": "CSV"})) == "csv"
     assert requested_format(RequestFactory().get("/", {"format": "pdf"})) is None
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        '=HYPERLINK("http://evil")',
+        '\n=HYPERLINK("http://evil")',
+        " \r\n=1+1",
+        '＝HYPERLINK("http://evil")',
+        "＋1+1",
+        "－1+1",
+        "＠SUM(A1)",
+        "﹦1+1",
+        "\tSUM(A1)",
+        "\rSUM(A1)",
+        "\nSUM(A1)",
+    ],
+)
+def test_csv_keeps_every_formula_form_as_text(cell):
+    """A spreadsheet opening the download never runs a cell, whatever prefix hides the formula."""
+    response = export_response("csv", rows=iter([{"name": cell}]), columns=["name"], filename="x")
+    rows = list(csv.DictReader(io.StringIO(body(response).lstrip("\ufeff"))))
+
+    assert rows[0]["name"] == "'" + cell
+
+
+def test_csv_leaves_plain_text_alone():
+    rows_in = [{"name": "Sheriff's Office (＝ no formula)"}, {"name": " Harris"}]
+    response = export_response("csv", rows=iter(rows_in), columns=["name"], filename="x")
+    rows = list(csv.DictReader(io.StringIO(body(response).lstrip("\ufeff"))))
+
+    assert [r["name"] for r in rows] == ["Sheriff's Office (＝ no formula)", " Harris"]

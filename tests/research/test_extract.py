@@ -254,3 +254,16 @@ def test_ocr_status_names_tesseract_or_says_what_to_install(monkeypatch):
     monkeypatch.undo()
     if tesseract_path() is not None:
         assert re.fullmatch(r"OCR: available \(tesseract \d+\.\d+.*\)", ocr_status())
+
+
+def test_a_spreadsheet_named_pdf_is_called_what_it_is():
+    """The type comes from the bytes: a renamed spreadsheet is not called a PDF."""
+    sheet = (
+        Path(__file__).parents[2] / "data/ice-287g/pendingAgencies06062025am.xlsx"
+    ).read_bytes()
+
+    with pytest.raises(ExtractionError) as info:
+        extract(sheet, content_type="application/pdf", filename="moa.pdf")
+
+    assert str(info.value.message).startswith("This file is a spreadsheet (xlsx), not a PDF")
+    assert info.value.code == "unsupported_type"

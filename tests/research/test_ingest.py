@@ -539,3 +539,41 @@ def test_what_the_submitter_says_is_not_a_guess(local_server, submit):
 
     assert document.guessed == []
     assert str(document.published_on) == "2025-03-04"  # the page's own date
+
+
+# --- Refused uploads ---------------------------------------------------------------
+
+ICE_SHEET = Path(__file__).parents[2] / "data" / "ice-287g" / "participatingAgencies07112025pm.xlsx"
+
+
+def _media_files(settings) -> list[Path]:
+    return [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+
+def test_a_spreadsheet_renamed_pdf_is_called_a_spreadsheet(submit):
+    document = submit(upload=ICE_SHEET.read_bytes(), filename="moa.pdf", kind="moa")
+
+    assert document.status == Document.Status.FAILED
+    assert document.status_message.startswith("This file is a spreadsheet (xlsx), not a PDF")
+
+
+@pytest.mark.parametrize(
+    ("content", "filename"),
+    [
+        (ICE_SHEET.read_bytes(), "moa.pdf"),
+        (b"%PDF-1.7\n this is no PDF at all", "broken.pdf"),
+    ],
+)
+def test_a_refused_upload_leaves_no_file_in_media(submit, settings, content, filename):
+    document = submit(upload=content, filename=filename)
+
+    assert document.status == Document.Status.FAILED
+    assert not document.file
+    assert _media_files(settings) == []
+
+
+def test_an_accepted_upload_keeps_its_file(submit, settings):
+    document = submit(upload=POLK, filename=POLK.name)
+
+    assert document.status == Document.Status.NEEDS_REVIEW
+    assert [p.name for p in _media_files(settings)] == [POLK.name]

@@ -6,6 +6,8 @@ import random
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from research.search.backends.postgres import to_tsquery_sql
 from research.search.backends.sqlite import to_fts5
@@ -84,3 +86,19 @@ def test_random_input_always_compiles_to_safe_expressions():
 def test_non_text_input_is_treated_as_empty():
     assert not parse_query(None)
     assert not parse_query(b"bytes")
+
+
+@given(st.one_of(st.text(), st.text(alphabet="ab \"-()*:^|&!'\\ORNTAD\x00é你🚓\t\n")))
+def test_any_text_parses_into_a_query_both_backends_compile_safely(raw):
+    """Whatever is typed (any Unicode, NUL bytes, stray operators), parsing never raises,
+    stays bounded, and compiles to expressions whose only syntax is the backend's own."""
+    query = parse_query(raw)
+
+    assert len(query.terms()) + len(query.excluded) <= MAX_TERMS
+    positive, negative = to_fts5(query)
+    for expression in (positive, negative):
+        assert re.fullmatch(r'(\s|AND|OR|NOT|\(|\)|"[^"]*")*', expression), expression
+    sql, params, neg_sql, neg_params = to_tsquery_sql(query)
+    assert sql.count("%s") == len(params) and neg_sql.count("%s") == len(neg_params)
+    assert all("\x00" not in p for p in [*params, *neg_params])
+    assert parse_query(str(query)) == query
