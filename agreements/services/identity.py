@@ -200,7 +200,9 @@ def identity_recompute(
         )
     }
     if snapshot is not None and snapshot.pk in snapshots:
-        states = _states_with_news(states, snapshot, new_rows, snapshots)
+        states, spelled = _states_with_news(states, snapshot, new_rows, snapshots)
+        for state, names_now in sorted(spelled.items()):
+            _rename_only(state, names_now, change)
         if not states:
             return change
     # A row is (snapshot, row number, payload): the payload (name, model, date,
@@ -265,8 +267,11 @@ def _day(value) -> dt.date | None:
 
 def _states_with_news(
     states: set[str], snapshot: ListSnapshot, new_rows: list, snapshots: dict
-) -> set[str]:
+) -> tuple[set[str], dict[str, dict[int, tuple]]]:
     """The states whose grouping the newest list may change; all of them for an older list.
+
+    Also, for the other states, the agencies the list names by another of their
+    spellings: (name, key) before -> the list's spelling, for ``_rename_only``.
 
     Appended at the end of the history, a list can only change a state's
     grouping through its own rows: a spelling never seen, a spelling that
@@ -278,12 +283,17 @@ def _states_with_news(
     """
     order = sorted(snapshots, key=lambda pk: snapshots[pk][1:])
     if order[-1] != snapshot.pk:
-        return states
+        return states, {}
     by_state: dict[str, list] = defaultdict(list)
     for row in new_rows:
         if row.agency_id and row.state in states:
             by_state[row.state].append(row)
-    agencies = dict(Agency.objects.filter(state__in=states).values_list("id", "name"))
+    agencies = {
+        pk: (name, key)
+        for pk, name, key in Agency.objects.filter(state__in=states).values_list(
+            "id", "name", "name_key"
+        )
+    }
     known: dict[str, dict[str, int]] = defaultdict(dict)
     for state, key, agency_id in Agency.objects.filter(state__in=states).values_list(
         "state", "name_key", "id"
@@ -306,12 +316,14 @@ def _states_with_news(
             if key and model:
                 listed_before[state].append((key, model, _day(signed_on), fips, moa))
     rules = _rules(set(by_state))
-    news = set()
+    news, spelled = set(), {}
     for state, rows in by_state.items():
         news_state = _News(state, known[state], rules.get(state, {}), snapshot, snapshots)
         if news_state.found(rows, agencies, listed_before[state], previous is not None):
             news.add(state)
-    return news
+        elif news_state.spelled:
+            spelled[state] = {pk: (agencies[pk], name) for pk, name in news_state.spelled.items()}
+    return news, spelled
 
 
 class _News:
@@ -326,8 +338,11 @@ class _News:
         self.rules = rules
         self.snapshot = snapshot
         self.snapshots = snapshots
+        self.spelled: dict[int, str] = {}  # agency -> its new name, when nothing else is news
 
-    def found(self, rows: list, agencies: dict[int, str], before: list, has_previous: bool) -> bool:
+    def found(
+        self, rows: list, agencies: dict[int, tuple[str, str]], before: list, has_previous: bool
+    ) -> bool:
         participating = self.snapshot.kind == PARTICIPATING
         first_name: dict[int, str] = {}
         listed: dict[tuple[int, str], str] = {}
@@ -341,10 +356,11 @@ class _News:
                 if listed.setdefault((row.agency_id, row.model), key) != key:
                     return True  # two spellings of one agency, one model
                 now.append((key, row.model, row.signed_on, row.county_fips, row.moa_url))
-        if any(agencies[pk] != name for pk, name in first_name.items()):
-            return True  # the agency's name becomes this list's spelling
         if self._joined_by_rule({normalize.name_key(row.agency_name) for row in rows}):
             return True
+        # The agency's name becomes this list's spelling: if nothing else is
+        # news, only the names change.
+        self.spelled = {pk: name for pk, name in first_name.items() if agencies[pk][0] != name}
         if participating and now and has_previous and not before:
             # The regrouping compares this list with the last one listing the
             # state, which is not the previous list: leave it to the regrouping.
@@ -454,6 +470,22 @@ class _News:
         if decision is not None:
             return decision == IdentityRule.Decision.DISTINCT
         return not seen[a].isdisjoint(seen[b])
+
+
+def _rename_only(state: str, names_now: dict[int, tuple], change: IdentityChange) -> None:
+    """Name agencies after the newest list's spelling when their grouping stays as it was.
+
+    What the regrouping's ``_name_all`` would do: the spelling becomes the
+    agency's name and its former name an alias.
+    """
+    groups = []
+    for agency_id, ((name, key), spelling) in sorted(names_now.items()):
+        former = _Entry(key=key, agency_id=agency_id, latest=(0,), name=name)
+        latest = _Entry(
+            key=normalize.name_key(spelling), agency_id=agency_id, latest=(1,), name=spelling
+        )
+        groups.append([former, latest] if latest.key != key else [latest])
+    _name_all(state, groups, change)
 
 
 def _rules(states: set[str]) -> dict[str, dict[frozenset[str], str]]:

@@ -389,3 +389,8 @@ def test_each_newest_list_leaves_the_grouping_a_full_regrouping_gives():
         import_all([_list(month, rows)])
         change = identity_recompute(states={"FL", "TX"})
         assert (change.agencies, change.moved) == (set(), {})
+    walker = Agency.objects.get(state="TX")
+    assert walker.name == "Walker County Sheriff's Office"  # the latest list's spelling
+    assert list(walker.aliases.values_list("name", flat=True)) == [
+        "Walker County Sheriff's Department"
+    ]
