@@ -200,7 +200,9 @@ def identity_recompute(
         )
     }
     if snapshot is not None and snapshot.pk in snapshots:
-        states = _states_with_news(states, snapshot, new_rows, snapshots)
+        states, spelled = _states_with_news(states, snapshot, new_rows, snapshots)
+        for state, names_now in sorted(spelled.items()):
+            _rename_only(state, names_now, change)
         if not states:
             return change
     # A row is (snapshot, row number, payload): the payload (name, model, date,
@@ -265,26 +267,31 @@ def _day(value) -> dt.date | None:
 
 def _states_with_news(
     states: set[str], snapshot: ListSnapshot, new_rows: list, snapshots: dict
-) -> set[str]:
+) -> tuple[set[str], dict[str, dict[int, tuple]]]:
     """The states whose grouping the newest list may change; all of them for an older list.
+
+    Also, for the other states, the agencies the list names by another of their
+    spellings: (name, key) before -> the list's spelling, for ``_rename_only``.
 
     Appended at the end of the history, a list can only change a state's
     grouping through its own rows: a spelling never seen, a spelling that
     becomes an agency's name, two spellings of one agency listed with one
-    model, a rename from the list before, or a spelling close to another
-    agency's. Anything else leaves the grouping as the last recompute left it.
+    model, or a pair of spellings the regrouping would try to join (a rename
+    from the list before, or a name spelled like another agency's) that no
+    rule and no list keeps apart. Anything else leaves the grouping as the
+    last recompute left it.
     """
     order = sorted(snapshots, key=lambda pk: snapshots[pk][1:])
     if order[-1] != snapshot.pk:
-        return states
+        return states, {}
     by_state: dict[str, list] = defaultdict(list)
     for row in new_rows:
         if row.agency_id and row.state in states:
             by_state[row.state].append(row)
     agencies = {
-        pk: (name, fips)
-        for pk, name, fips in Agency.objects.filter(state__in=states).values_list(
-            "id", "name", "county_fips"
+        pk: (name, key)
+        for pk, name, key in Agency.objects.filter(state__in=states).values_list(
+            "id", "name", "name_key"
         )
     }
     known: dict[str, dict[str, int]] = defaultdict(dict)
@@ -300,60 +307,185 @@ def _states_with_news(
     if snapshot.kind == PARTICIPATING:
         earlier = [pk for pk in order[:-1] if snapshots[pk][0] == PARTICIPATING]
         previous = earlier[-1] if earlier else None
-    listed_before: dict[str, set] = defaultdict(set)
+    listed_before: dict[str, list] = defaultdict(list)
     if previous is not None:
-        for state, name, model, signed_on in SnapshotRow.objects.filter(
-            snapshot_id=previous, state__in=states
-        ).values_list("state", "agency_name", "model", "signed_on"):
-            listed_before[state].add((normalize.name_key(name), model, signed_on))
-    news = set()
+        for state, name, model, signed_on, fips, moa in SnapshotRow.objects.filter(
+            snapshot_id=previous, state__in=states, agency__isnull=False
+        ).values_list("state", "agency_name", "model", "signed_on", "county_fips", "moa_url"):
+            key = normalize.name_key(name)
+            if key and model:
+                listed_before[state].append((key, model, _day(signed_on), fips, moa))
+    rules = _rules(set(by_state))
+    news, spelled = set(), {}
     for state, rows in by_state.items():
-        if _has_news(state, rows, known[state], agencies, listed_before[state], snapshot):
+        news_state = _News(state, known[state], rules.get(state, {}), snapshot, snapshots)
+        if news_state.found(rows, agencies, listed_before[state], previous is not None):
             news.add(state)
-    return news
+        elif news_state.spelled:
+            spelled[state] = {pk: (agencies[pk], name) for pk, name in news_state.spelled.items()}
+    return news, spelled
 
 
-def _has_news(
-    state: str, rows: list, known: dict[str, int], agencies: dict[int, tuple[str, str]],
-    before: set, snapshot: ListSnapshot,
-) -> bool:  # fmt: skip
-    first_name: dict[int, str] = {}
-    listed: dict[tuple[int, str], str] = {}
-    now = set()
-    for row in sorted(rows, key=lambda r: r.row_number):
-        key = normalize.name_key(row.agency_name)
-        if known.get(key) != row.agency_id:
-            return True  # a spelling never seen
-        first_name.setdefault(row.agency_id, row.agency_name)
-        if snapshot.kind == PARTICIPATING and row.model:
-            if listed.setdefault((row.agency_id, row.model), key) != key:
-                return True  # two spellings of one agency, one model
-            now.add((key, row.model, row.signed_on))
-    if any(agencies[pk][0] != name for pk, name in first_name.items()):
-        return True  # the agency's name becomes this list's spelling
-    if snapshot.kind == PARTICIPATING and _renamed_slots(before, now):
-        return True  # dropped and added with one model and date: maybe a rename
-    initials: dict[tuple, list[int]] = defaultdict(list)
-    for key, agency_id in known.items():
-        initials[names.initials(key, state)].append(agency_id)
-    for row in rows:
-        if row.county_fips:
-            alike = initials[names.initials(normalize.name_key(row.agency_name), state)]
-            # Another agency with a name like it in this county (or of no known county).
-            if any(
-                pk != row.agency_id and agencies[pk][1] in ("", row.county_fips) for pk in alike
-            ):
-                return True
-    return False
+class _News:
+    """Whether the newest list's rows of one state can change the state's grouping."""
+
+    def __init__(
+        self, state: str, known: dict[str, int], rules: dict, snapshot: ListSnapshot,
+        snapshots: dict,
+    ) -> None:  # fmt: skip
+        self.state = state
+        self.known = known
+        self.rules = rules
+        self.snapshot = snapshot
+        self.snapshots = snapshots
+        self.spelled: dict[int, str] = {}  # agency -> its new name, when nothing else is news
+
+    def found(
+        self, rows: list, agencies: dict[int, tuple[str, str]], before: list, has_previous: bool
+    ) -> bool:
+        participating = self.snapshot.kind == PARTICIPATING
+        first_name: dict[int, str] = {}
+        listed: dict[tuple[int, str], str] = {}
+        now = []
+        for row in sorted(rows, key=lambda r: r.row_number):
+            key = normalize.name_key(row.agency_name)
+            if self.known.get(key) != row.agency_id:
+                return True  # a spelling never seen
+            first_name.setdefault(row.agency_id, row.agency_name)
+            if participating and row.model:
+                if listed.setdefault((row.agency_id, row.model), key) != key:
+                    return True  # two spellings of one agency, one model
+                now.append((key, row.model, row.signed_on, row.county_fips, row.moa_url))
+        if self._joined_by_rule({normalize.name_key(row.agency_name) for row in rows}):
+            return True
+        # The agency's name becomes this list's spelling: if nothing else is
+        # news, only the names change.
+        self.spelled = {pk: name for pk, name in first_name.items() if agencies[pk][0] != name}
+        if participating and now and has_previous and not before:
+            # The regrouping compares this list with the last one listing the
+            # state, which is not the previous list: leave it to the regrouping.
+            return True
+        renames = self._rename_pairs(before, now) if participating else set()
+        alike = self._alike_pairs(rows)
+        if not renames and not alike:
+            return False
+        keys = {key for pair in renames | set(alike) for key in pair}
+        seen, counties = self._evidence(keys, rows)
+        listed_now: dict[str, set[str]] = defaultdict(set)
+        for row in rows:
+            listed_now[normalize.name_key(row.agency_name)].add(row.county_fips)
+        for (key, other), fips in alike.items():
+            theirs = counties[other] | listed_now[other]
+            if any(f not in counties[key] and f in theirs for f in fips):
+                renames.add((key, other))  # a county in common for the first time
+        return any(not self._apart(a, b, seen) for a, b in renames)
+
+    def _joined_by_rule(self, keys: set[str]) -> bool:
+        """Whether a curator's "same" rule names a spelling of this list and another agency's."""
+        for pair, decision in self.rules.items():
+            if decision == IdentityRule.Decision.SAME and not pair.isdisjoint(keys):
+                owners = {self.known.get(key) for key in pair}
+                if None not in owners and len(owners) == 2:
+                    return True
+        return False
+
+    def _rename_pairs(self, before: list, now: list) -> set[tuple[str, str]]:
+        """The spellings ``_renames`` would weigh as a rename between the previous list and this one."""
+        keys_before = {(key, model) for key, model, *_ in before}
+        keys_now = {(key, model) for key, model, *_ in now}
+        dropped, added = defaultdict(set), defaultdict(set)
+        for key, model, signed_on, fips, moa in before:
+            if (key, model) not in keys_now and signed_on:
+                dropped[(model, signed_on)].add((key, fips, moa))
+        for key, model, signed_on, fips, moa in now:
+            if (key, model) not in keys_before and signed_on:
+                added[(model, signed_on)].add((key, fips, moa))
+        pairs = set()
+        for slot in dropped.keys() & added.keys():
+            for old_key, old_fips, _ in dropped[slot]:
+                for new_key, new_fips, _ in added[slot]:
+                    if frozenset((old_key, new_key)) in self.rules:
+                        continue  # a curator decided
+                    if self.known.get(old_key) == self.known.get(new_key):
+                        continue  # one agency already
+                    if old_fips and new_fips and old_fips != new_fips:
+                        continue  # another county: never joined
+                    pairs.add((old_key, new_key))
+        return pairs
+
+    def _alike_pairs(self, rows: list) -> dict[tuple[str, str], set[str]]:
+        """(row's spelling, spelling ``_spellings`` may join it to) -> the counties the rows give it."""
+        state = self.state
+        by_initials: dict[tuple, list[str]] = defaultdict(list)
+        for key in self.known:
+            by_initials[names.initials(key, state)].append(key)
+        pairs: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for row in rows:
+            if not row.county_fips:
+                continue
+            key = normalize.name_key(row.agency_name)
+            for other in by_initials[names.initials(key, state)]:
+                if (
+                    self.known[other] != row.agency_id
+                    and names.likeness(*sorted((key, other)), state) == "same"
+                ):
+                    pairs[(key, other)].add(row.county_fips)
+        return pairs
+
+    def _evidence(
+        self, keys: set[str], rows: list
+    ) -> tuple[dict[str, set[tuple[int, str]]], dict[str, set[str]]]:
+        """Per spelling: the (list, model) pairs that list it, this list included, and the
+        counties of the lists before.
+
+        Read from the rows of the agencies owning the spellings: a regrouping
+        leaves every row of a spelling with the agency that owns it.
+        """
+        participating = {pk for pk, (kind, *_) in self.snapshots.items() if kind == PARTICIPATING}
+        seen: dict[str, set[tuple[int, str]]] = defaultdict(set)
+        counties: dict[str, set[str]] = defaultdict(set)
+        owners = {self.known[key] for key in keys if key in self.known}
+        found = SnapshotRow.objects.filter(state=self.state, agency_id__in=owners).exclude(
+            snapshot_id=self.snapshot.pk
+        )
+        for snapshot_id, name, model, fips in found.values_list(
+            "snapshot_id", "agency_name", "model", "county_fips"
+        ):
+            key = normalize.name_key(name)
+            if key not in keys or snapshot_id not in self.snapshots:
+                continue
+            if fips:
+                counties[key].add(fips)
+            if model and snapshot_id in participating:
+                seen[key].add((snapshot_id, model))
+        for row in rows:
+            key = normalize.name_key(row.agency_name)
+            if row.model and key in keys and self.snapshot.kind == PARTICIPATING:
+                seen[key].add((self.snapshot.pk, row.model))
+        return seen, counties
+
+    def _apart(self, a: str, b: str, seen: dict[str, set]) -> bool:
+        """As ``_Clusters.apart``: a rule, or a list naming both with one model."""
+        decision = self.rules.get(frozenset((a, b)))
+        if decision is not None:
+            return decision == IdentityRule.Decision.DISTINCT
+        return not seen[a].isdisjoint(seen[b])
 
 
-def _renamed_slots(before: set, now: set) -> set:
-    """The (model, date) of agreements one list dropped and the next added under another name."""
-    keys_before = {(key, model) for key, model, _ in before}
-    keys_now = {(key, model) for key, model, _ in now}
-    dropped = {(m, d) for k, m, d in before if (k, m) not in keys_now and d}
-    added = {(m, d) for k, m, d in now if (k, m) not in keys_before and d}
-    return dropped & added
+def _rename_only(state: str, names_now: dict[int, tuple], change: IdentityChange) -> None:
+    """Name agencies after the newest list's spelling when their grouping stays as it was.
+
+    What the regrouping's ``_name_all`` would do: the spelling becomes the
+    agency's name and its former name an alias.
+    """
+    groups = []
+    for agency_id, ((name, key), spelling) in sorted(names_now.items()):
+        former = _Entry(key=key, agency_id=agency_id, latest=(0,), name=name)
+        latest = _Entry(
+            key=normalize.name_key(spelling), agency_id=agency_id, latest=(1,), name=spelling
+        )
+        groups.append([former, latest] if latest.key != key else [latest])
+    _name_all(state, groups, change)
 
 
 def _rules(states: set[str]) -> dict[str, dict[frozenset[str], str]]:

@@ -320,3 +320,77 @@ def test_list_imported_later_that_names_both_spellings_splits_a_rename_again():
         sorted(AgreementEvent.objects.values_list("agency__name", "kind")),
     ) == split
     assert ("Albemarle District Jail", "delisted") in split[1]
+
+
+@pytest.mark.django_db
+def test_spelling_listed_in_a_county_its_like_spelling_once_had_is_one_agency_in_any_order():
+    """The Office moved from Walker County to Harris County before the Department was listed
+    in Walker County: every county a spelling was listed in counts, not only the latest."""
+    office = {
+        "state": "TEXAS",
+        "agency": "Walker County Sheriff's Office",
+        "model": "Warrant Service Officer",
+        "signed": D(2025, 2, 2),
+    }
+    department = row(
+        state="TEXAS",
+        agency="Walker County Sheriff's Department",
+        county="Walker County",
+        signed=D(2020, 6, 9),
+    )
+    files = [
+        _list(3, [row(county="Walker County", **office)]),
+        _list(4, [row(county="Harris County", **office)]),
+        _list(5, [row(county="Harris County", **office), department]),
+    ]
+    for order in (files, list(reversed(files))):
+        import_all(order)
+        (agency,) = Agency.objects.all()
+        assert sorted(agency.agreements.values_list("model", flat=True)) == ["JEM", "WSO"]
+        ListSnapshot.objects.all().delete()
+        Agreement.objects.all().delete()
+        Agency.objects.all().delete()
+
+
+@pytest.mark.django_db
+def test_same_rule_given_before_a_spelling_is_listed_joins_it_once_listed():
+    identity_rule_set(
+        state="TX",
+        name_a="Polk County Sheriff's Office",
+        name_b="Polk County Jail",
+        decision=IdentityRule.Decision.SAME,
+    )
+    jail = row(agency="Polk County Jail", model="Warrant Service Officer", signed=D(2025, 4, 2))
+    import_all([_list(3, [row()]), _list(4, [row(), jail])])
+    (agency,) = Agency.objects.all()
+    assert agency.name == "Polk County Sheriff's Office"  # the first row of the latest list
+    assert sorted(agency.agreements.values_list("model", flat=True)) == ["JEM", "WSO"]
+
+
+@pytest.mark.django_db
+def test_each_newest_list_leaves_the_grouping_a_full_regrouping_gives():
+    """Skipping the regrouping of a state is only right when regrouping would change nothing."""
+    from agreements.services.identity import identity_recompute
+
+    walker = {"state": "TEXAS", "county": "Walker County"}
+    lists = [
+        [_florida("Gulf County Board of County Commissioners"), _other(),
+         row(agency="Walker County Sheriff's Office", model="Warrant Service Officer", **walker)],
+        [_florida("Gulf County BOCC"), _other(),
+         row(agency="Walker County Sheriff's Office", model="Warrant Service Officer", **walker),
+         row(agency="Walker County Sheriff's Department", signed=D(2020, 6, 9), **walker)],
+        [_florida("Gulf County BOCC"), _florida("Melbourne Police Department", county="Brevard County"),
+         row(agency="Walker County Sheriff's Department", signed=D(2020, 6, 9), **walker)],
+        [_florida("Gulf County BOCC"), _other(),
+         _florida("Melbourne Beach Police Department", county="Brevard County"),
+         row(agency="Walker County Sheriff's Office", model="Warrant Service Officer", **walker)],
+    ]  # fmt: skip
+    for month, rows in enumerate(lists, start=3):
+        import_all([_list(month, rows)])
+        change = identity_recompute(states={"FL", "TX"})
+        assert (change.agencies, change.moved) == (set(), {})
+    walker = Agency.objects.get(state="TX")
+    assert walker.name == "Walker County Sheriff's Office"  # the latest list's spelling
+    assert list(walker.aliases.values_list("name", flat=True)) == [
+        "Walker County Sheriff's Department"
+    ]
