@@ -130,16 +130,6 @@ def _media_root(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-@pytest.fixture
-def roles(transactional_db):
-    """The role groups of research migration 0006, which a transactional test's flush removed."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("research.migrations.0006_roles").create_roles(apps, None)
-
-
 # --- A local HTTP server: ingestion tests never leave loopback. ----------------
 
 

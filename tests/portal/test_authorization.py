@@ -200,8 +200,10 @@ API_DOCUMENT_LIST_WRITES = {
 }
 
 
-def _api_read_only(collection: str, target: str, lookup: str = "pk") -> list[Row]:
-    detail = f"api/v1/^{collection}/(?P<{lookup}>[^/.]+)"
+def _api_read_only(
+    collection: str, target: str, lookup: str = "pk", value: str = "[^/.]+"
+) -> list[Row]:
+    detail = f"api/v1/^{collection}/(?P<{lookup}>{value})"
     return [
         Row(f"api/v1/^{collection}/$", everyone(200), API_READ_ONLY),
         Row(f"api/v1/^{collection}\\.(?P<format>[a-z0-9]+)/?$", everyone(200), API_READ_ONLY),
@@ -275,7 +277,7 @@ ROWS = [
     Row("api/v1/search/", everyone(200)),
     Row("api/schema/", everyone(200)),
     Row("api/docs/", everyone(200)),
-    *_api_read_only("agencies", "agency", lookup="slug"),
+    *_api_read_only("agencies", "agency", lookup="slug", value="[-a-zA-Z0-9_]+"),
     *_api_read_only("agreements", "agreement"),
     *_api_read_only("events", "event"),
     *_api_read_only("snapshots", "snapshot"),

@@ -67,14 +67,13 @@ def restore(folder: Path, database_url: str, media_root: Path) -> subprocess.Com
     )
 
 
-def test_a_restored_backup_holds_every_record_and_every_file(roles, tmp_path, new_database):
+def test_a_restored_backup_holds_every_record_and_every_file(tmp_path, new_database):
     snapshot_import(
         file=DATA / "pendingAgencies06062025am.xlsx", filename="pendingAgencies06062025am.xlsx"
     )
     researcher = ResearcherFactory()
-    document_submit(
-        upload=b"%PDF-1.4 not really a PDF", filename="memo.pdf", submitted_by=researcher
-    )
+    moa = ROOT / "data" / "ice-287g" / "287gJEM_PolkCoGa2020-07-02.pdf"
+    document_submit(upload=moa.read_bytes(), filename=moa.name, submitted_by=researcher)
     DocumentFactory.create_batch(3)
     files = {
         name: hashlib.sha256(Path(model.file.path).read_bytes()).hexdigest()

@@ -180,7 +180,7 @@ def test_an_import_cut_by_a_killed_worker_is_finished_once_by_the_next(
 
 @processes
 def test_submissions_while_redis_is_stopped_are_done_when_it_returns(
-    roles, local_server, workers, redis_server, tmp_path, client
+    local_server, workers, redis_server, tmp_path, client
 ):
     local_server.routes["/news/county-signs.html"] = (
         200,

@@ -16,6 +16,17 @@ from research.models import Document, DocumentAgency, DocumentAgreement, Feed, T
 from tests.agreements import factories as agreement_factories
 
 
+def role(name: str) -> Group:
+    """A role group as research migration 0006 makes it (a transactional test's flush removes it)."""
+    if not Group.objects.filter(name=name).exists():
+        import importlib
+
+        from django.apps import apps
+
+        importlib.import_module("research.migrations.0006_roles").create_roles(apps, None)
+    return Group.objects.get(name=name)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
@@ -37,7 +48,7 @@ class ResearcherFactory(UserFactory):
     @factory.post_generation
     def role_group(self, create, extracted, **kwargs):
         if create:
-            self.groups.add(Group.objects.get(name=policy.RESEARCHERS))
+            self.groups.add(role(policy.RESEARCHERS))
 
 
 class CuratorFactory(UserFactory):
@@ -49,7 +60,7 @@ class CuratorFactory(UserFactory):
     @factory.post_generation
     def role_group(self, create, extracted, **kwargs):
         if create:
-            self.groups.add(Group.objects.get(name=policy.CURATORS))
+            self.groups.add(role(policy.CURATORS))
 
 
 class AdministratorFactory(CuratorFactory):
@@ -58,7 +69,7 @@ class AdministratorFactory(CuratorFactory):
     @factory.post_generation
     def role_group(self, create, extracted, **kwargs):
         if create:
-            self.groups.add(Group.objects.get(name=policy.ADMINISTRATORS))
+            self.groups.add(role(policy.ADMINISTRATORS))
 
 
 class AgencyFactory(agreement_factories.AgencyFactory):
