@@ -310,9 +310,13 @@ def celery_worker(transactional_db, settings):
 class RedisServer:
     """A redis-server of this test's own on a port of 6410-6419, without persistence."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, maxmemory: str | None = None):
         self.directory = directory
         self.port = next(p for p in range(6410, 6420) if _port_free(p))
+        # A cache server evicts the least recently used keys at maxmemory, as in production.
+        self.extra = (
+            ["--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru"] if maxmemory else []
+        )
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -333,6 +337,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.directory),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -349,6 +354,12 @@ class RedisServer:
             stop_process(self.proc, kill=True)
             self.proc = None
 
+    def keys(self) -> int:
+        """How many keys the server holds."""
+        import redis
+
+        return redis.Redis.from_url(self.url).dbsize()
+
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
@@ -359,15 +370,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    """A Redis of this test's own (to stop and start); skips without redis-server."""
+def start_redis_server(directory: Path, **options) -> RedisServer:
+    """Start a Redis of the test's own; skips (fails under CI) without redis-server."""
     if shutil.which("redis-server") is None:
         if _require_services():
             pytest.fail("redis-server is not installed, and CI requires it")
         pytest.skip("needs redis-server on PATH for a Redis of the test's own")
-    server = RedisServer(tmp_path)
+    server = RedisServer(directory, **options)
     server.start()
+    return server
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A Redis of this test's own (to stop and start); skips without redis-server."""
+    server = start_redis_server(tmp_path)
     yield server
     server.stop()
 
