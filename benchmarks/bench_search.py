@@ -377,6 +377,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def gunicorn(workers: int, *, timeout: int = 30):
+    """Collect static files, start gunicorn on a free loopback port; yield (process, base URL)."""
+    import httpx
+
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        check=True,
+        env=os.environ.copy(),
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
+        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", str(timeout)]
+        + ["--log-level", "warning"],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/healthz", timeout=2).status_code < 500:
+                    break
+            if time.monotonic() > deadline:
+                sys.exit("gunicorn did not answer within 60 s")
+            time.sleep(0.3)
+        yield server, base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
 WRK_SCRIPT = Path(__file__).with_name("replay.lua")
 _WRK_LINE = re.compile(
     r"wrk: n=(?P<n>\d+) p50=(?P<p50>[\d.]+) p95=(?P<p95>[\d.]+) p99=(?P<p99>[\d.]+)"
@@ -455,29 +494,7 @@ def bench_gunicorn(
 ) -> dict:
     import httpx
 
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ.copy(),
-    )
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+    with gunicorn(workers) as (server, base):
         urls = []
         for q, filters in mix:
             params = [("q", q)] + [(k, v) for k, vs in filters.items() for v in vs]
@@ -495,35 +512,29 @@ def bench_gunicorn(
             f" load average {Path('/proc/loadavg').read_text().split()[:3]}"
         )
         return result
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_corpus_arguments(parser: argparse.ArgumentParser, *, database: str) -> None:
+    """The corpus, database and load options every corpus benchmark takes."""
     parser.add_argument("-n", type=int, default=10_000, help="documents to load (default 10000)")
     parser.add_argument("--docs", help="documents JSONL (make_corpus.py format)")
     parser.add_argument("--agencies", help="agencies JSONL (make_corpus.py --agencies)")
-    parser.add_argument("--database-url", help="default: $DATABASE_URL, else a SQLite file")
+    parser.add_argument("--database-url", help=f"default: $DATABASE_URL{database}")
     parser.add_argument("--reuse", action="store_true", help="keep the already loaded database")
-    parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--seed", type=int, default=287)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
-    parser.add_argument("--path", default="/search/", help="URL under load (or /api/v1/search/)")
-    parser.add_argument("--no-gunicorn", action="store_true")
     parser.add_argument(
         "--client",
         choices=["wrk", "httpx"],
         help="load generator (default: wrk if installed, else Python threads with httpx)",
     )
-    args = parser.parse_args()
 
+
+def prepare_corpus(args: argparse.Namespace) -> Path:
+    """Set Django up on the benchmark database and load the corpus (unless ``--reuse``).
+
+    Returns the documents file, from which the query mix is drawn.
+    """
     setup_django(args.database_url)
     from django.db import connection
 
@@ -539,6 +550,20 @@ def main() -> None:
             f"agencies {stats['t_agencies']:.1f} s, documents {stats['t_documents']:.1f} s, "
             f"index {stats['t_index']:.1f} s"
         )
+    return docs_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_corpus_arguments(parser, database=", else a SQLite file")
+    parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    parser.add_argument("--path", default="/search/", help="URL under load (or /api/v1/search/)")
+    parser.add_argument("--no-gunicorn", action="store_true")
+    args = parser.parse_args()
+
+    docs_path = prepare_corpus(args)
     print(f"reference loop (10M additions): {reference_loop():.2f} s")
     mix = query_mix(docs_path, args.queries, args.seed)
     print(f"query mix: {len(mix)} queries, e.g. {[q for q, _ in mix[:6]]}")
