@@ -267,6 +267,39 @@ def start_celery_worker(
     pytest.fail("celery worker did not become ready within 60 s")
 
 
+def start_gunicorn(
+    *, env: dict, log_path: Path, ready_path: str = "/healthz", options: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """Start gunicorn on a free loopback port; return it (``.log``: its output) and its base URL.
+
+    Ready once ``ready_path`` answers at all: the tests judge the status themselves.
+    """
+    import httpx
+
+    port = _free_port()
+    log = open(log_path, "w+")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", f"--bind=127.0.0.1:{port}",
+         "--workers=1", "--threads=4", "--timeout=60", *options],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    proc.log = log
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(base + ready_path, timeout=5)
+            return proc, base
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_process(proc)
+                log.seek(0)
+                output = log.read()[-3000:]
+                log.close()
+                pytest.fail(f"gunicorn did not answer within 60 s:\n{output}")
+            time.sleep(0.3)
+
+
 def stop_process(proc: subprocess.Popen, *, kill: bool = False) -> None:
     """End a process started in its own session: SIGKILL at once, or SIGTERM then SIGKILL."""
     if proc.poll() is None:
