@@ -43,6 +43,20 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "portal"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
+def run_python(
+    code: str,
+    *,
+    env: dict[str, str],
+    python: str | Path = sys.executable,
+    cwd: Path = ROOT,
+    timeout: int = 60,
+) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new interpreter with exactly ``env``, capturing its output as text."""
+    return subprocess.run(
+        [str(python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def _require_services() -> bool:
     return os.environ.get("REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
@@ -279,10 +293,23 @@ def start_gunicorn(
     port = _free_port()
     log = open(log_path, "w+")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", f"--bind=127.0.0.1:{port}",
-         "--workers=1", "--threads=4", "--timeout=60", *options],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "portal.wsgi",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=1",
+            "--threads=4",
+            "--timeout=60",
+            *options,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     proc.log = log
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
