@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
 import bench_search as bs  # the corpus loader and helpers are shared
 
 ROOT = bs.ROOT
@@ -130,7 +131,7 @@ def main() -> None:
     print(f"mix: {len(mixed)} URLs, half pages, half searches, e.g. {mixed[:4]}")
     print(f"reference loop (10M additions): {bs.reference_loop():.2f} s")
 
-    with bs.gunicorn(args.workers, timeout=60) as (server, base):
+    with _common.gunicorn(args.workers, timeout=60) as (server, base):
         import httpx
 
         with httpx.Client(timeout=60) as client:  # every URL once: caches warm, errors seen
@@ -138,13 +139,13 @@ def main() -> None:
         print(f"warm-up statuses: {dict(warm)}")
         client_kind = args.client or ("wrk" if shutil.which("wrk") else "httpx")
         load = bs.wrk_load if client_kind == "wrk" else threads_load
-        cpu0 = bs.workers_cpu(server.pid)
+        cpu0 = _common.workers_cpu(server.pid)
         loadavg0 = Path("/proc/loadavg").read_text().split()[:3]
         result = load(
             base, [base + p for p in mixed] if client_kind == "wrk" else mixed,
             concurrency=args.concurrency, duration=args.duration,
         )  # fmt: skip
-        cpu = bs.workers_cpu(server.pid) - cpu0
+        cpu = _common.workers_cpu(server.pid) - cpu0
         loadavg1 = Path("/proc/loadavg").read_text().split()[:3]
     print(
         f"gunicorn {args.workers} workers, {args.concurrency} concurrent clients ({client_kind}), "
