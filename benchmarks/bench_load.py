@@ -20,8 +20,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
 import bench_search as bs  # the corpus loader and helpers are shared
 
 ROOT = bs.ROOT
@@ -114,66 +113,17 @@ def threads_load(base: str, paths: list[str], *, concurrency: int, duration: flo
     }
 
 
-def start_gunicorn(workers: int) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ.copy(),
-    )
-    port = bs.free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "60"]
-        + ["--log-level", "warning"],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code < 500:
-                return server, base
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    os.killpg(server.pid, signal.SIGKILL)
-    sys.exit("gunicorn did not answer within 60 s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=10_000, help="documents to load (default 10000)")
-    parser.add_argument("--docs", help="documents JSONL (make_corpus.py format)")
-    parser.add_argument("--agencies", help="agencies JSONL (make_corpus.py --agencies)")
-    parser.add_argument("--database-url", help="default: $DATABASE_URL (PostgreSQL, bench_*)")
-    parser.add_argument("--reuse", action="store_true", help="keep the already loaded database")
-    parser.add_argument("--seed", type=int, default=287)
-    parser.add_argument("--workers", type=int, default=2)
+    bs.add_corpus_arguments(parser, database=" (PostgreSQL, bench_*)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
-    parser.add_argument(
-        "--client",
-        choices=["wrk", "httpx"],
-        help="load generator (default: wrk if installed, else Python threads with httpx)",
-    )
     args = parser.parse_args()
 
     os.environ.pop("REDIS_URL", None)  # each gunicorn worker caches in its own memory
-    bs.setup_django(args.database_url)
+    docs_path = bs.prepare_corpus(args)
     from django.db import connection
 
-    docs_path, agencies_path = bs.corpus_files(args.n, args.docs, args.agencies)
-    print(f"corpus: {docs_path} sha256 {bs.sha256(docs_path)}")
-    print(f"agencies: {agencies_path} sha256 {bs.sha256(agencies_path)}")
-    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
-    if not args.reuse:
-        bs.fresh_database()
-        stats = bs.load(docs_path, agencies_path, args.n)
-        print(f"loaded {stats['documents']} documents and {stats['agencies']} agencies")
     paths = page_paths(args.seed)
     searches = search_paths(bs.query_mix(docs_path, 150, args.seed))
     mixed = [p for pair in zip(paths, searches, strict=True) for p in pair]
@@ -181,8 +131,7 @@ def main() -> None:
     print(f"mix: {len(mixed)} URLs, half pages, half searches, e.g. {mixed[:4]}")
     print(f"reference loop (10M additions): {bs.reference_loop():.2f} s")
 
-    server, base = start_gunicorn(args.workers)
-    try:
+    with _common.gunicorn(args.workers, timeout=60) as (server, base):
         import httpx
 
         with httpx.Client(timeout=60) as client:  # every URL once: caches warm, errors seen
@@ -190,20 +139,14 @@ def main() -> None:
         print(f"warm-up statuses: {dict(warm)}")
         client_kind = args.client or ("wrk" if shutil.which("wrk") else "httpx")
         load = bs.wrk_load if client_kind == "wrk" else threads_load
-        cpu0 = bs.workers_cpu(server.pid)
+        cpu0 = _common.workers_cpu(server.pid)
         loadavg0 = Path("/proc/loadavg").read_text().split()[:3]
         result = load(
             base, [base + p for p in mixed] if client_kind == "wrk" else mixed,
             concurrency=args.concurrency, duration=args.duration,
         )  # fmt: skip
-        cpu = bs.workers_cpu(server.pid) - cpu0
+        cpu = _common.workers_cpu(server.pid) - cpu0
         loadavg1 = Path("/proc/loadavg").read_text().split()[:3]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
     print(
         f"gunicorn {args.workers} workers, {args.concurrency} concurrent clients ({client_kind}), "
         f"pages and search for {result['wall']:.0f} s: {result['line']}, "

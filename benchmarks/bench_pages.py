@@ -30,15 +30,14 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import _common
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench-pages"
@@ -317,23 +316,8 @@ def bench_in_process(urls: dict[str, list[str]], requests: int, cold: int) -> No
 
 
 def _workers_cpu_ms(master: int) -> float:
-    """CPU time (user + system) used so far by the gunicorn workers of ``master``."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    for pid in children:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total * 1000 / tick
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """CPU milliseconds used so far by the gunicorn workers of ``master``."""
+    return _common.workers_cpu(master) * 1000
 
 
 def bench_gunicorn(
@@ -341,38 +325,12 @@ def bench_gunicorn(
 ) -> None:
     import httpx
 
-    port = _free_port()
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in the finally below
-    proc = subprocess.Popen(
-        [
-            gunicorn,
-            "portal.wsgi",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=os.environ,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with _common.gunicorn(workers) as (proc, base):
         # One client (a connection pool) for all users, as browsers keep theirs:
         # building a client per request costs the load generator more CPU than
         # the pages cost the server, on the same two cores.
         limits = httpx.Limits(max_connections=concurrency)
         with httpx.Client(base_url=base, timeout=30, limits=limits) as client:
-            for _ in range(100):
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
             for name, paths in urls.items():
                 for path in paths:  # each worker renders each page once (cache warm)
                     for _ in range(workers):
@@ -402,10 +360,6 @@ def bench_gunicorn(
                     timings = list(pool.map(one, [paths[i % len(paths)] for i in range(requests)]))
                 cpu = (_workers_cpu_ms(proc.pid) - cpu_start) / requests
                 print(summary(f"gunicorn x{workers} {concurrency} users {name}", timings, cpu))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def main() -> None:

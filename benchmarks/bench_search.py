@@ -22,7 +22,6 @@ on PostgreSQL, < 300 ms on SQLite.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -30,8 +29,6 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +38,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
+
+from _common import gunicorn, workers_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench-search"
@@ -353,28 +352,7 @@ def bench_in_process(mix: list[tuple[str, dict]]) -> list[float]:
     return samples
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid`` and its finished children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def workers_cpu(master: int) -> float:
-    """CPU seconds used so far by the gunicorn workers of ``master``."""
-    total = 0.0
-    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            total += process_cpu(int(child))
-    return total
-
-
 # --- gunicorn on loopback ------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 WRK_SCRIPT = Path(__file__).with_name("replay.lua")
@@ -455,29 +433,7 @@ def bench_gunicorn(
 ) -> dict:
     import httpx
 
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ.copy(),
-    )
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+    with gunicorn(workers) as (server, base):
         urls = []
         for q, filters in mix:
             params = [("q", q)] + [(k, v) for k, vs in filters.items() for v in vs]
@@ -495,35 +451,29 @@ def bench_gunicorn(
             f" load average {Path('/proc/loadavg').read_text().split()[:3]}"
         )
         return result
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_corpus_arguments(parser: argparse.ArgumentParser, *, database: str) -> None:
+    """The corpus, database and load options every corpus benchmark takes."""
     parser.add_argument("-n", type=int, default=10_000, help="documents to load (default 10000)")
     parser.add_argument("--docs", help="documents JSONL (make_corpus.py format)")
     parser.add_argument("--agencies", help="agencies JSONL (make_corpus.py --agencies)")
-    parser.add_argument("--database-url", help="default: $DATABASE_URL, else a SQLite file")
+    parser.add_argument("--database-url", help=f"default: $DATABASE_URL{database}")
     parser.add_argument("--reuse", action="store_true", help="keep the already loaded database")
-    parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--seed", type=int, default=287)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
-    parser.add_argument("--path", default="/search/", help="URL under load (or /api/v1/search/)")
-    parser.add_argument("--no-gunicorn", action="store_true")
     parser.add_argument(
         "--client",
         choices=["wrk", "httpx"],
         help="load generator (default: wrk if installed, else Python threads with httpx)",
     )
-    args = parser.parse_args()
 
+
+def prepare_corpus(args: argparse.Namespace) -> Path:
+    """Set Django up on the benchmark database and load the corpus (unless ``--reuse``).
+
+    Returns the documents file, from which the query mix is drawn.
+    """
     setup_django(args.database_url)
     from django.db import connection
 
@@ -539,6 +489,20 @@ def main() -> None:
             f"agencies {stats['t_agencies']:.1f} s, documents {stats['t_documents']:.1f} s, "
             f"index {stats['t_index']:.1f} s"
         )
+    return docs_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_corpus_arguments(parser, database=", else a SQLite file")
+    parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    parser.add_argument("--path", default="/search/", help="URL under load (or /api/v1/search/)")
+    parser.add_argument("--no-gunicorn", action="store_true")
+    args = parser.parse_args()
+
+    docs_path = prepare_corpus(args)
     print(f"reference loop (10M additions): {reference_loop():.2f} s")
     mix = query_mix(docs_path, args.queries, args.seed)
     print(f"query mix: {len(mix)} queries, e.g. {[q for q, _ in mix[:6]]}")

@@ -16,17 +16,21 @@ def check_database() -> tuple[bool, str]:
     return True, connection.vendor
 
 
-def check_broker() -> tuple[bool, str]:
-    if not settings.REDIS_URL:
-        return True, "not configured: tasks run in-process"
+def _redis_error(url: str) -> Exception | None:
+    """Why the Redis at ``url`` does not answer a ping, or None when it does."""
     import redis
 
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
-        )
-        client.ping()
+        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
     except Exception as exc:
+        return exc
+    return None
+
+
+def check_broker() -> tuple[bool, str]:
+    if not settings.REDIS_URL:
+        return True, "not configured: tasks run in-process"
+    if exc := _redis_error(settings.REDIS_URL):
         return False, f"broker unreachable: {exc.__class__.__name__}: {exc}"
     return True, "redis"
 
@@ -35,13 +39,6 @@ def check_cache() -> tuple[bool, str]:
     """Whether the cache's Redis answers; without it the portal works, only slower."""
     if not settings.CACHE_REDIS_URL:
         return True, "local memory of each process"
-    import redis
-
-    try:
-        client = redis.Redis.from_url(
-            settings.CACHE_REDIS_URL, socket_connect_timeout=2, socket_timeout=2
-        )
-        client.ping()
-    except Exception as exc:
+    if exc := _redis_error(settings.CACHE_REDIS_URL):
         return False, f"cache unreachable, pages drawn from the database: {exc.__class__.__name__}"
     return True, "redis"

@@ -43,6 +43,20 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "portal"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
+def run_python(
+    code: str,
+    *,
+    env: dict[str, str],
+    python: str | Path = sys.executable,
+    cwd: Path = ROOT,
+    timeout: int = 60,
+) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new interpreter with exactly ``env``, capturing its output as text."""
+    return subprocess.run(
+        [str(python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def _require_services() -> bool:
     return os.environ.get("REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
@@ -257,6 +271,52 @@ def start_celery_worker(
     pytest.fail("celery worker did not become ready within 60 s")
 
 
+def start_gunicorn(
+    *, env: dict, log_path: Path, ready_path: str = "/healthz", options: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """Start gunicorn on a free loopback port; return it (``.log``: its output) and its base URL.
+
+    Ready once ``ready_path`` answers at all: the tests judge the status themselves.
+    """
+    import httpx
+
+    port = _free_port()
+    log = open(log_path, "w+")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "portal.wsgi",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=1",
+            "--threads=4",
+            "--timeout=60",
+            *options,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    proc.log = log
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(base + ready_path, timeout=5)
+            return proc, base
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_process(proc)
+                log.seek(0)
+                output = log.read()[-3000:]
+                log.close()
+                pytest.fail(f"gunicorn did not answer within 60 s:\n{output}")
+            time.sleep(0.3)
+
+
 def stop_process(proc: subprocess.Popen, *, kill: bool = False) -> None:
     """End a process started in its own session: SIGKILL at once, or SIGTERM then SIGKILL."""
     if proc.poll() is None:
@@ -300,9 +360,13 @@ def celery_worker(transactional_db, settings):
 class RedisServer:
     """A redis-server of this test's own on a port of 6410-6419, without persistence."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, maxmemory: str | None = None):
         self.directory = directory
         self.port = next(p for p in range(6410, 6420) if _port_free(p))
+        # A cache server evicts the least recently used keys at maxmemory, as in production.
+        self.extra = (
+            ["--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru"] if maxmemory else []
+        )
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -323,6 +387,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.directory),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -339,6 +404,12 @@ class RedisServer:
             stop_process(self.proc, kill=True)
             self.proc = None
 
+    def keys(self) -> int:
+        """How many keys the server holds."""
+        import redis
+
+        return redis.Redis.from_url(self.url).dbsize()
+
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
@@ -349,15 +420,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    """A Redis of this test's own (to stop and start); skips without redis-server."""
+def start_redis_server(directory: Path, **options) -> RedisServer:
+    """Start a Redis of the test's own; skips (fails under CI) without redis-server."""
     if shutil.which("redis-server") is None:
         if _require_services():
             pytest.fail("redis-server is not installed, and CI requires it")
         pytest.skip("needs redis-server on PATH for a Redis of the test's own")
-    server = RedisServer(tmp_path)
+    server = RedisServer(directory, **options)
     server.start()
+    return server
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A Redis of this test's own (to stop and start); skips without redis-server."""
+    server = start_redis_server(tmp_path)
     yield server
     server.stop()
 

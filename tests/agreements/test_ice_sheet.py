@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import subprocess
-import sys
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from agreements import ice_sheet
 from agreements.ice_sheet import IceSheetError, ice_url, links, read_ice_sheet, xlsx
 from tests.agreements.ice_builder import PARTICIPATING_HEADER, pending, row, workbook
+from tests.conftest import run_python
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = {
@@ -411,12 +410,5 @@ def test_reader_and_normalize_import_without_django():
         "import sys, agreements.ice_sheet, agreements.normalize; "
         "assert not [m for m in sys.modules if m.startswith('django')], 'django imported'"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parents[2],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_python(code, env=environment)
     assert done.returncode == 0, done.stderr

@@ -48,21 +48,26 @@ def test_any_bytes_are_read_or_refused_with_a_sentence(data):
     _read(data)
 
 
+def _change(draw, data: bytearray, inserted: st.SearchStrategy[bytes]) -> None:
+    """Change ``data`` in place at a drawn position: flip a byte, cut the rest off, or insert."""
+    at = draw(st.integers(0, len(data) - 1))
+    how = draw(st.sampled_from(["flip", "cut", "insert"]))
+    if how == "flip":
+        data[at] = draw(st.integers(0, 255))
+    elif how == "cut":
+        del data[at:]
+    else:
+        data[at:at] = draw(inserted)
+
+
 @st.composite
 def damaged(draw) -> bytes:
     """A real file with a few bytes changed, cut short or with bytes inserted."""
     data = bytearray(REAL[draw(st.sampled_from(sorted(REAL)))])
     for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, len(data) - 1))
-        how = draw(st.sampled_from(["flip", "cut", "insert"]))
-        if how == "flip":
-            data[at] = draw(st.integers(0, 255))
-        elif how == "cut":
-            del data[at:]
-            if not data:
-                break
-        else:
-            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        if not data:  # cut to nothing: nothing left to change
+            break
+        _change(draw, data, st.binary(min_size=1, max_size=16))
     return bytes(data)
 
 
@@ -83,14 +88,7 @@ def mutated_part(draw) -> bytes:
         for name in names:
             content = bytearray(source.read(name))
             if name == target and content:
-                at = draw(st.integers(0, len(content) - 1))
-                how = draw(st.sampled_from(["flip", "cut", "insert"]))
-                if how == "flip":
-                    content[at] = draw(st.integers(0, 255))
-                elif how == "cut":
-                    del content[at:]
-                else:
-                    content[at:at] = draw(st.sampled_from([b"<", b"&", b'"', b"\x00", b"99999999"]))
+                _change(draw, content, st.sampled_from([b"<", b"&", b'"', b"\x00", b"99999999"]))
             archive.writestr(name, bytes(content))
     return out.getvalue()
 

@@ -7,71 +7,19 @@ stored; once it is back, the portal uses it again by itself, without a restart.
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
-import time
 
 import pytest
-import redis
 
 from portal import cache as fail_soft
-from tests.conftest import _free_port
+from tests.conftest import start_redis_server
 from tests.portal.test_page_cache import import_list, texas
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
 
-class RedisServer:
-    """A throw-away redis-server on a loopback port, in memory only."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--maxmemory",
-                "64mb",
-                "--maxmemory-policy",
-                "allkeys-lru",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        for _ in range(100):
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-    def keys(self) -> int:
-        return redis.Redis.from_url(self.url).dbsize()
-
-
 @pytest.fixture
-def cache_server(settings, monkeypatch):
-    if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server (apt-get install -y redis-server)")
-    server = RedisServer(_free_port())
-    server.start()
+def cache_server(settings, monkeypatch, tmp_path):
+    server = start_redis_server(tmp_path, maxmemory="64mb")
     monkeypatch.setattr(fail_soft, "_down_until", {})
     # No pause between attempts, so the test sees the return at once.
     monkeypatch.setattr(fail_soft, "RETRY_SECONDS", 0.0)

@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ROOT, _free_port, stop_process
+from tests.conftest import ROOT, start_gunicorn, stop_process
 
 pytestmark = pytest.mark.postgres
 
@@ -42,28 +42,10 @@ def portal(postgres_cluster, tmp_path):
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=600
     )
-    port = _free_port()
-    log = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--timeout", "60"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(base + "/healthz", timeout=5)
-            break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    else:
-        stop_process(server)
-        log.seek(0)
-        pytest.fail(f"gunicorn did not answer:\n{log.read()[-3000:]}")
+    server, base = start_gunicorn(env=env, log_path=tmp_path / "gunicorn.log")
     yield base, postgres_cluster
     stop_process(server)
-    log.close()
+    server.log.close()
 
 
 class Frozen:

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_python
 
 pytestmark = [pytest.mark.package_index]
 
@@ -97,24 +97,12 @@ def test_the_project_installs_without_dev_extras_and_every_module_imports(tmp_pa
         "VAR_DIR": str(tmp_path / "var"),
         "PORTAL_ENV_FILE": str(tmp_path / "no.env"),
     }
-    done = subprocess.run(
-        [str(python), "-c", IMPORT_EVERY_MODULE.format(packages=PACKAGES)],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    code = IMPORT_EVERY_MODULE.format(packages=PACKAGES)
+    done = run_python(code, python=python, cwd=elsewhere, env=env, timeout=300)
 
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     page = ROOT / "tests" / "research" / "data" / "article_287g.html"
-    undeclared = subprocess.run(
-        [str(python), "-c", UNDECLARED.format(page=str(page))],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    code = UNDECLARED.format(page=str(page))
+    undeclared = run_python(code, python=python, cwd=elsewhere, env=env, timeout=300)
     assert undeclared.returncode == 0, undeclared.stderr[-3000:]
     assert undeclared.stdout.split() == [], "used but only reached through an extra"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 
 from agreements.services import snapshot_import
 from tests.agreements.ice_builder import row, workbook
+from tests.conftest import run_python
 from tests.research.factories import DocumentFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,9 +137,7 @@ def _policies(debug: str) -> str:
         "print(bool(s.CONTENT_SECURITY_POLICY), bool(s.CONTENT_SECURITY_POLICY_REPORT_ONLY))"
     )
     env = {"PATH": "/usr/bin:/bin", "DEBUG": debug, "SECRET_KEY": "k" * 20 + "0123456789" * 4}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = run_python(code, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from rest_framework.views import APIView
 
 import portal.settings as production
 from portal.throttling import client_address
-from tests.conftest import _free_port
+from tests.conftest import _free_port, run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,14 +78,7 @@ def test_forwarded_proto_is_ignored_without_a_proxy(client, settings):
 
 def _setting(name: str, **env: str) -> str:
     code = f"import portal.settings as s; print(repr(s.{name}))"
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "DEBUG": "1", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python(code, env={"PATH": "/usr/bin:/bin", "DEBUG": "1", **env})
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

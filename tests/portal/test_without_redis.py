@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter, deque
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,7 +22,7 @@ import httpx
 import pytest
 from django.urls import Resolver404, get_resolver, resolve
 
-from tests.conftest import _free_port
+from tests.conftest import _free_port, start_gunicorn, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "agreements" / "data"
@@ -89,51 +87,20 @@ def loaded_site(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def portal_without_redis(loaded_site):
     """gunicorn on loopback with the broker and the cache at a port where nothing listens."""
-    port, closed = _free_port(), _free_port()
-    env = _environment(loaded_site, REDIS_URL=f"redis://127.0.0.1:{closed}/0")
-    log = open(loaded_site / "gunicorn.log", "w+")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi",
-            f"--bind=127.0.0.1:{port}",
-            "--workers=1",
-            "--threads=4",
-            "--timeout=60",
-            f"--control-socket={loaded_site / 'gunicorn.ctl'}",
-        ],
-        cwd=ROOT,
+    env = _environment(loaded_site, REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
+    proc, base = start_gunicorn(
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        log_path=loaded_site / "gunicorn.log",
+        ready_path="/methodology/",
+        options=(f"--control-socket={loaded_site / 'gunicorn.ctl'}",),
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{base}/methodology/", timeout=5)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    log.seek(0)
-                    pytest.fail(f"gunicorn exited:\n{log.read()[-3000:]}")
-                time.sleep(0.3)
-        else:
-            pytest.fail("gunicorn did not answer within 60 s")
         with httpx.Client(base_url=base, timeout=30) as client:
-            client.log = log
+            client.log = proc.log
             yield client
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        stop_process(proc)
+        proc.log.close()
 
 
 class _Links(HTMLParser):

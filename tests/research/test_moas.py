@@ -178,6 +178,17 @@ def _upload(path: Path, capture, name: str = "", kind: str = Document.Kind.MOA) 
     return document
 
 
+def _fetch(path: Path, local_server, capture) -> Document:
+    """Submit ``path`` by its address under ICE's MOA folder, served by ``local_server``."""
+    folder = local_server.directory / "doclib" / "287gMOA"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, folder / path.name)
+    with capture(execute=True):
+        document = document_submit(url=local_server.url(f"doclib/287gMOA/{path.name}"), kind="moa")
+    document.refresh_from_db()
+    return document
+
+
 def test_a_pdf_named_as_a_list_row_links_is_that_rows_agreement(
     may_2025_list, django_capture_on_commit_callbacks
 ):
@@ -233,12 +244,7 @@ def test_a_wayback_link_matches_by_the_ice_address_inside_and_the_latest_row_is_
 def test_a_pdf_fetched_from_an_address_ending_in_a_listed_file_name_is_linked(
     may_2025_list, local_server, django_capture_on_commit_callbacks
 ):
-    folder = local_server.directory / "doclib" / "287gMOA"
-    folder.mkdir(parents=True)
-    shutil.copy(BUNDLED / "moas" / PIERCE, folder / PIERCE)
-    with django_capture_on_commit_callbacks(execute=True):
-        document = document_submit(url=local_server.url(f"doclib/287gMOA/{PIERCE}"), kind="moa")
-    document.refresh_from_db()
+    document = _fetch(BUNDLED / "moas" / PIERCE, local_server, django_capture_on_commit_callbacks)
 
     assert document.status == Document.Status.NEEDS_REVIEW
     assert document.agency_links.get().agency.name == "Pierce County Sheriff's Office"
@@ -251,12 +257,7 @@ def test_the_same_bytes_under_another_name_are_linked_once_fetched_from_the_list
     scan = _upload(DATA / POLK, django_capture_on_commit_callbacks, name="scan0001.pdf")
     assert not scan.agreement_links.exists()
 
-    folder = local_server.directory / "doclib" / "287gMOA"
-    folder.mkdir(parents=True)
-    shutil.copy(DATA / POLK, folder / POLK)
-    with django_capture_on_commit_callbacks(execute=True):
-        fetched = document_submit(url=local_server.url(f"doclib/287gMOA/{POLK}"), kind="moa")
-    fetched.refresh_from_db()
+    fetched = _fetch(DATA / POLK, local_server, django_capture_on_commit_callbacks)
 
     assert fetched.duplicate_of == scan
     polk_row = may_2025_list.rows.get(row_number=321)
@@ -317,12 +318,7 @@ def test_a_local_moa_is_dated_by_its_signing_in_the_list_not_by_the_pdfs_own_dat
 def test_an_moa_fetched_for_its_agreement_gets_the_signing_date(
     may_2025_list, local_server, django_capture_on_commit_callbacks
 ):
-    folder = local_server.directory / "doclib" / "287gMOA"
-    folder.mkdir(parents=True)
-    shutil.copy(BUNDLED / "moas" / PIERCE, folder / PIERCE)
-    with django_capture_on_commit_callbacks(execute=True):
-        document = document_submit(url=local_server.url(f"doclib/287gMOA/{PIERCE}"), kind="moa")
-    document.refresh_from_db()
+    document = _fetch(BUNDLED / "moas" / PIERCE, local_server, django_capture_on_commit_callbacks)
 
     assert document.published_on == dt.date(2025, 2, 27)  # row 320's signing, not 2025-02-26
     assert document.file_created_on == dt.date(2025, 2, 26)

@@ -7,12 +7,10 @@ behind their back (which would also set DJANGO_SETTINGS_MODULE as a side effect)
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_python
 
 CHECK = (
     "import os, sys, {module}; "
@@ -34,12 +32,5 @@ CHECK = (
 )
 def test_module_imports_without_django_settings(module):
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHECK.format(module=module)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_python(CHECK.format(module=module), env=env)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -1,10 +1,7 @@
-"""Celery tasks of the research app: retries, the sweep, and Redis going away."""
+"""Celery tasks of the research app: retries, the sweep, and a real worker."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -138,97 +135,7 @@ def test_sweep_is_scheduled_by_beat():
     assert documents_requeue_stale_task.name in app.tasks
 
 
-# --- A real worker, and Redis going away ------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A private redis-server this test may stop and start at will."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.1)
-        raise RuntimeError("the private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
-def _reset_producer_pools() -> None:
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-class BrokerSwitch:
-    """Stops the broker this process publishes to: without redis-server, by aiming it at a dead port."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def stop(self) -> None:
-        app.conf.broker_url = "redis://127.0.0.1:1/0"
-        _reset_producer_pools()
-
-    def start(self) -> None:
-        app.conf.broker_url = self.url
-        _reset_producer_pools()
-
-
-@pytest.fixture
-def broker(settings):
-    """A broker the test may stop and start: a private redis-server when installed."""
-    previous = app.conf.broker_url
-    server = None
-    if shutil.which("redis-server"):
-        server = RedisServer(_free_port())
-        server.start()
-        settings.REDIS_URL = server.url  # the celery_worker fixture passes it on
-        app.conf.broker_url = server.url
-    else:
-        app.conf.broker_url = settings.REDIS_URL
-    _reset_producer_pools()
-    try:
-        yield server or BrokerSwitch(settings.REDIS_URL)
-    finally:
-        app.conf.broker_url = previous
-        _reset_producer_pools()
-        if server is not None:
-            server.stop()
+# --- A real worker -------------------------------------------------------------------
 
 
 def _wait_for_status(document: Document, status: str, seconds: float, worker) -> None:
@@ -243,30 +150,6 @@ def _wait_for_status(document: Document, status: str, seconds: float, worker) ->
         f"document stayed {document.status!r} ({document.status_message}); worker log:\n"
         + worker.worker_log.read()[-4000:]
     )
-
-
-@pytest.mark.redis
-@pytest.mark.celery_worker
-def test_submission_while_redis_is_down_is_processed_once_redis_is_back(
-    local_server, broker, celery_worker
-):
-    local_server.routes["/moa.pdf"] = (200, PDF, POLK.read_bytes())
-    broker.stop()
-
-    # transactional_db: the commit happens here and sending the task fails.
-    document = document_submit(url=local_server.url("/moa.pdf"), kind="moa")
-    document.refresh_from_db()
-    assert document.status == Document.Status.QUEUED
-    time.sleep(2)
-    document.refresh_from_db()
-    assert document.status == Document.Status.QUEUED  # nothing lost, nothing done
-
-    broker.start()
-    # What beat does every few minutes: send the sweep, which re-sends the document.
-    documents_requeue_stale_task.apply_async(kwargs={"queued_for_seconds": 0})
-    _wait_for_status(document, Document.Status.NEEDS_REVIEW, 90, celery_worker)
-    assert len(document.page_offsets) == 11
-    assert "Polk County" in document.text
 
 
 @pytest.mark.redis
