@@ -112,7 +112,7 @@ def worker_log(tmp_path) -> str:
 
 @processes
 def test_a_fetch_cut_by_a_killed_worker_is_finished_once_by_the_next(
-    roles, local_server, workers, tmp_path
+    local_server, workers, tmp_path
 ):
     gate = Gate(ARTICLE.encode(), "text/html; charset=utf-8")
     local_server.routes["/news/county-signs.html"] = gate
