@@ -35,6 +35,7 @@ from agreements.filters import (
 )
 from agreements.models import AgencyKind, Agreement, ListSnapshot, SupportModel
 from portal.exports import Column, export_links, export_response, requested_format
+from portal.fields import parse_id
 
 PAGE_SIZE = 50
 
@@ -129,14 +130,14 @@ def _directory_key(request: HttpRequest, filterset: AgencyFilter) -> str | None:
     (``?zz=<random>``) cannot add cache entries; such a page, an invalid filter
     or a far page is drawn without the cache.
     """
-    page = request.GET.get("page", "1")
+    page = parse_id(request.GET.get("page", "1"))
     known = set(filterset.filters) | {"page"}
     if set(request.GET) - known or not filterset.is_valid():
         return None
-    if not page.isdigit() or not 1 <= int(page) <= MAX_CACHED_PAGE:
+    if page is None or page > MAX_CACHED_PAGE:
         return None
     chosen = sorted(filterset.criteria.chosen().items())
-    return hashlib.sha256(repr((chosen, int(page))).encode()).hexdigest()[:32]
+    return hashlib.sha256(repr((chosen, page)).encode()).hexdigest()[:32]
 
 
 FACET_TITLES = {"state": "State", "model": "Model", "status": "Status", "kind": "Kind"}

@@ -14,11 +14,13 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.models import WorkItem
@@ -97,8 +99,6 @@ def work_enqueue(task, args: tuple = (), kwargs: dict | None = None) -> WorkItem
 
 
 def _recoverable(now):
-    from django.db.models import Q
-
     return WorkItem.objects.filter(
         Q(state=WorkItem.State.PENDING, state_changed_at__lt=now - PENDING_GRACE)
         | Q(state=WorkItem.State.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
@@ -218,8 +218,6 @@ def heartbeat(item: WorkItem):
 
 
 def _recover_forever() -> None:
-    import time
-
     while True:
         try:
             close_old_connections()

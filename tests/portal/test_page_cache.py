@@ -174,6 +174,8 @@ def test_made_up_query_parameters_add_no_cache_entry(client, first_list):
         assert response.status_code == 200
         assert "Polk County Sheriff" in response.content.decode()
     client.get("/agencies/", {"page": "999999"})
+    # A digit that is not ASCII ("²".isdigit() is true) is no page number either.
+    assert client.get("/agencies/", {"page": "²"}).status_code == 200
     client.get("/agencies/", {"kind": "no-such-kind"})
     assert _entries() == warm
 
