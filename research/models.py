@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -324,3 +326,144 @@ class Feed(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.url
+
+
+class Annotation(models.Model):
+    """A researcher's note on a passage of a document: a W3C Web Annotation.
+
+    The passage is held by two W3C selectors over the document's extracted
+    text: a TextQuoteSelector (``exact`` with up to 32 characters of
+    ``prefix`` and ``suffix``) and a TextPositionSelector (``start``, ``end``).
+    ``text_sha256`` names the text they were placed on; when the document's
+    text changes, research.services.anchoring places the note again and
+    records how (``anchor``). A note is never deleted for want of a place: it
+    is orphaned and still shown to its author with its quote.
+    """
+
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", _("Only me")
+        RESEARCHERS = "researchers", _("Researchers")
+        PUBLIC = "public", _("Public, after a curator approves it")
+
+    class Review(models.TextChoices):
+        PENDING = "pending", _("Waiting for a curator")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    class Anchor(models.TextChoices):
+        ANCHORED = "anchored", _("On its passage")
+        FUZZY = "fuzzy", _("Placed by a close match")
+        ORPHANED = "orphaned", _("Passage not found")
+
+    class Motivation(models.TextChoices):
+        COMMENTING = "commenting", _("Comment")
+        HIGHLIGHTING = "highlighting", _("Highlight")
+        QUESTIONING = "questioning", _("Question")
+        TAGGING = "tagging", _("Tags")
+
+    uuid = models.UUIDField(_("identifier"), default=uuid.uuid4, unique=True, editable=False)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="annotations")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations"
+    )
+    body = models.TextField(_("note (Markdown)"), blank=True)
+    tags = models.ManyToManyField(Tag, related_name="annotations", blank=True)
+    motivation = models.CharField(max_length=15, choices=Motivation, default=Motivation.COMMENTING)
+    visibility = models.CharField(
+        _("visibility"), max_length=12, choices=Visibility, default=Visibility.PRIVATE
+    )
+    review = models.CharField(
+        _("review"),
+        max_length=10,
+        choices=Review,
+        default=Review.PENDING,
+        help_text=_("Only an approved public note is shown to the public."),
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # TextQuoteSelector
+    exact = models.TextField(_("quote"))
+    prefix = models.CharField(max_length=64, blank=True)
+    suffix = models.CharField(max_length=64, blank=True)
+    # TextPositionSelector, over Document.text
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    page = models.PositiveIntegerField(
+        _("PDF page"), null=True, blank=True, help_text=_("1 for the first page.")
+    )
+    text_sha256 = models.CharField(
+        max_length=64, blank=True, help_text=_("The document text the selectors point into.")
+    )
+    anchor = models.CharField(_("anchor"), max_length=10, choices=Anchor, default=Anchor.ANCHORED)
+    # Carried over from a note on an earlier version of the document (a renewed MOA).
+    carried_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="carried_to",
+        verbose_name=_("carried over from"),
+    )
+    previous_exact = models.TextField(
+        _("previous wording"),
+        blank=True,
+        help_text=_("The passage as it read when the note was made, where it has since changed."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(m2m_fields=[tags])
+
+    class Meta:
+        verbose_name = _("annotation")
+        verbose_name_plural = _("annotations")
+        ordering = ["document", "start", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lte=models.F("end")), name="annotation_span"),
+        ]
+        indexes = [
+            models.Index(fields=["document", "start"]),
+            models.Index(fields=["visibility", "review"]),
+            models.Index(fields=["author", "anchor"]),
+        ]
+        permissions = [
+            ("moderate_annotation", _("Can approve, reject and see the flags of public notes")),
+        ]
+
+    def __str__(self) -> str:
+        quote = " ".join(self.exact.split())
+        return f"“{quote[:60]}{'…' if len(quote) > 60 else ''}” on {self.document}"
+
+    def get_absolute_url(self) -> str:
+        return f"{self.document.get_absolute_url()}#note-{self.pk}"
+
+    @property
+    def orphaned(self) -> bool:
+        return self.anchor == self.Anchor.ORPHANED
+
+    @property
+    def wording_changed(self) -> bool:
+        return bool(self.previous_exact) and self.previous_exact != self.exact
+
+
+class AnnotationFlag(models.Model):
+    """Someone signed in thinks a note should not be public; it goes back to the queue."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="flags")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved = models.BooleanField(
+        default=False, help_text=_("Set when a curator reviews the note after the flag.")
+    )
+
+    class Meta:
+        verbose_name = _("flag")
+        verbose_name_plural = _("flags")
+        constraints = [
+            models.UniqueConstraint(fields=["annotation", "user"], name="annotationflag_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} flagged {self.annotation_id}"

@@ -6,8 +6,8 @@ administrator), never from ``is_staff``: a staff account with no permission
 sees what the public sees. Pages, the API, search (hits, snippets, facet
 counts), exports, the Atom feed and template tags ask the functions below.
 
-A new visibility rule (annotations, collections) is one more function here,
-built on the same permissions, with a row in tests/research/test_policy.py.
+A new visibility rule (collections, saved searches) is one more function
+here, built on the same permissions, with a row in tests/research/test_policy.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from research.models import Document, DocumentAgency
+from research.models import Annotation, Document, DocumentAgency
 
 # The role groups, as the data migration names them.
 RESEARCHERS = "Researchers"
@@ -30,6 +30,10 @@ VIEW_FULL_TEXT = "research.view_full_text"
 VIEW_UNREVIEWED = "research.view_unreviewed"
 # Submit addresses and files for the portal to collect.
 SUBMIT_DOCUMENT = "research.submit_document"
+# Write notes on documents (researchers and curators).
+ANNOTATE = "research.add_annotation"
+# Approve or reject public notes, and see why they were flagged (curators).
+MODERATE_ANNOTATIONS = "research.moderate_annotation"
 
 EXCERPT_CHARS = 300
 # Rights under which the public may read a document's whole text.
@@ -59,6 +63,14 @@ def sees_unreviewed(user) -> bool:
 
 def can_submit_documents(user) -> bool:
     return _has(user, SUBMIT_DOCUMENT)
+
+
+def can_annotate(user) -> bool:
+    return _has(user, ANNOTATE)
+
+
+def can_moderate_annotations(user) -> bool:
+    return _has(user, MODERATE_ANNOTATIONS)
 
 
 def can_curate(user) -> bool:
@@ -131,6 +143,63 @@ def public_excerpt(document: Document) -> str:
 def readable_text(user, document: Document) -> str | None:
     """The whole text for a reader allowed it, else None (show :func:`public_excerpt`)."""
     return document.text if can_read_text(user, document) else None
+
+
+# --- Annotations ------------------------------------------------------------------
+
+
+def annotation_audience(user) -> Q:
+    """Which notes ``user`` may read, whatever the document.
+
+    A private note is its author's alone, curators included. Notes shared with
+    researchers are read by everyone who may annotate. A public note reaches
+    the public only once a curator approves it; until then (and after a flag
+    sends it back to the queue) only those who may annotate read it.
+    """
+    approved_public = Q(visibility=Annotation.Visibility.PUBLIC, review=Annotation.Review.APPROVED)
+    if not _signed_in(user):
+        return approved_public
+    own = Q(author=user)
+    if can_annotate(user):
+        shared = Q(
+            visibility__in=[Annotation.Visibility.RESEARCHERS, Annotation.Visibility.PUBLIC]
+        ) & ~Q(review=Annotation.Review.REJECTED)
+        return own | shared | approved_public
+    return own | approved_public
+
+
+def visible_annotations(user, queryset: QuerySet[Annotation] | None = None) -> QuerySet[Annotation]:
+    """The notes ``user`` may read, on documents ``user`` may see."""
+    queryset = Annotation.objects.all() if queryset is None else queryset
+    documents = visible_documents(user).values("pk")
+    return queryset.filter(annotation_audience(user), document__in=documents)
+
+
+def can_view_annotation(user, annotation: Annotation) -> bool:
+    """:func:`visible_annotations` for one note whose document is known to be visible."""
+    return Annotation.objects.filter(annotation_audience(user), pk=annotation.pk).exists()
+
+
+def can_edit_annotation(user, annotation: Annotation) -> bool:
+    """Only its author changes or deletes a note, and only while allowed to annotate."""
+    return can_annotate(user) and annotation.author_id == user.pk
+
+
+def can_flag_annotation(user, annotation: Annotation) -> bool:
+    """Anyone signed in may flag a shared note they can read, except its author."""
+    return (
+        _signed_in(user)
+        and annotation.author_id != user.pk
+        and annotation.visibility != Annotation.Visibility.PRIVATE
+    )
+
+
+def annotation_quote(user, annotation: Annotation) -> str:
+    """The passage a note is on, no longer than the public excerpt for readers
+    who may not read the document's text."""
+    if can_read_text(user, annotation.document):
+        return annotation.exact
+    return excerpt(annotation.exact)
 
 
 # --- Links to agencies ----------------------------------------------------------

@@ -12,18 +12,33 @@ from django.utils.text import slugify
 
 from agreements.models import AgencyAlias
 from research import policy
-from research.models import Document, DocumentAgency, DocumentAgreement, Feed, Tag
+from research.models import (
+    Annotation,
+    Document,
+    DocumentAgency,
+    DocumentAgreement,
+    Feed,
+    Tag,
+)
 from tests.agreements import factories as agreement_factories
+
+# The migrations that make the roles and grant them permissions, in order.
+ROLE_MIGRATIONS = (
+    ("0006_roles", "create_roles"),
+    ("0009_administrators_lift_lockouts", "grant"),
+    ("0012_annotation_roles", "grant"),
+)
 
 
 def role(name: str) -> Group:
-    """A role group as research migration 0006 makes it (a transactional test's flush removes it)."""
+    """A role group as the research migrations make it (a transactional test's flush removes it)."""
     if not Group.objects.filter(name=name).exists():
         import importlib
 
         from django.apps import apps
 
-        importlib.import_module("research.migrations.0006_roles").create_roles(apps, None)
+        for module, function in ROLE_MIGRATIONS:
+            getattr(importlib.import_module(f"research.migrations.{module}"), function)(apps, None)
     return Group.objects.get(name=name)
 
 
@@ -137,3 +152,25 @@ class FeedFactory(factory.django.DjangoModelFactory):
 
     url = factory.Sequence(lambda n: f"https://news.example.org/feed-{n}.xml")
     title = "Example feed"
+
+
+class AnnotationFactory(factory.django.DjangoModelFactory):
+    """A note on the words "deputies screen" of the factory document, by a researcher.
+
+    Built through its fields, not the service: give ``start`` and ``end`` to place it.
+    """
+
+    class Meta:
+        model = Annotation
+        skip_postgeneration_save = True
+
+    document = factory.SubFactory(DocumentFactory)
+    author = factory.SubFactory(ResearcherFactory)
+    body = "Screening at booking is the jail model."
+    start = factory.LazyAttribute(lambda o: max(0, o.document.text.find("deputies screen")))
+    end = factory.LazyAttribute(lambda o: o.start + len("deputies screen"))
+    exact = factory.LazyAttribute(lambda o: o.document.text[o.start : o.end])
+    prefix = factory.LazyAttribute(lambda o: o.document.text[max(0, o.start - 32) : o.start])
+    suffix = factory.LazyAttribute(lambda o: o.document.text[o.end : o.end + 32])
+    text_sha256 = factory.LazyAttribute(lambda o: o.document.text_sha256)
+    visibility = Annotation.Visibility.PRIVATE

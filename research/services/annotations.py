@@ -1,0 +1,259 @@
+"""Writing notes: create, change, delete, flag and review, each checked once here.
+
+Pages, the API and imports all write through these functions, so a forged
+author, visibility or approval, someone else's note or a selection that is not
+in the text is refused the same way everywhere, with :class:`AnnotationRefused`
+naming the field and saying what is wrong. Nothing is written when a check fails.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from research import policy
+from research.extract import text_sha256
+from research.models import Annotation, AnnotationFlag, Document, Tag
+
+MAX_BODY_CHARS = 10_000
+MAX_TAGS = 20
+# A selection longer than this is not a passage: annotate the document's parts.
+MAX_QUOTE_CHARS = 5_000
+# W3C TextQuoteSelector context kept on each side, as Hypothesis keeps it.
+CONTEXT_CHARS = 32
+MAX_FLAG_REASON_CHARS = 500
+
+
+class AnnotationRefused(ValueError):
+    """A write that cannot be done; ``errors`` maps each field to what is wrong with it."""
+
+    def __init__(self, errors: Mapping[str, str] | str):
+        self.errors = {"__all__": errors} if isinstance(errors, str) else dict(errors)
+        super().__init__(" ".join(self.errors.values()))
+
+
+# --- Selectors ----------------------------------------------------------------------
+
+
+def quote_selector(text: str, start: int, end: int) -> dict:
+    """The W3C TextQuoteSelector fields of ``text[start:end]``."""
+    return {
+        "exact": text[start:end],
+        "prefix": text[max(0, start - CONTEXT_CHARS) : start],
+        "suffix": text[end : end + CONTEXT_CHARS],
+    }
+
+
+def page_at(document: Document, offset: int) -> int | None:
+    """The PDF page (1 for the first) on which character ``offset`` of the text lies."""
+    offsets = document.page_offsets or []
+    if not offsets:
+        return None
+    return max(1, bisect.bisect_right(offsets, offset))
+
+
+def selection_errors(document: Document, start, end, exact: str | None = None) -> dict[str, str]:
+    """What is wrong with annotating ``document.text[start:end]`` (empty when nothing is)."""
+    text = document.text
+    if not text:
+        return {"selection": "This document has no text to annotate yet."}
+    if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool):
+        return {"selection": "The selection's start and end must be whole numbers."}
+    if not 0 <= start < end <= len(text):
+        return {"selection": f"The selection must lie within the text (0 to {len(text)})."}
+    if not text[start:end].strip():
+        return {"selection": "The selection holds no words: select some text."}
+    if end - start > MAX_QUOTE_CHARS or (start == 0 and end == len(text) and len(text) > 200):
+        return {
+            "selection": f"The selection is too long ({end - start:,} characters; at most "
+            f"{MAX_QUOTE_CHARS:,}): annotate a passage, not the whole document."
+        }
+    if exact is not None and text[start:end] != exact:
+        return {
+            "selection": "The selected words are not at that place in the text (it may have "
+            "been re-extracted since the page was loaded): reload the page and select again."
+        }
+    return {}
+
+
+# --- Fields -------------------------------------------------------------------------
+
+
+def _body_errors(body) -> dict[str, str]:
+    if not isinstance(body, str):
+        return {"body": "The note must be text."}
+    if len(body) > MAX_BODY_CHARS:
+        return {
+            "body": f"The note is too long ({len(body):,} characters; at most {MAX_BODY_CHARS:,})."
+        }
+    if "\x00" in body:
+        return {"body": "The note holds a NUL character."}
+    return {}
+
+
+def resolve_tags(names: Iterable[str]) -> list[Tag]:
+    """The portal's tags named (by name or slug, any case); unknown names are refused."""
+    names = [str(name).strip() for name in names if str(name).strip()]
+    if len(names) > MAX_TAGS:
+        raise AnnotationRefused({"tags": f"At most {MAX_TAGS} tags on one note."})
+    if not names:
+        return []
+    lookup = Q()
+    for name in names:
+        lookup |= Q(name__iexact=name) | Q(slug__iexact=name)
+    found = list(Tag.objects.filter(lookup))
+    known = {t.name.casefold() for t in found} | {t.slug.casefold() for t in found}
+    unknown = [name for name in names if name.casefold() not in known]
+    if unknown:
+        raise AnnotationRefused(
+            {
+                "tags": f"Unknown tag{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
+                "Notes take the portal's tags; a curator can add one."
+            }
+        )
+    return found
+
+
+def _choice_errors(field: str, value, choices) -> dict[str, str]:
+    if value not in choices.values:
+        return {field: f"“{value}” is not one of: {', '.join(choices.values)}."}
+    return {}
+
+
+# --- Writes ---------------------------------------------------------------------------
+
+
+def annotate(
+    document: Document,
+    author,
+    *,
+    start: int,
+    end: int,
+    body: str = "",
+    tags: Iterable[str] = (),
+    visibility: str = Annotation.Visibility.PRIVATE,
+    motivation: str = Annotation.Motivation.COMMENTING,
+    exact: str | None = None,
+) -> Annotation:
+    """A new note by ``author`` on ``document.text[start:end]``, waiting for review if public."""
+    if not policy.can_annotate(author):
+        raise AnnotationRefused("Your account may not write notes.")
+    if not policy.can_view(author, document) or not policy.can_read_text(author, document):
+        raise AnnotationRefused("You may not read this document's text, so you cannot annotate it.")
+    errors = {
+        **selection_errors(document, start, end, exact),
+        **_body_errors(body),
+        **_choice_errors("visibility", visibility, Annotation.Visibility),
+        **_choice_errors("motivation", motivation, Annotation.Motivation),
+    }
+    if errors:
+        raise AnnotationRefused(errors)
+    found_tags = resolve_tags(tags)
+    with transaction.atomic():
+        annotation = Annotation.objects.create(
+            document=document,
+            author=author,
+            body=body,
+            visibility=visibility,
+            motivation=motivation,
+            start=start,
+            end=end,
+            page=page_at(document, start),
+            text_sha256=document.text_sha256 or text_sha256(document.text),
+            **quote_selector(document.text, start, end),
+        )
+        annotation.tags.set(found_tags)
+    return annotation
+
+
+def update_annotation(
+    annotation: Annotation,
+    user,
+    *,
+    body: str | None = None,
+    tags: Iterable[str] | None = None,
+    visibility: str | None = None,
+    motivation: str | None = None,
+) -> Annotation:
+    """Its author changes a note; a changed public note goes back to the review queue."""
+    if not policy.can_edit_annotation(user, annotation):
+        raise AnnotationRefused("Only the note's author may change it.")
+    errors = {}
+    if body is not None:
+        errors |= _body_errors(body)
+    if visibility is not None:
+        errors |= _choice_errors("visibility", visibility, Annotation.Visibility)
+    if motivation is not None:
+        errors |= _choice_errors("motivation", motivation, Annotation.Motivation)
+    if errors:
+        raise AnnotationRefused(errors)
+    found_tags = resolve_tags(tags) if tags is not None else None
+    changed = False
+    for field, value in (("body", body), ("visibility", visibility), ("motivation", motivation)):
+        if value is not None and getattr(annotation, field) != value:
+            setattr(annotation, field, value)
+            changed = True
+    if found_tags is not None and {t.pk for t in found_tags} != set(
+        annotation.tags.values_list("pk", flat=True)
+    ):
+        changed = True
+    if not changed:
+        return annotation
+    if annotation.visibility == Annotation.Visibility.PUBLIC:
+        # What a curator approved is not what is there now.
+        annotation.review = Annotation.Review.PENDING
+    with transaction.atomic():
+        annotation.save()
+        if found_tags is not None:
+            annotation.tags.set(found_tags)
+    return annotation
+
+
+def delete_annotation(annotation: Annotation, user) -> None:
+    if not policy.can_edit_annotation(user, annotation):
+        raise AnnotationRefused("Only the note's author may delete it.")
+    annotation.delete()
+
+
+def flag_annotation(annotation: Annotation, user, reason: str = "") -> AnnotationFlag:
+    """``user`` asks a curator to look at a shared note; a public one leaves public view."""
+    if not policy.can_flag_annotation(user, annotation):
+        raise AnnotationRefused("You cannot flag this note.")
+    if not isinstance(reason, str) or len(reason) > MAX_FLAG_REASON_CHARS or "\x00" in reason:
+        raise AnnotationRefused(
+            {"reason": f"Say why in at most {MAX_FLAG_REASON_CHARS} characters."}
+        )
+    with transaction.atomic():
+        flag, created = AnnotationFlag.objects.get_or_create(
+            annotation=annotation, user=user, defaults={"reason": reason}
+        )
+        if not created and not flag.resolved:
+            raise AnnotationRefused(
+                "You have already flagged this note; a curator will look at it."
+            )
+        if not created:
+            flag.reason, flag.resolved = reason, False
+            flag.save(update_fields=["reason", "resolved"])
+        if annotation.visibility == Annotation.Visibility.PUBLIC:
+            annotation.review = Annotation.Review.PENDING
+            annotation.save(update_fields=["review", "updated_at"])
+    return flag
+
+
+def review_annotation(annotation: Annotation, curator, *, approve: bool) -> Annotation:
+    """A curator approves or rejects a public note, settling the flags raised on it."""
+    if not policy.can_moderate_annotations(curator):
+        raise AnnotationRefused("Your account may not review notes.")
+    if annotation.visibility == Annotation.Visibility.PRIVATE:
+        raise AnnotationRefused("A private note is its author's alone; there is nothing to review.")
+    with transaction.atomic():
+        annotation.review = Annotation.Review.APPROVED if approve else Annotation.Review.REJECTED
+        annotation.reviewed_by = curator
+        annotation.reviewed_at = timezone.now()
+        annotation.save(update_fields=["review", "reviewed_by", "reviewed_at", "updated_at"])
+        annotation.flags.filter(resolved=False).update(resolved=True)
+    return annotation
