@@ -27,7 +27,7 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from research import policy
-from research.models import Document
+from research.models import Annotation, Document
 from research.search import search
 
 from .factories import (
@@ -311,3 +311,47 @@ def test_public_search_of_a_copyrighted_text_reads_its_title_and_summary_only():
     Document.objects.filter(pk=article.pk).update(rights=Document.Rights.OPEN_LICENCE)
     assert ids("zephyrdeep") == [article.pk]
     assert "zephyrdeep" in search("zephyrdeep").hits[0].snippet
+
+
+# --- Annotations ----------------------------------------------------------------------
+
+NOTE_READERS = {"researcher", "curator", "administrator"}  # hold research.add_annotation
+
+
+def _note_expected(role: str, visibility: str, review: str) -> bool:
+    if role == "author":
+        return True
+    if visibility == "public" and review == "approved":
+        return True
+    return role in NOTE_READERS and visibility != "private" and review != "rejected"
+
+
+@pytest.mark.parametrize(
+    ("visibility", "review"),
+    list(itertools.product(Annotation.Visibility.values, Annotation.Review.values)),
+)
+def test_who_reads_a_note_by_visibility_and_review(visibility, review):
+    from .factories import AnnotationFactory
+
+    author = ResearcherFactory()
+    users = {
+        "author": author,
+        "anonymous": None,
+        "researcher": ResearcherFactory(),
+        "curator": CuratorFactory(),
+        "administrator": AdministratorFactory(),
+        "staff_no_perms": UserFactory(is_staff=True),
+    }
+    note = AnnotationFactory(author=author, visibility=visibility, review=review)
+    seen = {role for role, user in users.items() if note in policy.visible_annotations(user)}
+    assert seen == {role for role in users if _note_expected(role, visibility, review)}
+    assert seen == {role for role, user in users.items() if policy.can_view_annotation(user, note)}
+
+
+def test_a_shared_note_on_an_unpublished_document_follows_the_document():
+    from .factories import AnnotationFactory
+
+    document = DocumentFactory(status=Document.Status.NEEDS_REVIEW)
+    note = AnnotationFactory(document=document, visibility=Annotation.Visibility.RESEARCHERS)
+    assert note not in policy.visible_annotations(ResearcherFactory())
+    assert note in policy.visible_annotations(CuratorFactory())
