@@ -1,31 +1,16 @@
-"""The portal's admin site: where curators and administrators work."""
+"""The portal's models in the admin: invitations and requests for access."""
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from portal import accounts
 from portal.models import AccessRequest, Invitation
-from research import policy
-
-
-class PortalAdminSite(admin.AdminSite):
-    site_header = "287(g) portal curation"
-    site_title = "287(g) portal"
-
-    def index(self, request, extra_context=None):
-        # Django shows staff without any permission an empty index; say no instead.
-        if not policy.can_curate(request.user):
-            raise PermissionDenied
-        return super().index(request, extra_context)
-
-
-# --- Researchers' accounts: invitations and requests for access -------------------
 
 
 class InvitationForm(forms.ModelForm):
@@ -86,6 +71,9 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         pass  # saved by accounts.invite in save_form
+
+    def save_related(self, request, form, formsets, change) -> None:
+        pass  # an invitation has nothing related to save
 
     def response_add(self, request, obj, post_url_continue=None):
         self.message_user(
