@@ -5,7 +5,15 @@ from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
 
-class AccessRequestForm(forms.Form):
+class PortalForm(forms.Form):
+    """Labels without Django's trailing colon, as on the login page."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class AccessRequestForm(PortalForm):
     name = forms.CharField(label=_("Your name"), max_length=200)
     email = forms.EmailField(label=_("E-mail address"))
     affiliation = forms.CharField(
@@ -21,7 +29,7 @@ class AccessRequestForm(forms.Form):
     )
 
 
-class InvitedAccountForm(forms.Form):
+class InvitedAccountForm(PortalForm):
     """A username and a password typed twice; the service checks them against the validators."""
 
     username = forms.CharField(
