@@ -111,12 +111,37 @@ class InvitationAdmin(admin.ModelAdmin):
             )
 
 
+class AccessRequestQueueFilter(admin.SimpleListFilter):
+    """Opens on the requests waiting for an answer; curators switch to the answered or all."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*AccessRequest.Status.choices, ("all", _("all requests"))]
+
+    def value(self):
+        return super().value() or AccessRequest.Status.PENDING
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
 @admin.register(AccessRequest)
 class AccessRequestAdmin(admin.ModelAdmin):
     """The queue of requests for access: approve (an invitation is sent) or decline."""
 
     list_display = ["name", "email", "affiliation", "created_at", "status", "decided_by"]
-    list_filter = ["status"]
+    list_filter = [AccessRequestQueueFilter]
     search_fields = ["name", "email", "affiliation"]
     readonly_fields = [
         "name",
@@ -132,13 +157,6 @@ class AccessRequestAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # requests come from the public form
-
-    def changelist_view(self, request, extra_context=None):
-        # The queue opens on what waits for an answer.
-        if request.method == "GET" and not request.GET:
-            query = f"status__exact={AccessRequest.Status.PENDING}"
-            return HttpResponseRedirect(f"{request.path}?{query}")
-        return super().changelist_view(request, extra_context)
 
     def _answer(self, request, queryset, service, done: str) -> None:
         answered = 0

@@ -338,6 +338,18 @@ def test_a_curator_declines_a_request_with_a_polite_email(django_capture_on_comm
     assert not Invitation.objects.exists()
 
 
+def test_the_queue_opens_on_the_requests_waiting_for_an_answer(send):
+    waiting = accounts.request_access(**REQUEST)
+    answered = accounts.request_access(**{**REQUEST, "name": "Dan Declined", "email": "d@x.org"})
+    send(accounts.decline_request, access_request=answered, curator=CuratorFactory())
+    curator = Client()
+    curator.force_login(CuratorFactory())
+    queue = curator.get("/admin/portal/accessrequest/").content.decode()
+    assert waiting.name in queue and answered.name not in queue
+    everything = curator.get("/admin/portal/accessrequest/?status=all").content.decode()
+    assert waiting.name in everything and answered.name in everything
+
+
 def test_an_answered_request_is_not_answered_again(send):
     access_request = accounts.request_access(**REQUEST)
     curator = CuratorFactory()
