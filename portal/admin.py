@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal import accounts
 from portal.models import AccessRequest, Invitation
+from research import policy
 
 
 class InvitationForm(forms.ModelForm):
@@ -56,6 +57,9 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else []
+
+    def has_add_permission(self, request) -> bool:
+        return policy.can_invite(request.user)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # an invitation is sent, sent again or deleted; never edited
@@ -157,6 +161,9 @@ class AccessRequestAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # requests come from the public form
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return policy.can_answer_access_requests(request.user)
 
     def _answer(self, request, queryset, service, done: str) -> None:
         answered = 0
