@@ -32,7 +32,7 @@ ROLE_MIGRATIONS = (
 
 
 def role(name: str) -> Group:
-    """A role group as the research migrations make it (a transactional test's flush removes it)."""
+    """A role group as the migrations make it (a transactional test's flush removes it)."""
     if not Group.objects.filter(name=name).exists():
         import importlib
 
