@@ -174,7 +174,9 @@ def accept_invitation(*, token: str, username: str, password: str):
     invitation = open_invitation(token=token)
     # Two tabs submitting at once: the second waits here, then finds the link spent.
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if invitation.is_accepted or invitation.token_hash != token_hash(token):
+    if invitation.token_hash != token_hash(token):
+        raise InvitationRefused(NOT_VALID, gone=False)  # sent again meanwhile
+    if invitation.is_accepted:
         raise InvitationRefused(USED, gone=True)
     errors = account_errors(username=username, password=password, email=invitation.email)
     if errors:
