@@ -1,6 +1,8 @@
-"""The portal's own table: the outbox and claims of background work."""
+"""The portal's own tables: the outbox of background work, invitations, access requests."""
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -35,3 +37,109 @@ class WorkItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)!r} ({self.state})"
+
+
+class Invitation(models.Model):
+    """A curator's invitation to one e-mail address: a single-use link that expires.
+
+    Only the SHA-256 of the link's token is kept, so the table cannot be used to
+    accept anyone's invitation. Sending it again gives it a new token (the old
+    link stops working) and a new expiry.
+    """
+
+    email = models.EmailField(_("e-mail address"))
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("invited by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    access_request = models.ForeignKey(
+        "AccessRequest",
+        verbose_name=_("answers the request"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitations",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    sent_at = models.DateTimeField(_("last sent"), default=timezone.now)
+    expires_at = models.DateTimeField(_("link expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("account made"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitation",
+    )
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-sent_at"]
+        constraints = [
+            # One open invitation per address: inviting again re-sends it.
+            models.UniqueConstraint(
+                fields=["email"],
+                condition=models.Q(accepted_at__isnull=True),
+                name="portal_invitation_one_open_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_accepted(self) -> bool:
+        return self.accepted_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+
+class AccessRequest(models.Model):
+    """Someone asking, through the public form, for a researcher's account."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        APPROVED = "approved", _("approved: invitation sent")
+        DECLINED = "declined", _("declined")
+
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("e-mail address"))
+    affiliation = models.CharField(_("affiliation"), max_length=300)
+    reason = models.TextField(_("why they ask"), max_length=4000)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    created_at = models.DateTimeField(_("received"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("access request")
+        verbose_name_plural = _("access requests")
+        ordering = ["-created_at"]
+        constraints = [
+            # Asking twice while the first request waits stores nothing new.
+            models.UniqueConstraint(
+                fields=["email"],
+                condition=models.Q(status="pending"),
+                name="portal_accessrequest_one_pending_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"

@@ -45,6 +45,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
+    # First, so the portal's registration/ templates (password change and reset)
+    # are found before the admin's own of the same names.
+    "portal",
     "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,7 +62,6 @@ INSTALLED_APPS = [
     "csp",
     "simple_history",
     "axes",
-    "portal",
     "agreements",
     "research",
 ]
@@ -181,6 +183,8 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "287g portal <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# How long a researcher's invitation link stays valid (portal.accounts).
+INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7)
 
 # --- Proxies (issue 15: headers a client cannot spoof) ---------------------------
 # How many reverse proxies stand before gunicorn. With none (the default) the
@@ -253,6 +257,8 @@ REST_FRAMEWORK = {
         # Password-reset e-mails, per client address and per e-mail address (portal.lockout).
         "password_reset_address": "5/hour",
         "password_reset_email": "3/hour",
+        # The public request-access form, per client address (portal.account_views).
+        "access_request_address": "5/hour",
     },
 }
 SPECTACULAR_SETTINGS = {

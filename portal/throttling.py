@@ -44,3 +44,10 @@ class AnonRateThrottle(ClientAddressMixin, throttling.AnonRateThrottle):
 
 class UserRateThrottle(ClientAddressMixin, throttling.UserRateThrottle):
     """DRF's limit per account (per trusted address when anonymous)."""
+
+
+class AddressRateThrottle(throttling.SimpleRateThrottle):
+    """A limit per client address on one of the portal's forms; ``scope`` names its rate."""
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}

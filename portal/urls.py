@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views
+from portal import account_views, views
 from portal.context_processors import SITE_NAME
 from portal.lockout import LimitedPasswordResetView
 
@@ -29,8 +29,22 @@ urlpatterns = [
     ),
     path(
         "accounts/password_reset/",
-        LimitedPasswordResetView.as_view(extra_context={"site_name": SITE_NAME}),
+        LimitedPasswordResetView.as_view(
+            extra_context={"site_name": SITE_NAME},
+            extra_email_context={"site_name": SITE_NAME},
+        ),
         name="password_reset",
+    ),
+    path(
+        "accounts/invitation/<str:token>/",
+        account_views.accept_invitation,
+        name="invitation-accept",
+    ),
+    path("accounts/request-access/", account_views.request_access, name="request-access"),
+    path(
+        "accounts/request-access/sent/",
+        account_views.request_access_sent,
+        name="request-access-sent",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", views.api_root, name="api-root"),

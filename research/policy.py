@@ -34,6 +34,9 @@ SUBMIT_DOCUMENT = "research.submit_document"
 ANNOTATE = "research.add_annotation"
 # Approve or reject public notes, and see why they were flagged (curators).
 MODERATE_ANNOTATIONS = "research.moderate_annotation"
+# Invite researchers and answer requests for access (curators; portal migration 0002).
+INVITE_RESEARCHERS = "portal.add_invitation"
+ANSWER_ACCESS_REQUESTS = "portal.change_accessrequest"
 
 EXCERPT_CHARS = 300
 # Rights under which the public may read a document's whole text.
@@ -71,6 +74,15 @@ def can_annotate(user) -> bool:
 
 def can_moderate_annotations(user) -> bool:
     return _has(user, MODERATE_ANNOTATIONS)
+
+
+def can_invite(user) -> bool:
+    """Whether ``user`` may invite researchers by e-mail (curators)."""
+    return _has(user, INVITE_RESEARCHERS)
+
+
+def can_answer_access_requests(user) -> bool:
+    return _has(user, ANSWER_ACCESS_REQUESTS)
 
 
 def can_curate(user) -> bool:

@@ -10,13 +10,17 @@ index and on each registered model's list, add and change pages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from portal.accounts import token_hash
+from portal.models import AccessRequest, Invitation
 from research import policy
 from research.models import Document
 from tests.agreements.factories import AgreementEventFactory, ListSnapshotFactory, listed
@@ -45,6 +49,8 @@ def everyone(answer) -> tuple:
 
 
 # --- The objects path parameters point at -------------------------------------------
+
+OPEN_INVITATION = "an-open-invitations-token"
 
 
 @pytest.fixture
@@ -83,6 +89,11 @@ def world(settings, tmp_path):
         ),
     }
     objects["document"] = objects["public"]
+    objects["invitation"] = Invitation.objects.create(
+        email="invited@example.org",
+        token_hash=token_hash(OPEN_INVITATION),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
     return {"users": users, "objects": objects}
 
 
@@ -271,6 +282,15 @@ ROWS = [
         why="a link that is not valid: the same sentence to every method",
     ),
     Row("accounts/reset/done/", everyone(200)),
+    # Accounts (the portal's): an open invitation's link, and the request-access form.
+    Row(
+        "accounts/invitation/<str:token>/",
+        everyone(200),
+        {**FORM_WRITES, "put": everyone(405)},
+        why="an open invitation: POST {} answers the form with its errors",
+    ),
+    Row("accounts/request-access/", everyone(200), {**FORM_WRITES, "put": everyone(405)}),
+    Row("accounts/request-access/sent/", everyone(200)),
     # The API.
     Row("api/v1/", everyone(200)),
     Row("api/v1/stats/", everyone(200), API_READ_ONLY),
@@ -306,6 +326,8 @@ def _url(world, row: Row) -> str:
     route = next(route for route in routes() if route.pattern == row.pattern)
     if route.name == "password_reset_confirm":
         return reverse(route.name, kwargs={"uidb64": "MQ", "token": "set-password"})
+    if route.name == "invitation-accept":
+        return reverse(route.name, kwargs={"token": OPEN_INVITATION})
     kwargs = {name: path_value(world, name, row.target) for name in route.parameters}
     return reverse(route.name, kwargs=kwargs)
 
@@ -386,6 +408,9 @@ def admin_world(world):
     AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=1)
     AccessLog.objects.create(**seen)
     AccessFailureLog.objects.create(**seen)
+    AccessRequest.objects.create(
+        name="Someone", email="someone@example.org", affiliation="A paper", reason="Research"
+    )
     return world
 
 

@@ -24,21 +24,22 @@ from tests.agreements import factories as agreement_factories
 
 # The migrations that make the roles and grant them permissions, in order.
 ROLE_MIGRATIONS = (
-    ("0006_roles", "create_roles"),
-    ("0009_administrators_lift_lockouts", "grant"),
-    ("0012_annotation_roles", "grant"),
+    ("research.migrations.0006_roles", "create_roles"),
+    ("research.migrations.0009_administrators_lift_lockouts", "grant"),
+    ("research.migrations.0012_annotation_roles", "grant"),
+    ("portal.migrations.0002_accounts", "grant"),
 )
 
 
 def role(name: str) -> Group:
-    """A role group as the research migrations make it (a transactional test's flush removes it)."""
+    """A role group as the migrations make it (a transactional test's flush removes it)."""
     if not Group.objects.filter(name=name).exists():
         import importlib
 
         from django.apps import apps
 
         for module, function in ROLE_MIGRATIONS:
-            getattr(importlib.import_module(f"research.migrations.{module}"), function)(apps, None)
+            getattr(importlib.import_module(module), function)(apps, None)
     return Group.objects.get(name=name)
 
 

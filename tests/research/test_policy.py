@@ -274,6 +274,9 @@ def test_roles_hold_their_permissions():
     assert curator.has_perm("research.change_document") and not curator.is_superuser
     assert not curator.has_perm("auth.change_user")
     assert administrator.has_perm("auth.change_user") and policy.sees_unreviewed(administrator)
+    assert not policy.can_invite(researcher) and not policy.can_answer_access_requests(researcher)
+    for staff in (curator, administrator):
+        assert policy.can_invite(staff) and policy.can_answer_access_requests(staff)
 
 
 def test_demo_curator_is_a_curator_not_a_superuser():
