@@ -172,7 +172,19 @@ def _text(value, field_name: str, errors: dict, *, limit: int = 100_000) -> str:
     if len(value) > limit:
         errors[field_name] = f"“{field_name}” is too long (at most {limit:,} characters)."
         return ""
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate: JSON allows it, databases do not
+        errors[field_name] = f"“{field_name}” holds characters that are not text."
+        return ""
+    if "\x00" in value:
+        errors[field_name] = f"“{field_name}” holds a NUL character."
+        return ""
     return value
+
+
+def _address(value, errors: dict) -> str:
+    return _text(value, "source", errors, limit=2000) if isinstance(value, str) else ""
 
 
 def _position(value, field_name: str, errors: dict) -> int | None:
@@ -215,10 +227,12 @@ def _read_target(target, fields: NoteFields, errors: dict) -> None:
         return
     for one in targets:
         if isinstance(one, str):
-            fields.sources.append(one)
+            if source := _address(one, errors):
+                fields.sources.append(source)
             continue
-        for source in (one.get("source"), (one.get("state") or {}).get("cached")):
-            if isinstance(source, str) and source:
+        state = one.get("state") if isinstance(one.get("state"), dict) else {}
+        for source in (one.get("source"), state.get("cached")):
+            if source := _address(source, errors):
                 fields.sources.append(source)
         if not fields.exact and one.get("selector") is not None:
             _read_selectors(one["selector"], fields, errors)
@@ -241,7 +255,7 @@ def from_w3c(data) -> NoteFields:
     if "Annotation" not in _types(data.get("type")):
         raise W3CError("This is not a W3C annotation: its “type” must be “Annotation”.")
     errors: dict[str, str] = {}
-    fields = NoteFields(id=data.get("id") if isinstance(data.get("id"), str) else "")
+    fields = NoteFields(id=_text(data.get("id"), "id", errors, limit=2000))
     motivation = data.get("motivation", "commenting")
     motivation = motivation[0] if isinstance(motivation, list) and motivation else motivation
     if motivation not in MOTIVATIONS:
@@ -259,8 +273,9 @@ def from_w3c(data) -> NoteFields:
         if not isinstance(body, dict):
             errors["body"] = "Each body must be an object (a TextualBody)."
             break
-        value = _text(body.get("value"), "body", errors)
-        if body.get("purpose") == "tagging":
+        tagging = body.get("purpose") == "tagging"
+        value = _text(body.get("value"), "tags" if tagging else "body", errors)
+        if tagging:
             fields.tags.append(value)
         elif value:
             fields.body = f"{fields.body}\n\n{value}" if fields.body else value
@@ -279,15 +294,15 @@ def from_hypothesis(data) -> NoteFields:
     if not isinstance(data, dict):
         raise W3CError("A Hypothesis annotation must be a JSON object.")
     errors: dict[str, str] = {}
-    fields = NoteFields(id=str(data.get("id") or ""), visibility=None)
+    fields = NoteFields(id=_text(str(data.get("id") or ""), "id", errors, limit=2000))
     fields.body = _text(data.get("text"), "text", errors)
     tags = data.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
         errors["tags"] = "“tags” must be a list of words."
     else:
-        fields.tags = tags
-    if isinstance(data.get("uri"), str) and data["uri"]:
-        fields.sources.append(data["uri"])
+        fields.tags = [_text(tag, "tags", errors, limit=100) for tag in tags]
+    if source := _address(data.get("uri"), errors):
+        fields.sources.append(source)
     target = data.get("target")
     if not isinstance(target, list) or not target or not isinstance(target[0], dict):
         errors["target"] = "The annotation has no target."
@@ -296,8 +311,8 @@ def from_hypothesis(data) -> NoteFields:
             "A page note or a reply has no quoted passage: the portal keeps notes on passages."
         )
     else:
-        if isinstance(target[0].get("source"), str):
-            fields.sources.append(target[0]["source"])
+        if source := _address(target[0].get("source"), errors):
+            fields.sources.append(source)
         _read_selectors(target[0]["selector"], fields, errors)
     if not fields.sources:
         errors.setdefault("uri", "The annotation names no page: it has no “uri”.")

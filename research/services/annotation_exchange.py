@@ -43,12 +43,23 @@ class ExchangeRefused(ValueError):
     """A file refused whole, with the sentence saying why."""
 
 
+def _shown(value, limit: int = 300) -> str:
+    """``value`` as a report may quote it: text, not too long, encodable."""
+    text = str(value or "")
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return text.encode("utf-8", "replace").decode().replace("\x00", "")
+
+
 @dataclass
 class Refusal:
     item: int  # 1 for the file's first annotation
     id: str
     source: str
     reason: str
+
+    def __post_init__(self):
+        self.id, self.source = _shown(self.id), _shown(self.source)
+        self.reason = _shown(self.reason, limit=2000)
 
     def as_dict(self) -> dict:
         return {"item": self.item, "id": self.id, "source": self.source, "reason": self.reason}
@@ -238,8 +249,8 @@ def annotations_import(*, user, raw: bytes, base_url: str) -> ImportReport:
             try:
                 note = note_fields(item)
             except W3CError as exc:
-                source = (item.get("uri") or "") if isinstance(item, dict) else ""
-                report.refused.append(Refusal(number, str(raw_id or ""), str(source), str(exc)))
+                source = item.get("uri") if isinstance(item, dict) else ""
+                report.refused.append(Refusal(number, raw_id, source, str(exc)))
                 continue
             refusal = _import_one(user, note, base_url, documents, report)
             if refusal:

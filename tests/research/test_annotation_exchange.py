@@ -353,3 +353,49 @@ def test_a_forged_author_or_approval_in_a_file_is_not_taken(written, article):
     copies = Annotation.objects.filter(author=importer)
     assert copies.count() == 2
     assert {note.review for note in copies} == {Annotation.Review.PENDING}
+
+
+def test_a_document_without_an_address_of_its_own_is_found_by_its_portal_page():
+    upload = DocumentFactory(canonical_url="", text=ARTICLE)
+    author = ResearcherFactory()
+    annotate(upload, author, start=0, end=7, body="Dateline.")
+    exported = client_for(author).get(EXPORT).content
+    (item,) = json.loads(exported)["first"]["items"]
+    assert item["target"]["source"] == f"http://testserver/documents/{upload.pk}/"
+    Annotation.objects.all().delete()
+
+    report = post_file(client_for(author), exported).json()
+
+    assert report["summary"] == "1 imported, 0 already here, 0 refused."
+    assert Annotation.objects.get().document == upload
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"body": [{"type": "TextualBody", "value": "a\x00b"}]},
+        {"body": [{"type": "TextualBody", "value": "\ud800"}]},
+        {"body": [{"type": "TextualBody", "purpose": "tagging", "value": "x\x00"}]},
+        {"target": {"source": "https://news.example.org/\x00", "selector": []}},
+        {"target": [1, 2]},
+        {"body": 7},
+        {"motivation": {"not": "text"}},
+        {"id": "\ud800" * 1000},
+    ],
+)
+def test_odd_values_in_an_annotation_are_reported_not_stored(article, odd):
+    item = {
+        "type": "Annotation",
+        "body": [],
+        "target": {
+            "source": ARTICLE_URL,
+            "selector": [{"type": "TextQuoteSelector", "exact": "erodes trust"}],
+        },
+        **odd,
+    }
+
+    response = post_file(client_for(ResearcherFactory()), json.dumps([item, item]).encode())
+
+    assert response.status_code == 200
+    assert response.json()["summary"] == "0 imported, 0 already here, 2 refused."
+    assert not Annotation.objects.exists()
