@@ -218,14 +218,21 @@ def place_quote(text: str, note: NoteFields) -> tuple[int, int] | None:
     return None
 
 
-def _identifier(user, note: NoteFields) -> uuid.UUID:
-    """The portal identifier of ``note`` once imported by ``user`` (see the module)."""
+def _identifier(user, note: NoteFields) -> tuple[uuid.UUID, bool]:
+    """The portal identifier of ``note`` once imported by ``user`` (see the module), and
+    whether a note already has it."""
     if not note.id:
-        return uuid.uuid4()
+        return uuid.uuid4(), False
     own = identifier_uuid(note.id)
-    if own is not None and not Annotation.objects.filter(uuid=own).exclude(author=user).exists():
-        return own
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"{user.pk} {note.id}")
+    derived = uuid.uuid5(uuid.NAMESPACE_URL, f"{user.pk} {note.id}")
+    taken = dict(
+        Annotation.objects.filter(uuid__in=[own or derived, derived]).values_list(
+            "uuid", "author_id"
+        )
+    )
+    if own is not None and taken.get(own, user.pk) == user.pk:
+        return own, own in taken
+    return derived, derived in taken
 
 
 def _quote(text: str, limit: int = 60) -> str:
@@ -267,8 +274,8 @@ def _import_one(user, note: NoteFields, base_url: str, documents: dict, report) 
     document = documents[key]
     if document is None:
         return "No document in the portal is at this address, or you may not see it."
-    identifier = _identifier(user, note)
-    if Annotation.objects.filter(uuid=identifier).exists():
+    identifier, known = _identifier(user, note)
+    if known:
         report.already_imported.append(note.id)
         return ""
     placed = place_quote(document.text, note)
@@ -278,18 +285,18 @@ def _import_one(user, note: NoteFields, base_url: str, documents: dict, report) 
             "is there more than once with no context to choose: it was not placed."
         )
     try:
-        with transaction.atomic():
-            annotation = annotate(
-                document,
-                user,
-                start=placed[0],
-                end=placed[1],
-                body=note.body,
-                tags=note.tags,
-                visibility=note.visibility or Annotation.Visibility.PRIVATE,
-                motivation=note.motivation,
-                uuid=identifier,
-            )
+        # annotate() checks everything before it writes, so a refusal leaves nothing behind.
+        annotation = annotate(
+            document,
+            user,
+            start=placed[0],
+            end=placed[1],
+            body=note.body,
+            tags=note.tags,
+            visibility=note.visibility or Annotation.Visibility.PRIVATE,
+            motivation=note.motivation,
+            uuid=identifier,
+        )
     except AnnotationRefused as exc:
         return str(exc)
     report.imported.append(annotation)

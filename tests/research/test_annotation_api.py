@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from research.models import Annotation, Document
@@ -305,3 +307,19 @@ def test_a_note_stays_on_its_passage_and_its_review_is_the_curators(notes):
     assert approved.json() == {"review": ["The portal sets this field: leave it out."]}
     note.refresh_from_db()
     assert (note.start, note.review) == (36, "pending")
+
+
+def test_a_page_of_notes_takes_the_same_queries_whatever_its_length():
+    document = DocumentFactory()
+    tag = TagFactory()
+    reader = client_for(ResearcherFactory())
+
+    def queries_with(count: int) -> int:
+        for _ in range(count):
+            AnnotationFactory(document=document, visibility="researchers").tags.add(tag)
+        with CaptureQueriesContext(connection) as captured:
+            assert reader.get(LIST).status_code == 200
+        return len(captured)
+
+    queries_with(0)  # the reader's permissions, read once
+    assert queries_with(2) == queries_with(10)
