@@ -154,6 +154,8 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         pagination_class=None,
     )
     def annotations(self, request: Request, pk=None, format=None) -> Response:
+        """The notes on this document that the reader may see, in the W3C form that
+        /api/v1/annotations/import/ reads back."""
         document = self.get_object()
         notes = selectors.annotation_list(request.user).filter(document=document)
         return Response(_collection(request, notes, f"Notes on {document}"))
@@ -234,7 +236,7 @@ class CanWriteNotes(permissions.BasePermission):
     list=extend_schema(summary="The notes the reader may see, by document and place"),
     retrieve=extend_schema(summary="One note, as a W3C Web Annotation"),
 )
-class AnnotationViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Researchers' notes on documents, as W3C Web Annotations, with the pages' visibility.
 
     A private note is its author's alone; one shared with researchers is read by

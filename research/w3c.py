@@ -25,13 +25,11 @@ from django.urls import reverse
 
 ANNO_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
 MEDIA_TYPE = "application/ld+json"
-JSON_LD_PROFILE = f'{MEDIA_TYPE}; profile="{ANNO_CONTEXT}"'
 MARKDOWN = "text/markdown"
 # RFC 3778, the PDF fragment identifiers: "page=3".
 PDF_FRAGMENT = "http://tools.ietf.org/rfc/rfc3778"
 VISIBILITIES = ("private", "researchers", "public")
 MOTIVATIONS = ("commenting", "highlighting", "questioning", "tagging")
-PORTAL_TERMS = ("portal:visibility", "portal:review", "portal:anchor", "portal:document")
 
 
 class W3CError(ValueError):

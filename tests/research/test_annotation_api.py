@@ -272,6 +272,10 @@ def test_the_author_changes_and_deletes_their_note(notes):
     assert note.body == "Reworded."
     assert note.review == Annotation.Review.PENDING  # back to the curators' queue
 
+    TagFactory(name="Jails")
+    tagged = author.patch(detail(note), {"tags": ["jails"]}, format="json").json()
+    assert tagged["body"][-1] == {"type": "TextualBody", "purpose": "tagging", "value": "Jails"}
+
     assert author.put(detail(note), {"visibility": "private"}, format="json").status_code == 200
     note.refresh_from_db()
     assert (note.body, note.visibility) == ("Reworded.", "private")
