@@ -77,6 +77,9 @@ class AutoSchema(SpectacularAutoSchema):
             errors["400"] = OpenApiResponse(
                 FIELD_ERRORS, "A value sent is not valid; each says why."
             )
-        if self._get_paginator() or "{" in self.path:
-            errors["404"] = OpenApiResponse(ErrorSerializer, "No such object, or no such page.")
+        # DRF also answers 404 to a ?format= that names none of the view's renderers.
+        if self._get_paginator() or "{" in self.path or self._get_format_parameters():
+            errors["404"] = OpenApiResponse(
+                ErrorSerializer, "No such object, no such page, or no such format."
+            )
         return errors

@@ -278,6 +278,8 @@ SPECTACULAR_SETTINGS = {
         "AgreementStatusEnum": "agreements.models.Agreement.Status",
         "DocumentKindEnum": "research.models.Document.Kind",
         "DocumentStatusEnum": "research.models.Document.Status",
+        "AnnotationMotivationEnum": "research.models.Annotation.Motivation",
+        "AnnotationVisibilityEnum": "research.models.Annotation.Visibility",
     },
 }
 

@@ -14,7 +14,14 @@ from django.db.models.functions import ExtractYear
 from agreements.models import Agency
 from research import policy
 from research.canonical import url_key
-from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL, Tag
+from research.models import (
+    Annotation,
+    Document,
+    DocumentAgency,
+    DocumentAgreement,
+    DocumentURL,
+    Tag,
+)
 
 # What a list of documents shows; never the (long) text.
 LISTED_FIELDS = ("pk", "title", "canonical_url", "kind", "publisher", "published_on", "status")
@@ -193,3 +200,22 @@ def agency_documents(user, agency: Agency) -> tuple[list[Document], list[Documen
         .order_by("-published_on", "-created_at")[:AGENCY_DOCUMENTS_LIMIT]
     )
     return moas, documents
+
+
+# --- Notes ------------------------------------------------------------------------
+
+
+def annotation_list(user) -> QuerySet[Annotation]:
+    """The notes ``user`` may read, by document and place, with what their W3C form names."""
+    return (
+        policy.visible_annotations(user)
+        .select_related("document", "author")
+        .prefetch_related("tags")
+        .order_by("document", "start", "pk")
+    )
+
+
+def own_annotations(user) -> QuerySet[Annotation]:
+    """``user``'s own notes on documents they may still see, for their export
+    (orphaned ones included)."""
+    return annotation_list(user).filter(author=user)

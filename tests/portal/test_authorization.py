@@ -22,11 +22,12 @@ from django.utils import timezone
 from portal.accounts import token_hash
 from portal.models import AccessRequest, Invitation
 from research import policy
-from research.models import Document
+from research.models import Annotation, Document
 from tests.agreements.factories import AgreementEventFactory, ListSnapshotFactory, listed
 from tests.research.factories import (
     AdministratorFactory,
     AgreementFactory,
+    AnnotationFactory,
     CuratorFactory,
     DocumentFactory,
     ResearcherFactory,
@@ -94,6 +95,13 @@ def world(settings, tmp_path):
         token_hash=token_hash(OPEN_INVITATION),
         expires_at=timezone.now() + timedelta(days=1),
     )
+    # A researcher's private note, and one an administrator shares with researchers.
+    objects["note"] = AnnotationFactory(document=objects["public"], author=users["researcher"])
+    objects["shared_note"] = AnnotationFactory(
+        document=objects["public"],
+        author=users["administrator"],
+        visibility=Annotation.Visibility.RESEARCHERS,
+    )
     return {"users": users, "objects": objects}
 
 
@@ -104,6 +112,8 @@ def path_value(world, parameter: str, target: str) -> str:
     if parameter == "state":
         return world["objects"]["agency"].state
     obj = world["objects"][target]
+    if parameter == "uuid":
+        return str(obj.uuid)
     return str(obj.slug if parameter == "slug" else obj.pk)
 
 
@@ -211,6 +221,49 @@ API_DOCUMENT_LIST_WRITES = {
 }
 
 
+# Notes: everyone reads what the policy lets them; those who may annotate write their own.
+API_NOTE_WRITES = API_DOCUMENT_WRITES
+API_NOTE_LIST_WRITES = {
+    "post": (403, 400, 400, 403, 400, 400),  # {} lacks a document: a sentence per field
+    "put": API_NOTE_WRITES,
+    "patch": API_NOTE_WRITES,
+    "delete": API_NOTE_WRITES,
+}
+# The import reads a file: {} is neither W3C annotations nor a Hypothesis export.
+API_NOTE_IMPORT_WRITES = API_NOTE_LIST_WRITES
+# A researcher's private note: theirs alone to read, change (an empty change) and delete.
+API_PRIVATE_NOTE = (404, 200, 404, 404, 404, 404)
+API_PRIVATE_NOTE_WRITES = {
+    "post": API_NOTE_WRITES,
+    "put": (403, 200, 404, 403, 404, 404),
+    "patch": (403, 200, 404, 403, 404, 404),
+    "delete": (403, 204, 404, 403, 404, 404),
+}
+# The administrator's note shared with researchers: read by all who annotate, theirs to change.
+API_SHARED_NOTE = (404, 200, 200, 404, 200, 200)
+API_SHARED_NOTE_WRITES = {
+    "post": API_NOTE_WRITES,
+    "put": (403, 403, 403, 403, 403, 200),
+    "patch": (403, 403, 403, 403, 403, 200),
+    "delete": (403, 403, 403, 403, 403, 204),
+}
+NOTE_DETAIL = "api/v1/^annotations/(?P<uuid>[0-9a-fA-F-]{32,36})"
+API_NOTE_DETAIL = [
+    Row(f"{NOTE_DETAIL}{tail}", get, writes, target)
+    for target, get, writes in (
+        ("note", API_PRIVATE_NOTE, API_PRIVATE_NOTE_WRITES),
+        ("shared_note", API_SHARED_NOTE, API_SHARED_NOTE_WRITES),
+    )
+    for tail in ("/$", "\\.(?P<format>[a-z0-9]+)/?$")
+]
+DOCUMENT_NOTES = "api/v1/^documents/(?P<pk>[^/.]+)/annotations"
+API_DOCUMENT_NOTES = [
+    Row(f"{DOCUMENT_NOTES}{tail}", get, API_DOCUMENT_WRITES, target)
+    for target, get in (("public", everyone(200)), ("draft", DRAFT))
+    for tail in ("/$", "\\.(?P<format>[a-z0-9]+)/?$")
+]
+
+
 def _api_read_only(
     collection: str, target: str, lookup: str = "pk", value: str = "[^/.]+"
 ) -> list[Row]:
@@ -311,6 +364,23 @@ ROWS = [
     Row("api/v1/^documents/$", everyone(200), API_DOCUMENT_LIST_WRITES),
     Row("api/v1/^documents\\.(?P<format>[a-z0-9]+)/?$", everyone(200), API_DOCUMENT_LIST_WRITES),
     *API_DOCUMENT_DETAIL,
+    *API_DOCUMENT_NOTES,
+    Row("api/v1/^annotations/$", everyone(200), API_NOTE_LIST_WRITES),
+    Row("api/v1/^annotations\\.(?P<format>[a-z0-9]+)/?$", everyone(200), API_NOTE_LIST_WRITES),
+    # One's own notes: nothing to export for the anonymous.
+    Row("api/v1/^annotations/export/$", (403, 200, 200, 200, 200, 200), API_NOTE_WRITES),
+    Row(
+        "api/v1/^annotations/export\\.(?P<format>[a-z0-9]+)/?$",
+        (403, 200, 200, 200, 200, 200),
+        API_NOTE_WRITES,
+    ),
+    Row("api/v1/^annotations/import/$", everyone(405), API_NOTE_IMPORT_WRITES),
+    Row(
+        "api/v1/^annotations/import\\.(?P<format>[a-z0-9]+)/?$",
+        everyone(405),
+        API_NOTE_IMPORT_WRITES,
+    ),
+    *API_NOTE_DETAIL,
 ]
 
 
