@@ -51,6 +51,7 @@ API_ENDPOINTS = [
     ("stats", "stats"),
     ("documents", "document-list"),
     ("search", "search"),
+    ("usage", "usage"),
 ]
 
 
