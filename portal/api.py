@@ -13,9 +13,13 @@ from portal.throttling import usage
 
 
 class LimitSerializer(serializers.Serializer):
-    scope = serializers.CharField(help_text="user: your account; token: this token; anon: your address.")
+    scope = serializers.CharField(
+        help_text="user: your account; token: this token; anon: your address."
+    )
     limit = serializers.IntegerField(help_text="Requests allowed per period.")
-    remaining = serializers.IntegerField(help_text="Requests left in this period, this one counted.")
+    remaining = serializers.IntegerField(
+        help_text="Requests left in this period, this one counted."
+    )
     period_seconds = serializers.IntegerField()
     resets_in_seconds = serializers.IntegerField(
         help_text="Seconds until the oldest request counted leaves the period."

@@ -93,14 +93,16 @@ def token_create_page(request: HttpRequest) -> HttpResponse:
         except TokenRefused as refused:
             form.add_error(None, refused.message)
         else:
-            response = render(
+            # never_cache: the secret is in this page alone, and no cache keeps a copy.
+            return render(
                 request,
                 "portal/token_created.html",
-                {"token": token, "secret": secret, "api_url": request.build_absolute_uri("/api/v1/")},
+                {
+                    "token": token,
+                    "secret": secret,
+                    "api_url": request.build_absolute_uri("/api/v1/"),
+                },
             )
-            # The secret is in this page alone: no cache keeps a copy.
-            response["Cache-Control"] = "no-store"
-            return response
     return render(request, "portal/dashboard.html", _context(request, token_form=form), status=400)
 
 

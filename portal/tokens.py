@@ -130,7 +130,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
         try:
             secret = header[1].decode("ascii")
         except UnicodeDecodeError:
-            _refuse("This API token is not one the portal made; copy it again from where you kept it.")
+            _refuse(
+                "This API token is not one the portal made; copy it again from where you kept it."
+            )
         token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(secret)).first()
         now = timezone.now()
         if token is None:

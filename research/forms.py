@@ -26,7 +26,9 @@ class CollectionForm(forms.Form):
     )
 
     def clean_shared_with(self) -> list[str]:
-        return [name.strip() for name in self.cleaned_data["shared_with"].split(",") if name.strip()]
+        return [
+            name.strip() for name in self.cleaned_data["shared_with"].split(",") if name.strip()
+        ]
 
 
 class CollectionAddForm(forms.Form):
@@ -50,7 +52,12 @@ class CollectionAddForm(forms.Form):
 
 class CollectionItemForm(forms.Form):
     action = forms.ChoiceField(
-        choices=[("up", "Move up"), ("down", "Move down"), ("note", "Save note"), ("remove", "Remove")]
+        choices=[
+            ("up", "Move up"),
+            ("down", "Move down"),
+            ("note", "Save note"),
+            ("remove", "Remove"),
+        ]
     )
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
@@ -69,9 +76,9 @@ class SubmitForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["file"].help_text = (
-            f"A PDF or HTML file up to {size_text(settings.FETCH_MAX_BYTES)}."
-        )
+        self.fields[
+            "file"
+        ].help_text = f"A PDF or HTML file up to {size_text(settings.FETCH_MAX_BYTES)}."
 
     def clean(self):
         data = super().clean()

@@ -171,7 +171,9 @@ def collection_item(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse
         raise Http404("No such item in this collection.") from exc
     form = CollectionItemForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose what to do with the item: move it, save its note or remove it.")
+        messages.error(
+            request, "Choose what to do with the item: move it, save its note or remove it."
+        )
         return redirect("research:collection-manage", pk=collection.pk)
     action = form.cleaned_data["action"]
     try:

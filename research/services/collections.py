@@ -162,7 +162,9 @@ def collection_item_add(
                     position=0 if last is None else last + 1,
                 )
         except IntegrityError as exc:  # the same item added at the same moment
-            raise CollectionRefused(f"“{document or agency}” is already in “{collection}”.") from exc
+            raise CollectionRefused(
+                f"“{document or agency}” is already in “{collection}”."
+            ) from exc
         collection.save(update_fields=["updated_at"])
     return item
 

@@ -189,7 +189,12 @@ FORM_WRITES = {
 }
 # A signed-in person's own pages that only read, or only take POST.
 SIGNED_IN_405 = (LOGIN, 405, 405, 405, 405, 405)
-READ_ONLY_SIGNED_IN = {"post": SIGNED_IN_405, "put": SIGNED_IN_405, "patch": SIGNED_IN_405, "delete": SIGNED_IN_405}
+READ_ONLY_SIGNED_IN = {
+    "post": SIGNED_IN_405,
+    "put": SIGNED_IN_405,
+    "patch": SIGNED_IN_405,
+    "delete": SIGNED_IN_405,
+}
 
 
 def post_only(answers: tuple) -> dict:
