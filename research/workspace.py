@@ -8,6 +8,8 @@ else's collection by its id is a 404, like one that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -43,7 +45,7 @@ NOT_VISIBLE = (
 )
 
 ITEM_COLUMNS = [
-    Column("position", lambda item: item.position + 1),
+    Column("position", "rank"),
     Column("kind", lambda item: "document" if item.document_id else "agency"),
     Column("title", lambda item: str(item.target)),
     Column("state", lambda item: item.agency.state if item.agency_id else ""),
@@ -53,6 +55,13 @@ ITEM_COLUMNS = [
     Column("note"),
     Column("added_at"),
 ]
+
+
+def _ranked(items: Iterable[CollectionItem]) -> Iterator[CollectionItem]:
+    """Each item with its place as its reader sees it (1, 2, 3...), not its stored position."""
+    for rank, item in enumerate(items, 1):
+        item.rank = rank
+        yield item
 
 
 def _owned(request: HttpRequest, pk: int) -> Collection:
@@ -75,7 +84,7 @@ def _add_errors(form, refused: CollectionRefused) -> None:
 def collection_list(request: HttpRequest) -> HttpResponse:
     """Your collections and those shared with you; POST makes a new one."""
     may_collect = policy.can_keep_collections(request.user)
-    form = CollectionForm(request.POST or None)
+    form = CollectionForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         if not may_collect:
@@ -118,7 +127,7 @@ def collection_manage(request: HttpRequest, pk: int) -> HttpResponse:
         "visibility": collection.visibility,
         "shared_with": ", ".join(u.get_username() for u in collection.shared_with.all()),
     }
-    form = CollectionForm(request.POST or None, initial=initial)
+    form = CollectionForm(request.POST if request.method == "POST" else None, initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -251,7 +260,7 @@ def collection_detail(request: HttpRequest, key) -> HttpResponse:
     if fmt := requested_format(request):
         return export_response(
             fmt,
-            rows=items.iterator(chunk_size=500),
+            rows=_ranked(items.iterator(chunk_size=500)),
             columns=ITEM_COLUMNS,
             filename=f"collection-{collection.title}",
             meta={
@@ -282,7 +291,7 @@ def submit_page(request: HttpRequest) -> HttpResponse:
     """A web address or a file for the portal to collect; a curator publishes it after."""
     if not policy.can_submit_documents(request.user):
         raise PermissionDenied("Only researchers and curators may submit documents.")
-    form = SubmitForm(request.POST or None, request.FILES or None)
+    form = SubmitForm(request.POST, request.FILES) if request.method == "POST" else SubmitForm()
     if request.method == "POST" and form.is_valid():
         document = _submit(request, form)
         if document is not None:
