@@ -51,7 +51,6 @@ API_ENDPOINTS = [
     ("stats", "stats"),
     ("documents", "document-list"),
     ("search", "search"),
-    ("usage", "usage"),
 ]
 
 
