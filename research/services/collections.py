@@ -144,7 +144,9 @@ def collection_item_add(
         raise CollectionRefused("There is no document you may see at this address.")
     note = _text("note", note, NOTE_CHARS)
     with transaction.atomic():
-        items = CollectionItem.objects.select_for_update().filter(collection=collection)
+        # The collection's row is the lock: additions to it queue up for their positions.
+        Collection.objects.select_for_update().filter(pk=collection.pk).first()
+        items = CollectionItem.objects.filter(collection=collection)
         if items.count() >= MAX_ITEMS:
             raise CollectionRefused(
                 f"A collection holds at most {MAX_ITEMS:,} items; start another one."
