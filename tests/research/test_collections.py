@@ -8,8 +8,10 @@ import io
 import json
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
-from django.test import Client
+from django.template import Context, Template
+from django.test import Client, RequestFactory
 
 from research import policy
 from research.models import Collection, CollectionItem, Document
@@ -335,3 +337,21 @@ def test_a_private_collection_does_not_download_for_others():
     collection = CollectionFactory()
     CollectionItemFactory(collection=collection)
     assert Client().get(f"{collection.get_absolute_url()}?format=csv").status_code == 404
+
+
+def test_the_collect_partial_renders_for_a_document_page():
+    """What the document page includes: a form naming the document and one's collections."""
+    researcher = ResearcherFactory()
+    CollectionFactory(owner=researcher, title="Court filings")
+    document = DocumentFactory()
+    template = Template(
+        '{% include "research/_collect_form.html" with collect_document=document %}'
+    )
+    request = RequestFactory().get(f"/documents/{document.pk}/")
+    request.user = researcher
+    html = template.render(Context({"request": request, "document": document}))
+    assert f'name="document" value="{document.pk}"' in html
+    assert "Court filings" in html
+    assert f'name="next" value="/documents/{document.pk}/"' in html
+    request.user = AnonymousUser()
+    assert "form" not in template.render(Context({"request": request, "document": document}))
