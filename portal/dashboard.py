@@ -72,7 +72,6 @@ def _context(request: HttpRequest, **extra) -> dict:
         "annotations": selectors.annotations_of(user)[:DASHBOARD_ROWS],
         "tokens": user_tokens(user),
         "token_form": extra.pop("token_form", None) or TokenForm(),
-        "now": timezone.now(),
         **extra,
     }
 

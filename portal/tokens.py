@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from django.db import transaction
 from django.utils import timezone
@@ -112,7 +113,7 @@ class TokenNotAccepted(exceptions.APIException):
     auth_header = 'Bearer realm="api"'
 
 
-def _refuse(message: str):
+def _refuse(message: str) -> NoReturn:
     raise TokenNotAccepted(message)
 
 

@@ -206,6 +206,7 @@ def agency_documents(user, agency: Agency) -> tuple[list[Document], list[Documen
 
 # --- Collections ------------------------------------------------------------------
 
+
 def collections_owned(user) -> QuerySet[Collection]:
     """``user``'s own collections, most recently changed first, with their item counts."""
     return Collection.objects.filter(owner=user).annotate(item_count=Count("items"))
