@@ -69,11 +69,19 @@ def _context(request: HttpRequest, **extra) -> dict:
         "may_submit": policy.can_submit_documents(user),
         "submit_form": SubmitForm(),
         "submissions": selectors.submissions_of(user)[:DASHBOARD_ROWS],
-        "annotations": selectors.annotations_of(user)[:DASHBOARD_ROWS],
+        "annotations": _quoted(user, selectors.annotations_of(user)[:DASHBOARD_ROWS]),
         "tokens": user_tokens(user),
         "token_form": extra.pop("token_form", None) or TokenForm(),
         **extra,
     }
+
+
+def _quoted(user, annotations) -> list:
+    """Each note with the passage it is on, as long as the policy lets ``user`` read it."""
+    notes = list(annotations)
+    for note in notes:
+        note.quote = policy.annotation_quote(user, note)
+    return notes
 
 
 @never_cache
