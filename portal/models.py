@@ -1,4 +1,5 @@
-"""The portal's own tables: the outbox of background work, invitations, access requests."""
+"""The portal's own tables: the outbox and claims of background work, invitations,
+access requests and API tokens."""
 
 from django.conf import settings
 from django.db import models
@@ -143,3 +144,42 @@ class AccessRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+class ApiToken(models.Model):
+    """A named key to the API that a person makes on their dashboard.
+
+    Only the sha256 of the secret is kept: the secret is shown once, when the
+    token is made, and cannot be read back. A revoked token stays, so its owner
+    (and the API's refusal) can say when it was revoked.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("owner"),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    key_hash = models.CharField(_("sha256 of the secret"), max_length=64, unique=True)
+    key_prefix = models.CharField(
+        _("start of the secret"), max_length=12, help_text=_("Shown to tell tokens apart.")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="portal_token_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    def expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and not self.expired()

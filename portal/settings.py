@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # Turns a login refused for too many failures into the lockout page (429).
     "axes.middleware.AxesMiddleware",
+    # Tells API clients what is left of their allowance (portal.throttling).
+    "portal.throttling.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -244,16 +246,22 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "portal.lockout.LockoutBasicAuthentication",
+        # API tokens made on the dashboard (portal.tokens); last, so that the
+        # anonymous are still told 403 by the session's class, as before.
+        "portal.tokens.TokenAuthentication",
     ],
     # The house throttles: clients identified by portal.throttling.client_address.
     "DEFAULT_THROTTLE_CLASSES": [
         "portal.throttling.AnonRateThrottle",
         "portal.throttling.UserRateThrottle",
+        "portal.throttling.TokenRateThrottle",
     ],
     "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "anon": "120/min",
         "user": "600/min",
+        # Each API token, within its owner's "user" allowance.
+        "token": "300/min",
         # Password-reset e-mails, per client address and per e-mail address (portal.lockout).
         "password_reset_address": "5/hour",
         "password_reset_email": "3/hour",

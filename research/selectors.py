@@ -8,7 +8,7 @@ applied to :func:`document_list` by the page, its CSV/JSON download and the API.
 
 from __future__ import annotations
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, When
 from django.db.models.functions import ExtractYear
 
 from agreements.models import Agency
@@ -16,6 +16,8 @@ from research import policy
 from research.canonical import url_key
 from research.models import (
     Annotation,
+    Collection,
+    CollectionItem,
     Document,
     DocumentAgency,
     DocumentAgreement,
@@ -219,3 +221,67 @@ def own_annotations(user) -> QuerySet[Annotation]:
     """``user``'s own notes on documents they may still see, for their export
     (orphaned ones included)."""
     return annotation_list(user).filter(author=user)
+# --- Collections ------------------------------------------------------------------
+
+
+def collections_owned(user) -> QuerySet[Collection]:
+    """``user``'s own collections, most recently changed first, with their item counts."""
+    return Collection.objects.filter(owner=user).annotate(item_count=Count("items"))
+
+
+def collections_shared_with(user) -> QuerySet[Collection]:
+    """Others' collections shared with ``user`` by name."""
+    return (
+        policy.visible_collections(user)
+        .filter(visibility=Collection.Visibility.SHARED, shared_with=user)
+        .exclude(owner=user)
+        .select_related("owner")
+    )
+
+
+def collection_owned(user, pk: int) -> Collection:
+    """One of ``user``'s collections; someone else's is ``Collection.DoesNotExist``."""
+    return Collection.objects.get(pk=pk, owner=user)
+
+
+def collection_by_key(user, key) -> Collection:
+    """The collection at a shared link, if ``user`` may read it, else ``Collection.DoesNotExist``."""
+    return policy.visible_collections(user).select_related("owner").get(share_key=key)
+
+
+def collection_items(user, collection: Collection) -> QuerySet[CollectionItem]:
+    """The items of ``collection`` that ``user`` may see, in their order.
+
+    A document its reader may not see (the owner's own submission still in
+    review, in a public collection) is left out, never named.
+    """
+    documents = policy.visible_documents(user).values("pk")
+    return (
+        CollectionItem.objects.filter(collection=collection)
+        .filter(Q(agency__isnull=False) | Q(document__in=documents))
+        .select_related("document", "agency")
+        .order_by("position", "pk")
+    )
+
+
+# --- A person's own work (the dashboard) --------------------------------------------
+
+
+def submissions_of(user) -> QuerySet[Document]:
+    """The documents ``user`` submitted, newest first, with their processing status."""
+    return (
+        policy.visible_documents(user, Document.objects.filter(submitted_by=user))
+        .only(*LISTED_FIELDS, "status_message", "created_at", "source_url", "original_filename")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def annotations_of(user) -> QuerySet[Annotation]:
+    """The notes ``user`` wrote on documents they may still see, those that lost their passage
+    (orphaned) first."""
+    orphaned_first = Case(When(anchor=Annotation.Anchor.ORPHANED, then=0), default=1)
+    return (
+        policy.visible_annotations(user, Annotation.objects.filter(author=user))
+        .select_related("document")
+        .order_by(orphaned_first, "-updated_at", "-pk")
+    )

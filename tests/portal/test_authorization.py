@@ -21,13 +21,16 @@ from django.utils import timezone
 
 from portal.accounts import token_hash
 from portal.models import AccessRequest, Invitation
+from portal.tokens import token_create
 from research import policy
-from research.models import Annotation, Document
+from research.models import Annotation, Collection, Document
 from tests.agreements.factories import AgreementEventFactory, ListSnapshotFactory, listed
 from tests.research.factories import (
     AdministratorFactory,
     AgreementFactory,
     AnnotationFactory,
+    CollectionFactory,
+    CollectionItemFactory,
     CuratorFactory,
     DocumentFactory,
     ResearcherFactory,
@@ -102,6 +105,15 @@ def world(settings, tmp_path):
         author=users["administrator"],
         visibility=Annotation.Visibility.RESEARCHERS,
     )
+    # The researcher's own: a token, a private collection with one item, a public one.
+    objects["token"] = token_create(user=users["researcher"], name="laptop")[0]
+    objects["collection"] = CollectionFactory(owner=users["researcher"])
+    objects["item"] = CollectionItemFactory(
+        collection=objects["collection"], document=objects["public"]
+    )
+    objects["public_collection"] = CollectionFactory(
+        owner=users["researcher"], visibility=Collection.Visibility.PUBLIC
+    )
     return {"users": users, "objects": objects}
 
 
@@ -111,9 +123,13 @@ def path_value(world, parameter: str, target: str) -> str:
         return "json"
     if parameter == "state":
         return world["objects"]["agency"].state
+    if parameter == "item_pk":
+        return str(world["objects"]["item"].pk)
     obj = world["objects"][target]
     if parameter == "uuid":
         return str(obj.uuid)
+    if parameter == "key":
+        return str(obj.share_key)
     return str(obj.slug if parameter == "slug" else obj.pk)
 
 
@@ -192,6 +208,23 @@ FORM_WRITES = {
     "patch": everyone(405),
     "delete": everyone(405),
 }
+# A signed-in person's own pages that only read, or only take POST.
+SIGNED_IN_405 = (LOGIN, 405, 405, 405, 405, 405)
+READ_ONLY_SIGNED_IN = {
+    "post": SIGNED_IN_405,
+    "put": SIGNED_IN_405,
+    "patch": SIGNED_IN_405,
+    "delete": SIGNED_IN_405,
+}
+
+
+def post_only(answers: tuple) -> dict:
+    """A page that takes only POST, answering ``answers``; other writes are 405."""
+    return {"post": answers, "put": SIGNED_IN_405, "patch": SIGNED_IN_405, "delete": SIGNED_IN_405}
+
+
+# The researcher's own collection: someone else's by its id is a 404, like none.
+OWNER_ONLY = (LOGIN, 200, 404, 404, 404, 404)
 # The API: reading is public; DRF refuses the anonymous before it looks at the method.
 API_READ_ONLY = (403, 405, 405, 405, 405, 405)
 # Documents are written by submitting only: those who may not submit are refused first.
@@ -381,6 +414,59 @@ ROWS = [
         API_NOTE_IMPORT_WRITES,
     ),
     *API_NOTE_DETAIL,
+    Row("api/v1/me/usage/", (403, 200, 200, 200, 200, 200), API_READ_ONLY),
+    # The dashboard and what is kept there: one's own, never someone else's.
+    Row("me/", SIGNED_IN, READ_ONLY_SIGNED_IN),
+    Row(
+        "me/tokens/",
+        SIGNED_IN_405,
+        post_only((LOGIN, 400, 400, 400, 400, 400)),
+        why="an empty form: the name is missing",
+    ),
+    Row(
+        "me/tokens/<int:pk>/revoke/",
+        SIGNED_IN_405,
+        post_only((LOGIN, 302, 404, 404, 404, 404)),
+        target="token",
+    ),
+    Row(
+        "me/collections/",
+        SIGNED_IN,
+        {**READ_ONLY_SIGNED_IN, "post": (LOGIN, 400, 400, 403, 400, 400)},
+        why="an empty form; a staff account without a role may keep no collection",
+    ),
+    Row(
+        "me/collections/add/",
+        SIGNED_IN_405,
+        post_only((LOGIN, 302, 302, 403, 302, 302)),
+        why="an empty form goes back with a message",
+    ),
+    Row(
+        "me/collections/<int:pk>/",
+        OWNER_ONLY,
+        {**READ_ONLY_SIGNED_IN, "post": (LOGIN, 400, 404, 404, 404, 404)},
+        target="collection",
+    ),
+    Row(
+        "me/collections/<int:pk>/delete/",
+        OWNER_ONLY,
+        {**READ_ONLY_SIGNED_IN, "post": (LOGIN, 302, 404, 404, 404, 404)},
+        target="collection",
+    ),
+    Row(
+        "me/collections/<int:pk>/items/<int:item_pk>/",
+        SIGNED_IN_405,
+        post_only((LOGIN, 302, 404, 404, 404, 404)),
+        target="collection",
+    ),
+    Row(
+        "me/submit/",
+        (LOGIN, 200, 200, 403, 200, 200),
+        {**READ_ONLY_SIGNED_IN, "post": (LOGIN, 400, 400, 403, 400, 400)},
+        why="an empty form: neither address nor file",
+    ),
+    Row("collections/<uuid:key>/", (404, 200, 404, 404, 404, 404), target="collection"),
+    Row("collections/<uuid:key>/", everyone(200), target="public_collection"),
 ]
 
 

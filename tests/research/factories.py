@@ -14,6 +14,8 @@ from agreements.models import AgencyAlias
 from research import policy
 from research.models import (
     Annotation,
+    Collection,
+    CollectionItem,
     Document,
     DocumentAgency,
     DocumentAgreement,
@@ -28,6 +30,7 @@ ROLE_MIGRATIONS = (
     ("research.migrations.0009_administrators_lift_lockouts", "grant"),
     ("research.migrations.0012_annotation_roles", "grant"),
     ("portal.migrations.0002_accounts", "grant"),
+    ("research.migrations.0014_collections", "grant"),
 )
 
 
@@ -175,3 +178,20 @@ class AnnotationFactory(factory.django.DjangoModelFactory):
     suffix = factory.LazyAttribute(lambda o: o.document.text[o.end : o.end + 32])
     text_sha256 = factory.LazyAttribute(lambda o: o.document.text_sha256)
     visibility = Annotation.Visibility.PRIVATE
+
+
+class CollectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Collection
+
+    owner = factory.SubFactory(ResearcherFactory)
+    title = factory.Sequence(lambda n: f"Collection {n}")
+
+
+class CollectionItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CollectionItem
+
+    collection = factory.SubFactory(CollectionFactory)
+    document = factory.SubFactory(DocumentFactory)
+    position = factory.Sequence(lambda n: n)

@@ -27,12 +27,14 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from research import policy
-from research.models import Annotation, Document
+from research.models import Annotation, Collection, Document
 from research.search import search
 
 from .factories import (
     AdministratorFactory,
     AgencyFactory,
+    CollectionFactory,
+    CollectionItemFactory,
     CuratorFactory,
     DocumentAgencyFactory,
     DocumentFactory,
@@ -252,6 +254,37 @@ def test_agency_template_tag(world, role):
         assert deep_word(index) not in html
 
 
+# Who reads a collection of the submitter's: its owner, those it is shared with (the
+# researcher), everyone when public; curators are no exception.
+COLLECTION_READERS = {
+    Collection.Visibility.PRIVATE: {"submitter"},
+    Collection.Visibility.SHARED: {"submitter", "researcher"},
+    Collection.Visibility.PUBLIC: set(ROLES),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("visibility", Collection.Visibility.values)
+def test_collection_link_and_download(world, role, visibility):
+    """A collection holding every document: read as its visibility says, and then only the
+    documents the reader may see, never their text."""
+    collection = CollectionFactory(owner=world["users"]["submitter"], visibility=visibility)
+    collection.shared_with.add(world["users"]["researcher"])
+    for position, document in enumerate(world["documents"]):
+        CollectionItemFactory(collection=collection, document=document, position=position)
+    client = client_for(world["users"][role])
+    page = client.get(collection.get_absolute_url())
+    download = client.get(f"{collection.get_absolute_url()}?format=csv")
+    if role not in COLLECTION_READERS[visibility]:
+        assert (page.status_code, download.status_code) == (404, 404)
+        return
+    html, csv_text = body(page), body(download)
+    for index, document, sees, _reads in each_document(world, role):
+        assert (head_word(index) in html) == sees, (role, document.status)
+        assert (head_word(index) in csv_text) == sees, (role, document.status)
+        assert deep_word(index) not in html + csv_text
+
+
 # --- The rules behind the table -----------------------------------------------------
 
 
@@ -277,6 +310,8 @@ def test_roles_hold_their_permissions():
     assert not policy.can_invite(researcher) and not policy.can_answer_access_requests(researcher)
     for staff in (curator, administrator):
         assert policy.can_invite(staff) and policy.can_answer_access_requests(staff)
+    assert all(policy.can_keep_collections(u) for u in (researcher, curator, administrator))
+    assert not policy.can_keep_collections(UserFactory(is_staff=True))
 
 
 def test_demo_curator_is_a_curator_not_a_superuser():
