@@ -13,4 +13,5 @@ urlpatterns: list = [
     path("documents/feed/", require_safe(views.DocumentFeed()), name="document-feed"),
     path("documents/<int:pk>/", views.document_detail, name="document-detail"),
     path("documents/<int:pk>/file/", views.document_file, name="document-file"),
+    path("documents/<int:pk>/carry/", views.annotation_carry, name="annotation-carry"),
 ]
