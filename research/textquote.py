@@ -38,6 +38,8 @@ MIN_FUZZY_SCORE = 0.7
 GOOD_ENOUGH_SCORE = 0.9
 # How far either side of the old place to look first: about a page of an MOA.
 NEAR_CHARS = 3000
+# Characters of context that must reappear whole to stretch a close match to it.
+SNAP_CHARS = 12
 # Context occurrences to look beside, nearest the old place first.
 MAX_CONTEXT_WINDOWS = 8
 
@@ -124,7 +126,22 @@ class Text:
             best = self._best(quote, [best, *self._search(needle, k, 0, len(self.text))])
         if best is None or best.score < MIN_FUZZY_SCORE:
             return None
-        return Match(best.start, best.end, "fuzzy", best.errors, best.score)
+        start, end = self._widened(quote, best.start, best.end)
+        return Match(start, end, "fuzzy", best.errors, best.score)
+
+    def _widened(self, quote: Quote, start: int, end: int) -> tuple[int, int]:
+        """A clause that grew by more than the error bound: the close match covers only
+        part of it, so it is stretched to where its old context now begins and ends."""
+        text, reach = self.text, len(quote.exact) // 2
+        head = quote.suffix[:SNAP_CHARS]
+        if len(head) == SNAP_CHARS and text[end : end + SNAP_CHARS] != head:
+            found = text.find(head, end, end + reach + SNAP_CHARS)
+            end = found if found != -1 else end
+        tail = quote.prefix[-SNAP_CHARS:]
+        if len(tail) == SNAP_CHARS and text[max(0, start - SNAP_CHARS) : start] != tail:
+            found = text.rfind(tail, max(0, start - reach - SNAP_CHARS), start)
+            start = found + SNAP_CHARS if found != -1 else start
+        return start, end
 
     # --- Approximate search ---------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from simple_history.utils import bulk_update_with_history
 
 from research import policy, selectors
@@ -53,14 +54,13 @@ class AnchorReport:
         }[anchor].append(pk)
 
     def summary(self) -> str:
-        parts = [f"{len(self.anchored)} on their passage"]
+        total = self.placed + len(self.orphaned)
+        parts = [f"{len(self.anchored)} on {'its' if total == 1 else 'their'} passage"]
         if self.fuzzy:
             parts.append(f"{len(self.fuzzy)} on changed wording (old and new wording are shown)")
         if self.orphaned:
-            parts.append(
-                f"{len(self.orphaned)} whose passage was not found (kept, with their quote)"
-            )
-        return f"{self.placed + len(self.orphaned)} notes placed: " + ", ".join(parts) + "."
+            parts.append(f"{len(self.orphaned)} whose passage was not found (kept, with the quote)")
+        return f"{total} note{'' if total == 1 else 's'} placed: " + ", ".join(parts) + "."
 
 
 def place_annotation(annotation: Annotation, document: Document, text: Text, sha: str) -> bool:
@@ -100,17 +100,18 @@ def _document_sha(document: Document) -> str:
 
 
 def reanchor_document(document: Document) -> AnchorReport:
-    """Place again every note of ``document`` made on another text than its current one.
+    """Place again every note of ``document`` made on another text than its current one,
+    and every orphan.
 
     One transaction; the notes' history records the change. Safe to call when
-    nothing changed: it then finds nothing to do.
+    nothing changed: it then writes nothing.
     """
     sha = _document_sha(document)
     report = AnchorReport()
     with transaction.atomic():
-        notes = list(
-            document.annotations.exclude(text_sha256=sha).select_for_update().order_by("pk")
-        )
+        # Orphans too: their selectors may point into the very text now back.
+        stale = ~Q(text_sha256=sha) | Q(anchor=Annotation.Anchor.ORPHANED)
+        notes = list(document.annotations.filter(stale).select_for_update().order_by("pk"))
         if not notes:
             return report
         text = Text(document.text)
