@@ -4,7 +4,8 @@ Pure code, no database: a text and a quote (exact words, the words around
 them, where they were) in, a place out, or None. It follows Hypothesis's
 anchoring: the old position if the words and their context are still there,
 else an exact occurrence of the words, the one whose context matches best and
-lies closest to the old place, else an approximate occurrence with a bounded
+lies closest to the old place (unless a close match near the old place, in
+the words' own context, scores better), else an approximate occurrence with a bounded
 number of errors (edlib's bit-vector search), scored on the similarity of the
 words, of the prefix, of the suffix and on closeness, with Hypothesis's
 weights (``match-quote.js``).
@@ -12,7 +13,9 @@ weights (``match-quote.js``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+import statistics
+from dataclasses import dataclass, replace
 
 import edlib
 from rapidfuzz.distance import Levenshtein
@@ -40,6 +43,9 @@ GOOD_ENOUGH_SCORE = 0.9
 NEAR_CHARS = 3000
 # Characters of context that must reappear whole to stretch a close match to it.
 SNAP_CHARS = 12
+# Neighbours each side whose median shift predicts where a note moved: a few
+# wrongly placed ones (on a copy of their clause) do not sway the median.
+NEIGHBOURS = 5
 # Context occurrences to look beside, nearest the old place first.
 MAX_CONTEXT_WINDOWS = 8
 
@@ -84,7 +90,60 @@ class Text:
         """The best place of ``quote`` in the text, or None when it cannot be placed."""
         if not quote.exact or not self.text:
             return None
-        return self._at_position(quote) or self._exact(quote) or self._fuzzy(quote)
+        found = self._at_position(quote)
+        if found is not None:
+            return found
+        exact = self._exact(quote)
+        if exact is None:
+            return self._fuzzy(quote)
+        far = quote.start is not None and abs(exact.start - quote.start) > NEAR_CHARS
+        if exact.score >= GOOD_ENOUGH_SCORE and not far:
+            return exact
+        # The words are elsewhere, or out of their context: a page re-read by OCR or a
+        # clause touched at the old place may hold them, close, in their own context.
+        # There a good close match beats a far copy of boilerplate (Hypothesis takes
+        # any exact copy: MOAs repeat clauses, context and all).
+        near = self._fuzzy(quote, everywhere=False)
+        if near is None:
+            return exact
+        # The very words where the neighbours say they went need less context.
+        bar = (MIN_FUZZY_SCORE if near.errors == 0 else GOOD_ENOUGH_SCORE) if far else exact.score
+        if near.score < bar or (not far and near.score == exact.score):
+            return exact
+        if self.text[near.start : near.end] == quote.exact:
+            return Match(near.start, near.end, "quote", 0, near.score)
+        return near
+
+    def place_all(self, quotes: list[Quote]) -> list[Match | None]:
+        """The places of many quotes of one old text (a document's notes), in order.
+
+        Each is placed once; then each that landed far from where its neighbours
+        moved (or nowhere) is placed again with, as its old place, the place the
+        shift of its nearest neighbours predicts: a page inserted early in a long
+        text moves everything after it further than :data:`NEAR_CHARS`.
+        """
+        first = [self.place(quote) for quote in quotes]
+        shifts = sorted(
+            (quote.start, match.start - quote.start)
+            for quote, match in zip(quotes, first, strict=True)
+            if match is not None and quote.start is not None and match.method != "fuzzy"
+        )
+        if not shifts:
+            return first
+        olds = [old for old, _ in shifts]
+        placed = []
+        for quote, match in zip(quotes, first, strict=True):
+            if quote.start is None:
+                placed.append(match)
+                continue
+            at = bisect.bisect_left(olds, quote.start)
+            nearby = shifts[max(0, at - NEIGHBOURS) : at + NEIGHBOURS]
+            hint = quote.start + statistics.median_low(shift for _, shift in nearby)
+            if match is not None and abs(match.start - hint) <= NEAR_CHARS:
+                placed.append(match)
+            else:
+                placed.append(self.place(replace(quote, start=hint)) or match)
+        return placed
 
     # --- The three ways, in order --------------------------------------------------
 
@@ -115,18 +174,22 @@ class Text:
             found = text.find(exact, found + 1)
         return best
 
-    def _fuzzy(self, quote: Quote) -> Match | None:
-        """The approximate occurrence that scores best, if it scores enough."""
+    def _fuzzy(self, quote: Quote, *, everywhere: bool = True) -> Match | None:
+        """The approximate occurrence that scores best, if it scores enough: near the
+        old place and the context, then in the whole text; or (not ``everywhere``)
+        only near the old place."""
         k = min(MAX_ERRORS, len(quote.exact) // ERROR_RATE)
         if k == 0:
             return None
         needle = quote.exact.encode("latin-1", "replace")
-        best = self._best(quote, self._near(quote, needle, k))
-        if best is None or best.score < GOOD_ENOUGH_SCORE:
+        best = self._best(quote, self._near(quote, needle, k, only_near=not everywhere))
+        if everywhere and (best is None or best.score < GOOD_ENOUGH_SCORE):
             best = self._best(quote, [best, *self._search(needle, k, 0, len(self.text))])
         if best is None or best.score < MIN_FUZZY_SCORE:
             return None
-        start, end = self._widened(quote, best.start, best.end)
+        start, end = best.start, best.end
+        if best.errors:
+            start, end = self._widened(quote, start, end)
         return Match(start, end, "fuzzy", best.errors, best.score)
 
     def _widened(self, quote: Quote, start: int, end: int) -> tuple[int, int]:
@@ -156,13 +219,18 @@ class Text:
             return []
         return [(lo + start, lo + end + 1, errors) for start, end in found["locations"]]
 
-    def _near(self, quote: Quote, needle: bytes, k: int) -> list[tuple[int, int, int]]:
-        """Occurrences around the old place and beside the prefix's and suffix's occurrences."""
+    def _near(
+        self, quote: Quote, needle: bytes, k: int, *, only_near: bool = False
+    ) -> list[tuple[int, int, int]]:
+        """Occurrences around the old place and beside the prefix's and suffix's
+        occurrences (``only_near``: those around the old place)."""
         size = len(quote.exact)
         hint = quote.start
         found = []
         if hint is not None:
             found += self._search(needle, k, hint - NEAR_CHARS, hint + size + NEAR_CHARS)
+        if only_near:
+            return found
         for at in self._occurrences(quote.prefix, hint):
             after = at + len(quote.prefix)
             found += self._search(needle, k, after - k, after + size + k)
