@@ -279,6 +279,35 @@ def test_quote_context_wins_over_a_nearer_copy():
     assert match.method == "quote" and match.start == chosen
 
 
+def test_in_a_stack_of_moas_a_re_read_clause_stays_in_its_own_copy():
+    """A file of two copies of the MOA (as FOIA releases bundle them) gets two pages in
+    front, and page 4 of the second copy is re-read with OCR noise around a note's words:
+    the note stays in the second copy, by where its neighbours went, though the first
+    copy holds its words in their exact context."""
+    document = moa(POLK_2019 + POLK_2019)
+    page = len(POLK_2019) + 3  # page 4 of the second copy, counted from 0
+    words = "the Polk County Sheriffs Office will be responsible and bear the"
+    around = [POLK_2019[2].split("\n")[5], POLK_2019[4].split("\n")[5]]
+    for phrase in (words, *around):
+        assert document.text.count(phrase) == 2, phrase
+    neighbours = [note_on(document, phrase, occurrence=1) for phrase in around]
+    note = note_on(document, words, occurrence=1)
+    assert note.page == page + 1
+    new_pages = [*WSO_2025[:2], *document_pages(document)]
+    new_pages[page + 2] = ocr_noise(new_pages[page + 2])
+    new_text(document, new_pages)
+    placed = Annotation.objects.get(pk=note.pk)
+    assert placed.page == page + 3
+    assert placed.exact == words and placed.prefix != note.prefix
+    for neighbour in neighbours:
+        assert Annotation.objects.get(pk=neighbour.pk).page == neighbour.page + 2
+
+
+def document_pages(document: Document) -> list[str]:
+    bounds = [*document.page_offsets, len(document.text) + len(PAGE_SEPARATOR)]
+    return [document.text[a : b - len(PAGE_SEPARATOR)] for a, b in zip(bounds, bounds[1:])]
+
+
 # --- Where text changes: processing a document again ---------------------------------
 
 
