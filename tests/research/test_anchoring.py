@@ -305,7 +305,9 @@ def test_in_a_stack_of_moas_a_re_read_clause_stays_in_its_own_copy():
 
 def document_pages(document: Document) -> list[str]:
     bounds = [*document.page_offsets, len(document.text) + len(PAGE_SEPARATOR)]
-    return [document.text[a : b - len(PAGE_SEPARATOR)] for a, b in zip(bounds, bounds[1:])]
+    return [
+        document.text[a : b - len(PAGE_SEPARATOR)] for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
 
 
 # --- Where text changes: processing a document again ---------------------------------
