@@ -9,7 +9,8 @@ have many exact copies for the context and the old place to choose between. ``--
 turns: a paragraph inserted at its top, a clause reworded ("PCSO" becomes "LEA",
 "70 percent" becomes "75 percent"), OCR noise (rn read as m, l as 1, spaces lost
 and doubled, words hyphenated at line ends), or a paragraph deleted; one page in
-five is left alone. ``reanchor_document`` is timed on a fresh database, then
+five is left alone (``--reocr``: OCR noise on every page, a whole text read
+again). ``reanchor_document`` is timed on a fresh database, then
 once more with nothing to do.
 
     .venv/bin/python benchmarks/bench_anchor.py                  # SQLite file in var/bench-import/
@@ -73,10 +74,11 @@ def real_pages() -> list[str]:
     return cache.read_text().split("\f")
 
 
-def texts(pages: int) -> tuple[list[str], list[str]]:
+def texts(pages: int, *, reocr: bool = False) -> tuple[list[str], list[str]]:
     real = real_pages()
     old = [real[i % len(real)] for i in range(pages)]
-    new = [EDITS[i % len(EDITS)](page) for i, page in enumerate(old)]
+    edits = [ocr_noise] if reocr else EDITS
+    new = [edits[i % len(edits)](page) for i, page in enumerate(old)]
     return old, new
 
 
@@ -123,6 +125,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--notes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=287)
+    parser.add_argument("--reocr", action="store_true", help="OCR noise on every page instead")
     args = parser.parse_args()
     bench_import.setup_django()
     name = bench_import.fresh_database()
@@ -133,7 +136,7 @@ def main() -> None:
     from research.models import Annotation, Document
     from research.services.anchoring import place_annotations, reanchor_document
 
-    old, new = texts(args.pages)
+    old, new = texts(args.pages, reocr=args.reocr)
     text, offsets = joined(old)
     document = Document.objects.create(
         kind=Document.Kind.MOA,
