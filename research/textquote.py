@@ -86,8 +86,13 @@ class Text:
             self._bytes = self.text.encode("latin-1", "replace")
         return self._bytes
 
-    def place(self, quote: Quote) -> Match | None:
-        """The best place of ``quote`` in the text, or None when it cannot be placed."""
+    def place(self, quote: Quote, *, predicted: bool = False) -> Match | None:
+        """The best place of ``quote`` in the text, or None when it cannot be placed.
+
+        ``predicted``: ``quote.start`` is where the note's neighbours say it went
+        (see :meth:`place_all`), not merely where it was, so the words close to it
+        are preferred to an exact copy far away.
+        """
         if not quote.exact or not self.text:
             return None
         found = self._at_position(quote)
@@ -96,18 +101,20 @@ class Text:
         exact = self._exact(quote)
         if exact is None:
             return self._fuzzy(quote)
-        far = quote.start is not None and abs(exact.start - quote.start) > NEAR_CHARS
+        far = predicted and abs(exact.start - quote.start) > NEAR_CHARS
         if exact.score >= GOOD_ENOUGH_SCORE and not far:
             return exact
-        # The words are elsewhere, or out of their context: a page re-read by OCR or a
-        # clause touched at the old place may hold them, close, in their own context.
-        # There a good close match beats a far copy of boilerplate (Hypothesis takes
-        # any exact copy: MOAs repeat clauses, context and all).
+        # The words are out of their context, or far from where the neighbours went:
+        # a page re-read by OCR or a clause touched there may hold them, close, in
+        # their own context. Then a good close match beats a far copy of boilerplate
+        # (Hypothesis takes any exact copy; a stack of MOAs repeats clauses, context
+        # and all). Only a predicted place is trusted so: the old place of a note
+        # behind inserted pages is where other words now stand.
         near = self._fuzzy(quote, everywhere=False)
         if near is None:
             return exact
         # The very words where the neighbours say they went need less context.
-        bar = (MIN_FUZZY_SCORE if near.errors == 0 else GOOD_ENOUGH_SCORE) if far else exact.score
+        bar = GOOD_ENOUGH_SCORE if far else exact.score
         if near.score < bar or (not far and near.score == exact.score):
             return exact
         if self.text[near.start : near.end] == quote.exact:
@@ -142,7 +149,7 @@ class Text:
             if match is not None and abs(match.start - hint) <= NEAR_CHARS:
                 placed.append(match)
             else:
-                placed.append(self.place(replace(quote, start=hint)) or match)
+                placed.append(self.place(replace(quote, start=hint), predicted=True) or match)
         return placed
 
     # --- The three ways, in order --------------------------------------------------

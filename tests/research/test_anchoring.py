@@ -269,6 +269,17 @@ def test_quote_that_occurs_many_times_stays_on_its_occurrence():
     assert placed.start == note.start + shift
 
 
+def test_a_lone_short_note_follows_its_context_past_inserted_pages():
+    """Three pages put in front move the note further than the matcher looks around its
+    old place, where the same words stand in another sentence: its context wins."""
+    document = moa(POLK_2019)
+    note = note_on(document, "PCSO personnel", occurrence=12)
+    new_text(document, [*WSO_2025[:3], *POLK_2019])
+    placed = Annotation.objects.get(pk=note.pk)
+    assert (placed.prefix, placed.exact, placed.suffix) == (note.prefix, note.exact, note.suffix)
+    assert placed.page == note.page + 3
+
+
 def test_quote_context_wins_over_a_nearer_copy():
     text = "\n".join(POLK_2019)
     words = "participating PCSO personnel"
