@@ -224,6 +224,8 @@ def annotation_carry(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(document)
     if report.skipped and not report.placed + len(report.orphaned):
         messages.info(request, "Your notes on that MOA were carried here before; nothing new.")
+    elif not report.placed + len(report.orphaned):
+        messages.info(request, "You have no notes on that MOA to carry.")
     else:
         messages.success(request, f"Carried from “{document}”: {report.summary()}")
     return redirect(target)

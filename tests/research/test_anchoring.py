@@ -468,6 +468,8 @@ def test_carry_page_copies_the_notes_and_shows_the_new_moa(renewal, client):
     assert response.redirect_chain[-1][0] == new.get_absolute_url()
     assert "1 note placed: 1 on its passage." in response.content.decode()
     assert Annotation.objects.filter(document=new, author=author).count() == 1
+    response = client.post(url, {"target": new.pk}, follow=True)
+    assert "carried here before" in response.content.decode()
     response = client.post(url, {"target": old.pk}, follow=True)
     assert response.redirect_chain[-1][0] == old.get_absolute_url()
     assert "not a later MOA" in response.content.decode()
