@@ -144,6 +144,8 @@ class AccessRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+
 class ApiToken(models.Model):
     """A named key to the API that a person makes on their dashboard.
 

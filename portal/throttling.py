@@ -92,6 +92,8 @@ class AddressRateThrottle(throttling.SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
+
+
 class TokenRateThrottle(CountedMixin, throttling.SimpleRateThrottle):
     """A limit per API token, within its owner's; requests without a token pass."""
 

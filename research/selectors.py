@@ -8,7 +8,9 @@ applied to :func:`document_list` by the page, its CSV/JSON download and the API.
 
 from __future__ import annotations
 
-from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, When
+from datetime import date
+
+from django.db.models import Case, Count, F, Max, Prefetch, Q, QuerySet, When
 from django.db.models.functions import ExtractYear
 
 from agreements.models import Agency
@@ -221,6 +223,8 @@ def own_annotations(user) -> QuerySet[Annotation]:
     """``user``'s own notes on documents they may still see, for their export
     (orphaned ones included)."""
     return annotation_list(user).filter(author=user)
+
+
 # --- Collections ------------------------------------------------------------------
 
 
@@ -285,3 +289,68 @@ def annotations_of(user) -> QuerySet[Annotation]:
         .select_related("document")
         .order_by(orphaned_first, "-updated_at", "-pk")
     )
+
+
+# --- Versions of an agreement's MOA ------------------------------------------------
+
+AGREEMENT_TEXT_ROLES = (DocumentAgreement.Role.MOA, DocumentAgreement.Role.ADDENDUM)
+
+
+def _version_dates(document_ids) -> dict[int, date]:
+    """When each document took effect: its published (signed) date, else its
+    agreement's latest signing date, else the day it entered the portal."""
+    dates: dict[int, date] = {}
+    for pk, published, signed, created in (
+        Document.objects.filter(pk__in=document_ids)
+        .annotate(
+            signed=Max(
+                "agreement_links__agreement__signed_on",
+                filter=Q(agreement_links__role__in=AGREEMENT_TEXT_ROLES),
+            )
+        )
+        .values_list("pk", "published_on", "signed", "created_at")
+    ):
+        dates[pk] = published or signed or created.date()
+    return dates
+
+
+def later_versions(document: Document, user=None) -> list[Document]:
+    """The MOAs and addenda of ``document``'s agencies that came after it, newest first.
+
+    ``document`` is an agreement's MOA or addendum; the later ones are those of
+    any agreement of the same agency (a renewal is a new agreement) dated after
+    it, with text to place notes on, that ``user`` may see.
+    """
+    agencies = DocumentAgreement.objects.filter(
+        document=document, role__in=AGREEMENT_TEXT_ROLES
+    ).values("agreement__agency")
+    candidates = set(
+        DocumentAgreement.objects.filter(
+            agreement__agency__in=agencies, role__in=AGREEMENT_TEXT_ROLES
+        )
+        .exclude(document=document)
+        .values_list("document_id", flat=True)
+    )
+    if not candidates:
+        return []
+    dates = _version_dates({document.pk, *candidates})
+    later = [pk for pk in candidates if dates[pk] > dates[document.pk]]
+    versions = (
+        policy.visible_documents(user, Document.objects.only(*LISTED_FIELDS))
+        .filter(pk__in=later, duplicate_of=None)
+        .exclude(text="")
+    )
+    return sorted(versions, key=lambda version: (dates[version.pk], version.pk), reverse=True)
+
+
+def carry_context(user, document: Document) -> dict:
+    """What the carry-over form on ``document``'s page needs: the later versions
+    ``user`` may carry their notes to, and how many notes they have here.
+
+    Empty lists when there is nothing to offer (no notes of theirs, no later version).
+    """
+    if not policy.can_annotate(user):
+        return {"carry_versions": [], "carry_note_count": 0}
+    count = Annotation.objects.filter(document=document, author=user).count()
+    versions = later_versions(document, user) if count else []
+    return {"carry_versions": versions, "carry_note_count": count if versions else 0}

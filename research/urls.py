@@ -29,4 +29,5 @@ urlpatterns: list = [
     ),
     path("me/submit/", workspace.submit_page, name="submit"),
     path("collections/<uuid:key>/", workspace.collection_detail, name="collection-detail"),
+    path("documents/<int:pk>/carry/", views.annotation_carry, name="annotation-carry"),
 ]

@@ -6,19 +6,23 @@ decided in ``research.policy``; the reads are ``research.selectors``.
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from portal.exports import Column, export_links, export_response, requested_format
 from research import policy, selectors
 from research.filters import DocumentFilter
 from research.models import Document
+from research.services.anchoring import carry_annotations
+from research.services.annotations import AnnotationRefused
 
 PAGE_SIZE = 25
 FEED_SIZE = 50
@@ -195,3 +199,33 @@ def citation(document: Document, url: str) -> dict[str, str]:
     key = f"doc{document.pk}{year or ''}"
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
     return {"plain": plain, "bibtex": f"@{entry}{{{key},\n{body}\n}}"}
+
+
+# --- Notes carried to a later MOA ------------------------------------------------------
+
+
+@require_POST
+@login_required
+def annotation_carry(request: HttpRequest, pk: int) -> HttpResponse:
+    """Copy the reader's notes on an MOA onto a later MOA of the same agency."""
+    try:
+        document = selectors.document_get(request.user, pk)
+    except Document.DoesNotExist as exc:
+        raise Http404(NOT_FOUND) from exc
+    try:
+        target = selectors.document_get(request.user, int(request.POST.get("target", "")))
+    except (ValueError, Document.DoesNotExist):
+        messages.error(request, "Choose one of the later versions listed to carry your notes to.")
+        return redirect(document)
+    try:
+        report = carry_annotations(document, target, request.user)
+    except AnnotationRefused as exc:
+        messages.error(request, " ".join(exc.errors.values()))
+        return redirect(document)
+    if report.skipped and not report.placed + len(report.orphaned):
+        messages.info(request, "Your notes on that MOA were carried here before; nothing new.")
+    elif not report.placed + len(report.orphaned):
+        messages.info(request, "You have no notes on that MOA to carry.")
+    else:
+        messages.success(request, f"Carried from “{document}”: {report.summary()}")
+    return redirect(target)

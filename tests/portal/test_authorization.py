@@ -229,6 +229,14 @@ OWNER_ONLY = (LOGIN, 200, 404, 404, 404, 404)
 API_READ_ONLY = (403, 405, 405, 405, 405, 405)
 # Documents are written by submitting only: those who may not submit are refused first.
 API_DOCUMENT_WRITES = (403, 405, 405, 403, 405, 405)
+# Carrying one's notes to a later MOA: a form's POST for the signed-in, who are sent
+# back to the page with a sentence when there is nothing to carry.
+CARRY_WRITES = {
+    "post": (LOGIN, ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED),
+    "put": everyone(405),
+    "patch": everyone(405),
+    "delete": everyone(405),
+}
 # Pages about a document in review that the researcher submitted.
 DRAFT = (404, 200, 404, 404, 200, 200)
 # A copyrighted file: for those holding the permission to read its text.
@@ -336,6 +344,7 @@ ROWS = [
     Row("documents/<int:pk>/file/", everyone(200), target="public"),
     Row("documents/<int:pk>/file/", COPYRIGHTED_FILE, target="copyrighted"),
     Row("documents/<int:pk>/file/", DRAFT, target="draft"),
+    Row("documents/<int:pk>/carry/", everyone(405), CARRY_WRITES, target="public"),
     # Accounts (Django's views).
     Row("accounts/login/", everyone(200), FORM_WRITES),
     Row(
