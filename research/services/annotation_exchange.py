@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import Resolver404, resolve
 
-from research import policy, selectors
+from research import policy, selectors, textquote
 from research.canonical import canonicalize_url
 from research.models import Annotation, Document
 from research.services.annotations import AnnotationRefused, annotate
@@ -198,24 +198,11 @@ def document_at(user, urls: list[str], base_url: str) -> Document | None:
 
 
 def place_quote(text: str, note: NoteFields) -> tuple[int, int] | None:
-    """Where ``note``'s quote lies in ``text``, or None.
-
-    Its position if the quote is still there, else the quote's only occurrence,
-    else its only occurrence with its context. The anchoring engine
-    (research.services.anchoring), once merged, takes this function's place.
-    """
-    exact = note.exact
-    if not exact:
-        return None
-    if note.start is not None and note.end is not None and text[note.start : note.end] == exact:
-        return note.start, note.end
-    for before, after in (("", ""), (note.prefix, note.suffix)):
-        found = text.find(before + exact + after)
-        if found >= 0 and text.find(before + exact + after, found + 1) < 0:
-            return found + len(before), found + len(before) + len(exact)
-        if not (note.prefix or note.suffix):
-            break
-    return None
+    """Where ``note``'s quote lies in ``text``, or None: placed as re-anchoring places
+    a note on changed text (research.textquote)."""
+    quote = textquote.Quote(note.exact, note.prefix, note.suffix, note.start)
+    found = textquote.place(text, quote)
+    return None if found is None else (found.start, found.end)
 
 
 def _identifier(user, note: NoteFields) -> tuple[uuid.UUID, bool]:
@@ -281,8 +268,8 @@ def _import_one(user, note: NoteFields, base_url: str, documents: dict, report) 
     placed = place_quote(document.text, note)
     if placed is None:
         return (
-            f"The quoted passage “{_quote(note.exact)}” is not in the document's text, or "
-            "is there more than once with no context to choose: it was not placed."
+            f"The quoted passage “{_quote(note.exact)}” is not in the document's text, nor "
+            "anything close enough to it: it was not placed."
         )
     try:
         # annotate() checks everything before it writes, so a refusal leaves nothing behind.

@@ -214,7 +214,8 @@ def update_annotation(
         # What a curator approved is not what is there now.
         annotation.review = Annotation.Review.PENDING
     with transaction.atomic():
-        annotation.save()
+        # Only what the author changes: a re-anchoring may have moved the note meanwhile.
+        annotation.save(update_fields=["body", "visibility", "motivation", "review", "updated_at"])
         if found_tags is not None:
             annotation.tags.set(found_tags)
     return annotation
