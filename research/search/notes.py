@@ -1,0 +1,138 @@
+"""Notes in search: which ones match, may be read and pass the filters, and their hits.
+
+A note's words have their own side table (migration 0013_search_notes), so the
+documents' and agencies' entries, their facet arrays and their cost stay as
+they were: a database without notes asks one question more (``has_notes``).
+Who may read a note is research.policy's answer (``visible_annotations``),
+asked at query time, as the note pages ask it; a note on a document the user
+may not see never matches. Notes have no kind, state, model of agreement,
+year or publisher: a filter on any of those leaves them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from research.models import Annotation
+from research.policy import annotation_quote, visible_annotations
+from research.search.backends.base import SearchBackend, lead
+from research.search.query import Query
+
+# Filters that a note can pass: the others name values only documents and agencies have.
+NOTE_FILTERS = frozenset({"type", "tag"})
+QUOTE_WORDS = 60  # a search result shows the start of a long quote
+# Up to this many matched ids are sent to the visibility query; past it, the
+# visible notes are read whole and intersected (one parameter per id).
+MAX_ID_PARAMS = 500
+_EPOCH = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class NoteMatches:
+    """The notes a search found that the user may read and the filters pass."""
+
+    ids: np.ndarray  # note ids, newest first
+    days: np.ndarray  # their creation days (days since 1970, as FacetIndex.days), aligned
+    tag_counts: dict[int, int] = field(default_factory=dict)  # tag id -> notes
+
+    @property
+    def total(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class NoteHit:
+    """What a search result shows of a note; research/search/selectors.py makes the Hit."""
+
+    id: int
+    document_title: str
+    url: str
+    snippet: str  # marked (MARK_START / MARK_END), not yet escaped
+    quote: str
+    author: str
+    tags: tuple[str, ...]
+    date: date
+    motivation: str
+    motivation_label: str
+
+
+def notes_allowed(filters: dict[str, list[str]]) -> bool:
+    """Whether notes can pass these (normalized) filters."""
+    if any(name not in NOTE_FILTERS for name in filters):
+        return False
+    return "type" not in filters or "note" in filters["type"]
+
+
+def note_matches(
+    cursor, backend: SearchBackend, query: Query, filters: dict[str, list[str]], user
+) -> NoteMatches | None:
+    """The notes ``user`` may read that match ``query`` and pass ``filters``; None
+    when notes cannot be in the results (none at all, or the filters rule them out)."""
+    if not notes_allowed(filters) or not backend.has_notes(cursor):
+        return None
+    matches = backend.match_note_ids(cursor, query)
+    found = matches is not None and not matches.excluded
+    if found and not len(matches.ids):
+        return None
+    notes = visible_annotations(user)
+    if found and len(matches.ids) <= MAX_ID_PARAMS:
+        notes = notes.filter(pk__in=matches.ids.tolist())
+    if "tag" in filters:
+        tagged = Annotation.tags.through.objects.filter(tag__slug__in=filters["tag"])
+        notes = notes.filter(pk__in=tagged.values("annotation_id"))
+    rows = list(notes.order_by().values_list("pk", "created_at"))
+    ids = np.array([pk for pk, _created in rows], np.int64)
+    days = np.array([(created.date() - _EPOCH).days for _pk, created in rows], np.int64)
+    if matches is not None:
+        keep = np.isin(ids, matches.ids)
+        keep = ~keep if matches.excluded else keep
+        ids, days = ids[keep], days[keep]
+    if not len(ids):
+        return None
+    order = np.lexsort((-ids, -days))
+    ids, days = ids[order], days[order]
+    return NoteMatches(ids, days, _tag_counts(ids))
+
+
+def _tag_counts(note_ids: np.ndarray) -> dict[int, int]:
+    links = Annotation.tags.through.objects.all()
+    if len(note_ids) <= MAX_ID_PARAMS:
+        links = links.filter(annotation_id__in=note_ids.tolist())
+    pairs = np.array(list(links.values_list("annotation_id", "tag_id")), np.int64).reshape(-1, 2)
+    pairs = pairs[np.isin(pairs[:, 0], note_ids)]
+    tags, counts = np.unique(pairs[:, 1], return_counts=True)
+    return dict(zip(tags.tolist(), counts.tolist(), strict=True))
+
+
+def note_hits(cursor, backend: SearchBackend, query: Query, note_ids: list[int], user) -> dict:
+    """note id -> :class:`NoteHit`, for a page of notes already known to be visible."""
+    if not note_ids:
+        return {}
+    snippets = backend.note_snippets(cursor, query, note_ids)
+    notes = (
+        Annotation.objects.filter(pk__in=note_ids)
+        .select_related("document", "author")
+        .prefetch_related("tags")
+    )
+    labels = dict(Annotation.Motivation.choices)
+    hits = {}
+    for note in notes:
+        document = note.document
+        author = note.author.get_full_name() or note.author.get_username()
+        hits[note.pk] = NoteHit(
+            id=note.pk,
+            document_title=document.title or document.canonical_url or f"Document {document.pk}",
+            url=note.get_absolute_url(),
+            snippet=snippets.get(note.pk, ""),
+            # What the policy lets this reader see of the passage, then its start.
+            quote=lead(annotation_quote(user, note), QUOTE_WORDS),
+            author=author,
+            tags=tuple(sorted(tag.name for tag in note.tags.all())),
+            date=note.created_at.date(),
+            motivation=note.motivation,
+            motivation_label=str(labels.get(note.motivation, note.motivation)),
+        )
+    return hits
