@@ -14,6 +14,7 @@ from tests.agreements.factories import (
     listed,
 )
 from tests.research.factories import (
+    AnnotationFactory,
     DocumentAgencyFactory,
     DocumentAgreementFactory,
     DocumentFactory,
@@ -23,7 +24,8 @@ from tests.research.factories import (
 
 def _portal_data() -> dict:
     """Three agencies in two states, two participating lists and a pending one, events,
-    and published documents about them (news, an MOA) with tags and agency links."""
+    and published documents about them (news, an MOA) with tags and agency links, and
+    an approved public note."""
     harris = AgencyFactory(name="Harris County Sheriff's Office", state="TX", county_fips="48201")
     baker = AgencyFactory(name="Baker County Sheriff's Office", state="FL", county_fips="12003")
     polk = AgencyFactory(name="Polk County Sheriff's Office", state="FL", county_fips="12105")
@@ -47,6 +49,11 @@ def _portal_data() -> dict:
     DocumentAgencyFactory(document=news, agency=harris, status="confirmed")
     moa = DocumentAgreementFactory(agreement=baker_wso).document
     DocumentFactory(title="A report in review", status="needs_review")
+    # A public note that search finds for everyone.
+    note = AnnotationFactory(
+        document=news, visibility="public", review="approved", body="The sheriff's jail model."
+    )
+    note.tags.add(tag)
     return {
         "agencies": [harris, baker, polk],
         "agreements": [harris_jem, baker_wso, polk_tfm],
