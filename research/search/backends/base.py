@@ -8,6 +8,10 @@ the words live in a side table (PostgreSQL) or an FTS5 table (SQLite).
 Database triggers on the document, agency and alias tables keep it in step
 with every write, including ``QuerySet.update()`` and raw SQL.
 
+Notes (annotations) have their own side table, keyed by the note's id and
+kept in step by triggers on notes, their tags and tag names (research
+migration 0013); research/search/notes.py merges them with the entries.
+
 The schema (tables, indexes, functions, triggers) is created by the research
 migrations, which hold its SQL; a backend reads and writes rows, never schema.
 """
