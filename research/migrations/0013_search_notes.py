@@ -165,18 +165,19 @@ SQLITE_DROP = [
 # --- PostgreSQL ----------------------------------------------------------------------
 
 PG_SCHEMA = [
-    # Tags weigh as a title (A), the body as a summary (B): a note ranks with the
-    # documents as a text of its length would.
+    # Tags weigh as a summary (B), the body as a document's body (C): a note does
+    # not crowd out the documents whose title matches.
     "CREATE TABLE search_note (id bigint PRIMARY KEY, vector tsvector NOT NULL)",
     """CREATE FUNCTION search_index_notes(ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
         DELETE FROM search_note WHERE id IN (SELECT unnest(ids));
         INSERT INTO search_note (id, vector)
         SELECT a.id, search_vector(
+            '',
             (SELECT string_agg(t.name || ' ' || replace(t.slug, '-', ' '), ' ')
              FROM research_annotation_tags l JOIN research_tag t ON t.id = l.tag_id
              WHERE l.annotation_id = a.id),
-            a.body, '')
+            a.body)
         FROM research_annotation a WHERE a.id IN (SELECT unnest(ids));
     END $$""",
     """CREATE FUNCTION search_note_sync() RETURNS trigger LANGUAGE plpgsql AS $$

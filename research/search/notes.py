@@ -3,21 +3,23 @@
 A note's words have their own side table (migration 0013_search_notes), so the
 documents' and agencies' entries, their facet arrays and their cost stay as
 they were: a database without notes asks one question more (``has_notes``).
-Who may read a note is research.policy's answer (``visible_annotations``),
-asked at query time, as the note pages ask it; a note on a document the user
-may not see never matches. Notes have no kind, state, model of agreement,
+Who may read a note is research.policy's answer, asked at query time: its
+audience (``annotation_audience``, as the note pages ask it) and its document's
+visibility (``search_scope``, as for the documents' own hits); a note on a
+document the user may not see never matches. Notes have no kind, state, model of agreement,
 year or publisher: a filter on any of those leaves them out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 
 from research.models import Annotation
-from research.policy import annotation_quote, visible_annotations
+from research.policy import annotation_audience, annotation_quote
 from research.search.backends.base import SearchBackend, column, lead, table
 from research.search.query import Query
 
@@ -35,12 +37,18 @@ class NoteMatches:
     """The notes a search found that the user may read and the filters pass."""
 
     ids: np.ndarray  # note ids, newest first
-    days: np.ndarray  # their creation days (days since 1970, as FacetIndex.days), aligned
     tag_counts: dict[int, int] = field(default_factory=dict)  # tag id -> notes
 
     @property
     def total(self) -> int:
         return len(self.ids)
+
+    def days(self, count: int) -> list[int]:
+        """The creation days (since 1970, as ``FacetIndex.days``) of the first ``count``."""
+        # Read for a page's worth only: parsing every match's timestamp costs more.
+        ids = self.ids[:count].tolist()
+        created = dict(Annotation.objects.filter(pk__in=ids).values_list("pk", "created_at"))
+        return [(created[pk].date() - _EPOCH).days for pk in ids]
 
 
 @dataclass(frozen=True)
@@ -67,34 +75,41 @@ def notes_allowed(filters: dict[str, list[str]]) -> bool:
 
 
 def note_matches(
-    cursor, backend: SearchBackend, query: Query, filters: dict[str, list[str]], user
+    cursor,
+    backend: SearchBackend,
+    query: Query,
+    filters: dict[str, list[str]],
+    user,
+    documents_visible: Callable[[np.ndarray], np.ndarray],
 ) -> NoteMatches | None:
     """The notes ``user`` may read that match ``query`` and pass ``filters``; None
-    when notes cannot be in the results (none at all, or the filters rule them out)."""
+    when notes cannot be in the results (none at all, or the filters rule them out).
+
+    ``documents_visible`` tells (a mask) which of some document ids the user may see:
+    the search's arrays answer that faster than the subquery of
+    ``policy.visible_annotations``, from the same rule (``policy.search_scope``).
+    """
     if not notes_allowed(filters) or not backend.has_notes(cursor):
         return None
     matches = backend.match_note_ids(cursor, query)
     found = matches is not None and not matches.excluded
     if found and not len(matches.ids):
         return None
-    notes = visible_annotations(user)
+    notes = Annotation.objects.filter(annotation_audience(user))
     if found and len(matches.ids) <= MAX_ID_PARAMS:
         notes = notes.filter(pk__in=matches.ids.tolist())
     if "tag" in filters:
         tagged = Annotation.tags.through.objects.filter(tag__slug__in=filters["tag"])
         notes = notes.filter(pk__in=tagged.values("annotation_id"))
-    rows = list(notes.order_by().values_list("pk", "created_at"))
-    ids = np.array([pk for pk, _created in rows], np.int64)
-    days = np.array([(created.date() - _EPOCH).days for _pk, created in rows], np.int64)
+    rows = list(notes.order_by("-created_at", "-pk").values_list("pk", "document_id"))
+    pairs = np.array(rows, np.int64).reshape(-1, 2)
+    ids = pairs[:, 0][documents_visible(pairs[:, 1])]
     if matches is not None:
         keep = np.isin(ids, matches.ids)
-        keep = ~keep if matches.excluded else keep
-        ids, days = ids[keep], days[keep]
+        ids = ids[~keep if matches.excluded else keep]
     if not len(ids):
         return None
-    order = np.lexsort((-ids, -days))
-    ids, days = ids[order], days[order]
-    return NoteMatches(ids, days, _tag_counts(cursor, backend, ids))
+    return NoteMatches(ids, _tag_counts(cursor, backend, ids))
 
 
 def _tag_counts(cursor, backend: SearchBackend, note_ids: np.ndarray) -> dict[int, int]:

@@ -234,7 +234,8 @@ def _search(
     Notes are found, counted and ordered beside the entries (research/search/notes.py).
     """
     index = facet_index(connection, cursor, backend)
-    selected = index.filter_mask(clean, visible=_visible_rows(index, scope))
+    visible = _visible_rows(index, scope)
+    selected = index.filter_mask(clean, visible=visible)
     within = index.ids[selected] if clean else None
     matches = backend.match_ids(cursor, parsed, within=within)
     matched: list[tuple[Matches, np.ndarray, bool]] = []
@@ -250,7 +251,14 @@ def _search(
             located = _rows_in(located, ~restricted)
         matched.insert(0, (matches, located, False))
         selected &= ~hit if matches.excluded else hit
-    notes = note_matches(cursor, backend, parsed, clean, user)
+    notes = note_matches(
+        cursor,
+        backend,
+        parsed,
+        clean,
+        user,
+        lambda documents: _rows_in(index.locate(documents * 2), visible) >= 0,
+    )
     total, counts = index.counts(selected, notes.tag_counts if notes else None)
     entries = total
     if notes:
@@ -294,9 +302,17 @@ def _with_notes(
             (None, "note", note_id, score)
             for note_id, score in backend.rank_notes(cursor, parsed, notes.ids)[:limit]
         ]
-        merged = rows + note_rows
-        merged.sort(key=lambda row: -row[3])  # stable: entries first on a tie
-        return merged[:limit]
+        # Scores from two tables (their own word statistics) do not compare: each is
+        # scaled by its list's best, so the best note and the best entry rank together.
+        # ``rows`` start at the best entry, so the scale is the same on every page.
+        best = {
+            kind: max(part[0][3], 1e-9) if part else 1.0
+            for kind, part in (("entry", rows), ("note", note_rows))
+        }
+        merged = [(row[3] / best["entry"], row) for row in rows]
+        merged += [(row[3] / best["note"], row) for row in note_rows]
+        merged.sort(key=lambda pair: -pair[0])  # stable: entries first on a tie
+        return [row for _score, row in merged[:limit]]
     located = index.locate(np.array([row[0] for row in rows], np.int64))
     keyed = [
         ((bool(index.undated[at]), -int(index.days[at])), row)
@@ -304,9 +320,7 @@ def _with_notes(
     ]
     keyed += [
         ((False, -int(day)), (None, "note", int(note_id), 0.0))
-        for note_id, day in zip(
-            notes.ids[:limit].tolist(), notes.days[:limit].tolist(), strict=True
-        )
+        for note_id, day in zip(notes.ids[:limit].tolist(), notes.days(limit), strict=True)
     ]
     keyed.sort(key=lambda pair: pair[0])  # stable: each list keeps its own order
     return [row for _key, row in keyed[:limit]]

@@ -35,8 +35,8 @@ from research.search.query import Query, Term
 
 # bm25 weights of the title, summary and body columns.
 WEIGHTS = (10.0, 4.0, 1.0)
-# ... and of a note's body and tags: a body weighs as a summary, tags as a title.
-NOTE_WEIGHTS = (4.0, 10.0)
+# ... and of a note's body and tags: a body weighs as a document's body, tags as a summary.
+NOTE_WEIGHTS = (1.0, 4.0)
 SNIPPET_TOKENS = 24
 # Up to this many matches every match is ranked (bm25 costs a few microseconds
 # a row); past it, the ranking is over a pool of candidates (see rank()).
