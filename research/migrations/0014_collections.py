@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agreements', '0009_agreement_ending_in_question'),
-        ('research', '0012_annotation_roles'),
+        ('research', '0013_search_notes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

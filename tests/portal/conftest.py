@@ -48,8 +48,11 @@ def _portal_data() -> dict:
     DocumentAgencyFactory(document=news, agency=harris, status="confirmed")
     moa = DocumentAgreementFactory(agreement=baker_wso).document
     DocumentFactory(title="A report in review", status="needs_review")
-    # A public note a curator approved, which everyone reads, and a private one nobody else does.
-    approved = AnnotationFactory(document=news, visibility="public", review="approved")
+    # A public note a curator approved, which search finds for everyone, and a private one
+    # nobody else reads.
+    approved = AnnotationFactory(
+        document=news, visibility="public", review="approved", body="The sheriff's jail model."
+    )
     approved.tags.add(tag)
     AnnotationFactory(document=news, body="Only mine.")
     return {
