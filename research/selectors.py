@@ -14,7 +14,14 @@ from django.db.models.functions import ExtractYear
 from agreements.models import Agency
 from research import policy
 from research.canonical import url_key
-from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL, Tag
+from research.models import (
+    Annotation,
+    Document,
+    DocumentAgency,
+    DocumentAgreement,
+    DocumentURL,
+    Tag,
+)
 
 # What a list of documents shows; never the (long) text.
 LISTED_FIELDS = ("pk", "title", "canonical_url", "kind", "publisher", "published_on", "status")
@@ -132,6 +139,22 @@ def document_agreement_links(document: Document) -> QuerySet[DocumentAgreement]:
         .select_related("agreement__agency")
         .order_by("role", "agreement__agency__name")
     )
+
+
+def document_annotations(user, document: Document) -> list[Annotation]:
+    """The notes on ``document`` that ``user`` may read, in the order of the text.
+
+    Two queries whatever their number (the notes with their authors, then
+    their tags). A note whose passage was not found again after the text
+    changed is listed to its author alone, who may still place it again.
+    """
+    notes = (
+        policy.visible_annotations(user, document.annotations.all())
+        .select_related("author")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+        .order_by("start", "end", "pk")
+    )
+    return [note for note in notes if not note.orphaned or note.author_id == user.pk]
 
 
 def documents_at_url(url: str) -> list[Document]:
