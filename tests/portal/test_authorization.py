@@ -18,11 +18,12 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from research import policy
-from research.models import Document
+from research.models import Annotation, Document
 from tests.agreements.factories import AgreementEventFactory, ListSnapshotFactory, listed
 from tests.research.factories import (
     AdministratorFactory,
     AgreementFactory,
+    AnnotationFactory,
     CuratorFactory,
     DocumentFactory,
     ResearcherFactory,
@@ -83,6 +84,15 @@ def world(settings, tmp_path):
         ),
     }
     objects["document"] = objects["public"]
+    # The researcher's notes: one shared with researchers, one of their own.
+    objects["note"] = AnnotationFactory(
+        document=objects["public"],
+        author=users["researcher"],
+        visibility=Annotation.Visibility.RESEARCHERS,
+    )
+    objects["private_note"] = AnnotationFactory(
+        document=objects["public"], author=users["researcher"]
+    )
     return {"users": users, "objects": objects}
 
 
@@ -180,6 +190,21 @@ DRAFT = (404, 200, 404, 404, 200, 200)
 # A copyrighted file: for those holding the permission to read its text.
 COPYRIGHTED_FILE = (404, 200, 200, 404, 200, 200)
 
+# A new note on a document: an empty form is refused (400) to those who may write one.
+NEW_NOTE = {
+    "post": (LOGIN, 400, 400, 403, 400, 400),
+    "put": everyone(405),
+    "patch": everyone(405),
+    "delete": everyone(405),
+}
+NO_OTHER_WRITES = {"put": everyone(405), "patch": everyone(405), "delete": everyone(405)}
+# A note shared with researchers: its author's form; others who see it are refused.
+AUTHOR_ONLY = (LOGIN, 200, 403, 404, 403, 403)
+AUTHOR_FORM = {"post": (LOGIN, 400, 403, 404, 403, 403), **NO_OTHER_WRITES}
+# A private note: nobody but its author sees it.
+PRIVATE_NOTE = (LOGIN, 200, 404, 404, 404, 404)
+PRIVATE_NOTE_FORM = {"post": (LOGIN, 400, 404, 404, 404, 404), **NO_OTHER_WRITES}
+
 DOCUMENT_DETAIL_TAILS = (
     "/$",
     "\\.(?P<format>[a-z0-9]+)/?$",
@@ -239,6 +264,26 @@ ROWS = [
     Row("documents/<int:pk>/file/", everyone(200), target="public"),
     Row("documents/<int:pk>/file/", COPYRIGHTED_FILE, target="copyrighted"),
     Row("documents/<int:pk>/file/", DRAFT, target="draft"),
+    # Notes: written by those who may annotate and read the text; an empty form is a 400.
+    *(
+        Row("documents/<int:pk>/notes/", everyone(405), writes, target)
+        for target, writes in (
+            ("public", NEW_NOTE),
+            ("copyrighted", NEW_NOTE),
+            ("draft", {**NEW_NOTE, "post": (LOGIN, 400, 404, 404, 400, 400)}),
+        )
+    ),
+    Row("notes/<int:pk>/edit/", AUTHOR_ONLY, AUTHOR_FORM, "note", why="others: a sentence"),
+    Row("notes/<int:pk>/edit/", PRIVATE_NOTE, PRIVATE_NOTE_FORM, "private_note"),
+    Row("notes/<int:pk>/delete/", AUTHOR_ONLY, AUTHOR_FORM, "note", why="POST needs confirm"),
+    Row("notes/<int:pk>/delete/", PRIVATE_NOTE, PRIVATE_NOTE_FORM, "private_note"),
+    Row(
+        "notes/<int:pk>/flag/",
+        everyone(405),
+        {"post": (LOGIN, 403, 302, 404, 302, 302), **NO_OTHER_WRITES},
+        "note",
+        why="its author may not flag it; staff without a role do not see it",
+    ),
     # Accounts (Django's views).
     Row("accounts/login/", everyone(200), FORM_WRITES),
     Row(
@@ -498,6 +543,12 @@ ADMIN_ROWS = [
             ("agreements", "agreement"),
             ("research", "document"),
         )
+    ),
+    (
+        "admin:research_annotation_simple_history",
+        _history_args("note"),
+        (*NOT_STAFF, 403, 200, 200),
+        (*NOT_STAFF, 403, ALLOWED, ALLOWED),
     ),
 ]
 
