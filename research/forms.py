@@ -47,7 +47,10 @@ class _NoteFields(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tags"].choices = [(tag.slug, tag.name) for tag in Tag.objects.order_by("name")]
+        choices = [(tag.slug, tag.name) for tag in Tag.objects.order_by("name")]
+        self.fields["tags"].choices = choices
+        if not choices:  # no tags in the portal yet: no empty box to fill
+            self.fields["tags"].widget = forms.MultipleHiddenInput()
 
     def refuse(self, errors: dict[str, str]) -> None:
         """Put the service's sentences on the fields they are about."""

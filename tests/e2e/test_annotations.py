@@ -129,6 +129,13 @@ def test_a_researcher_annotates_sees_the_highlight_and_others_do_not_see_a_priva
 ):
     ana, bo = ResearcherFactory(), ResearcherFactory()
     page = new_page(browser)
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     log_in(page, ana)
     page.goto(page.base + moa.get_absolute_url())
     # The container's text is the document's text, to the character.
@@ -168,6 +175,7 @@ def test_a_researcher_annotates_sees_the_highlight_and_others_do_not_see_a_priva
     wide = page.evaluate("document.documentElement.scrollWidth")
     assert wide <= 375, overflowing(page, 375)
     page.screenshot(path=str(screenshot_dir(tmp_path) / "document-notes-375.png"), full_page=True)
+    assert refused == []  # the script and styles are static files the policy allows
 
 
 def test_a_public_note_reaches_anonymous_readers_once_a_curator_approves_it(browser, moa):
