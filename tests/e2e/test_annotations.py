@@ -167,6 +167,7 @@ def test_a_researcher_annotates_sees_the_highlight_and_others_do_not_see_a_priva
     assert "Four weeks of training" not in other.content()
     assert highlight(other, second) == spanning  # shared with researchers
 
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "document-notes-1280.png"), full_page=True)
     # On a phone: nothing sticks out, and the form is usable.
     page.set_viewport_size({"width": 375, "height": 812})
     page.goto(page.base + moa.get_absolute_url())
