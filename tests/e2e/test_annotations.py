@@ -22,8 +22,10 @@ pytestmark = [pytest.mark.browser]
 
 PASSWORD = "secret-pass-287g"  # the factories' password
 CLAUSE = "shall be trained for four weeks"
+# The sign before the title is outside the Basic Multilingual Plane: JavaScript
+# counts it as two characters, Python as one, and the offsets must agree.
 MOA_TEXT = (
-    "MEMORANDUM OF AGREEMENT\n\n"
+    "\U0001f4c4 MEMORANDUM OF AGREEMENT\n\n"
     "This Memorandum of Agreement constitutes an agreement between U.S. Immigration and "
     "Customs Enforcement and the Polk County Sheriff's Office, pursuant to which ICE "
     "delegates nominated, trained, certified, and authorized personnel.\n\n"
