@@ -274,6 +274,9 @@ def test_the_author_edits_then_deletes_after_confirming(document):
     note = note_on(document, "deputies", author=author, body="First")
     client = client_for(author)
     edit = reverse("research:annotation-edit", args=[note.pk])
+    delete = reverse("research:annotation-delete", args=[note.pk])
+    html = page(client, document)
+    assert f'href="{edit}"' in html and f'href="{delete}"' in html
     assert "First" in client.get(edit).content.decode()
     response = client.post(
         edit, {"body": "Second", "tags": [tag.slug], "visibility": "researchers"}
@@ -281,8 +284,8 @@ def test_the_author_edits_then_deletes_after_confirming(document):
     assert response.status_code == 302
     note.refresh_from_db()
     assert (note.body, list(note.tags.all())) == ("Second", [tag])
+    assert "<p>Second</p>" in page(client, document)
 
-    delete = reverse("research:annotation-delete", args=[note.pk])
     response = client.post(delete)
     assert response.status_code == 400 and "to confirm" in response.content.decode()
     assert client.post(delete, {"confirm": "delete"}).status_code == 302
