@@ -87,8 +87,10 @@ def browser(live_server, monkeypatch):
         browser.close()
 
 
-def new_page(browser, width: int = 1280):
-    context = browser.new_context(viewport={"width": width, "height": 900})
+def new_page(browser, width: int = 1280, *, javascript: bool = True):
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, java_script_enabled=javascript
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.base = browser.base
@@ -179,6 +181,27 @@ def test_a_researcher_annotates_sees_the_highlight_and_others_do_not_see_a_priva
     assert wide <= 375, overflowing(page, 375)
     page.screenshot(path=str(screenshot_dir(tmp_path) / "document-notes-375.png"), full_page=True)
     assert refused == []  # the script and styles are static files the policy allows
+
+
+def test_without_javascript_a_note_is_written_by_copying_its_words(browser, moa):
+    """The script only captures a selection: the highlights, the notes and the form work
+    without it, the passage given by its words (which must occur once)."""
+    page = new_page(browser, javascript=False)
+    log_in(page, ResearcherFactory())
+    page.goto(page.base + moa.get_absolute_url())
+    page.locator("summary", has_text="Write a note").click()
+    page.get_by_label("Passage").fill("ICE")
+    page.get_by_role("textbox", name="Note:").fill("Which office?")
+    page.get_by_role("button", name="Save the note").click()
+    times = MOA_TEXT.count("ICE")
+    assert f"These words occur {times} times" in page.locator("#note-form").inner_text()
+
+    page.get_by_label("Passage").fill("at a location designated by ICE")
+    page.get_by_role("button", name="Save the note").click()
+    page.wait_for_url(re.compile(r"#note-\d+$"))
+    pk = int(page.url.rsplit("-", 1)[1])
+    assert page.locator(f"mark#note-{pk}").inner_text() == "at a location designated by ICE"
+    assert "Which office?" in page.locator(f"#annotation-{pk}").inner_text()
 
 
 def test_a_public_note_reaches_anonymous_readers_once_a_curator_approves_it(browser, moa):
