@@ -9,6 +9,7 @@ applied to :func:`document_list` by the page, its CSV/JSON download and the API.
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 from django.db.models import Case, Count, F, Max, Prefetch, Q, QuerySet, When
 from django.db.models.functions import ExtractYear
@@ -143,6 +144,39 @@ def document_agreement_links(document: Document) -> QuerySet[DocumentAgreement]:
         .select_related("agreement__agency")
         .order_by("role", "agreement__agency__name")
     )
+
+
+class TagName(NamedTuple):
+    slug: str
+    name: str
+
+
+def document_annotations(user, document: Document) -> list[Annotation]:
+    """The notes on ``document`` that ``user`` may read, in the order of the text.
+
+    Two queries whatever their number: the notes with their authors, then their
+    tags, as ``tag_names`` (a page of hundreds of notes is drawn faster without a
+    model instance per tag). A note whose passage was not found again after the
+    text changed is listed to its author alone, who may still place it again.
+    """
+    visible = policy.visible_annotations(user, document.annotations.all())
+    notes = [
+        note
+        for note in visible.select_related("author").order_by("start", "end", "pk")
+        if not note.orphaned or note.author_id == user.pk
+    ]
+    names: dict[int, list[TagName]] = {note.pk: [] for note in notes}
+    links = (
+        Annotation.tags.through.objects.filter(annotation__in=visible.values("pk"))
+        .order_by("tag__name")
+        .values_list("annotation_id", "tag__slug", "tag__name")
+    )
+    for note_id, slug, name in links:
+        if note_id in names:
+            names[note_id].append(TagName(slug, name))
+    for note in notes:
+        note.tag_names = names[note.pk]
+    return notes
 
 
 def documents_at_url(url: str) -> list[Document]:

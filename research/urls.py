@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.decorators.http import require_safe
 
-from research import views, workspace
+from research import annotation_views, views, workspace
 from research.search.views import search_page
 
 app_name = "research"
@@ -30,4 +30,12 @@ urlpatterns: list = [
     path("me/submit/", workspace.submit_page, name="submit"),
     path("collections/<uuid:key>/", workspace.collection_detail, name="collection-detail"),
     path("documents/<int:pk>/carry/", views.annotation_carry, name="annotation-carry"),
+    path(
+        "documents/<int:pk>/notes/",
+        annotation_views.annotation_create,
+        name="annotation-create",
+    ),
+    path("notes/<int:pk>/edit/", annotation_views.annotation_edit, name="annotation-edit"),
+    path("notes/<int:pk>/delete/", annotation_views.annotation_delete, name="annotation-delete"),
+    path("notes/<int:pk>/flag/", annotation_views.annotation_flag, name="annotation-flag"),
 ]

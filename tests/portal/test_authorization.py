@@ -98,8 +98,7 @@ def world(settings, tmp_path):
         token_hash=token_hash(OPEN_INVITATION),
         expires_at=timezone.now() + timedelta(days=1),
     )
-    # A researcher's private note, and one an administrator shares with researchers.
-    objects["note"] = AnnotationFactory(document=objects["public"], author=users["researcher"])
+    # An administrator's note shared with researchers.
     objects["shared_note"] = AnnotationFactory(
         document=objects["public"],
         author=users["administrator"],
@@ -113,6 +112,15 @@ def world(settings, tmp_path):
     )
     objects["public_collection"] = CollectionFactory(
         owner=users["researcher"], visibility=Collection.Visibility.PUBLIC
+    )
+    # The researcher's notes: one shared with researchers, one of their own.
+    objects["researcher_note"] = AnnotationFactory(
+        document=objects["public"],
+        author=users["researcher"],
+        visibility=Annotation.Visibility.RESEARCHERS,
+    )
+    objects["private_note"] = AnnotationFactory(
+        document=objects["public"], author=users["researcher"]
     )
     return {"users": users, "objects": objects}
 
@@ -242,6 +250,21 @@ DRAFT = (404, 200, 404, 404, 200, 200)
 # A copyrighted file: for those holding the permission to read its text.
 COPYRIGHTED_FILE = (404, 200, 200, 404, 200, 200)
 
+# A new note on a document: an empty form is refused (400) to those who may write one.
+NEW_NOTE = {
+    "post": (LOGIN, 400, 400, 403, 400, 400),
+    "put": everyone(405),
+    "patch": everyone(405),
+    "delete": everyone(405),
+}
+NO_OTHER_WRITES = {"put": everyone(405), "patch": everyone(405), "delete": everyone(405)}
+# A note shared with researchers: its author's form; others who see it are refused.
+AUTHOR_ONLY = (LOGIN, 200, 403, 404, 403, 403)
+AUTHOR_FORM = {"post": (LOGIN, 400, 403, 404, 403, 403), **NO_OTHER_WRITES}
+# A private note: nobody but its author sees it.
+PRIVATE_NOTE = (LOGIN, 200, 404, 404, 404, 404)
+PRIVATE_NOTE_FORM = {"post": (LOGIN, 400, 404, 404, 404, 404), **NO_OTHER_WRITES}
+
 DOCUMENT_DETAIL_TAILS = (
     "/$",
     "\\.(?P<format>[a-z0-9]+)/?$",
@@ -292,7 +315,7 @@ NOTE_DETAIL = "api/v1/^annotations/(?P<uuid>[0-9a-fA-F-]{32,36})"
 API_NOTE_DETAIL = [
     Row(f"{NOTE_DETAIL}{tail}", get, writes, target)
     for target, get, writes in (
-        ("note", API_PRIVATE_NOTE, API_PRIVATE_NOTE_WRITES),
+        ("private_note", API_PRIVATE_NOTE, API_PRIVATE_NOTE_WRITES),
         ("shared_note", API_SHARED_NOTE, API_SHARED_NOTE_WRITES),
     )
     for tail in ("/$", "\\.(?P<format>[a-z0-9]+)/?$")
@@ -345,6 +368,38 @@ ROWS = [
     Row("documents/<int:pk>/file/", COPYRIGHTED_FILE, target="copyrighted"),
     Row("documents/<int:pk>/file/", DRAFT, target="draft"),
     Row("documents/<int:pk>/carry/", everyone(405), CARRY_WRITES, target="public"),
+    # Notes: written by those who may annotate and read the text; an empty form is a 400.
+    *(
+        Row("documents/<int:pk>/notes/", everyone(405), writes, target)
+        for target, writes in (
+            ("public", NEW_NOTE),
+            ("copyrighted", NEW_NOTE),
+            ("draft", {**NEW_NOTE, "post": (LOGIN, 400, 404, 404, 400, 400)}),
+        )
+    ),
+    Row(
+        "notes/<int:pk>/edit/",
+        AUTHOR_ONLY,
+        AUTHOR_FORM,
+        "researcher_note",
+        why="others: a sentence",
+    ),
+    Row("notes/<int:pk>/edit/", PRIVATE_NOTE, PRIVATE_NOTE_FORM, "private_note"),
+    Row(
+        "notes/<int:pk>/delete/",
+        AUTHOR_ONLY,
+        AUTHOR_FORM,
+        "researcher_note",
+        why="POST needs confirm",
+    ),
+    Row("notes/<int:pk>/delete/", PRIVATE_NOTE, PRIVATE_NOTE_FORM, "private_note"),
+    Row(
+        "notes/<int:pk>/flag/",
+        everyone(405),
+        {"post": (LOGIN, 403, 302, 404, 302, 302), **NO_OTHER_WRITES},
+        "researcher_note",
+        why="its author may not flag it; staff without a role do not see it",
+    ),
     # Accounts (Django's views).
     Row("accounts/login/", everyone(200), FORM_WRITES),
     Row(
@@ -688,6 +743,12 @@ ADMIN_ROWS = [
             ("agreements", "agreement"),
             ("research", "document"),
         )
+    ),
+    (
+        "admin:research_annotation_simple_history",
+        _history_args("researcher_note"),
+        (*NOT_STAFF, 403, 200, 200),
+        (*NOT_STAFF, 403, ALLOWED, ALLOWED),
     ),
 ]
 
