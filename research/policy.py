@@ -35,6 +35,9 @@ ANNOTATE = "research.add_annotation"
 # Approve or reject public notes, and see why they were flagged (curators).
 MODERATE_ANNOTATIONS = "research.moderate_annotation"
 
+# Watch agencies and save searches, with e-mail and webhook alerts (research migration 0015).
+KEEP_ALERTS = "research.add_watch"
+
 EXCERPT_CHARS = 300
 # Rights under which the public may read a document's whole text.
 PUBLIC_TEXT_RIGHTS = frozenset({Document.Rights.PUBLIC_DOMAIN, Document.Rights.OPEN_LICENCE})
@@ -71,6 +74,11 @@ def can_annotate(user) -> bool:
 
 def can_moderate_annotations(user) -> bool:
     return _has(user, MODERATE_ANNOTATIONS)
+
+
+def can_keep_alerts(user) -> bool:
+    """Whether ``user`` may watch agencies and save searches with alerts (every role)."""
+    return _has(user, KEEP_ALERTS)
 
 
 def can_curate(user) -> bool:

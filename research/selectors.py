@@ -8,13 +8,22 @@ applied to :func:`document_list` by the page, its CSV/JSON download and the API.
 
 from __future__ import annotations
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Max, Prefetch, QuerySet
 from django.db.models.functions import ExtractYear
 
 from agreements.models import Agency
 from research import policy
 from research.canonical import url_key
-from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL, Tag
+from research.models import (
+    Document,
+    DocumentAgency,
+    DocumentAgreement,
+    DocumentURL,
+    SavedSearch,
+    Tag,
+    Watch,
+    Webhook,
+)
 
 # What a list of documents shows; never the (long) text.
 LISTED_FIELDS = ("pk", "title", "canonical_url", "kind", "publisher", "published_on", "status")
@@ -193,3 +202,26 @@ def agency_documents(user, agency: Agency) -> tuple[list[Document], list[Documen
         .order_by("-published_on", "-created_at")[:AGENCY_DOCUMENTS_LIMIT]
     )
     return moas, documents
+
+
+# --- Alerts (the dashboard lists them; research.services.alerts writes them) ---
+
+
+def _with_last_delivery(queryset: QuerySet) -> QuerySet:
+    """Each alert with ``last_delivered_at``: when its newest sent e-mail went out."""
+    return queryset.annotate(last_delivered_at=Max("deliveries__digest__sent_at"))
+
+
+def user_watches(user) -> QuerySet[Watch]:
+    """``user``'s watches, newest first, each with ``last_delivered_at``."""
+    return _with_last_delivery(Watch.objects.filter(user=user).select_related("agency"))
+
+
+def user_saved_searches(user) -> QuerySet[SavedSearch]:
+    """``user``'s saved searches by name, each with ``last_delivered_at`` and ``paused_note``."""
+    return _with_last_delivery(SavedSearch.objects.filter(user=user))
+
+
+def user_webhooks(user) -> QuerySet[Webhook]:
+    """``user``'s webhooks, with their secret and, if disabled, why."""
+    return Webhook.objects.filter(user=user)

@@ -10,7 +10,7 @@ import functools
 import html
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
@@ -561,3 +561,36 @@ def search(
         page=page,
         page_size=page_size,
     )
+
+
+def matching_document_ids(
+    query: str, *, filters: Mapping | None, user, among: Iterable[int]
+) -> list[int]:
+    """Which of the documents ``among`` a search for ``query`` and ``filters`` finds for ``user``.
+
+    The same rules as :func:`search` (visibility, filters, words, the head-only
+    match of copyrighted text), without ranking or pages: saved-search alerts
+    ask it about the documents published since they last looked.
+    """
+    parsed = parse_query(query if isinstance(query, str) else "")
+    clean = normalize_filters(filters)
+    wanted = np.array(sorted(set(among)), np.int64) * 2
+    if not len(wanted) or (not parsed and not clean):
+        return []
+    backend = backend_for(connection)
+    scope = search_scope(user)
+    with backend.searching(connection), connection.cursor() as cursor:
+        index = facet_index(connection, cursor, backend)
+        selected = index.filter_mask(clean, visible=_visible_rows(index, scope))
+        selected &= index.mask_of(index.locate(wanted))
+        if selected.any() and parsed:
+            within = index.ids[selected]
+            matches = backend.match_ids(cursor, parsed, within=within)
+            if matches is not None:
+                hit = index.mask_of(index.locate(matches.ids))
+                restricted = index.restricted_text if not scope.full_text else None
+                if restricted is not None and (restricted & selected).any():
+                    head = backend.match_ids(cursor, parsed, within=within, head=True)
+                    hit = np.where(restricted, index.mask_of(index.locate(head.ids)), hit)
+                selected &= ~hit if matches.excluded else hit
+        return sorted((index.ids[selected] // 2).tolist())
