@@ -465,7 +465,7 @@ def post(
             response = client.send(request)
         except httpx.TimeoutException as exc:
             raise FetchError(
-                f"The server at {url} did not answer within {timeout:g} seconds.",
+                f"The server at {url} did not answer within {timeout:g} s.",
                 retryable=True,
                 code="timeout",
             ) from exc

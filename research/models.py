@@ -549,6 +549,11 @@ class Watch(models.Model):
             return _("State %(state)s") % {"state": self.state}
         return str(_("The whole 287(g) program"))
 
+    @property
+    def change_labels(self) -> list[str]:
+        labels = dict(self.Change.choices)
+        return [str(labels.get(change, change)) for change in self.changes]
+
 
 class SavedSearch(models.Model):
     """A search (words and filters) whose new matching documents are sent to its owner."""

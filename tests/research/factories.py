@@ -27,6 +27,7 @@ ROLE_MIGRATIONS = (
     ("0006_roles", "create_roles"),
     ("0009_administrators_lift_lockouts", "grant"),
     ("0012_annotation_roles", "grant"),
+    ("0015_alerts", "grant"),
 )
 
 
