@@ -364,9 +364,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute=30, hour=11, day_of_week=1),
         "args": ("weekly",),
     },
-    # Webhook calls that failed wait for their next try here (backoff in WebhookCall).
-    "research-retry-webhooks": {
-        "task": "research.tasks.webhook_calls_due_task",
+    # Webhook calls that failed wait for their next try here (backoff in WebhookCall),
+    # and e-mails a dead worker left unsent are sent.
+    "research-send-pending-alerts": {
+        "task": "research.tasks.alerts_send_pending_task",
         "schedule": crontab(minute="*"),
     },
 }

@@ -140,9 +140,12 @@ def agreement_moas_submit_task() -> str:
 )
 def alerts_match_snapshot_task(self, snapshot_id: int) -> int:
     """Match a newly applied list's changes against the watches (a second run adds nothing)."""
-    from research.services.alerts import alerts_match_snapshot
+    from research.services.alerts import alerts_match_snapshot, alerts_send_pending
 
-    return alerts_match_snapshot(snapshot_id=snapshot_id).deliveries
+    result = alerts_match_snapshot(snapshot_id=snapshot_id)
+    if getattr(self.request, "resumed", False):
+        alerts_send_pending()  # what the dead worker matched but had not sent
+    return result.deliveries
 
 
 @shared_task(
@@ -157,9 +160,12 @@ def alerts_match_snapshot_task(self, snapshot_id: int) -> int:
 )
 def alerts_match_documents_task(self, document_ids: list[int]) -> int:
     """Match newly published documents against saved searches and MOA watches."""
-    from research.services.alerts import alerts_match_documents
+    from research.services.alerts import alerts_match_documents, alerts_send_pending
 
-    return alerts_match_documents(document_ids=document_ids).deliveries
+    result = alerts_match_documents(document_ids=document_ids)
+    if getattr(self.request, "resumed", False):
+        alerts_send_pending()  # what the dead worker matched but had not sent
+    return result.deliveries
 
 
 @shared_task(
@@ -208,28 +214,24 @@ def alert_digests_task(rate: str) -> int:
     ignore_result=True,
 )
 def webhook_call_task(self, call_id: int) -> str:
-    """POST one delivery to its webhook; a failure waits for ``webhook_calls_due_task``."""
+    """POST one delivery to its webhook; a failure waits for ``alerts_send_pending_task``."""
     from research.services.alerts import webhook_call_attempt
 
     return webhook_call_attempt(call_id=call_id)
 
 
 @shared_task(
-    name="research.tasks.webhook_calls_due_task",
+    name="research.tasks.alerts_send_pending_task",
     acks_late=True,
     soft_time_limit=60,
     time_limit=90,
     ignore_result=True,
 )
-def webhook_calls_due_task() -> int:
-    """Run by beat each minute: send the webhook calls whose backoff is over."""
-    from portal.tasks import enqueue_on_commit
-    from research.services.alerts import webhook_calls_due
+def alerts_send_pending_task() -> int:
+    """Run by beat each minute: webhook calls whose backoff is over, digests a dead worker left."""
+    from research.services.alerts import alerts_send_pending
 
-    call_ids = webhook_calls_due()
-    for call_id in call_ids:
-        enqueue_on_commit(webhook_call_task, call_id)
-    return len(call_ids)
+    return alerts_send_pending(settled=timedelta(minutes=2))
 
 
 def alerts_on_snapshot_applied(sender, snapshot_id: int, **kwargs) -> None:

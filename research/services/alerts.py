@@ -512,10 +512,7 @@ def alerts_match_documents(*, document_ids: Iterable[int]) -> MatchResult:
 
 
 def _record(deliveries: list[Delivery], run: str) -> MatchResult:
-    """Store new deliveries (those already there are skipped) and queue their sending."""
-    from portal.tasks import enqueue_on_commit
-    from research.tasks import alert_digest_send_task, webhook_call_task
-
+    """Store new deliveries (those already there are skipped), then queue their sending."""
     result = MatchResult()
     with transaction.atomic():
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=2000)
@@ -525,15 +522,13 @@ def _record(deliveries: list[Delivery], run: str) -> MatchResult:
             return result
         users = set(new.values_list("user_id", flat=True))
         realtime = (
-            new.filter(Q(watch__rate=AlertRate.REALTIME) | Q(saved_search__rate=AlertRate.REALTIME))
+            new.filter(_alert_rate_q(AlertRate.REALTIME))
             .values_list("user_id", flat=True)
             .distinct()
         )
-        for user_id in realtime:
-            digest = digest_prepare(user_id=user_id, rate=AlertRate.REALTIME)
-            if digest is not None:
+        for user_id in list(realtime):
+            if digest_prepare(user_id=user_id, rate=AlertRate.REALTIME) is not None:
                 result.digests += 1
-                enqueue_on_commit(alert_digest_send_task, digest.pk)
         hooks = defaultdict(list)
         for hook_id, user_id in Webhook.objects.filter(user_id__in=users, active=True).values_list(
             "pk", "user_id"
@@ -545,13 +540,39 @@ def _record(deliveries: list[Delivery], run: str) -> MatchResult:
             for pk, user_id in new.values_list("pk", "user_id")
             for hook_id in hooks.get(user_id, ())
         ]
-        created = WebhookCall.objects.bulk_create(calls, batch_size=2000)
-        result.webhook_calls = len(created)
-        if created:
-            ids = list(WebhookCall.objects.filter(delivery__run=run).values_list("pk", flat=True))
-            for call_id in ids:
-                enqueue_on_commit(webhook_call_task, call_id)
+        result.webhook_calls = len(WebhookCall.objects.bulk_create(calls, batch_size=2000))
+    alerts_send_pending(user_ids=users)
     return result
+
+
+def alerts_send_pending(
+    *, user_ids: Iterable[int] | None = None, settled: timedelta = timedelta(0)
+) -> int:
+    """Queue every unsent digest and every due webhook call (of ``user_ids``); how many.
+
+    Sending twice is harmless (each send holds its row and checks it is still
+    unsent), so this is also how work a killed worker left is picked up: by the
+    task it was part of when it runs again, and by beat each minute.
+    """
+    from portal.tasks import enqueue_on_commit
+    from research.tasks import alert_digest_send_task, webhook_call_task
+
+    before = timezone.now() - settled
+    digests = AlertDigest.objects.filter(sent_at__isnull=True, created_at__lte=before)
+    calls = WebhookCall.objects.filter(
+        state=WebhookCall.State.PENDING, next_attempt_at__lte=timezone.now(), webhook__active=True
+    )
+    if user_ids is not None:
+        user_ids = list(user_ids)
+        digests = digests.filter(user_id__in=user_ids)
+        calls = calls.filter(webhook__user_id__in=user_ids)
+    digest_ids = list(digests.order_by("pk").values_list("pk", flat=True)[:1000])
+    call_ids = list(calls.order_by("next_attempt_at").values_list("pk", flat=True)[:1000])
+    for digest_id in digest_ids:
+        enqueue_on_commit(alert_digest_send_task, digest_id)
+    for call_id in call_ids:
+        enqueue_on_commit(webhook_call_task, call_id)
+    return len(digest_ids) + len(call_ids)
 
 
 # --- E-mail --------------------------------------------------------------------------
@@ -790,16 +811,3 @@ def _failed(call: WebhookCall, webhook: Webhook, error: str) -> None:
         )
         call.state = WebhookCall.State.FAILED
     webhook.save(update_fields=fields)
-
-
-def webhook_calls_due(*, limit: int = 500) -> list[int]:
-    """The waiting calls whose next attempt is due, oldest first."""
-    return list(
-        WebhookCall.objects.filter(
-            state=WebhookCall.State.PENDING,
-            next_attempt_at__lte=timezone.now(),
-            webhook__active=True,
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
