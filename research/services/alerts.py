@@ -520,9 +520,10 @@ def _record(deliveries: list[Delivery], run: str) -> MatchResult:
         result.deliveries = new.count()
         if not result.deliveries:
             return result
-        users = set(new.values_list("user_id", flat=True))
+        users = set(new.order_by().values_list("user_id", flat=True).distinct())
         realtime = (
             new.filter(_alert_rate_q(AlertRate.REALTIME))
+            .order_by()  # the default order would make DISTINCT keep one row per delivery
             .values_list("user_id", flat=True)
             .distinct()
         )
@@ -604,6 +605,7 @@ def digests_prepare(*, rate: str) -> list[int]:
     users = (
         Delivery.objects.filter(digest__isnull=True)
         .filter(_alert_rate_q(rate))
+        .order_by()  # the default order would make DISTINCT keep one row per delivery
         .values_list("user_id", flat=True)
         .distinct()
     )
