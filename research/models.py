@@ -627,8 +627,27 @@ class AlertDigest(models.Model):
         return f"{self.rate} digest #{self.pk} for {self.user}"
 
 
+class AlertItem(models.Model):
+    """What alerts send: one agreement change or one document, stored once for every alert."""
+
+    # Stable across history rebuilds, which give events new ids: "event:<agreement>:<kind>:...".
+    key = models.CharField(max_length=200, unique=True)
+    title = models.CharField(max_length=500)
+    url = models.CharField(max_length=2000)
+    detail = models.TextField(blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("alert item")
+        verbose_name_plural = _("alert items")
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Delivery(models.Model):
-    """One item (an agreement change, a document) matched by one alert: never sent twice."""
+    """One item matched by one alert: the database refuses a second, so nothing is sent twice."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     watch = models.ForeignKey(
@@ -637,12 +656,7 @@ class Delivery(models.Model):
     saved_search = models.ForeignKey(
         SavedSearch, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
     )
-    # Stable across history rebuilds, which give events new ids: "event:<agreement>:<kind>:...".
-    item = models.CharField(max_length=200)
-    title = models.CharField(max_length=500)
-    url = models.CharField(max_length=2000)
-    detail = models.TextField(blank=True)
-    occurred_at = models.DateTimeField()
+    item = models.ForeignKey(AlertItem, on_delete=models.CASCADE, related_name="deliveries")
     matched_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Which matching run created it: rows a run skipped as already there keep their old run.
     run = models.CharField(max_length=32, db_index=True)
@@ -653,7 +667,6 @@ class Delivery(models.Model):
     class Meta:
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
-        ordering = ["occurred_at", "id"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(watch__isnull=True) ^ Q(saved_search__isnull=True),
@@ -673,7 +686,7 @@ class Delivery(models.Model):
         indexes = [models.Index(fields=["user", "digest"])]
 
     def __str__(self) -> str:
-        return self.title
+        return f"{self.item_id} for {self.watch_id or self.saved_search_id}"
 
 
 class WebhookCall(models.Model):

@@ -247,6 +247,19 @@ class SearchScope:
         return self.full_text or rights in PUBLIC_TEXT_RIGHTS
 
 
+def published_search_scope(user) -> SearchScope:
+    """The :class:`SearchScope` of ``user`` over published documents only (no query of its own).
+
+    Alerts match only published documents, which every reader sees: what
+    differs between readers there is whether they search the full text.
+    """
+    return SearchScope(
+        every_status=sees_unreviewed(user),
+        document_ids=frozenset(),
+        full_text=reads_full_text(user),
+    )
+
+
 def search_scope(user) -> SearchScope:
     """The :class:`SearchScope` of ``user`` (one indexed query for a signed-in reader)."""
     every_status = sees_unreviewed(user)

@@ -194,13 +194,11 @@ def alert_digest_send_task(self, digest_id: int) -> bool:
 )
 def alert_digests_task(rate: str) -> int:
     """Run by beat: gather each researcher's unsent deliveries at ``rate`` and send them."""
-    from portal.tasks import enqueue_on_commit
-    from research.services.alerts import digests_prepare
+    from research.services.alerts import alerts_send_pending, digests_prepare
 
-    digest_ids = digests_prepare(rate=rate)
-    for digest_id in digest_ids:
-        enqueue_on_commit(alert_digest_send_task, digest_id)
-    return len(digest_ids)
+    prepared = digests_prepare(rate=rate)
+    alerts_send_pending()
+    return prepared
 
 
 @shared_task(

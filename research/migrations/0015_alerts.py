@@ -4,11 +4,10 @@ The roles get ``add_watch``, which research.policy.can_keep_alerts reads, frozen
 as 0012 froze the annotation permissions.
 """
 
-from django.contrib.auth.management import create_permissions
 import django.db.models.deletion
 from django.conf import settings
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
-
 
 ROLES = ("Researchers", "Curators", "Administrators")
 
@@ -38,6 +37,27 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.CreateModel(
+            name="AlertItem",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=200, unique=True)),
+                ("title", models.CharField(max_length=500)),
+                ("url", models.CharField(max_length=2000)),
+                ("detail", models.TextField(blank=True)),
+                ("occurred_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+            ],
+            options={
+                "verbose_name": "alert item",
+                "verbose_name_plural": "alert items",
+            },
+        ),
         migrations.CreateModel(
             name="AlertDigest",
             fields=[
@@ -203,11 +223,6 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                ("item", models.CharField(max_length=200)),
-                ("title", models.CharField(max_length=500)),
-                ("url", models.CharField(max_length=2000)),
-                ("detail", models.TextField(blank=True)),
-                ("occurred_at", models.DateTimeField()),
                 ("matched_at", models.DateTimeField(auto_now_add=True, db_index=True)),
                 ("run", models.CharField(db_index=True, max_length=32)),
                 (
@@ -218,6 +233,14 @@ class Migration(migrations.Migration):
                         on_delete=django.db.models.deletion.SET_NULL,
                         related_name="deliveries",
                         to="research.alertdigest",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="research.alertitem",
                     ),
                 ),
                 (
@@ -252,7 +275,6 @@ class Migration(migrations.Migration):
             options={
                 "verbose_name": "delivery",
                 "verbose_name_plural": "deliveries",
-                "ordering": ["occurred_at", "id"],
             },
         ),
         migrations.CreateModel(

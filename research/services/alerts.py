@@ -19,7 +19,7 @@ import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -38,6 +38,7 @@ from portal.http import post as http_post
 from research import policy
 from research.models import (
     AlertDigest,
+    AlertItem,
     AlertRate,
     Delivery,
     Document,
@@ -48,7 +49,7 @@ from research.models import (
     WebhookCall,
 )
 from research.search.query import parse_query
-from research.search.selectors import FACETS, matching_document_ids, normalize_filters
+from research.search.selectors import FACETS, matching_documents, normalize_filters
 
 UNSUBSCRIBE_SALT = "research.alerts.unsubscribe"
 SIGNATURE_HEADER = "X-Portal-Signature"
@@ -345,18 +346,35 @@ class MatchResult:
     paused: int = 0
 
 
-def _event_item(event: AgreementEvent) -> str:
-    return f"event:{event.agreement_id}:{event.kind}:{event.snapshot_id}:{event.field}"
+@dataclass
+class _Matches:
+    """What one matching run found: the items, and which alerts each goes to."""
+
+    items: dict[str, AlertItem] = field(default_factory=dict)
+    # (item key, watch id, saved search id, user id)
+    pairs: list[tuple[str, int | None, int | None, int]] = field(default_factory=list)
+
+    def add(self, item: AlertItem, recipients: Iterable[tuple[int | None, int | None, int]]):
+        recipients = list(recipients)
+        if recipients:
+            self.items.setdefault(item.key, item)
+            self.pairs += [(item.key, *recipient) for recipient in recipients]
 
 
-def _event_detail(event: AgreementEvent) -> str:
+def _event_item(event: AgreementEvent) -> AlertItem:
     agreement = event.agreement
     parts = [f"{agreement.get_model_display()} agreement"]
     if agreement.signed_on:
         parts.append(f"signed {agreement.signed_on.isoformat()}")
     if event.old_value or event.new_value:
         parts.append(f"{event.old_value or '—'} → {event.new_value or '—'}")
-    return "; ".join(parts)
+    return AlertItem(
+        key=f"event:{event.agreement_id}:{event.kind}:{event.snapshot_id}:{event.field}",
+        title=f"{event.agency.name} ({event.agency.state}): {event.get_kind_display()}",
+        url=event.agency.get_absolute_url(),
+        detail="; ".join(parts),
+        occurred_at=event.occurred_at,
+    )
 
 
 def _watch_index() -> dict[tuple, list[tuple[int, int, frozenset]]]:
@@ -375,20 +393,14 @@ def _watch_index() -> dict[tuple, list[tuple[int, int, frozenset]]]:
     return index
 
 
-def _keys(agency: Agency) -> list[tuple]:
+def _watchers(index, agency: Agency, change: str) -> Iterable[tuple[int, None, int]]:
     keys = [("program",), ("state", agency.state), ("agency", agency.pk)]
     if agency.county_fips:
         keys.append(("county", agency.county_fips))
-    return keys
-
-
-def _watch_deliveries(index, agency: Agency, change: str, **item) -> list[Delivery]:
-    return [
-        Delivery(watch_id=pk, user_id=user_id, **item)
-        for key in _keys(agency)
-        for pk, user_id, changes in index.get(key, ())
-        if change in changes
-    ]
+    for key in keys:
+        for pk, user_id, changes in index.get(key, ()):
+            if change in changes:
+                yield pk, None, user_id
 
 
 def alerts_match_snapshot(*, snapshot_id: int) -> MatchResult:
@@ -399,69 +411,81 @@ def alerts_match_snapshot(*, snapshot_id: int) -> MatchResult:
         .order_by("pk")
     )
     index = _watch_index()
-    run = uuid.uuid4().hex
-    deliveries: list[Delivery] = []
+    found = _Matches()
     for event in events:
-        deliveries += _watch_deliveries(
-            index,
-            event.agency,
-            EVENT_CHANGES[event.kind],
-            item=_event_item(event),
-            title=f"{event.agency.name} ({event.agency.state}): {event.get_kind_display()}",
-            url=event.agency.get_absolute_url(),
-            detail=_event_detail(event),
-            occurred_at=event.occurred_at,
-            run=run,
-        )
-    return _record(deliveries, run)
+        found.add(_event_item(event), _watchers(index, event.agency, EVENT_CHANGES[event.kind]))
+    return _record(found)
 
 
-def _moa_deliveries(index, document: Document, run: str) -> list[Delivery]:
+def _match_moa(found: _Matches, index, document: Document) -> None:
     links = DocumentAgreement.objects.filter(
         document=document, role=DocumentAgreement.Role.MOA
     ).select_related("agreement__agency")
-    deliveries: list[Delivery] = []
     for link in links:
         agency = link.agreement.agency
-        deliveries += _watch_deliveries(
-            index,
-            agency,
-            Watch.Change.MOA,
-            item=f"moa:{document.pk}:{link.agreement_id}",
+        item = AlertItem(
+            key=f"moa:{document.pk}:{link.agreement_id}",
             title=f"{agency.name} ({agency.state}): MOA published",
             url=document.get_absolute_url(),
             detail=document.title,
             occurred_at=document.status_changed_at or timezone.now(),
-            run=run,
         )
-    return deliveries
+        found.add(item, _watchers(index, agency, Watch.Change.MOA))
 
 
-def _search_deliveries(documents: dict[int, Document], run: str) -> tuple[list[Delivery], int]:
-    """New matches of every sending saved search; too broad ones are paused instead."""
-    deliveries: list[Delivery] = []
+def _document_item(document: Document) -> AlertItem:
+    return AlertItem(
+        key=f"document:{document.pk}",
+        title=document.title or document.canonical_url or f"Document {document.pk}",
+        url=document.get_absolute_url(),
+        detail=", ".join(filter(None, [document.get_kind_display(), document.publisher])),
+        occurred_at=document.status_changed_at or timezone.now(),
+    )
+
+
+def _with_permissions(users: Iterable) -> None:
+    """Load the permissions of many users in two queries (Django's per-user cache), not 2 each."""
+    from django.contrib.auth.models import Permission
+
+    users = {user.pk: user for user in users if not user.is_superuser}
+    held: dict[int, set[str]] = {pk: set() for pk in users}
+    for through in ("user", "group__user"):
+        rows = Permission.objects.filter(**{f"{through}__in": list(users)}).values_list(
+            through, "content_type__app_label", "codename"
+        )
+        for user_id, app_label, codename in rows:
+            held[user_id].add(f"{app_label}.{codename}")
+    for pk, user in users.items():
+        user._perm_cache = held[pk]
+
+
+def _match_searches(found: _Matches, documents: dict[int, Document]) -> int:
+    """Add the new matches of every sending saved search; pause the too broad ones. How many paused."""
     paused = 0
     day_ago = timezone.now() - timedelta(days=1)
-    searches = (
+    searches = list(
         SavedSearch.objects.exclude(rate=AlertRate.OFF)
         .filter(paused_note="")
         .select_related("user")
         .annotate(today=Count("deliveries", filter=Q(deliveries__matched_at__gte=day_ago)))
     )
-    for search in searches.iterator(chunk_size=500):
+    _with_permissions({s.user for s in searches})
+    asked = []
+    for search in searches:
         among = [
             pk
             for pk, d in documents.items()
             if (d.status_changed_at or d.created_at) >= search.since
         ]
-        if not among:
+        if among:
+            asked.append((search, among))
+    answers = matching_documents(
+        [(s.query, s.filters, policy.published_search_scope(s.user), among) for s, among in asked]
+    )
+    for (search, _among), matched in zip(asked, answers, strict=True):
+        if not matched:
             continue
-        found = matching_document_ids(
-            search.query, filters=search.filters, user=search.user, among=among
-        )
-        if not found:
-            continue
-        if search.today + len(found) > settings.ALERT_MAX_DAILY_MATCHES:
+        if search.today + len(matched) > settings.ALERT_MAX_DAILY_MATCHES:
             search.paused_note = (
                 f"Paused on {timezone.localdate():%B %-d, %Y}: it matched more than "
                 f"{settings.ALERT_MAX_DAILY_MATCHES} new documents in a day, too many to send. "
@@ -470,23 +494,9 @@ def _search_deliveries(documents: dict[int, Document], run: str) -> tuple[list[D
             search.save(update_fields=["paused_note"])
             paused += 1
             continue
-        for pk in found:
-            document = documents[pk]
-            deliveries.append(
-                Delivery(
-                    saved_search_id=search.pk,
-                    user_id=search.user_id,
-                    item=f"document:{pk}",
-                    title=document.title or document.canonical_url or f"Document {pk}",
-                    url=document.get_absolute_url(),
-                    detail=", ".join(
-                        filter(None, [document.get_kind_display(), document.publisher])
-                    ),
-                    occurred_at=document.status_changed_at or timezone.now(),
-                    run=run,
-                )
-            )
-    return deliveries, paused
+        for pk in matched:
+            found.add(_document_item(documents[pk]), [(None, search.pk, search.user_id)])
+    return paused
 
 
 def alerts_match_documents(*, document_ids: Iterable[int]) -> MatchResult:
@@ -499,49 +509,63 @@ def alerts_match_documents(*, document_ids: Iterable[int]) -> MatchResult:
     }
     if not documents:
         return MatchResult()
-    run = uuid.uuid4().hex
-    deliveries, paused = _search_deliveries(documents, run)
+    found = _Matches()
+    paused = _match_searches(found, documents)
     moas = [d for d in documents.values() if d.kind == Document.Kind.MOA]
     if moas:
         index = _watch_index()
         for document in moas:
-            deliveries += _moa_deliveries(index, document, run)
-    result = _record(deliveries, run)
+            _match_moa(found, index, document)
+    result = _record(found)
     result.paused = paused
     return result
 
 
-def _record(deliveries: list[Delivery], run: str) -> MatchResult:
-    """Store new deliveries (those already there are skipped), then queue their sending."""
+def _record(found: _Matches) -> MatchResult:
+    """Store the new deliveries (those already there are skipped), then queue their sending."""
     result = MatchResult()
+    if not found.pairs:
+        return result
+    run = uuid.uuid4().hex
     with transaction.atomic():
-        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=2000)
-        new = Delivery.objects.filter(run=run)
+        AlertItem.objects.bulk_create(found.items.values(), ignore_conflicts=True, batch_size=1000)
+        item_ids = dict(
+            AlertItem.objects.filter(key__in=list(found.items)).values_list("key", "pk")
+        )
+        Delivery.objects.bulk_create(
+            (
+                Delivery(
+                    item_id=item_ids[key],
+                    watch_id=watch_id,
+                    saved_search_id=search_id,
+                    user_id=user_id,
+                    run=run,
+                )
+                for key, watch_id, search_id, user_id in found.pairs
+            ),
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+        new = Delivery.objects.filter(run=run).order_by()
         result.deliveries = new.count()
         if not result.deliveries:
             return result
-        users = set(new.order_by().values_list("user_id", flat=True).distinct())
-        realtime = (
-            new.filter(_alert_rate_q(AlertRate.REALTIME))
-            .order_by()  # the default order would make DISTINCT keep one row per delivery
-            .values_list("user_id", flat=True)
-            .distinct()
-        )
-        for user_id in list(realtime):
-            if digest_prepare(user_id=user_id, rate=AlertRate.REALTIME) is not None:
-                result.digests += 1
+        users = set(new.values_list("user_id", flat=True).distinct())
+        realtime = new.filter(_alert_rate_q(AlertRate.REALTIME)).values_list("user_id", flat=True)
+        result.digests = digests_prepare(rate=AlertRate.REALTIME, user_ids=set(realtime.distinct()))
         hooks = defaultdict(list)
         for hook_id, user_id in Webhook.objects.filter(user_id__in=users, active=True).values_list(
             "pk", "user_id"
         ):
             hooks[user_id].append(hook_id)
-        now = timezone.now()
-        calls = [
-            WebhookCall(webhook_id=hook_id, delivery_id=pk, next_attempt_at=now)
-            for pk, user_id in new.values_list("pk", "user_id")
-            for hook_id in hooks.get(user_id, ())
-        ]
-        result.webhook_calls = len(WebhookCall.objects.bulk_create(calls, batch_size=2000))
+        if hooks:
+            now = timezone.now()
+            calls = [
+                WebhookCall(webhook_id=hook_id, delivery_id=pk, next_attempt_at=now)
+                for pk, user_id in new.filter(user_id__in=list(hooks)).values_list("pk", "user_id")
+                for hook_id in hooks[user_id]
+            ]
+            result.webhook_calls = len(WebhookCall.objects.bulk_create(calls, batch_size=2000))
     alerts_send_pending(user_ids=users)
     return result
 
@@ -567,8 +591,8 @@ def alerts_send_pending(
         user_ids = list(user_ids)
         digests = digests.filter(user_id__in=user_ids)
         calls = calls.filter(webhook__user_id__in=user_ids)
-    digest_ids = list(digests.order_by("pk").values_list("pk", flat=True)[:1000])
-    call_ids = list(calls.order_by("next_attempt_at").values_list("pk", flat=True)[:1000])
+    digest_ids = list(digests.order_by("pk").values_list("pk", flat=True))
+    call_ids = list(calls.order_by("next_attempt_at").values_list("pk", flat=True))
     for digest_id in digest_ids:
         enqueue_on_commit(alert_digest_send_task, digest_id)
     for call_id in call_ids:
@@ -583,34 +607,30 @@ def _alert_rate_q(rate: str) -> Q:
     return Q(watch__rate=rate) | Q(saved_search__rate=rate)
 
 
-def digest_prepare(*, user_id: int, rate: str) -> AlertDigest | None:
-    """Fix the user's unsent deliveries of alerts at ``rate`` into one digest to send."""
+def digests_prepare(*, rate: str, user_ids: Iterable[int] | None = None) -> int:
+    """Fix each researcher's unsent deliveries at ``rate`` into one digest to send; how many.
+
+    Rows another run holds are skipped (they are in its digest), so no delivery
+    is in two digests.
+    """
     with transaction.atomic():
-        pending = Delivery.objects.filter(user_id=user_id, digest__isnull=True).filter(
-            _alert_rate_q(rate)
+        pending = (
+            Delivery.objects.filter(digest__isnull=True)
+            .filter(_alert_rate_q(rate))
+            .exclude(saved_search__paused_note__gt="")
         )
-        pending = pending.exclude(saved_search__paused_note__gt="")
-        ids = list(
-            pending.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)
+        if user_ids is not None:
+            pending = pending.filter(user_id__in=list(user_ids))
+        by_user: dict[int, list[int]] = defaultdict(list)
+        rows = pending.select_for_update(skip_locked=True, of=("self",)).order_by()
+        for pk, user_id in rows.values_list("pk", "user_id"):
+            by_user[user_id].append(pk)
+        digests = AlertDigest.objects.bulk_create(
+            AlertDigest(user_id=user_id, rate=rate) for user_id in sorted(by_user)
         )
-        if not ids:
-            return None
-        digest = AlertDigest.objects.create(user_id=user_id, rate=rate)
-        Delivery.objects.filter(pk__in=ids, digest__isnull=True).update(digest=digest)
-    return digest
-
-
-def digests_prepare(*, rate: str) -> list[int]:
-    """A digest for every researcher with unsent deliveries at ``rate``; their ids."""
-    users = (
-        Delivery.objects.filter(digest__isnull=True)
-        .filter(_alert_rate_q(rate))
-        .order_by()  # the default order would make DISTINCT keep one row per delivery
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
-    digests = [digest_prepare(user_id=user_id, rate=rate) for user_id in list(users)]
-    return [d.pk for d in digests if d is not None]
+        for digest in digests:
+            Delivery.objects.filter(pk__in=by_user[digest.user_id]).update(digest=digest)
+    return len(digests)
 
 
 def unsubscribe_token(alert: Watch | SavedSearch) -> str:
@@ -651,8 +671,8 @@ def alert_unsubscribe(*, token: str) -> Watch | SavedSearch:
 
 def _digest_sections(digest: AlertDigest) -> list[dict]:
     sections: dict[tuple, dict] = {}
-    deliveries = digest.deliveries.select_related("watch__agency", "saved_search").order_by(
-        "occurred_at", "pk"
+    deliveries = digest.deliveries.select_related("item", "watch__agency", "saved_search").order_by(
+        "item__occurred_at", "pk"
     )
     for delivery in deliveries:
         alert = delivery.watch or delivery.saved_search
@@ -665,9 +685,9 @@ def _digest_sections(digest: AlertDigest) -> list[dict]:
             }
         sections[key]["items"].append(
             {
-                "title": delivery.title,
-                "url": settings.SITE_URL + delivery.url,
-                "detail": delivery.detail,
+                "title": delivery.item.title,
+                "url": settings.SITE_URL + delivery.item.url,
+                "detail": delivery.item.detail,
             }
         )
     return list(sections.values())
@@ -736,11 +756,11 @@ def _payload(call: WebhookCall) -> bytes:
             "id": alert.pk,
             "name": alert.label if delivery.watch_id else alert.name,
         },
-        "item": delivery.item,
-        "title": delivery.title,
-        "url": settings.SITE_URL + delivery.url,
-        "detail": delivery.detail,
-        "occurred_at": delivery.occurred_at.isoformat(),
+        "item": delivery.item.key,
+        "title": delivery.item.title,
+        "url": settings.SITE_URL + delivery.item.url,
+        "detail": delivery.item.detail,
+        "occurred_at": delivery.item.occurred_at.isoformat(),
     }
     return json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
 
@@ -758,7 +778,9 @@ def webhook_call_attempt(*, call_id: int) -> str:
     with transaction.atomic():
         call = (
             WebhookCall.objects.select_for_update(of=("self",))
-            .select_related("webhook", "delivery__watch__agency", "delivery__saved_search")
+            .select_related(
+                "webhook", "delivery__item", "delivery__watch__agency", "delivery__saved_search"
+            )
             .filter(pk=call_id)
             .first()
         )

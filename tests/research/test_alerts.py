@@ -211,7 +211,7 @@ def test_a_saved_search_sends_each_new_matching_document_once(
         document_publish(document=matching)  # published again: already sent
         alerts.alerts_match_documents(document_ids=[matching.pk])
     assert len(mail.outbox) == 1
-    assert list(saved.deliveries.values_list("item", flat=True)) == [f"document:{matching.pk}"]
+    assert list(saved.deliveries.values_list("item__key", flat=True)) == [f"document:{matching.pk}"]
     assert user_saved_searches(researcher).get().last_delivered_at is not None
 
 

@@ -119,7 +119,7 @@ def test_a_webhook_call_cut_by_a_killed_worker_is_made_once_by_the_next(workers,
         # The cut call and the one that was answered, with the same id: no third, none skipped.
         assert receiver.deliveries == [str(call.pk), str(call.pk)]
         assert call.attempts == 1
-        assert call.delivery.item == f"document:{document.pk}"
+        assert call.delivery.item.key == f"document:{document.pk}"
         assert set(WorkItem.objects.values_list("state", flat=True)) == {WorkItem.State.DONE}
     finally:
         receiver.close()
