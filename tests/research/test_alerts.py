@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import http.server
 import json
 import threading
@@ -26,7 +27,12 @@ from research.services import alerts
 from research.services.alerts import AlertRefused
 from research.services.review import document_publish
 from research.tasks import alert_digests_task
-from tests.research.factories import DocumentFactory, ResearcherFactory
+from tests.research.factories import (
+    AgreementFactory,
+    DocumentAgreementFactory,
+    DocumentFactory,
+    ResearcherFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -421,3 +427,67 @@ def test_a_hanging_webhook_is_given_up_on_and_retried_later(
     assert call.state == WebhookCall.State.PENDING
     assert "did not answer within 1 s" in call.last_error
     assert call.attempts == 1
+
+
+def test_a_search_is_saved_from_the_search_page_with_its_filters(client, researcher):
+    client.force_login(researcher)
+    page = client.get("/search/", {"q": "jail", "state": "TX"}).content.decode()
+    start = page.index('class="save-search"><a href="') + len('class="save-search"><a href="')
+    link = html.unescape(page[start : page.index('"', start)])
+    form = client.get(link).content.decode()
+    assert "?q=jail&amp;state=TX" in form
+    response = client.post(
+        reverse("research:saved-search-list"),
+        {"name": "Texas jails", "search": "?q=jail&state=TX", "rate": "weekly"},
+    )
+    assert response.status_code == 302
+    saved = SavedSearch.objects.get()
+    assert (saved.name, saved.query, saved.filters) == ("Texas jails", "jail", {"state": ["TX"]})
+    # The public is not offered to save a search.
+    client.logout()
+    assert "save-search" not in client.get("/search/", {"q": "jail"}).content.decode()
+
+
+def test_a_county_and_an_agency_watch_get_the_changes_there(
+    researcher, django_capture_on_commit_callbacks
+):
+    import_list(MAY, django_capture_on_commit_callbacks)
+    import_list(JULY, django_capture_on_commit_callbacks)  # to learn where the news is
+    event = (
+        AgreementEvent.objects.filter(kind="signed", snapshot__original_filename=JULY)
+        .exclude(agency__county_fips="")
+        .select_related("agency")
+        .first()
+    )
+    county = alerts.watch_create(
+        user=researcher, scope="county", county_fips=event.agency.county_fips, changes=["signed"]
+    )
+    agency = alerts.watch_create(
+        user=researcher, scope="agency", agency=event.agency, changes=["signed"]
+    )
+    elsewhere = alerts.watch_create(
+        user=researcher, scope="county", county_fips="99999", changes=["signed"]
+    )
+    alerts.alerts_match_snapshot(snapshot_id=event.snapshot_id)
+    assert (
+        event.agency.name
+        in county.deliveries.get(item__key__contains=f":{event.agreement_id}:").item.title
+    )
+    assert agency.deliveries.filter(item__title__startswith=event.agency.name).exists()
+    assert not elsewhere.deliveries.exists()
+
+
+def test_an_moa_published_for_a_watched_agency_is_sent(
+    researcher, django_capture_on_commit_callbacks
+):
+    agreement = AgreementFactory()
+    watch = alerts.watch_create(
+        user=researcher, scope="agency", agency=agreement.agency, changes=["moa"], rate="realtime"
+    )
+    moa = unpublished(kind="moa", title="Memorandum of agreement, Example County")
+    DocumentAgreementFactory(document=moa, agreement=agreement, role="moa")
+    with django_capture_on_commit_callbacks(execute=True):
+        document_publish(document=moa)
+    assert watch.deliveries.get().item.title.endswith("MOA published")
+    assert len(mail.outbox) == 1
+    assert "Memorandum of agreement, Example County" in mail.outbox[0].body
