@@ -17,6 +17,7 @@ on PostgreSQL, < 300 ms on SQLite.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_d .venv/bin/python benchmarks/bench_search.py -n 10000
     options: --docs PATH --agencies PATH --reuse (keep the loaded database) --queries 150
              --concurrency 4 --workers 2 --duration 20 --no-gunicorn --client wrk|httpx
+             --notes N (replace the notes with N public ones)
 """
 
 from __future__ import annotations
@@ -256,6 +257,50 @@ def load(docs_path: Path, agencies_path: Path, n: int) -> dict:
             cursor.execute("ANALYZE")
     print(" " * 40, end="\r")
     return {"documents": loaded, "agencies": len(agencies), **timings}
+
+
+def set_notes(count: int, seed: int) -> None:
+    """Replace the database's notes with ``count`` approved public notes (all visible to
+    the public, the worst case) on the first documents, with 30 words of their text as
+    body (the query mix draws its words from the same documents) and a tag on every third."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from research.models import Annotation, Document, Tag
+
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    with transaction.atomic():
+        Annotation.objects.all().delete()
+        author, _created = get_user_model().objects.get_or_create(username="bench-researcher")
+        documents = list(Document.objects.order_by("pk").values_list("pk", "text")[:count])
+        tags = list(Tag.objects.order_by("pk"))
+        notes = []
+        for i in range(count):
+            pk, text = documents[i % len(documents)]
+            words = text.split()
+            start = rng.randrange(max(1, len(words) - 30))
+            notes.append(
+                Annotation(
+                    document_id=pk,
+                    author=author,
+                    body=" ".join(words[start : start + 30]),
+                    visibility=Annotation.Visibility.PUBLIC,
+                    review=Annotation.Review.APPROVED,
+                    exact=text[:40],
+                    start=0,
+                    end=min(40, len(text)),
+                )
+            )
+        notes = Annotation.objects.bulk_create(notes, batch_size=1000)
+        Annotation.tags.through.objects.bulk_create(
+            [
+                Annotation.tags.through(annotation_id=note.pk, tag_id=tags[i % len(tags)].pk)
+                for i, note in enumerate(notes)
+                if tags and i % 3 == 0
+            ]
+        )
+    print(f"notes: {count} approved public notes in {time.perf_counter() - t0:.1f} s")
 
 
 # --- The query mix ----------------------------------------------------------------
@@ -500,9 +545,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     parser.add_argument("--path", default="/search/", help="URL under load (or /api/v1/search/)")
     parser.add_argument("--no-gunicorn", action="store_true")
+    parser.add_argument(
+        "--notes", type=int, help="replace the notes with this many public ones (0: none)"
+    )
     args = parser.parse_args()
 
     docs_path = prepare_corpus(args)
+    if args.notes is not None:
+        set_notes(args.notes, args.seed)
     print(f"reference loop (10M additions): {reference_loop():.2f} s")
     mix = query_mix(docs_path, args.queries, args.seed)
     print(f"query mix: {len(mix)} queries, e.g. {[q for q, _ in mix[:6]]}")

@@ -44,7 +44,7 @@ def _may_be_blank(field: serializers.Field) -> bool:
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """Every operation also documents 400, 403, 404 and 429 where DRF can answer them,
+    """Every operation also documents 400, 401, 403, 404 and 429 where DRF can answer them,
     and a string of a format (a URI) that may be blank says so."""
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
@@ -66,6 +66,10 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _errors(self) -> dict[str, OpenApiResponse]:
         errors = {
+            "401": OpenApiResponse(
+                ErrorSerializer,
+                "The API token sent is unknown, revoked or expired; the sentence says which.",
+            ),
             "403": OpenApiResponse(
                 ErrorSerializer,
                 "The credentials sent are wrong, or this account may not do this.",
@@ -77,6 +81,9 @@ class AutoSchema(SpectacularAutoSchema):
             errors["400"] = OpenApiResponse(
                 FIELD_ERRORS, "A value sent is not valid; each says why."
             )
-        if self._get_paginator() or "{" in self.path:
-            errors["404"] = OpenApiResponse(ErrorSerializer, "No such object, or no such page.")
+        # DRF also answers 404 to a ?format= that names none of the view's renderers.
+        if self._get_paginator() or "{" in self.path or self._get_format_parameters():
+            errors["404"] = OpenApiResponse(
+                ErrorSerializer, "No such object, no such page, or no such format."
+            )
         return errors

@@ -17,4 +17,4 @@ class PortalAdminConfig(admin_apps.AdminConfig):
     """Django's admin, on the portal's site (permissions decide, not ``is_staff`` alone)."""
 
     default = False
-    default_site = "portal.admin.PortalAdminSite"
+    default_site = "portal.sites.PortalAdminSite"

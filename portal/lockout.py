@@ -21,7 +21,7 @@ from django.shortcuts import render
 from drf_spectacular.authentication import BasicScheme
 from rest_framework import authentication, exceptions, status, throttling
 
-from portal.throttling import client_address
+from portal.throttling import AddressRateThrottle
 
 
 def lockout_message() -> str:
@@ -93,13 +93,10 @@ class LockoutBasicScheme(BasicScheme):
 # --- Password resets ---------------------------------------------------------------
 
 
-class PasswordResetAddressThrottle(throttling.SimpleRateThrottle):
+class PasswordResetAddressThrottle(AddressRateThrottle):
     """Reset requests from one client address (the API's throttles, on Django's form)."""
 
     scope = "password_reset_address"
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
 
 
 class PasswordResetEmailThrottle(throttling.SimpleRateThrottle):

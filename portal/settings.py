@@ -45,6 +45,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
+    # First, so the portal's registration/ templates (password change and reset)
+    # are found before the admin's own of the same names.
+    "portal",
     "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,7 +62,6 @@ INSTALLED_APPS = [
     "csp",
     "simple_history",
     "axes",
-    "portal",
     "agreements",
     "research",
 ]
@@ -81,6 +83,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # Turns a login refused for too many failures into the lockout page (429).
     "axes.middleware.AxesMiddleware",
+    # Tells API clients what is left of their allowance (portal.throttling).
+    "portal.throttling.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -181,6 +185,8 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "287g portal <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# How long a researcher's invitation link stays valid (portal.accounts).
+INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7)
 
 # --- Proxies (issue 15: headers a client cannot spoof) ---------------------------
 # How many reverse proxies stand before gunicorn. With none (the default) the
@@ -240,19 +246,27 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "portal.lockout.LockoutBasicAuthentication",
+        # API tokens made on the dashboard (portal.tokens); last, so that the
+        # anonymous are still told 403 by the session's class, as before.
+        "portal.tokens.TokenAuthentication",
     ],
     # The house throttles: clients identified by portal.throttling.client_address.
     "DEFAULT_THROTTLE_CLASSES": [
         "portal.throttling.AnonRateThrottle",
         "portal.throttling.UserRateThrottle",
+        "portal.throttling.TokenRateThrottle",
     ],
     "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "anon": "120/min",
         "user": "600/min",
+        # Each API token, within its owner's "user" allowance.
+        "token": "300/min",
         # Password-reset e-mails, per client address and per e-mail address (portal.lockout).
         "password_reset_address": "5/hour",
         "password_reset_email": "3/hour",
+        # The public request-access form, per client address (portal.account_views).
+        "access_request_address": "5/hour",
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -272,6 +286,8 @@ SPECTACULAR_SETTINGS = {
         "AgreementStatusEnum": "agreements.models.Agreement.Status",
         "DocumentKindEnum": "research.models.Document.Kind",
         "DocumentStatusEnum": "research.models.Document.Status",
+        "AnnotationMotivationEnum": "research.models.Annotation.Motivation",
+        "AnnotationVisibilityEnum": "research.models.Annotation.Visibility",
     },
 }
 

@@ -3,11 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views
+from portal import account_views, dashboard, views
+from portal.api import UsageView
 from portal.context_processors import SITE_NAME
 from portal.lockout import LimitedPasswordResetView
 
 api_v1 = [
+    path("me/usage/", UsageView.as_view(), name="usage"),
     path("", include("agreements.api_urls")),
     path("", include("research.api_urls")),
 ]
@@ -29,10 +31,27 @@ urlpatterns = [
     ),
     path(
         "accounts/password_reset/",
-        LimitedPasswordResetView.as_view(extra_context={"site_name": SITE_NAME}),
+        LimitedPasswordResetView.as_view(
+            extra_context={"site_name": SITE_NAME},
+            extra_email_context={"site_name": SITE_NAME},
+        ),
         name="password_reset",
     ),
+    path(
+        "accounts/invitation/<str:token>/",
+        account_views.accept_invitation,
+        name="invitation-accept",
+    ),
+    path("accounts/request-access/", account_views.request_access, name="request-access"),
+    path(
+        "accounts/request-access/sent/",
+        account_views.request_access_sent,
+        name="request-access-sent",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("me/", dashboard.dashboard, name="me"),
+    path("me/tokens/", dashboard.token_create_page, name="token-create"),
+    path("me/tokens/<int:pk>/revoke/", dashboard.token_revoke_page, name="token-revoke"),
     path("api/v1/", views.api_root, name="api-root"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -17,7 +17,16 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL, Feed, Tag
+from research.annotation_admin import AnnotationAdmin
+from research.models import (
+    Annotation,
+    Document,
+    DocumentAgency,
+    DocumentAgreement,
+    DocumentURL,
+    Feed,
+    Tag,
+)
 from research.services.feeds import feed_poll
 from research.services.ingest import IngestError, document_submit
 from research.services.linking import document_agency_add, document_agency_review
@@ -537,3 +546,6 @@ class TagAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+admin.site.register(Annotation, AnnotationAdmin)

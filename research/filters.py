@@ -6,8 +6,8 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from portal.fields import FIRST_DAY, LAST_DAY, DayFilter, parse_id
-from research.models import Document, DocumentAgency
+from portal.fields import FIRST_DAY, LAST_DAY, DayFilter, IdFilter, parse_id
+from research.models import Annotation, Document, DocumentAgency
 
 
 class DocumentFilter(django_filters.FilterSet):
@@ -60,3 +60,15 @@ class DocumentFilter(django_filters.FilterSet):
         if year is None or not FIRST_DAY.year <= year <= LAST_DAY.year:
             return queryset
         return queryset.filter(published_on__year=year)
+
+
+class AnnotationFilter(django_filters.FilterSet):
+    """The notes API's filters; finding notes by their words is search's job (/api/v1/search/)."""
+
+    document = IdFilter(field_name="document_id", label=_("Document (id)"))
+    tag = django_filters.CharFilter(field_name="tags__slug", label=_("Tag (slug)"))
+    author = django_filters.CharFilter(field_name="author__username", label=_("Author (user name)"))
+
+    class Meta:
+        model = Annotation
+        fields = ["document", "tag", "author"]

@@ -469,6 +469,99 @@ class AnnotationFlag(models.Model):
         return f"{self.user} flagged {self.annotation_id}"
 
 
+class Collection(models.Model):
+    """Documents and agencies a person gathers, in their order, each with a note.
+
+    Private to its owner, shared with named people, or public: anyone with its
+    address (``share_key``, a random UUID that cannot be guessed from another)
+    may read it. ``research.policy.visible_collections`` decides who sees it.
+    """
+
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", _("Private: only you")
+        SHARED = "shared", _("Shared with the people you name")
+        PUBLIC = "public", _("Public: anyone with the link")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="collections",
+        verbose_name=_("owner"),
+    )
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    visibility = models.CharField(
+        _("visibility"), max_length=10, choices=Visibility, default=Visibility.PRIVATE
+    )
+    shared_with = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="collections_shared_with_me",
+        verbose_name=_("shared with"),
+        help_text=_("Who may read a shared collection."),
+    )
+    share_key = models.UUIDField(_("link key"), default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("collection")
+        verbose_name_plural = _("collections")
+        ordering = ["-updated_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("research:collection-detail", kwargs={"key": self.share_key})
+
+
+class CollectionItem(models.Model):
+    """One document or one agency in a collection, at a place, with a note.
+
+    Two foreign keys, exactly one set (a check constraint), rather than a
+    generic relation: the database keeps each target real (deleting a document
+    removes it from collections), a target is joined like any other, and an
+    item can point at nothing else.
+    """
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
+    document = models.ForeignKey(
+        Document, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(_("note"), blank=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("collection item")
+        verbose_name_plural = _("collection items")
+        ordering = ["collection", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(document__isnull=False, agency__isnull=True)
+                | Q(document__isnull=True, agency__isnull=False),
+                name="collectionitem_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["collection", "document"], name="collectionitem_document_once"
+            ),
+            models.UniqueConstraint(
+                fields=["collection", "agency"], name="collectionitem_agency_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.document or self.agency)
+
+    @property
+    def target(self):
+        return self.document or self.agency
+
+
 # --- Alerts: watches, saved searches, and what was delivered for them. ---
 
 

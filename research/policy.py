@@ -6,7 +6,7 @@ administrator), never from ``is_staff``: a staff account with no permission
 sees what the public sees. Pages, the API, search (hits, snippets, facet
 counts), exports, the Atom feed and template tags ask the functions below.
 
-A new visibility rule (collections, saved searches) is one more function
+A new visibility rule (saved searches) is one more function
 here, built on the same permissions, with a row in tests/research/test_policy.py.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from research.models import Annotation, Document, DocumentAgency
+from research.models import Annotation, Collection, Document, DocumentAgency
 
 # The role groups, as the data migration names them.
 RESEARCHERS = "Researchers"
@@ -34,6 +34,11 @@ SUBMIT_DOCUMENT = "research.submit_document"
 ANNOTATE = "research.add_annotation"
 # Approve or reject public notes, and see why they were flagged (curators).
 MODERATE_ANNOTATIONS = "research.moderate_annotation"
+# Invite researchers and answer requests for access (curators; portal migration 0002).
+INVITE_RESEARCHERS = "portal.add_invitation"
+ANSWER_ACCESS_REQUESTS = "portal.change_accessrequest"
+# Keep collections of documents and agencies (researchers and curators).
+KEEP_COLLECTIONS = "research.add_collection"
 
 # Watch agencies and save searches, with e-mail and webhook alerts (research migration 0015).
 KEEP_ALERTS = "research.add_watch"
@@ -79,6 +84,15 @@ def can_moderate_annotations(user) -> bool:
 def can_keep_alerts(user) -> bool:
     """Whether ``user`` may watch agencies and save searches with alerts (every role)."""
     return _has(user, KEEP_ALERTS)
+
+
+def can_invite(user) -> bool:
+    """Whether ``user`` may invite researchers by e-mail (curators)."""
+    return _has(user, INVITE_RESEARCHERS)
+
+
+def can_answer_access_requests(user) -> bool:
+    return _has(user, ANSWER_ACCESS_REQUESTS)
 
 
 def can_curate(user) -> bool:
@@ -208,6 +222,50 @@ def annotation_quote(user, annotation: Annotation) -> str:
     if can_read_text(user, annotation.document):
         return annotation.exact
     return excerpt(annotation.exact)
+
+
+# --- Collections ------------------------------------------------------------------
+
+
+def can_keep_collections(user) -> bool:
+    return _has(user, KEEP_COLLECTIONS)
+
+
+def collection_audience(user) -> Q:
+    """Public collections for everyone; their own and those shared with them for the signed-in.
+
+    A public collection is reached by its link; it is listed only to its owner.
+    """
+    public = Q(visibility=Collection.Visibility.PUBLIC)
+    if not _signed_in(user):
+        return public
+    shared = Q(visibility=Collection.Visibility.SHARED, shared_with=user)
+    return public | Q(owner=user) | shared
+
+
+def visible_collections(user, queryset: QuerySet[Collection] | None = None) -> QuerySet:
+    """The collections ``user`` may read (their items are then filtered by
+    :func:`visible_documents`: a collection never shows a document its reader may not see)."""
+    queryset = Collection.objects.all() if queryset is None else queryset
+    return queryset.filter(collection_audience(user)).distinct()
+
+
+def can_view_collection(user, collection: Collection) -> bool:
+    if collection.visibility == Collection.Visibility.PUBLIC:
+        return True
+    if not _signed_in(user):
+        return False
+    if collection.owner_id == user.pk:
+        return True
+    return (
+        collection.visibility == Collection.Visibility.SHARED
+        and collection.shared_with.filter(pk=user.pk).exists()
+    )
+
+
+def can_edit_collection(user, collection: Collection) -> bool:
+    """Only its owner changes a collection, and only while allowed to keep collections."""
+    return can_keep_collections(user) and collection.owner_id == user.pk
 
 
 # --- Links to agencies ----------------------------------------------------------

@@ -8,13 +8,19 @@ applied to :func:`document_list` by the page, its CSV/JSON download and the API.
 
 from __future__ import annotations
 
-from django.db.models import F, Max, Prefetch, QuerySet
+from datetime import date
+from typing import NamedTuple
+
+from django.db.models import Case, Count, F, Max, Prefetch, Q, QuerySet, When
 from django.db.models.functions import ExtractYear
 
 from agreements.models import Agency
 from research import policy
 from research.canonical import url_key
 from research.models import (
+    Annotation,
+    Collection,
+    CollectionItem,
     Document,
     DocumentAgency,
     DocumentAgreement,
@@ -143,6 +149,39 @@ def document_agreement_links(document: Document) -> QuerySet[DocumentAgreement]:
     )
 
 
+class TagName(NamedTuple):
+    slug: str
+    name: str
+
+
+def document_annotations(user, document: Document) -> list[Annotation]:
+    """The notes on ``document`` that ``user`` may read, in the order of the text.
+
+    Two queries whatever their number: the notes with their authors, then their
+    tags, as ``tag_names`` (a page of hundreds of notes is drawn faster without a
+    model instance per tag). A note whose passage was not found again after the
+    text changed is listed to its author alone, who may still place it again.
+    """
+    visible = policy.visible_annotations(user, document.annotations.all())
+    notes = [
+        note
+        for note in visible.select_related("author").order_by("start", "end", "pk")
+        if not note.orphaned or note.author_id == user.pk
+    ]
+    names: dict[int, list[TagName]] = {note.pk: [] for note in notes}
+    links = (
+        Annotation.tags.through.objects.filter(annotation__in=visible.values("pk"))
+        .order_by("tag__name")
+        .values_list("annotation_id", "tag__slug", "tag__name")
+    )
+    for note_id, slug, name in links:
+        if note_id in names:
+            names[note_id].append(TagName(slug, name))
+    for note in notes:
+        note.tag_names = names[note.pk]
+    return notes
+
+
 def documents_at_url(url: str) -> list[Document]:
     """The document already stored at ``url`` and the originals it duplicates, if any.
 
@@ -225,3 +264,153 @@ def user_saved_searches(user) -> QuerySet[SavedSearch]:
 def user_webhooks(user) -> QuerySet[Webhook]:
     """``user``'s webhooks, with their secret and, if disabled, why."""
     return Webhook.objects.filter(user=user)
+
+
+# --- Notes ------------------------------------------------------------------------
+
+
+def annotation_list(user) -> QuerySet[Annotation]:
+    """The notes ``user`` may read, by document and place, with what their W3C form names."""
+    return (
+        policy.visible_annotations(user)
+        .select_related("document", "author")
+        .prefetch_related("tags")
+        .order_by("document", "start", "pk")
+    )
+
+
+def own_annotations(user) -> QuerySet[Annotation]:
+    """``user``'s own notes on documents they may still see, for their export
+    (orphaned ones included)."""
+    return annotation_list(user).filter(author=user)
+
+
+# --- Collections ------------------------------------------------------------------
+
+
+def collections_owned(user) -> QuerySet[Collection]:
+    """``user``'s own collections, most recently changed first, with their item counts."""
+    return Collection.objects.filter(owner=user).annotate(item_count=Count("items"))
+
+
+def collections_shared_with(user) -> QuerySet[Collection]:
+    """Others' collections shared with ``user`` by name."""
+    return (
+        policy.visible_collections(user)
+        .filter(visibility=Collection.Visibility.SHARED, shared_with=user)
+        .exclude(owner=user)
+        .select_related("owner")
+    )
+
+
+def collection_owned(user, pk: int) -> Collection:
+    """One of ``user``'s collections; someone else's is ``Collection.DoesNotExist``."""
+    return Collection.objects.get(pk=pk, owner=user)
+
+
+def collection_by_key(user, key) -> Collection:
+    """The collection at a shared link, if ``user`` may read it, else ``Collection.DoesNotExist``."""
+    return policy.visible_collections(user).select_related("owner").get(share_key=key)
+
+
+def collection_items(user, collection: Collection) -> QuerySet[CollectionItem]:
+    """The items of ``collection`` that ``user`` may see, in their order.
+
+    A document its reader may not see (the owner's own submission still in
+    review, in a public collection) is left out, never named.
+    """
+    documents = policy.visible_documents(user).values("pk")
+    return (
+        CollectionItem.objects.filter(collection=collection)
+        .filter(Q(agency__isnull=False) | Q(document__in=documents))
+        .select_related("document", "agency")
+        .order_by("position", "pk")
+    )
+
+
+# --- A person's own work (the dashboard) --------------------------------------------
+
+
+def submissions_of(user) -> QuerySet[Document]:
+    """The documents ``user`` submitted, newest first, with their processing status."""
+    return (
+        policy.visible_documents(user, Document.objects.filter(submitted_by=user))
+        .only(*LISTED_FIELDS, "status_message", "created_at", "source_url", "original_filename")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def annotations_of(user) -> QuerySet[Annotation]:
+    """The notes ``user`` wrote on documents they may still see, those that lost their passage
+    (orphaned) first."""
+    orphaned_first = Case(When(anchor=Annotation.Anchor.ORPHANED, then=0), default=1)
+    return (
+        policy.visible_annotations(user, Annotation.objects.filter(author=user))
+        .select_related("document")
+        .order_by(orphaned_first, "-updated_at", "-pk")
+    )
+
+
+# --- Versions of an agreement's MOA ------------------------------------------------
+
+AGREEMENT_TEXT_ROLES = (DocumentAgreement.Role.MOA, DocumentAgreement.Role.ADDENDUM)
+
+
+def _version_dates(document_ids) -> dict[int, date]:
+    """When each document took effect: its published (signed) date, else its
+    agreement's latest signing date, else the day it entered the portal."""
+    dates: dict[int, date] = {}
+    for pk, published, signed, created in (
+        Document.objects.filter(pk__in=document_ids)
+        .annotate(
+            signed=Max(
+                "agreement_links__agreement__signed_on",
+                filter=Q(agreement_links__role__in=AGREEMENT_TEXT_ROLES),
+            )
+        )
+        .values_list("pk", "published_on", "signed", "created_at")
+    ):
+        dates[pk] = published or signed or created.date()
+    return dates
+
+
+def later_versions(document: Document, user=None) -> list[Document]:
+    """The MOAs and addenda of ``document``'s agencies that came after it, newest first.
+
+    ``document`` is an agreement's MOA or addendum; the later ones are those of
+    any agreement of the same agency (a renewal is a new agreement) dated after
+    it, with text to place notes on, that ``user`` may see.
+    """
+    agencies = DocumentAgreement.objects.filter(
+        document=document, role__in=AGREEMENT_TEXT_ROLES
+    ).values("agreement__agency")
+    candidates = set(
+        DocumentAgreement.objects.filter(
+            agreement__agency__in=agencies, role__in=AGREEMENT_TEXT_ROLES
+        )
+        .exclude(document=document)
+        .values_list("document_id", flat=True)
+    )
+    if not candidates:
+        return []
+    dates = _version_dates({document.pk, *candidates})
+    later = [pk for pk in candidates if dates[pk] > dates[document.pk]]
+    versions = (
+        policy.visible_documents(user, Document.objects.only(*LISTED_FIELDS))
+        .filter(pk__in=later, duplicate_of=None)
+        .exclude(text="")
+    )
+    return sorted(versions, key=lambda version: (dates[version.pk], version.pk), reverse=True)
+
+
+def carry_context(user, document: Document) -> dict:
+    """What the carry-over form on ``document``'s page needs: the later versions
+    ``user`` may carry their notes to, and how many notes they have here.
+
+    Empty lists when there is nothing to offer (no notes of theirs, no later version).
+    """
+    if not policy.can_annotate(user):
+        return {"carry_versions": [], "carry_note_count": 0}
+    count = Annotation.objects.filter(document=document, author=user).count()
+    versions = later_versions(document, user) if count else []
+    return {"carry_versions": versions, "carry_note_count": count if versions else 0}

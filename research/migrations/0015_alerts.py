@@ -32,7 +32,7 @@ def revoke(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("agreements", "0009_agreement_ending_in_question"),
-        ("research", "0012_annotation_roles"),
+        ("research", "0014_collections"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

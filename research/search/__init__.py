@@ -1,4 +1,4 @@
-"""Full-text search over documents and agencies (PostgreSQL FTS or SQLite FTS5).
+"""Full-text search over documents, agencies and notes (PostgreSQL FTS or SQLite FTS5).
 
 Public interface: :func:`search` (read), :func:`search_index_document` and
 :func:`search_reindex` (write), :func:`parse_query` (pure).

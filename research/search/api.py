@@ -14,7 +14,7 @@ from research.search.selectors import FACETS, MAX_PAGE, SORTS, SearchResults, se
 from research.search.views import MAX_QUERY_PARAM, QueryState
 
 _FACET_HELP = {
-    "type": "document or agency",
+    "type": "document, agency or note",
     "kind": "document kind, e.g. moa, news, court_filing",
     "state": "USPS state code, e.g. TX",
     "model": "JEM, TFM or WSO",
@@ -35,9 +35,12 @@ _facet_value = inline_serializer(
 _hit = inline_serializer(
     "SearchHit",
     {
-        "type": serializers.ChoiceField(choices=["document", "agency"]),
+        "type": serializers.ChoiceField(choices=["document", "agency", "note"]),
         "id": serializers.IntegerField(),
-        "title": serializers.CharField(),
+        "title": serializers.CharField(
+            help_text="A document's title, an agency's name, or the title of the document "
+            "a note is on."
+        ),
         "title_html": serializers.CharField(help_text="Title, HTML-escaped, matches in <mark>."),
         "url": serializers.URLField(),
         "snippet_html": serializers.CharField(
@@ -50,7 +53,15 @@ _hit = inline_serializer(
         "states": serializers.ListField(child=serializers.CharField()),
         "score": serializers.FloatField(),
         "agreements": serializers.IntegerField(
-            allow_null=True, help_text="An agency's number of agreements; null for a document."
+            allow_null=True, help_text="An agency's number of agreements; null otherwise."
+        ),
+        "quote": serializers.CharField(
+            help_text="A note's passage (no more than the reader may see of the text); "
+            "empty otherwise."
+        ),
+        "author": serializers.CharField(help_text="A note's author; empty otherwise."),
+        "tags": serializers.ListField(
+            child=serializers.CharField(), help_text="A note's tags; empty otherwise."
         ),
     },
 )
@@ -115,6 +126,9 @@ def _payload(request: Request, results: SearchResults, state: QueryState) -> dic
                 "states": list(hit.states),
                 "score": round(hit.score, 6),
                 "agreements": hit.agreements,
+                "quote": hit.quote,
+                "author": hit.author,
+                "tags": list(hit.tags),
             }
             for hit in results.hits
         ],
@@ -122,13 +136,13 @@ def _payload(request: Request, results: SearchResults, state: QueryState) -> dic
 
 
 class SearchAPIView(APIView):
-    """Full-text search over documents and agencies, with facet counts."""
+    """Full-text search over documents, agencies and notes, with facet counts."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(
         operation_id="search",
-        summary="Search documents and agencies",
+        summary="Search documents, agencies and notes",
         description=(
             'Words must all match; "exact phrases", `a OR b` and `-word` / `-"phrase"` '
             "exclusion are understood. Stemmed (detain finds detained, detainers); title "
@@ -138,6 +152,9 @@ class SearchAPIView(APIView):
             "title or summary match come first, in relevance order, then the other matches, "
             "newest first; so a strong older match can rank lower than a full ranking "
             "would put it. "
+            "Notes are matched by their body and tags, for readers allowed to see them; "
+            "they have no kind, state, model, year or publisher, so those filters leave "
+            "them out. "
             "Repeat a filter parameter to accept several values."
         ),
         parameters=[

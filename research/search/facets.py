@@ -179,8 +179,9 @@ class FacetIndex:
         self.restricted_text = self.mask_of(self.locate(documents[~public] * 2))
         # Newest first, undated last, then by id descending.
         days = np.array([d[:10] or "NaT" for d in aligned(published)], "datetime64[D]")
-        undated = np.isnat(days)
-        days = np.where(undated, 0, days.astype(np.int64))
+        self.undated = undated = np.isnat(days)
+        # Days since 1970, to merge this order with the notes' (research/search/notes.py).
+        self.days = days = np.where(undated, 0, days.astype(np.int64))
         self.date_rank = np.empty(n, np.int32)
         self.date_rank[np.lexsort((-ids, -days, undated))] = np.arange(n, dtype=np.int32)
 
@@ -291,8 +292,14 @@ class FacetIndex:
 
     # --- Counting and ordering ---------------------------------------------------
 
-    def counts(self, selected: np.ndarray) -> tuple[int, dict[str, list[tuple[str, str, int]]]]:
-        """(total, facet -> [(value, label, count)]) over the selected rows."""
+    def counts(
+        self, selected: np.ndarray, extra_tags: dict[int, int] | None = None
+    ) -> tuple[int, dict[str, list[tuple[str, str, int]]]]:
+        """(total, facet -> [(value, label, count)]) over the selected rows.
+
+        ``extra_tags`` (tag id -> count) adds results that are not index entries
+        (notes) to the tag counts before the largest are kept.
+        """
         documents = selected & ~self.is_agency
         agencies = int(np.count_nonzero(selected & self.is_agency))
         total = int(np.count_nonzero(selected))
@@ -313,11 +320,14 @@ class FacetIndex:
         counts["state"] = _nonzero(self.states.count(selected), self.states.values)
         counts["model"] = _nonzero(self.models.count(selected), self.models.values)
         tags = self.tags.count(documents)
+        by_tag = {tag_id: int(tags[code]) for code, tag_id in enumerate(self.tags.values)}
+        for tag_id, n in (extra_tags or {}).items():
+            by_tag[tag_id] = by_tag.get(tag_id, 0) + n
         counts["tag"] = _top(
             [
-                (*self.tag_names[tag_id], int(tags[code]))
-                for code, tag_id in enumerate(self.tags.values)
-                if tags[code] and tag_id in self.tag_names
+                (*self.tag_names[tag_id], n)
+                for tag_id, n in by_tag.items()
+                if n and tag_id in self.tag_names
             ]
         )
         return total, counts

@@ -38,6 +38,7 @@ from research.search.backends.base import (
     table,
 )
 from research.search.facets import FacetIndex, facet_index
+from research.search.notes import NoteMatches, note_hits, note_matches
 from research.search.query import Query, parse_query
 
 PAGE_SIZE = 20
@@ -46,7 +47,7 @@ SORTS = ("relevance", "date")
 FACETS = ("type", "kind", "state", "model", "year", "tag", "publisher")
 MAX_FILTER_VALUES = 20
 
-TYPE_LABELS = {"document": "Documents", "agency": "Agencies"}
+TYPE_LABELS = {"document": "Documents", "agency": "Agencies", "note": "Notes"}
 _STATE_CODES = frozenset(s.abbr for s in [*us.states.STATES_AND_TERRITORIES, us.states.DC])
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
 _MARKED = re.compile(f"{MARK_START}(.*?){MARK_END}", re.S)
@@ -54,7 +55,7 @@ _MARKED = re.compile(f"{MARK_START}(.*?){MARK_END}", re.S)
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: a document or an agency."""
+    """One search result: a document, an agency or a note on a document."""
 
     type: str
     id: int
@@ -69,6 +70,10 @@ class Hit:
     states: tuple[str, ...] = ()
     score: float = 0.0
     agreements: int | None = None  # an agency's, to show; None for a document
+    # A note's: the passage it is on (as much as the reader may see), author, tags.
+    quote: str = ""
+    author: str = ""
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,7 @@ def _search(
     parsed: Query,
     clean: dict,
     scope: SearchScope,
+    user,
     *,
     sort: str,
     page: int,
@@ -225,9 +231,11 @@ def _search(
     visibility rule, filters, counts and date order come from the arrays.
     Without the full text, copyrighted documents are matched and ranked on
     their title and summary only (``head``), so the counts agree with the hits.
+    Notes are found, counted and ordered beside the entries (research/search/notes.py).
     """
     index = facet_index(connection, cursor, backend)
-    selected = index.filter_mask(clean, visible=_visible_rows(index, scope))
+    visible = _visible_rows(index, scope)
+    selected = index.filter_mask(clean, visible=visible)
     within = index.ids[selected] if clean else None
     matches = backend.match_ids(cursor, parsed, within=within)
     matched: list[tuple[Matches, np.ndarray, bool]] = []
@@ -243,20 +251,79 @@ def _search(
             located = _rows_in(located, ~restricted)
         matched.insert(0, (matches, located, False))
         selected &= ~hit if matches.excluded else hit
-    total, counts = index.counts(selected)
+    notes = note_matches(
+        cursor,
+        backend,
+        parsed,
+        clean,
+        user,
+        lambda documents: _rows_in(index.locate(documents * 2), visible) >= 0,
+    )
+    total, counts = index.counts(selected, notes.tag_counts if notes else None)
+    entries = total
+    if notes:
+        total += notes.total
+        counts["type"].append(("note", "", notes.total))
     offset = (page - 1) * page_size
     if not total or offset >= total:
         return total, counts, []
-    if sort == "relevance" and matches is not None and not matches.excluded:
-        ranked = _ranked(cursor, backend, parsed, matched, selected, offset + page_size)
-        page_ids = ranked[offset : offset + page_size]
+    limit = offset + page_size
+    # With notes, the first ``limit`` entries are merged with theirs before the page is cut.
+    start = 0 if notes else offset
+    ranking = sort == "relevance" and matches is not None and not matches.excluded
+    if ranking:
+        ranked = _ranked(cursor, backend, parsed, matched, selected, limit) if entries else []
+        page_ids = ranked[start:limit]
     else:
-        page_ids = [(entry_id, 0.0) for entry_id in index.newest(selected, offset, page_size)]
+        page_ids = [(entry_id, 0.0) for entry_id in index.newest(selected, start, limit - start)]
     rows = [
         (entry_id, "agency" if entry_id % 2 else "document", entry_id // 2, score)
         for entry_id, score in page_ids
     ]
+    if notes:
+        rows = _with_notes(cursor, backend, parsed, index, rows, notes, ranking, limit)
+        rows = rows[offset:limit]
     return total, counts, rows
+
+
+def _with_notes(
+    cursor,
+    backend: SearchBackend,
+    parsed: Query,
+    index: FacetIndex,
+    rows: list,
+    notes: NoteMatches,
+    ranking: bool,
+    limit: int,
+) -> list:
+    """The first ``limit`` of the entry rows and the notes together, by score or by date."""
+    if ranking:
+        note_rows = [
+            (None, "note", note_id, score)
+            for note_id, score in backend.rank_notes(cursor, parsed, notes.ids)[:limit]
+        ]
+        # Scores from two tables (their own word statistics) do not compare: each is
+        # scaled by its list's best, so the best note and the best entry rank together.
+        # ``rows`` start at the best entry, so the scale is the same on every page.
+        best = {
+            kind: max(part[0][3], 1e-9) if part else 1.0
+            for kind, part in (("entry", rows), ("note", note_rows))
+        }
+        merged = [(row[3] / best["entry"], row) for row in rows]
+        merged += [(row[3] / best["note"], row) for row in note_rows]
+        merged.sort(key=lambda pair: -pair[0])  # stable: entries first on a tie
+        return [row for _score, row in merged[:limit]]
+    located = index.locate(np.array([row[0] for row in rows], np.int64))
+    keyed = [
+        ((bool(index.undated[at]), -int(index.days[at])), row)
+        for at, row in zip(located.tolist(), rows, strict=True)
+    ]
+    keyed += [
+        ((False, -int(day)), (None, "note", int(note_id), 0.0))
+        for note_id, day in zip(notes.ids[:limit].tolist(), notes.days(limit), strict=True)
+    ]
+    keyed.sort(key=lambda pair: pair[0])  # stable: each list keeps its own order
+    return [row for _key, row in keyed[:limit]]
 
 
 # --- Output -----------------------------------------------------------------------
@@ -418,8 +485,9 @@ def _agency_details(
     }
 
 
-def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list[Hit]:
-    highlights = backend.highlights(cursor, query, [row[0] for row in rows])
+def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -> list[Hit]:
+    highlights = backend.highlights(cursor, query, [row[0] for row in rows if row[0] is not None])
+    notes = note_hits(cursor, backend, query, [row[2] for row in rows if row[1] == "note"], user)
     doc_ids = [int(row[2]) for row in rows if row[1] == "document"]
     agency_ids = [int(row[2]) for row in rows if row[1] == "agency"]
     # Plain SQL over at most a page of ids: the ORM's compiling and model
@@ -504,6 +572,25 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope) -> list
                     agreements=agreement_counts.get(object_id, 0),
                 )
             )
+        elif entry_type == "note" and object_id in notes:
+            note = notes[object_id]
+            hits.append(
+                Hit(
+                    type="note",
+                    id=note.id,
+                    title=note.document_title,
+                    title_html=marked_html(note.document_title),
+                    url=note.url,
+                    snippet=marked_html(note.snippet),
+                    date=note.date,
+                    kind=note.motivation,
+                    kind_label=note.motivation_label,
+                    score=float(score or 0),
+                    quote=note.quote,
+                    author=note.author,
+                    tags=note.tags,
+                )
+            )
     return hits
 
 
@@ -516,7 +603,7 @@ def search(
     user=None,
     page_size: int = PAGE_SIZE,
 ) -> SearchResults:
-    """Documents and agencies matching ``query`` that ``user`` may see, with facets.
+    """Documents, agencies and notes matching ``query`` that ``user`` may see, with facets.
 
     Facet counts are computed over the filtered result set. Without search
     terms every visible entry that passes the filters matches, newest first;
@@ -547,9 +634,9 @@ def search(
     scope = search_scope(user)
     with backend.searching(connection), connection.cursor() as cursor:
         total, counts, rows = _search(
-            cursor, backend, parsed, clean, scope, sort=sort, page=page, page_size=page_size
+            cursor, backend, parsed, clean, scope, user, sort=sort, page=page, page_size=page_size
         )
-        hits = _hits(cursor, backend, parsed, rows, scope)
+        hits = _hits(cursor, backend, parsed, rows, scope, user)
     return SearchResults(
         raw_query=raw,
         query=parsed,

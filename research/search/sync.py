@@ -1,7 +1,8 @@
 """Keeping the search index in step with the data, and checking its schema.
 
-Database triggers (created by research migration 0008_search_schema) update the
-index on every insert, update and delete of a document, agency or alias,
+Database triggers (created by research migrations 0008_search_schema and
+0013_search_notes) update the index on every insert, update and delete of a
+document, agency, alias, note, note's tag or tag name,
 whatever wrote it: services, the admin, ``QuerySet.update()``, ``bulk_create``
 or raw SQL. These functions rebuild entries explicitly: after a bulk load with
 triggers off, or to repair.

@@ -48,6 +48,8 @@ EXPORT_COLUMNS = [
     Column("publisher"),
     Column("states", lambda hit: " ".join(hit.states)),
     Column("excerpt", lambda hit: _plain(hit.snippet)),
+    Column("author"),
+    Column("quote"),
 ]
 
 
@@ -147,6 +149,9 @@ def _hit_items(hits: list[Hit]) -> SafeString:
     months = _month_names(translation.get_language())
     items = []
     for hit in hits:
+        if hit.type == "note":
+            items.append(_note_item(hit, months))
+            continue
         meta = ["Agency" if hit.type == "agency" else _escape(hit.kind_label)]
         if hit.publisher:
             meta.append(_escape(hit.publisher))
@@ -167,9 +172,26 @@ def _hit_items(hits: list[Hit]) -> SafeString:
     return mark_safe("\n".join(items))  # noqa: S308 - every value is escaped above
 
 
+def _note_item(hit: Hit, months: tuple[str, ...]) -> str:
+    """A note's list item: the document it is on, who wrote it, its passage and body."""
+    meta = [f"Note ({_escape(hit.kind_label)})", f"by {_escape(hit.author)}"]
+    label = f"{months[hit.date.month]} {hit.date.day}, {hit.date.year}"
+    meta.append(f'<time datetime="{hit.date.isoformat()}">{label}</time>')
+    if hit.tags:
+        meta.append("Tags: " + _escape(", ".join(hit.tags)))
+    quote = f'\n  <blockquote class="quote">{_escape(hit.quote)}</blockquote>' if hit.quote else ""
+    snippet = f'\n  <p class="snippet">{hit.snippet}</p>' if hit.snippet else ""
+    return (
+        '<li class="hit hit-note">\n'
+        f'  <h3><a href="{_escape(hit.url)}">Note on {hit.title_html}</a></h3>\n'
+        f'  <p class="muted">{" · ".join(meta)}</p>{quote}{snippet}\n'
+        "</li>"
+    )
+
+
 @require_GET
 def search_page(request: HttpRequest) -> HttpResponse:
-    """Search documents and agencies; every state of the page is a permalink."""
+    """Search documents, agencies and notes; every state of the page is a permalink."""
     raw = request.GET.get("q", "")[:MAX_QUERY_PARAM]
     requested_sort = request.GET.get("sort", "relevance")
     if fmt := requested_format(request):

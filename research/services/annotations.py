@@ -9,6 +9,7 @@ naming the field and saying what is wrong. Nothing is written when a check fails
 from __future__ import annotations
 
 import bisect
+import uuid as uuid_
 from collections.abc import Iterable, Mapping
 
 from django.db import transaction
@@ -138,8 +139,13 @@ def annotate(
     visibility: str = Annotation.Visibility.PRIVATE,
     motivation: str = Annotation.Motivation.COMMENTING,
     exact: str | None = None,
+    uuid: uuid_.UUID | None = None,
 ) -> Annotation:
-    """A new note by ``author`` on ``document.text[start:end]``, waiting for review if public."""
+    """A new note by ``author`` on ``document.text[start:end]``, waiting for review if public.
+
+    ``uuid`` keeps the identifier of a note imported from elsewhere, so that
+    importing it again finds it instead of writing it twice.
+    """
     if not policy.can_annotate(author):
         raise AnnotationRefused("Your account may not write notes.")
     if not policy.can_view(author, document) or not policy.can_read_text(author, document):
@@ -165,6 +171,7 @@ def annotate(
             page=page_at(document, start),
             text_sha256=document.text_sha256 or text_sha256(document.text),
             **quote_selector(document.text, start, end),
+            **({"uuid": uuid} if uuid is not None else {}),
         )
         annotation.tags.set(found_tags)
     return annotation
@@ -207,7 +214,8 @@ def update_annotation(
         # What a curator approved is not what is there now.
         annotation.review = Annotation.Review.PENDING
     with transaction.atomic():
-        annotation.save()
+        # Only what the author changes: a re-anchoring may have moved the note meanwhile.
+        annotation.save(update_fields=["body", "visibility", "motivation", "review", "updated_at"])
         if found_tags is not None:
             annotation.tags.set(found_tags)
     return annotation

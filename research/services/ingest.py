@@ -36,6 +36,7 @@ from portal.units import size_text
 from research.canonical import canonicalize_url, url_key
 from research.extract import Extraction, ExtractionError, extract
 from research.models import Document, DocumentAgreement, DocumentURL, Feed
+from research.services.anchoring import reanchor_document
 
 logger = logging.getLogger(__name__)
 
@@ -581,6 +582,9 @@ def _apply(document: Document, content, sha256, name, extraction: Extraction, re
         message = "The text was recognized by OCR from a scan; check it against the file."
     _set_status(document, Document.Status.NEEDS_REVIEW, message)
     document.save()
+    # In the same transaction as the text: no reader ever sees notes pointing
+    # into a text that is no longer there, and a failure leaves both as they were.
+    reanchor_document(document)
 
 
 def _add_final_url(document: Document, final_url: str) -> None:

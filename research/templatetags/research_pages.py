@@ -6,7 +6,7 @@ The agreements pages load this library instead of importing research code, so
 
 from django import template
 
-from research import selectors
+from research import policy, selectors
 
 register = template.Library()
 
@@ -24,3 +24,12 @@ def agency_documents(context, agency) -> dict:
 def document_items(documents) -> dict:
     """A list of documents with kind, date and publisher."""
     return {"documents": documents}
+
+
+@register.simple_tag(takes_context=True)
+def collections_to_add_to(context):
+    """The reader's own collections, for "Add to a collection"; None if they may keep none."""
+    user = getattr(context.get("request"), "user", None)
+    if not policy.can_keep_collections(user):
+        return None
+    return list(selectors.collections_owned(user).only("pk", "title"))

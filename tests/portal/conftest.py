@@ -14,6 +14,7 @@ from tests.agreements.factories import (
     listed,
 )
 from tests.research.factories import (
+    AnnotationFactory,
     DocumentAgencyFactory,
     DocumentAgreementFactory,
     DocumentFactory,
@@ -23,7 +24,7 @@ from tests.research.factories import (
 
 def _portal_data() -> dict:
     """Three agencies in two states, two participating lists and a pending one, events,
-    and published documents about them (news, an MOA) with tags and agency links."""
+    and published documents about them (news, an MOA) with tags, agency links and notes."""
     harris = AgencyFactory(name="Harris County Sheriff's Office", state="TX", county_fips="48201")
     baker = AgencyFactory(name="Baker County Sheriff's Office", state="FL", county_fips="12003")
     polk = AgencyFactory(name="Polk County Sheriff's Office", state="FL", county_fips="12105")
@@ -47,11 +48,19 @@ def _portal_data() -> dict:
     DocumentAgencyFactory(document=news, agency=harris, status="confirmed")
     moa = DocumentAgreementFactory(agreement=baker_wso).document
     DocumentFactory(title="A report in review", status="needs_review")
+    # A public note a curator approved, which search finds for everyone, and a private one
+    # nobody else reads.
+    approved = AnnotationFactory(
+        document=news, visibility="public", review="approved", body="The sheriff's jail model."
+    )
+    approved.tags.add(tag)
+    AnnotationFactory(document=news, body="Only mine.")
     return {
         "agencies": [harris, baker, polk],
         "agreements": [harris_jem, baker_wso, polk_tfm],
         "snapshots": [june, july, pending],
         "documents": [news, moa],
+        "annotations": [approved],
     }
 
 

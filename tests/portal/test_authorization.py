@@ -10,6 +10,7 @@ index and on each registered model's list, add and change pages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
@@ -18,13 +19,19 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from portal.accounts import token_hash
+from portal.models import AccessRequest, Invitation
+from portal.tokens import token_create
 from research import policy
-from research.models import Document, SavedSearch, Watch, Webhook
+from research.models import Annotation, Collection, Document, SavedSearch, Watch, Webhook
 from research.services.alerts import unsubscribe_token
 from tests.agreements.factories import AgreementEventFactory, ListSnapshotFactory, listed
 from tests.research.factories import (
     AdministratorFactory,
     AgreementFactory,
+    AnnotationFactory,
+    CollectionFactory,
+    CollectionItemFactory,
     CuratorFactory,
     DocumentFactory,
     ResearcherFactory,
@@ -47,6 +54,8 @@ def everyone(answer) -> tuple:
 
 
 # --- The objects path parameters point at -------------------------------------------
+
+OPEN_INVITATION = "an-open-invitations-token"
 
 
 @pytest.fixture
@@ -85,6 +94,35 @@ def world(settings, tmp_path):
         ),
     }
     objects["document"] = objects["public"]
+    objects["invitation"] = Invitation.objects.create(
+        email="invited@example.org",
+        token_hash=token_hash(OPEN_INVITATION),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    # An administrator's note shared with researchers.
+    objects["shared_note"] = AnnotationFactory(
+        document=objects["public"],
+        author=users["administrator"],
+        visibility=Annotation.Visibility.RESEARCHERS,
+    )
+    # The researcher's own: a token, a private collection with one item, a public one.
+    objects["token"] = token_create(user=users["researcher"], name="laptop")[0]
+    objects["collection"] = CollectionFactory(owner=users["researcher"])
+    objects["item"] = CollectionItemFactory(
+        collection=objects["collection"], document=objects["public"]
+    )
+    objects["public_collection"] = CollectionFactory(
+        owner=users["researcher"], visibility=Collection.Visibility.PUBLIC
+    )
+    # The researcher's notes: one shared with researchers, one of their own.
+    objects["researcher_note"] = AnnotationFactory(
+        document=objects["public"],
+        author=users["researcher"],
+        visibility=Annotation.Visibility.RESEARCHERS,
+    )
+    objects["private_note"] = AnnotationFactory(
+        document=objects["public"], author=users["researcher"]
+    )
     # The researcher's alerts: theirs alone to see and change.
     objects["watch"] = Watch.objects.create(
         user=users["researcher"], scope="program", changes=["signed"]
@@ -106,7 +144,13 @@ def path_value(world, parameter: str, target: str) -> str:
         return world["objects"]["agency"].state
     if parameter == "token":
         return unsubscribe_token(world["objects"]["watch"])
+    if parameter == "item_pk":
+        return str(world["objects"]["item"].pk)
     obj = world["objects"][target]
+    if parameter == "uuid":
+        return str(obj.uuid)
+    if parameter == "key":
+        return str(obj.share_key)
     return str(obj.slug if parameter == "slug" else obj.pk)
 
 
@@ -185,6 +229,23 @@ FORM_WRITES = {
     "patch": everyone(405),
     "delete": everyone(405),
 }
+# A signed-in person's own pages that only read, or only take POST.
+SIGNED_IN_405 = (LOGIN, 405, 405, 405, 405, 405)
+READ_ONLY_SIGNED_IN = {
+    "post": SIGNED_IN_405,
+    "put": SIGNED_IN_405,
+    "patch": SIGNED_IN_405,
+    "delete": SIGNED_IN_405,
+}
+
+
+def post_only(answers: tuple) -> dict:
+    """A page that takes only POST, answering ``answers``; other writes are 405."""
+    return {"post": answers, "put": SIGNED_IN_405, "patch": SIGNED_IN_405, "delete": SIGNED_IN_405}
+
+
+# The researcher's own collection: someone else's by its id is a 404, like none.
+OWNER_ONLY = (LOGIN, 200, 404, 404, 404, 404)
 # A researcher's alert pages: roles without the alerts permission are refused (403),
 # another's alert is not found; GET and POST only.
 ALERTS = (LOGIN, 200, 200, 403, 200, 200)
@@ -200,10 +261,33 @@ OWN_ALERT_WRITES = {**ALERTS_WRITES, "post": (LOGIN, ALLOWED, 404, 403, 404, 404
 API_READ_ONLY = (403, 405, 405, 405, 405, 405)
 # Documents are written by submitting only: those who may not submit are refused first.
 API_DOCUMENT_WRITES = (403, 405, 405, 403, 405, 405)
+# Carrying one's notes to a later MOA: a form's POST for the signed-in, who are sent
+# back to the page with a sentence when there is nothing to carry.
+CARRY_WRITES = {
+    "post": (LOGIN, ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED),
+    "put": everyone(405),
+    "patch": everyone(405),
+    "delete": everyone(405),
+}
 # Pages about a document in review that the researcher submitted.
 DRAFT = (404, 200, 404, 404, 200, 200)
 # A copyrighted file: for those holding the permission to read its text.
 COPYRIGHTED_FILE = (404, 200, 200, 404, 200, 200)
+
+# A new note on a document: an empty form is refused (400) to those who may write one.
+NEW_NOTE = {
+    "post": (LOGIN, 400, 400, 403, 400, 400),
+    "put": everyone(405),
+    "patch": everyone(405),
+    "delete": everyone(405),
+}
+NO_OTHER_WRITES = {"put": everyone(405), "patch": everyone(405), "delete": everyone(405)}
+# A note shared with researchers: its author's form; others who see it are refused.
+AUTHOR_ONLY = (LOGIN, 200, 403, 404, 403, 403)
+AUTHOR_FORM = {"post": (LOGIN, 400, 403, 404, 403, 403), **NO_OTHER_WRITES}
+# A private note: nobody but its author sees it.
+PRIVATE_NOTE = (LOGIN, 200, 404, 404, 404, 404)
+PRIVATE_NOTE_FORM = {"post": (LOGIN, 400, 404, 404, 404, 404), **NO_OTHER_WRITES}
 
 DOCUMENT_DETAIL_TAILS = (
     "/$",
@@ -223,6 +307,49 @@ API_DOCUMENT_LIST_WRITES = {
     "patch": API_DOCUMENT_WRITES,
     "delete": API_DOCUMENT_WRITES,
 }
+
+
+# Notes: everyone reads what the policy lets them; those who may annotate write their own.
+API_NOTE_WRITES = API_DOCUMENT_WRITES
+API_NOTE_LIST_WRITES = {
+    "post": (403, 400, 400, 403, 400, 400),  # {} lacks a document: a sentence per field
+    "put": API_NOTE_WRITES,
+    "patch": API_NOTE_WRITES,
+    "delete": API_NOTE_WRITES,
+}
+# The import reads a file: {} is neither W3C annotations nor a Hypothesis export.
+API_NOTE_IMPORT_WRITES = API_NOTE_LIST_WRITES
+# A researcher's private note: theirs alone to read, change (an empty change) and delete.
+API_PRIVATE_NOTE = (404, 200, 404, 404, 404, 404)
+API_PRIVATE_NOTE_WRITES = {
+    "post": API_NOTE_WRITES,
+    "put": (403, 200, 404, 403, 404, 404),
+    "patch": (403, 200, 404, 403, 404, 404),
+    "delete": (403, 204, 404, 403, 404, 404),
+}
+# The administrator's note shared with researchers: read by all who annotate, theirs to change.
+API_SHARED_NOTE = (404, 200, 200, 404, 200, 200)
+API_SHARED_NOTE_WRITES = {
+    "post": API_NOTE_WRITES,
+    "put": (403, 403, 403, 403, 403, 200),
+    "patch": (403, 403, 403, 403, 403, 200),
+    "delete": (403, 403, 403, 403, 403, 204),
+}
+NOTE_DETAIL = "api/v1/^annotations/(?P<uuid>[0-9a-fA-F-]{32,36})"
+API_NOTE_DETAIL = [
+    Row(f"{NOTE_DETAIL}{tail}", get, writes, target)
+    for target, get, writes in (
+        ("private_note", API_PRIVATE_NOTE, API_PRIVATE_NOTE_WRITES),
+        ("shared_note", API_SHARED_NOTE, API_SHARED_NOTE_WRITES),
+    )
+    for tail in ("/$", "\\.(?P<format>[a-z0-9]+)/?$")
+]
+DOCUMENT_NOTES = "api/v1/^documents/(?P<pk>[^/.]+)/annotations"
+API_DOCUMENT_NOTES = [
+    Row(f"{DOCUMENT_NOTES}{tail}", get, API_DOCUMENT_WRITES, target)
+    for target, get in (("public", everyone(200)), ("draft", DRAFT))
+    for tail in ("/$", "\\.(?P<format>[a-z0-9]+)/?$")
+]
 
 
 def _api_read_only(
@@ -264,6 +391,39 @@ ROWS = [
     Row("documents/<int:pk>/file/", everyone(200), target="public"),
     Row("documents/<int:pk>/file/", COPYRIGHTED_FILE, target="copyrighted"),
     Row("documents/<int:pk>/file/", DRAFT, target="draft"),
+    Row("documents/<int:pk>/carry/", everyone(405), CARRY_WRITES, target="public"),
+    # Notes: written by those who may annotate and read the text; an empty form is a 400.
+    *(
+        Row("documents/<int:pk>/notes/", everyone(405), writes, target)
+        for target, writes in (
+            ("public", NEW_NOTE),
+            ("copyrighted", NEW_NOTE),
+            ("draft", {**NEW_NOTE, "post": (LOGIN, 400, 404, 404, 400, 400)}),
+        )
+    ),
+    Row(
+        "notes/<int:pk>/edit/",
+        AUTHOR_ONLY,
+        AUTHOR_FORM,
+        "researcher_note",
+        why="others: a sentence",
+    ),
+    Row("notes/<int:pk>/edit/", PRIVATE_NOTE, PRIVATE_NOTE_FORM, "private_note"),
+    Row(
+        "notes/<int:pk>/delete/",
+        AUTHOR_ONLY,
+        AUTHOR_FORM,
+        "researcher_note",
+        why="POST needs confirm",
+    ),
+    Row("notes/<int:pk>/delete/", PRIVATE_NOTE, PRIVATE_NOTE_FORM, "private_note"),
+    Row(
+        "notes/<int:pk>/flag/",
+        everyone(405),
+        {"post": (LOGIN, 403, 302, 404, 302, 302), **NO_OTHER_WRITES},
+        "researcher_note",
+        why="its author may not flag it; staff without a role do not see it",
+    ),
     # Accounts (Django's views).
     Row("accounts/login/", everyone(200), FORM_WRITES),
     Row(
@@ -318,6 +478,15 @@ ROWS = [
         "watch",
         why="the signed link needs no login",
     ),
+    # Accounts (the portal's): an open invitation's link, and the request-access form.
+    Row(
+        "accounts/invitation/<str:token>/",
+        everyone(200),
+        {**FORM_WRITES, "put": everyone(405)},
+        why="an open invitation: POST {} answers the form with its errors",
+    ),
+    Row("accounts/request-access/", everyone(200), {**FORM_WRITES, "put": everyone(405)}),
+    Row("accounts/request-access/sent/", everyone(200)),
     # The API.
     Row("api/v1/", everyone(200)),
     Row("api/v1/stats/", everyone(200), API_READ_ONLY),
@@ -338,6 +507,76 @@ ROWS = [
     Row("api/v1/^documents/$", everyone(200), API_DOCUMENT_LIST_WRITES),
     Row("api/v1/^documents\\.(?P<format>[a-z0-9]+)/?$", everyone(200), API_DOCUMENT_LIST_WRITES),
     *API_DOCUMENT_DETAIL,
+    *API_DOCUMENT_NOTES,
+    Row("api/v1/^annotations/$", everyone(200), API_NOTE_LIST_WRITES),
+    Row("api/v1/^annotations\\.(?P<format>[a-z0-9]+)/?$", everyone(200), API_NOTE_LIST_WRITES),
+    # One's own notes: nothing to export for the anonymous.
+    Row("api/v1/^annotations/export/$", (403, 200, 200, 200, 200, 200), API_NOTE_WRITES),
+    Row(
+        "api/v1/^annotations/export\\.(?P<format>[a-z0-9]+)/?$",
+        (403, 200, 200, 200, 200, 200),
+        API_NOTE_WRITES,
+    ),
+    Row("api/v1/^annotations/import/$", everyone(405), API_NOTE_IMPORT_WRITES),
+    Row(
+        "api/v1/^annotations/import\\.(?P<format>[a-z0-9]+)/?$",
+        everyone(405),
+        API_NOTE_IMPORT_WRITES,
+    ),
+    *API_NOTE_DETAIL,
+    Row("api/v1/me/usage/", (403, 200, 200, 200, 200, 200), API_READ_ONLY),
+    # The dashboard and what is kept there: one's own, never someone else's.
+    Row("me/", SIGNED_IN, READ_ONLY_SIGNED_IN),
+    Row(
+        "me/tokens/",
+        SIGNED_IN_405,
+        post_only((LOGIN, 400, 400, 400, 400, 400)),
+        why="an empty form: the name is missing",
+    ),
+    Row(
+        "me/tokens/<int:pk>/revoke/",
+        SIGNED_IN_405,
+        post_only((LOGIN, 302, 404, 404, 404, 404)),
+        target="token",
+    ),
+    Row(
+        "me/collections/",
+        SIGNED_IN,
+        {**READ_ONLY_SIGNED_IN, "post": (LOGIN, 400, 400, 403, 400, 400)},
+        why="an empty form; a staff account without a role may keep no collection",
+    ),
+    Row(
+        "me/collections/add/",
+        SIGNED_IN_405,
+        post_only((LOGIN, 302, 302, 403, 302, 302)),
+        why="an empty form goes back with a message",
+    ),
+    Row(
+        "me/collections/<int:pk>/",
+        OWNER_ONLY,
+        {**READ_ONLY_SIGNED_IN, "post": (LOGIN, 400, 404, 404, 404, 404)},
+        target="collection",
+    ),
+    Row(
+        "me/collections/<int:pk>/delete/",
+        OWNER_ONLY,
+        {**READ_ONLY_SIGNED_IN, "post": (LOGIN, 302, 404, 404, 404, 404)},
+        target="collection",
+    ),
+    Row(
+        "me/collections/<int:pk>/items/<int:item_pk>/",
+        SIGNED_IN_405,
+        post_only((LOGIN, 302, 404, 404, 404, 404)),
+        target="collection",
+    ),
+    Row(
+        "me/submit/",
+        (LOGIN, 200, 200, 403, 200, 200),
+        {**READ_ONLY_SIGNED_IN, "post": (LOGIN, 400, 400, 403, 400, 400)},
+        why="an empty form: neither address nor file",
+    ),
+    Row("collections/<uuid:key>/", (404, 200, 404, 404, 404, 404), target="collection"),
+    Row("collections/<uuid:key>/", everyone(200), target="public_collection"),
 ]
 
 
@@ -353,6 +592,8 @@ def _url(world, row: Row) -> str:
     route = next(route for route in routes() if route.pattern == row.pattern)
     if route.name == "password_reset_confirm":
         return reverse(route.name, kwargs={"uidb64": "MQ", "token": "set-password"})
+    if route.name == "invitation-accept":
+        return reverse(route.name, kwargs={"token": OPEN_INVITATION})
     kwargs = {name: path_value(world, name, row.target) for name in route.parameters}
     return reverse(route.name, kwargs=kwargs)
 
@@ -433,6 +674,9 @@ def admin_world(world):
     AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=1)
     AccessLog.objects.create(**seen)
     AccessFailureLog.objects.create(**seen)
+    AccessRequest.objects.create(
+        name="Someone", email="someone@example.org", affiliation="A paper", reason="Research"
+    )
     return world
 
 
@@ -545,6 +789,12 @@ ADMIN_ROWS = [
             ("agreements", "agreement"),
             ("research", "document"),
         )
+    ),
+    (
+        "admin:research_annotation_simple_history",
+        _history_args("researcher_note"),
+        (*NOT_STAFF, 403, 200, 200),
+        (*NOT_STAFF, 403, ALLOWED, ALLOWED),
     ),
 ]
 

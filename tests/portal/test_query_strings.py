@@ -19,7 +19,7 @@ from agreements.filters import (
     SnapshotFilter,
     StateModelForm,
 )
-from research.filters import DocumentFilter
+from research.filters import AnnotationFilter, DocumentFilter
 from research.search.selectors import FACETS
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +53,7 @@ API = {
     "/api/v1/snapshots/{snapshot}/rows/": API_PAGING,
     "/api/v1/stats/": [*AsOfForm.base_fields],
     "/api/v1/documents/": [*DocumentFilter.base_filters, *API_PAGING],
+    "/api/v1/annotations/": [*AnnotationFilter.base_filters, *API_PAGING],
     "/api/v1/search/": [*SEARCH, "page_size"],
 }
 

@@ -14,6 +14,8 @@ from agreements.models import AgencyAlias
 from research import policy
 from research.models import (
     Annotation,
+    Collection,
+    CollectionItem,
     Document,
     DocumentAgency,
     DocumentAgreement,
@@ -24,22 +26,24 @@ from tests.agreements import factories as agreement_factories
 
 # The migrations that make the roles and grant them permissions, in order.
 ROLE_MIGRATIONS = (
-    ("0006_roles", "create_roles"),
-    ("0009_administrators_lift_lockouts", "grant"),
-    ("0012_annotation_roles", "grant"),
-    ("0015_alerts", "grant"),
+    ("research.migrations.0006_roles", "create_roles"),
+    ("research.migrations.0009_administrators_lift_lockouts", "grant"),
+    ("research.migrations.0012_annotation_roles", "grant"),
+    ("portal.migrations.0002_accounts", "grant"),
+    ("research.migrations.0014_collections", "grant"),
+    ("research.migrations.0015_alerts", "grant"),
 )
 
 
 def role(name: str) -> Group:
-    """A role group as the research migrations make it (a transactional test's flush removes it)."""
+    """A role group as the migrations make it (a transactional test's flush removes it)."""
     if not Group.objects.filter(name=name).exists():
         import importlib
 
         from django.apps import apps
 
         for module, function in ROLE_MIGRATIONS:
-            getattr(importlib.import_module(f"research.migrations.{module}"), function)(apps, None)
+            getattr(importlib.import_module(module), function)(apps, None)
     return Group.objects.get(name=name)
 
 
@@ -175,3 +179,20 @@ class AnnotationFactory(factory.django.DjangoModelFactory):
     suffix = factory.LazyAttribute(lambda o: o.document.text[o.end : o.end + 32])
     text_sha256 = factory.LazyAttribute(lambda o: o.document.text_sha256)
     visibility = Annotation.Visibility.PRIVATE
+
+
+class CollectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Collection
+
+    owner = factory.SubFactory(ResearcherFactory)
+    title = factory.Sequence(lambda n: f"Collection {n}")
+
+
+class CollectionItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CollectionItem
+
+    collection = factory.SubFactory(CollectionFactory)
+    document = factory.SubFactory(DocumentFactory)
+    position = factory.Sequence(lambda n: n)

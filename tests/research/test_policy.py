@@ -27,12 +27,14 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from research import policy
-from research.models import Document
+from research.models import Annotation, Collection, Document
 from research.search import search
 
 from .factories import (
     AdministratorFactory,
     AgencyFactory,
+    CollectionFactory,
+    CollectionItemFactory,
     CuratorFactory,
     DocumentAgencyFactory,
     DocumentFactory,
@@ -252,6 +254,37 @@ def test_agency_template_tag(world, role):
         assert deep_word(index) not in html
 
 
+# Who reads a collection of the submitter's: its owner, those it is shared with (the
+# researcher), everyone when public; curators are no exception.
+COLLECTION_READERS = {
+    Collection.Visibility.PRIVATE: {"submitter"},
+    Collection.Visibility.SHARED: {"submitter", "researcher"},
+    Collection.Visibility.PUBLIC: set(ROLES),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("visibility", Collection.Visibility.values)
+def test_collection_link_and_download(world, role, visibility):
+    """A collection holding every document: read as its visibility says, and then only the
+    documents the reader may see, never their text."""
+    collection = CollectionFactory(owner=world["users"]["submitter"], visibility=visibility)
+    collection.shared_with.add(world["users"]["researcher"])
+    for position, document in enumerate(world["documents"]):
+        CollectionItemFactory(collection=collection, document=document, position=position)
+    client = client_for(world["users"][role])
+    page = client.get(collection.get_absolute_url())
+    download = client.get(f"{collection.get_absolute_url()}?format=csv")
+    if role not in COLLECTION_READERS[visibility]:
+        assert (page.status_code, download.status_code) == (404, 404)
+        return
+    html, csv_text = body(page), body(download)
+    for index, document, sees, _reads in each_document(world, role):
+        assert (head_word(index) in html) == sees, (role, document.status)
+        assert (head_word(index) in csv_text) == sees, (role, document.status)
+        assert deep_word(index) not in html + csv_text
+
+
 # --- The rules behind the table -----------------------------------------------------
 
 
@@ -274,6 +307,11 @@ def test_roles_hold_their_permissions():
     assert curator.has_perm("research.change_document") and not curator.is_superuser
     assert not curator.has_perm("auth.change_user")
     assert administrator.has_perm("auth.change_user") and policy.sees_unreviewed(administrator)
+    assert not policy.can_invite(researcher) and not policy.can_answer_access_requests(researcher)
+    for staff in (curator, administrator):
+        assert policy.can_invite(staff) and policy.can_answer_access_requests(staff)
+    assert all(policy.can_keep_collections(u) for u in (researcher, curator, administrator))
+    assert not policy.can_keep_collections(UserFactory(is_staff=True))
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -324,3 +362,47 @@ def test_public_search_of_a_copyrighted_text_reads_its_title_and_summary_only():
     Document.objects.filter(pk=article.pk).update(rights=Document.Rights.OPEN_LICENCE)
     assert ids("zephyrdeep") == [article.pk]
     assert "zephyrdeep" in search("zephyrdeep").hits[0].snippet
+
+
+# --- Annotations ----------------------------------------------------------------------
+
+NOTE_READERS = {"researcher", "curator", "administrator"}  # hold research.add_annotation
+
+
+def _note_expected(role: str, visibility: str, review: str) -> bool:
+    if role == "author":
+        return True
+    if visibility == "public" and review == "approved":
+        return True
+    return role in NOTE_READERS and visibility != "private" and review != "rejected"
+
+
+@pytest.mark.parametrize(
+    ("visibility", "review"),
+    list(itertools.product(Annotation.Visibility.values, Annotation.Review.values)),
+)
+def test_who_reads_a_note_by_visibility_and_review(visibility, review):
+    from .factories import AnnotationFactory
+
+    author = ResearcherFactory()
+    users = {
+        "author": author,
+        "anonymous": None,
+        "researcher": ResearcherFactory(),
+        "curator": CuratorFactory(),
+        "administrator": AdministratorFactory(),
+        "staff_no_perms": UserFactory(is_staff=True),
+    }
+    note = AnnotationFactory(author=author, visibility=visibility, review=review)
+    seen = {role for role, user in users.items() if note in policy.visible_annotations(user)}
+    assert seen == {role for role in users if _note_expected(role, visibility, review)}
+    assert seen == {role for role, user in users.items() if policy.can_view_annotation(user, note)}
+
+
+def test_a_shared_note_on_an_unpublished_document_follows_the_document():
+    from .factories import AnnotationFactory
+
+    document = DocumentFactory(status=Document.Status.NEEDS_REVIEW)
+    note = AnnotationFactory(document=document, visibility=Annotation.Visibility.RESEARCHERS)
+    assert note not in policy.visible_annotations(ResearcherFactory())
+    assert note in policy.visible_annotations(CuratorFactory())

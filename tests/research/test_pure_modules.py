@@ -1,4 +1,5 @@
-"""The extractors, the URL canonicalizer, the query parser and the linker are pure.
+"""The extractors, URL canonicalizer, query parser, linker, quote matcher and
+highlighter are pure.
 
 They import in a bare interpreter: no Django settings, and no Celery app loaded
 behind their back (which would also set DJANGO_SETTINGS_MODULE as a side effect).
@@ -27,6 +28,8 @@ CHECK = (
         "research.canonical",
         "research.search.query",
         "research.linker",
+        "research.textquote",
+        "research.annotation_render",
         "portal.units",
     ],
 )

@@ -16,9 +16,11 @@ from django.core.management import call_command
 from django.db import connection
 from pypdf import PdfReader
 
-from research.models import Document
+from research.models import Annotation, Document, Tag
+from research.policy import EXCERPT_CHARS
 from research.search import search
 from research.search.sync import search_index_document, search_reindex
+from research.services.annotations import annotate, delete_annotation, update_annotation
 from tests.research.factories import (
     AgencyAliasFactory,
     AgencyFactory,
@@ -27,6 +29,7 @@ from tests.research.factories import (
     DocumentAgencyFactory,
     DocumentAgreementFactory,
     DocumentFactory,
+    ResearcherFactory,
     TagFactory,
 )
 
@@ -328,10 +331,12 @@ HOSTILE = [
 
 @pytest.mark.parametrize("query", HOSTILE)
 def test_hostile_queries_never_fail(backend, query):
-    doc("Sheriff jail story")
+    story = doc("Sheriff jail story")
+    annotate(story, ResearcherFactory(), start=0, end=7, body="Sheriff note.", visibility=PUBLIC)
+    Annotation.objects.update(review=Annotation.Review.APPROVED)
     results = search(query)
     assert results.total >= 0
-    assert Document.objects.count() == 1
+    assert Document.objects.count() == 1 and Annotation.objects.count() == 1
 
 
 def test_unpublished_documents_are_hidden_from_the_public(backend):
@@ -447,3 +452,153 @@ def test_state_and_model_facets_follow_link_changes(backend):
     link.status = "rejected"
     link.save()
     assert facet(search("story"), "state") == {} and facet(search("story"), "model") == {}
+
+
+# --- Notes ------------------------------------------------------------------------------
+
+PRIVATE, SHARED, PUBLIC = (
+    Annotation.Visibility.PRIVATE,
+    Annotation.Visibility.RESEARCHERS,
+    Annotation.Visibility.PUBLIC,
+)
+
+
+def note(document: Document, author, body: str, *, tags=(), visibility=PUBLIC, approved=True):
+    """A note on the document's first words, written through the service."""
+    annotation = annotate(
+        document,
+        author,
+        start=0,
+        end=min(len(document.text), 40),
+        body=body,
+        tags=tags,
+        visibility=visibility,
+    )
+    if approved and visibility == PUBLIC:
+        Annotation.objects.filter(pk=annotation.pk).update(review=Annotation.Review.APPROVED)
+    return annotation
+
+
+def notes_of(results) -> list[int]:
+    return [hit.id for hit in results.hits if hit.type == "note"]
+
+
+@pytest.fixture
+def writer(backend):
+    return ResearcherFactory()
+
+
+def test_note_bodies_are_found_with_the_query_syntax(writer):
+    story = doc("Budget story", "The county approved a budget.")
+    seen = note(story, writer, "The warden detained three people without a warrant.")
+    other = note(story, writer, "A note about the weather.")
+    for query in ("warden", "detain", "detainers", '"three people"', "warden OR weather"):
+        assert seen.pk in notes_of(search(query)), query
+    assert notes_of(search('"people three"')) == []
+    assert sorted(notes_of(search("warden OR weather"))) == sorted([seen.pk, other.pk])
+    assert notes_of(search("note -warden")) == [other.pk]
+    hit = next(h for h in search("warden").hits if h.type == "note")
+    assert "<mark>warden</mark>" in hit.snippet
+    assert hit.url.endswith(f"#note-{seen.pk}") and hit.title == "Budget story"
+    assert hit.author == (writer.get_full_name() or writer.get_username())
+
+
+def test_note_tags_are_searched_filtered_and_counted(writer):
+    TagFactory(name="Task force", slug="task-force")
+    TagFactory(name="Jail", slug="jail")
+    tagged_doc = doc("Sheriff story", "The sheriff spoke.")
+    tagged_doc.tags.add(Tag.objects.get(slug="jail"))
+    tagged = note(tagged_doc, writer, "Interesting remark by the sheriff.", tags=["task-force"])
+    note(tagged_doc, writer, "Another sheriff remark.", tags=["jail"])
+    assert notes_of(search('"task force"')) == [tagged.pk]
+    results = search("sheriff")
+    assert facet(results, "type") == {"document": 1, "note": 2}
+    assert facet(results, "tag") == {"jail": 2, "task-force": 1}
+    assert notes_of(search("sheriff", filters={"tag": ["task-force"]})) == [tagged.pk]
+    only_notes = search("sheriff", filters={"type": ["note"]})
+    assert only_notes.total == 2 and {h.type for h in only_notes.hits} == {"note"}
+    assert facet(only_notes, "type") == {"note": 2}
+    # Filters on what notes do not have (kind, state, year ...) leave them out.
+    assert notes_of(search("sheriff", filters={"kind": ["news"]})) == []
+    assert search("", filters={"tag": ["task-force"]}).total == 1
+    # A renamed tag is found by its new name.
+    Tag.objects.filter(slug="task-force").update(name="Strike team", slug="strike-team")
+    assert notes_of(search('"strike team"')) == [tagged.pk]
+    assert notes_of(search('"task force"')) == []
+
+
+def test_who_finds_a_note(writer):
+    story = doc("Council story", "The council met.")
+    private = note(story, writer, "Private zeppelin thought.", visibility=PRIVATE)
+    shared = note(story, writer, "Shared zeppelin thought.", visibility=SHARED)
+    pending = note(story, writer, "Pending zeppelin thought.", approved=False)
+    approved = note(story, writer, "Approved zeppelin thought.")
+    colleague = ResearcherFactory()
+    assert sorted(notes_of(search("zeppelin", user=writer))) == sorted(
+        [private.pk, shared.pk, pending.pk, approved.pk]
+    )
+    assert sorted(notes_of(search("zeppelin", user=colleague))) == sorted(
+        [shared.pk, pending.pk, approved.pk]
+    )
+    assert sorted(notes_of(search("zeppelin", user=CuratorFactory()))) == sorted(
+        [shared.pk, pending.pk, approved.pk]
+    )
+    public = search("zeppelin")
+    assert notes_of(public) == [approved.pk]
+    assert public.total == 1 and facet(public, "type") == {"note": 1}
+    assert search("private zeppelin").total == 0 and search("pending zeppelin").total == 0
+    # A note on a document the reader may not see is not found either.
+    Document.objects.filter(pk=story.pk).update(status=Document.Status.NEEDS_REVIEW)
+    assert search("zeppelin").total == 0
+
+
+def test_note_index_follows_edits_and_deletion(writer):
+    story = doc("Harbor story", "The harbor opened.")
+    annotation = note(story, writer, "About a dirigible.", visibility=SHARED)
+    assert notes_of(search("dirigible", user=writer)) == [annotation.pk]
+    update_annotation(annotation, writer, body="About a blimp.")
+    assert notes_of(search("dirigible", user=writer)) == []
+    assert notes_of(search("blimp", user=writer)) == [annotation.pk]
+    Annotation.objects.filter(pk=annotation.pk).update(body="About an airship.")
+    assert notes_of(search("airship", user=writer)) == [annotation.pk]
+    annotation.refresh_from_db()
+    delete_annotation(annotation, writer)
+    assert search("airship", user=writer).total == 0
+    assert search_reindex() == {"documents": 1, "agencies": 0}
+    kept = note(story, writer, "Hovercraft.", visibility=SHARED)
+    with connection.cursor() as cursor:  # a damaged index of notes
+        if connection.vendor == "sqlite":
+            cursor.execute("DELETE FROM search_note_fts")
+        else:
+            cursor.execute("DELETE FROM search_note")
+    assert search("hovercraft", user=writer).total == 0
+    search_reindex()
+    assert notes_of(search("hovercraft", user=writer)) == [kept.pk]
+
+
+def test_notes_and_documents_share_pages_and_orders(writer):
+    for i in range(15):
+        doc(f"Sheriff story {i}", published_on=dt.date(2020, 1, 1) + dt.timedelta(days=i))
+    story = doc("Other story", published_on=dt.date(2019, 1, 1))
+    for i in range(10):
+        note(story, writer, f"The sheriff, remark {i}.")
+    pages = [search("sheriff", page=n) for n in (1, 2)]
+    assert pages[0].total == 25 and [len(p.hits) for p in pages] == [20, 5]
+    assert len({(h.type, h.id) for p in pages for h in p.hits}) == 25
+    by_date = [search("sheriff", sort="date", page=n) for n in (1, 2)]
+    # Notes written today come before documents published in 2020.
+    assert [h.type for h in by_date[0].hits[:10]] == ["note"] * 10
+    assert len({(h.type, h.id) for p in by_date for h in p.hits}) == 25
+
+
+def test_a_note_shows_no_more_of_a_copyrighted_passage_than_the_excerpt(writer):
+    words = " ".join(f"word{i}" for i in range(400))
+    story = doc("Copyrighted story", words, rights=Document.Rights.COPYRIGHTED)
+    end = words.index(" word120")
+    annotation = annotate(story, writer, start=0, end=end, body="A grebe.", visibility=PUBLIC)
+    Annotation.objects.filter(pk=annotation.pk).update(review=Annotation.Review.APPROVED)
+    public = next(h for h in search("grebe").hits if h.type == "note")
+    assert len(public.quote) <= EXCERPT_CHARS + 1 and public.quote.startswith("word0 ")
+    assert "word100" not in public.quote and "word100" not in public.snippet
+    reader = next(h for h in search("grebe", user=ResearcherFactory()).hits if h.type == "note")
+    assert "word50" in reader.quote

@@ -195,3 +195,40 @@ def test_an_agency_hit_reads_as_a_person_would_write_it(client):
     assert [(r["title"], r["agreements"], r["snippet_html"]) for r in api] == [
         ("Duval County Sheriff's Office", 2, "")
     ]
+
+
+def test_search_page_shows_note_hits_with_their_quote_author_and_facet(client):
+    from research.models import Annotation
+    from research.services.annotations import annotate
+    from tests.research.factories import ResearcherFactory, TagFactory
+
+    TagFactory(name="Jail", slug="jail")
+    author = ResearcherFactory(first_name="Ada", last_name="Lovelace")
+    story = DocumentFactory(title="Jail story", text="Deputies screen people at the <jail>.")
+    note = annotate(
+        story,
+        author,
+        start=0,
+        end=len("Deputies screen"),
+        body="The **marmot** clause <script>x</script>.",
+        tags=["jail"],
+        visibility=Annotation.Visibility.PUBLIC,
+    )
+    Annotation.objects.filter(pk=note.pk).update(review=Annotation.Review.APPROVED)
+
+    html = client.get(reverse("research:search"), {"q": "marmot"}).content.decode()
+
+    assert f'href="{story.get_absolute_url()}#note-{note.pk}">Note on Jail story</a>' in html
+    assert "by Ada Lovelace" in html and "Tags: Jail" in html
+    assert '<blockquote class="quote">Deputies screen</blockquote>' in html
+    assert "<mark>marmot</mark>" in html and "<script>x" not in html
+    assert re.search(
+        r'<a href="\?q=marmot&amp;type=note"[^>]*>.*Notes <span class="count">\(1\)', html
+    )
+    assert re.search(
+        r'<a href="\?q=marmot&amp;tag=jail"[^>]*>.*Jail <span class="count">\(1\)', html
+    )
+    data = client.get("/api/v1/search/", {"q": "marmot"}).json()
+    assert [(r["type"], r["author"], r["tags"], r["quote"]) for r in data["results"]] == [
+        ("note", "Ada Lovelace", ["Jail"], "Deputies screen")
+    ]

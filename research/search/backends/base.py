@@ -8,6 +8,10 @@ the words live in a side table (PostgreSQL) or an FTS5 table (SQLite).
 Database triggers on the document, agency and alias tables keep it in step
 with every write, including ``QuerySet.update()`` and raw SQL.
 
+Notes (annotations) have their own side table, keyed by the note's id and
+kept in step by triggers on notes, their tags and tag names (research
+migration 0013); research/search/notes.py merges them with the entries.
+
 The schema (tables, indexes, functions, triggers) is created by the research
 migrations, which hold its SQL; a backend reads and writes rows, never schema.
 """
@@ -32,6 +36,9 @@ VERSION_TABLE = "search_version"
 STATE_TABLE = "search_state"  # USPS code -> state name, for the agencies' words
 WORD_TABLE = "search_words"  # PostgreSQL: each entry's tsvector
 FTS_TABLE = "search_fts"  # SQLite: the FTS5 table (rowid = entry id)
+# Notes' words (migration 0013_search_notes), keyed by the note's own id.
+NOTE_WORD_TABLE = "search_note"  # PostgreSQL: each note's tsvector
+NOTE_FTS_TABLE = "search_note_fts"  # SQLite: the FTS5 table (rowid = note id)
 # Every table, index, function and trigger of the search schema is named so.
 PREFIX = "search_"
 
@@ -99,7 +106,7 @@ class SearchBackend:
     # --- Keeping the index --------------------------------------------------------
 
     def reindex(self, cursor) -> None:
-        """Rebuild the whole index from the document and agency tables."""
+        """Rebuild the whole index from the document, agency and note tables."""
         raise NotImplementedError
 
     def index_documents(self, cursor, ids: list[int]) -> None:
@@ -204,6 +211,25 @@ class SearchBackend:
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         """entry id -> (title, snippet) with matches between ``MARK_START``/``MARK_END``."""
+        raise NotImplementedError
+
+    # --- Notes (their own side table; research/search/notes.py) ---------------------
+
+    def has_notes(self, cursor) -> bool:
+        """Whether any note is indexed: without one, search never asks about notes."""
+        raise NotImplementedError
+
+    def match_note_ids(self, cursor, query: Query) -> Matches | None:
+        """The notes whose body or tags match the query's terms; None when it has no terms."""
+        raise NotImplementedError
+
+    def rank_notes(self, cursor, query: Query, note_ids: np.ndarray) -> list[tuple[int, float]]:
+        """(note id, score) of these notes (matches of a query with positive terms),
+        best first, ties by id descending; scores compare with :meth:`rank`'s."""
+        raise NotImplementedError
+
+    def note_snippets(self, cursor, query: Query, note_ids: list[int]) -> dict[int, str]:
+        """note id -> an excerpt of its body, matches between ``MARK_START``/``MARK_END``."""
         raise NotImplementedError
 
 

@@ -14,9 +14,10 @@ import numpy as np
 from django.db import transaction
 
 from agreements.models import Agency, AgencyAlias
-from research.models import Document
+from research.models import Annotation, Document
 from research.search.backends.base import (
     ENTRY_TABLE,
+    NOTE_WORD_TABLE,
     PREFIX,
     WORD_TABLE,
     Matches,
@@ -290,6 +291,8 @@ class PostgresBackend(SearchBackend):
 
     def reindex(self, cursor) -> None:
         cursor.execute("SELECT search_reindex()")
+        cursor.execute(f"TRUNCATE {NOTE_WORD_TABLE}")
+        cursor.execute(f"SELECT search_index_notes(ARRAY(SELECT id FROM {table(Annotation)}))")
 
     def index_documents(self, cursor, ids: list[int]) -> None:
         cursor.execute("SELECT search_index_documents(%s::bigint[])", [list(map(int, ids))])
@@ -531,3 +534,58 @@ class PostgresBackend(SearchBackend):
             for entry_id, title, summary, body in rows
             if entry_id is not None
         }
+
+    # --- Notes --------------------------------------------------------------------
+
+    def has_notes(self, cursor) -> bool:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {NOTE_WORD_TABLE})")
+        return bool(cursor.fetchone()[0])
+
+    def match_note_ids(self, cursor, query: Query) -> Matches | None:
+        # Notes are few and short: the GIN index answers, phrases are checked on the spot.
+        positive, pos_params, negative, neg_params = to_tsquery_sql(query)
+        select = f"SELECT string_agg(n.id::text, ',') FROM {NOTE_WORD_TABLE} n WHERE"
+        if positive and negative:
+            cursor.execute(
+                f"{select} n.vector @@ (({positive}) && !!({negative}))", [*pos_params, *neg_params]
+            )
+        elif positive:
+            cursor.execute(f"{select} n.vector @@ ({positive})", pos_params)
+        elif negative:
+            cursor.execute(f"{select} n.vector @@ ({negative})", neg_params)
+            return Matches(_id_array(cursor.fetchone()[0]), excluded=True)
+        else:
+            return None
+        return Matches(_id_array(cursor.fetchone()[0]))
+
+    def rank_notes(self, cursor, query: Query, note_ids: np.ndarray) -> list[tuple[int, float]]:
+        if len(note_ids) == 0:
+            return []
+        positive, pos_params, _negative, _neg_params = to_tsquery_sql(query)
+        cursor.execute(
+            f"SELECT n.id, ts_rank_cd(n.vector, {positive}) FROM {NOTE_WORD_TABLE} n"
+            " WHERE n.id = ANY(%s::bigint[])",
+            [*pos_params, _id_param(np.asarray(note_ids))],
+        )
+        scored = cursor.fetchall()
+        scored.sort(key=lambda row: (-row[1], -row[0]))
+        return [(int(note_id), float(score)) for note_id, score in scored]
+
+    def note_snippets(self, cursor, query: Query, note_ids: list[int]) -> dict[int, str]:
+        # Stemmed by PostgreSQL, cut and marked in Python, as highlights() does.
+        if not note_ids:
+            return {}
+        words = sorted({w for term in query.terms() for w in term.words})
+        stems: list[str] = []
+        if words:
+            cursor.execute(
+                "SELECT array_to_string(tsvector_to_array(to_tsvector('english', %s)), ' ')",
+                [" ".join(words)],
+            )
+            stems = (cursor.fetchone()[0] or "").split()
+        pattern = match_pattern([*stems, *words]) if stems else None
+        cursor.execute(
+            f"SELECT a.id, left(a.{column(Annotation, 'body')}, {HEADLINE_CHARS})"
+            f" FROM {table(Annotation)} a WHERE a.id IN ({_in_list(note_ids)})"
+        )
+        return {note_id: excerpt("", body or "", pattern) for note_id, body in cursor.fetchall()}

@@ -13,13 +13,14 @@ from collections.abc import Iterator
 import numpy as np
 
 from agreements.models import Agency, AgencyAlias
-from research.models import Document
+from research.models import Annotation, Document, Tag
 from research.search.backends.base import (
     ELLIPSIS,
     ENTRY_TABLE,
     FTS_TABLE,
     MARK_END,
     MARK_START,
+    NOTE_FTS_TABLE,
     PREFIX,
     STATE_TABLE,
     VERSION_TABLE,
@@ -34,6 +35,8 @@ from research.search.query import Query, Term
 
 # bm25 weights of the title, summary and body columns.
 WEIGHTS = (10.0, 4.0, 1.0)
+# ... and of a note's body and tags: a body weighs as a document's body, tags as a summary.
+NOTE_WEIGHTS = (1.0, 4.0)
 SNIPPET_TOKENS = 24
 # Up to this many matches every match is ranked (bm25 costs a few microseconds
 # a row); past it, the ranking is over a pool of candidates (see rank()).
@@ -81,6 +84,24 @@ def _agency_rows(ids: str | None) -> list[str]:
     ]
 
 
+def _note_rows() -> list[str]:
+    """Statements that write every note's words, and the tag mirrors they are built from
+    (as migration 0013_search_notes does)."""
+    tags = Annotation.tags.through
+    note, tag = column(tags, "annotation"), column(tags, "tag")
+    name, slug = column(Tag, "name"), column(Tag, "slug")
+    return [
+        f"INSERT INTO search_tag (id, words) SELECT t.id, t.{name} || ' ' || replace(t.{slug}, '-', ' ')"
+        f" FROM {table(Tag)} t",
+        f"INSERT INTO search_note_tag (annotation_id, tag_id) SELECT {note}, {tag} FROM {table(tags)}",
+        f"""INSERT INTO {NOTE_FTS_TABLE} (rowid, body, tags)
+        SELECT a.id, a.{column(Annotation, "body")},
+            coalesce((SELECT group_concat(s.words, ' ') FROM search_note_tag l
+                JOIN search_tag s ON s.id = l.tag_id WHERE l.annotation_id = a.id), '')
+        FROM {table(Annotation)} a""",
+    ]
+
+
 def _forget(entry_ids: str) -> list[str]:
     return [
         f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({entry_ids})",
@@ -118,11 +139,9 @@ def _in_list(ids: list[int]) -> str:
     return ", ".join(str(int(i)) for i in ids) or "NULL"
 
 
-def _ids(cursor, expression: str) -> np.ndarray:
+def _ids(cursor, expression: str, fts: str = FTS_TABLE) -> np.ndarray:
     """Rowids of the FTS5 matches of ``expression``, read as one string (fast for 100k ids)."""
-    cursor.execute(
-        f"SELECT group_concat(rowid) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s", [expression]
-    )
+    cursor.execute(f"SELECT group_concat(rowid) FROM {fts} WHERE {fts} MATCH %s", [expression])
     text = cursor.fetchone()[0]
     return np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, np.int64)
 
@@ -138,7 +157,9 @@ class SqliteBackend(SearchBackend):
     def reindex(self, cursor) -> None:
         cursor.execute(f"DELETE FROM {FTS_TABLE}")
         cursor.execute(f"DELETE FROM {ENTRY_TABLE}")
-        for statement in [*_document_rows(None), *_agency_rows(None)]:
+        for table_name in (NOTE_FTS_TABLE, "search_note_tag", "search_tag"):
+            cursor.execute(f"DELETE FROM {table_name}")
+        for statement in [*_document_rows(None), *_agency_rows(None), *_note_rows()]:
             cursor.execute(statement)
         cursor.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')")
         cursor.execute(_BUMP)  # the triggers may have been paused for a bulk load
@@ -274,4 +295,55 @@ class SqliteBackend(SearchBackend):
                 (s for s in (body, summary) if s and MARK_START in s), body or summary or ""
             )
             result[rowid] = (title or "", snippet)
+        return result
+
+    # --- Notes --------------------------------------------------------------------
+
+    def has_notes(self, cursor) -> bool:
+        cursor.execute(f"SELECT rowid FROM {NOTE_FTS_TABLE} LIMIT 1")
+        return cursor.fetchone() is not None
+
+    def match_note_ids(self, cursor, query: Query) -> Matches | None:
+        positive, negative = to_fts5(query)
+        if positive:
+            expression = f"({positive}) NOT {negative}" if negative else positive
+            return Matches(_ids(cursor, expression, NOTE_FTS_TABLE))
+        if negative:
+            return Matches(_ids(cursor, negative, NOTE_FTS_TABLE), excluded=True)
+        return None
+
+    def rank_notes(self, cursor, query: Query, note_ids: np.ndarray) -> list[tuple[int, float]]:
+        if len(note_ids) == 0:
+            return []
+        positive, negative = to_fts5(query)
+        expression = f"({positive}) NOT {negative}" if negative else positive
+        weights = ", ".join(str(w) for w in NOTE_WEIGHTS)
+        cursor.execute(
+            f"SELECT rowid, -bm25({NOTE_FTS_TABLE}, {weights}) FROM {NOTE_FTS_TABLE}"
+            f" WHERE {NOTE_FTS_TABLE} MATCH %s AND +rowid IN (SELECT value FROM json_each(%s))",
+            [expression, json.dumps(np.asarray(note_ids).tolist())],
+        )
+        scored = cursor.fetchall()
+        scored.sort(key=lambda row: (-row[1], -row[0]))
+        return [(int(note_id), float(score)) for note_id, score in scored]
+
+    def note_snippets(self, cursor, query: Query, note_ids: list[int]) -> dict[int, str]:
+        if not note_ids:
+            return {}
+        ids = _in_list(note_ids)
+        cursor.execute(
+            f"SELECT rowid, substr(body, 1, 2000) FROM {NOTE_FTS_TABLE} WHERE rowid IN ({ids})"
+        )
+        result = {rowid: lead(body or "") for rowid, body in cursor.fetchall()}
+        positive, _negative = to_fts5(query)
+        if positive:
+            marks = f"'{MARK_START}', '{MARK_END}'"
+            cursor.execute(
+                f"SELECT rowid, snippet({NOTE_FTS_TABLE}, 0, {marks}, '{ELLIPSIS}', {SNIPPET_TOKENS})"
+                f" FROM {NOTE_FTS_TABLE} WHERE {NOTE_FTS_TABLE} MATCH %s AND rowid IN ({ids})",
+                [positive],
+            )
+            for rowid, snippet in cursor.fetchall():
+                if snippet and MARK_START in snippet:  # else the match was in its tags
+                    result[rowid] = snippet
         return result
