@@ -366,8 +366,10 @@ def _event_item(event: AgreementEvent) -> AlertItem:
     parts = [f"{agreement.get_model_display()} agreement"]
     if agreement.signed_on:
         parts.append(f"signed {agreement.signed_on.isoformat()}")
-    if event.old_value or event.new_value:
-        parts.append(f"{event.old_value or '—'} → {event.new_value or '—'}")
+    if event.old_value and event.new_value:
+        parts.append(f"{event.old_value} → {event.new_value}")
+    elif event.new_value or event.old_value:
+        parts.append(event.new_value or f"was {event.old_value}")
     return AlertItem(
         key=f"event:{event.agreement_id}:{event.kind}:{event.snapshot_id}:{event.field}",
         title=f"{event.agency.name} ({event.agency.state}): {event.get_kind_display()}",
