@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from portal.admin_filters import QueueFilter
 from research import policy
 from research.models import Annotation, AnnotationFlag
 from research.services.annotations import AnnotationRefused, review_annotation
@@ -26,11 +27,12 @@ def hidden_from(user) -> Q:
     return Q(visibility=Annotation.Visibility.PRIVATE) & ~Q(author_id=user.pk)
 
 
-class ModerationQueueFilter(admin.SimpleListFilter):
+class ModerationQueueFilter(QueueFilter):
     """Opens on the queue: public notes waiting for a curator, flagged ones first."""
 
     title = _("queue")
     parameter_name = "queue"
+    default = "pending"
 
     def lookups(self, request, model_admin):
         return [
@@ -38,17 +40,6 @@ class ModerationQueueFilter(admin.SimpleListFilter):
             ("flagged", _("Flagged, not yet reviewed")),
             ("all", _("All notes")),
         ]
-
-    def value(self):
-        return super().value() or "pending"
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
 
     def queryset(self, request, queryset):
         if self.value() == "pending":
