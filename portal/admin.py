@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from portal import accounts
-from portal.admin_filters import QueueFilter
+from portal.admin_common import QueueFilter
 from portal.models import AccessRequest, Invitation
 from research import policy
 

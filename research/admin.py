@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from portal.admin_filters import QueueFilter
+from portal.admin_common import QueueFilter, ReadOnlyInline
 from research.annotation_admin import AnnotationAdmin
 from research.models import (
     Annotation,
@@ -88,16 +88,10 @@ class DocumentAgreementInline(admin.TabularInline):
     readonly_fields = ["evidence_row"]
 
 
-class DocumentURLInline(admin.TabularInline):
+class DocumentURLInline(ReadOnlyInline):
     formfield_overrides = URL_FIELDS
     model = DocumentURL
-    extra = 0
     fields = ["url", "created_at"]
-    readonly_fields = ["url", "created_at"]
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class DocumentSubmitForm(forms.Form):

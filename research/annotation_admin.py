@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from portal.admin_filters import QueueFilter
+from portal.admin_common import QueueFilter, ReadOnlyInline
 from research import policy
 from research.models import Annotation, AnnotationFlag
 from research.services.annotations import AnnotationRefused, review_annotation
@@ -51,16 +51,10 @@ class ModerationQueueFilter(QueueFilter):
         return queryset
 
 
-class AnnotationFlagInline(admin.TabularInline):
+class AnnotationFlagInline(ReadOnlyInline):
     model = AnnotationFlag
-    extra = 0
     fields = ["user", "reason", "created_at", "resolved"]
-    readonly_fields = fields
-    can_delete = False
     verbose_name = _("flag")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class AnnotationAdmin(SimpleHistoryAdmin):

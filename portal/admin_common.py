@@ -1,4 +1,4 @@
-"""List filters that the admin modules share."""
+"""Admin pieces the apps' admin modules share: the queue filter, the read-only inline."""
 
 from __future__ import annotations
 
@@ -23,3 +23,16 @@ class QueueFilter(admin.SimpleListFilter):
                 "query_string": changelist.get_query_string({self.parameter_name: lookup}),
                 "display": title,
             }
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown beside their parent, every field read-only; none added or deleted here."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
