@@ -22,11 +22,6 @@ from research.models import Annotation, AnnotationFlag
 from research.services.annotations import AnnotationRefused, review_annotation
 
 
-def hidden_from(user) -> Q:
-    """The notes the admin never shows ``user``: other people's private notes."""
-    return Q(visibility=Annotation.Visibility.PRIVATE) & ~Q(author_id=user.pk)
-
-
 class ModerationQueueFilter(QueueFilter):
     """Opens on the queue: public notes waiting for a curator, flagged ones first."""
 
@@ -99,7 +94,7 @@ class AnnotationAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request):
         # Counted before ordering: the queue puts the most flagged notes first.
-        notes = Annotation.objects.exclude(hidden_from(request.user)).annotate(
+        notes = Annotation.objects.exclude(policy.annotations_kept_from(request.user)).annotate(
             open_flags=Count("flags", filter=Q(flags__resolved=False))
         )
         return notes.order_by(*self.get_ordering(request))
@@ -154,9 +149,11 @@ class AnnotationAdmin(SimpleHistoryAdmin):
         except ValueError as exc:
             raise Http404(_("No note you may see at this address.")) from exc
         latest = Annotation.history.filter(id=pk).order_by("-history_date").first()
-        if latest is not None and (
-            latest.visibility == Annotation.Visibility.PRIVATE
-            and latest.author_id != request.user.pk
+        if (
+            latest is not None
+            and Annotation.history.filter(
+                policy.annotations_kept_from(request.user), history_id=latest.history_id
+            ).exists()
         ):
             raise Http404(_("No note you may see at this address."))
 
