@@ -11,9 +11,11 @@ import hmac
 import html
 import http.server
 import json
+import re
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import mail, signing
@@ -28,6 +30,7 @@ from research.services.alerts import AlertRefused
 from research.services.review import document_publish
 from research.tasks import alert_digests_task
 from tests.research.factories import (
+    AgencyFactory,
     AgreementFactory,
     DocumentAgreementFactory,
     DocumentFactory,
@@ -137,6 +140,33 @@ def test_watching_a_state_from_the_page(client, researcher):
     page = client.get(reverse("research:watch-list")).content.decode()
     assert "State TX" in page
     assert "MOA posted or changed" in page
+
+
+@pytest.mark.parametrize("kind", ["agency", "state"])
+def test_agency_and_state_pages_link_to_a_watch_filled_in_for_them(client, researcher, kind):
+    agency = AgencyFactory(state="TX")
+    if kind == "agency":
+        page, value, label = agency.get_absolute_url(), agency.slug, "Watch this agency"
+    else:
+        page, value, label = (
+            reverse("agreements:state-detail", args=["TX"]),
+            "TX",
+            "Watch this state",
+        )
+    watch_page = f"{reverse('research:watch-list')}?{kind}={value}"
+    link = f'<a href="{watch_page}">{label}</a>'
+    assert link in client.get(page).content.decode()
+
+    # A visitor is asked to log in, then brought back to the filled-in form.
+    response = client.get(watch_page)
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response.url).query)["next"] == [watch_page]
+
+    client.force_login(researcher)
+    assert link in client.get(page).content.decode()  # the same for every visitor
+    form = client.get(watch_page).content.decode()
+    assert re.search(rf'<input type="radio" name="scope" value="{kind}"[^>]* checked', form)
+    assert re.search(rf'<option value="{value}" selected>', form)
 
 
 def test_another_researchers_alerts_are_not_found(client, researcher):

@@ -6,16 +6,21 @@ database, as in tests/portal/test_work.py.
 
 from __future__ import annotations
 
+import contextlib
+import email
+import email.policy
 import http.server
+import socketserver
 import threading
 import time
 
 import pytest
 
 from portal.models import WorkItem
-from research.models import WebhookCall
+from research.models import AlertDigest, Delivery, WebhookCall
 from research.services import alerts
 from research.services.review import document_publish
+from research.tasks import alert_digests_task
 from tests.conftest import stop_process, wait_for, worker_log
 from tests.research.factories import DocumentFactory, ResearcherFactory
 
@@ -59,10 +64,73 @@ class GatedReceiver:
         self.httpd.server_close()
 
 
-def test_a_webhook_call_cut_by_a_killed_worker_is_made_once_by_the_next(
-    settings, workers, tmp_path
-):
+class GatedSMTPSink:
+    """A loopback SMTP server that holds its answer to the first DATA: a kill lands mid-send.
+
+    A message counts as delivered once its text has ended and been answered
+    ``250``, as an SMTP server takes responsibility for it only then (RFC 5321, 6.1).
+    """
+
+    def __init__(self):
+        self.delivered: list[email.message.EmailMessage] = []
+        self.data_commands = 0
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def answer(self, line: str) -> None:
+                self.wfile.write(line.encode() + b"\r\n")
+                self.wfile.flush()
+
+            def handle(self):
+                # The client died: nothing was delivered on this connection.
+                with contextlib.suppress(OSError):
+                    self.converse()
+
+            def converse(self):
+                self.answer("220 sink ESMTP")
+                while line := self.rfile.readline():
+                    command = line.decode().strip().upper()
+                    if command == "DATA":
+                        sink.data_commands += 1
+                        if sink.data_commands == 1:
+                            sink.arrived.set()
+                            sink.release.wait(60)
+                        self.answer("354 End data with <CR><LF>.<CR><LF>")
+                        text = []
+                        while (row := self.rfile.readline()) not in (b".\r\n", b".\n"):
+                            if not row:
+                                return  # cut before the end of the text: not delivered
+                            text.append(row[1:] if row.startswith(b"..") else row)
+                        self.answer("250 Queued")
+                        sink.delivered.append(
+                            email.message_from_bytes(b"".join(text), policy=email.policy.default)
+                        )
+                    elif command.startswith("QUIT"):
+                        self.answer("221 Bye")
+                        return
+                    else:  # EHLO, MAIL FROM, RCPT TO, RSET, NOOP
+                        self.answer("250 OK")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = self.server.server_address[1]
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def workers(workers, settings):
     settings.FETCH_ALLOW_LOOPBACK = True  # the test's own endpoint, in this process and the workers
+    return workers
+
+
+def test_a_webhook_call_cut_by_a_killed_worker_is_made_once_by_the_next(workers, tmp_path):
     receiver = GatedReceiver()
     try:
         researcher = ResearcherFactory(email="reader@example.org")
@@ -90,3 +158,45 @@ def test_a_webhook_call_cut_by_a_killed_worker_is_made_once_by_the_next(
         assert set(WorkItem.objects.values_list("state", flat=True)) == {WorkItem.State.DONE}
     finally:
         receiver.close()
+
+
+def test_an_email_digest_cut_by_a_killed_worker_is_sent_once_by_the_next(
+    workers, tmp_path, monkeypatch
+):
+    sink = GatedSMTPSink()
+    # The workers (not this process) send through SMTP to the sink.
+    monkeypatch.setenv("TEST_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+    monkeypatch.setenv("EMAIL_HOST", "127.0.0.1")
+    monkeypatch.setenv("EMAIL_PORT", str(sink.port))
+    try:
+        researcher = ResearcherFactory(email="reader@example.org")
+        alerts.saved_search_create(user=researcher, name="Jails", search="jail", rate="daily")
+        document = DocumentFactory(status="needs_review", title="County jail joins 287(g)")
+        first = workers()
+        document_publish(document=document)  # commits: the matching, in the worker
+        assert wait_for(lambda: Delivery.objects.filter(user=researcher).exists(), 60), worker_log(
+            tmp_path
+        )
+        assert alert_digests_task("daily") == 1  # as beat would: the sending goes to a worker
+        assert sink.arrived.wait(60), worker_log(tmp_path)
+        stop_process(first, kill=True)  # while the sink holds its answer to DATA
+        sink.release.set()
+        digest = AlertDigest.objects.get()
+        assert digest.sent_at is None  # the kill undid the send
+        assert sink.delivered == []
+
+        workers()
+        assert wait_for(lambda: AlertDigest.objects.get().sent_at is not None, RECOVERY_SECONDS), (
+            worker_log(tmp_path)
+        )
+        time.sleep(3)  # a duplicate, if any, would arrive now
+        assert sink.data_commands == 2  # the cut send and the one that went through
+        assert len(sink.delivered) == 1, [m["Message-ID"] for m in sink.delivered]
+        message = sink.delivered[0]
+        assert message["To"] == "reader@example.org"
+        assert message["Message-ID"].startswith(f"<alert-digest-{digest.pk}@")
+        assert "County jail joins 287(g)" in message.get_body().get_content()
+        assert AlertDigest.objects.count() == 1
+        assert set(WorkItem.objects.values_list("state", flat=True)) == {WorkItem.State.DONE}
+    finally:
+        sink.close()
