@@ -30,6 +30,7 @@ from agreements.models import (
 from agreements.services.agencies import AgencyMergeError, agency_merge
 from agreements.services.identity import IdentityRuleError, identity_apply, identity_rule_set
 from agreements.services.snapshots import SnapshotImportError, snapshot_import, snapshot_release
+from portal.admin_common import ReadOnlyInline
 
 # --- Agencies -------------------------------------------------------------------
 
@@ -199,21 +200,15 @@ class AgencyAdmin(SimpleHistoryAdmin):
         return TemplateResponse(request, "admin/agreements/agency/merge.html", context)
 
 
-class AgreementEventInline(admin.TabularInline):
+class AgreementEventInline(ReadOnlyInline):
     """The agreement's history as derived from ICE's lists (read-only)."""
 
     model = AgreementEvent
     fields = ["occurred_at", "kind", "field", "old_value", "new_value", "snapshot"]
-    readonly_fields = fields
-    extra = 0
     max_num = 0
-    can_delete = False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("snapshot")
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def has_change_permission(self, request, obj=None):
         return False

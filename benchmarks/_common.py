@@ -1,4 +1,4 @@
-"""gunicorn on loopback and its workers' CPU time, for the benchmarks that measure over HTTP."""
+"""What the benchmarks share: Django set up as in production, gunicorn on loopback, CPU time."""
 
 from __future__ import annotations
 
@@ -12,6 +12,24 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_django(var: Path, name: str) -> None:
+    """Set Django up with production settings, its files in ``var``; DATABASE_URL is the caller's.
+
+    Settings already in the environment win, so a run can point elsewhere.
+    """
+    os.environ.setdefault("SECRET_KEY", f"bench-{name}-not-secret-" + "0123456789abcdef" * 3)
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+    os.environ.setdefault("STATIC_ROOT", str(var / "static"))
+    os.environ.setdefault("MEDIA_ROOT", str(var / "media"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
 
 
 def process_cpu(pid: int) -> float:

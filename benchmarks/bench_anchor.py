@@ -82,16 +82,6 @@ def texts(pages: int, *, reocr: bool = False) -> tuple[list[str], list[str]]:
     return old, new
 
 
-def joined(page_texts: list[str]) -> tuple[str, list[int]]:
-    from research.extract import PAGE_SEPARATOR
-
-    offsets, position = [], 0
-    for page in page_texts:
-        offsets.append(position)
-        position += len(page) + len(PAGE_SEPARATOR)
-    return PAGE_SEPARATOR.join(page_texts), offsets
-
-
 def make_notes(document, count: int, rng: random.Random) -> None:
     from research.models import Annotation
     from research.services.annotations import page_at, quote_selector
@@ -132,12 +122,12 @@ def main() -> None:
 
     from django.db import connection
 
-    from research.extract import text_sha256
+    from research.extract import join_pages, text_sha256
     from research.models import Annotation, Document
     from research.services.anchoring import place_annotations, reanchor_document
 
     old, new = texts(args.pages, reocr=args.reocr)
-    text, offsets = joined(old)
+    text, offsets = join_pages(old)
     document = Document.objects.create(
         kind=Document.Kind.MOA,
         title="Benchmark MOA",
@@ -147,7 +137,7 @@ def main() -> None:
         page_offsets=offsets,
     )
     make_notes(document, args.notes, random.Random(args.seed))
-    document.text, document.page_offsets = joined(new)
+    document.text, document.page_offsets = join_pages(new)
     document.text_sha256 = text_sha256(document.text)
     document.save()
     print(

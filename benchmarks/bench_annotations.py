@@ -22,9 +22,10 @@ import os
 import random
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
+
+import _common
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench-annotations"
@@ -35,17 +36,7 @@ def setup_django() -> None:
     shutil.rmtree(VAR, ignore_errors=True)
     VAR.mkdir(parents=True, exist_ok=True)
     os.environ["DATABASE_URL"] = f"sqlite:///{VAR / 'bench.sqlite3'}"
-    os.environ.setdefault("SECRET_KEY", "bench-annotations-not-secret-" + "0123456789abcdef" * 3)
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    os.environ.setdefault("STATIC_ROOT", str(VAR / "static"))
-    os.environ.setdefault("MEDIA_ROOT", str(VAR / "media"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    _common.setup_django(VAR, "annotations")
 
 
 def build(notes: int, copies: int):

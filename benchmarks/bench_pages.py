@@ -47,17 +47,7 @@ CORPUS = ROOT.parent / "shared" / "bench" / "make_corpus.py"
 def setup_django() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}")
-    os.environ.setdefault("SECRET_KEY", "bench-pages-not-secret-" + "0123456789abcdef" * 3)
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    os.environ.setdefault("STATIC_ROOT", str(VAR / "static"))
-    os.environ.setdefault("MEDIA_ROOT", str(VAR / "media"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    _common.setup_django(VAR, "pages")
 
 
 def agencies_jsonl(path: str | None) -> Path:

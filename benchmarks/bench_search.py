@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
+import _common
 from _common import gunicorn, workers_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,18 +75,9 @@ def setup_django(database_url: str | None) -> None:
     os.environ["DATABASE_URL"] = database_url or os.environ.get(
         "DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}"
     )
-    os.environ.setdefault("SECRET_KEY", "bench-search-not-secret-" + "0123456789abcdef" * 3)
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    os.environ.setdefault("STATIC_ROOT", str(VAR / "static"))
-    os.environ.setdefault("MEDIA_ROOT", str(VAR / "media"))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    _common.setup_django(VAR, "search")
 
 
 def corpus_files(n: int, docs: str | None, agencies: str | None) -> tuple[Path, Path]:

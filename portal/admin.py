@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from portal import accounts
+from portal.admin_common import QueueFilter
 from portal.models import AccessRequest, Invitation
 from research import policy
 
@@ -115,25 +116,15 @@ class InvitationAdmin(admin.ModelAdmin):
             )
 
 
-class AccessRequestQueueFilter(admin.SimpleListFilter):
+class AccessRequestQueueFilter(QueueFilter):
     """Opens on the requests waiting for an answer; curators switch to the answered or all."""
 
     title = _("status")
     parameter_name = "status"
+    default = AccessRequest.Status.PENDING
 
     def lookups(self, request, model_admin):
         return [*AccessRequest.Status.choices, ("all", _("all requests"))]
-
-    def value(self):
-        return super().value() or AccessRequest.Status.PENDING
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
 
     def queryset(self, request, queryset):
         value = self.value()

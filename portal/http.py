@@ -306,6 +306,62 @@ def _read_body(response: httpx.Response, url: str, max_bytes: int, deadline: flo
     return b"".join(chunks)
 
 
+def _client(timeout: float) -> httpx.Client:
+    """A client that follows no redirect and reads no proxy from the environment.
+
+    Every address it reaches has been checked by ``check_url`` first.
+    """
+    return httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False)
+
+
+def _send(
+    client: httpx.Client,
+    method: str,
+    target: _Target,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    waited: str,
+    then: str = "",
+    timeout: float | None = None,
+    content: bytes | None = None,
+    stream: bool = False,
+) -> httpx.Response:
+    """Send to the checked address of ``target``; FetchError if the server does not answer.
+
+    ``url`` names the server in the sentence, ``waited`` says how long we waited
+    ("in time", "within 5 s") and ``then`` what happens next.
+    """
+    extensions: dict = {}
+    if timeout is not None:
+        extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+    if target.scheme == "https":
+        # Connect to the checked address but verify the certificate
+        # against the real host name.
+        extensions["sni_hostname"] = target.host
+    request = client.build_request(
+        method,
+        target.pinned_url,
+        content=content,
+        headers={**headers, "Host": target.host_header},
+        extensions=extensions,
+    )
+    try:
+        return client.send(request, stream=stream)
+    except httpx.TimeoutException as exc:
+        raise FetchError(
+            f"The server at {url} did not answer {waited}{then}.",
+            retryable=True,
+            code="timeout",
+        ) from exc
+    except httpx.TransportError as exc:
+        raise FetchError(
+            f"Could not connect to {url} ({exc.__class__.__name__}){then}.",
+            retryable=True,
+            code="connection",
+        ) from exc
+
+
 def fetch(
     url: str,
     *,
@@ -336,9 +392,7 @@ def fetch(
 
     seen: set[str] = set()
     current = url.strip()
-    with httpx.Client(
-        timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
-    ) as client:
+    with _client(timeout) as client:
         for _hop in range(max_redirects + 1):
             target = check_url(current)
             seen.add(target.url)
@@ -350,32 +404,17 @@ def fetch(
                     retryable=True,
                     code="timeout",
                 )
-            extensions: dict = {"timeout": httpx.Timeout(remaining).as_dict()}
-            if target.scheme == "https":
-                # Connect to the checked address but verify the certificate
-                # against the real host name.
-                extensions["sni_hostname"] = target.host
-            request = client.build_request(
+            response = _send(
+                client,
                 "GET",
-                target.pinned_url,
-                headers={**request_headers, "Host": target.host_header},
-                extensions=extensions,
+                target,
+                current,
+                headers=request_headers,
+                timeout=remaining,
+                stream=True,
+                waited="in time",
+                then="; the fetch will be retried later",
             )
-            try:
-                response = client.send(request, stream=True)
-            except httpx.TimeoutException as exc:
-                raise FetchError(
-                    f"The server at {current} did not answer in time; the fetch will be retried later.",
-                    retryable=True,
-                    code="timeout",
-                ) from exc
-            except httpx.TransportError as exc:
-                raise FetchError(
-                    f"Could not connect to {current} ({exc.__class__.__name__}); "
-                    "the fetch will be retried later.",
-                    retryable=True,
-                    code="connection",
-                ) from exc
             try:
                 status = response.status_code
                 if status in {301, 302, 303, 307, 308}:
@@ -447,34 +486,17 @@ def post(
     """
     timeout = float(timeout or settings.FETCH_TIMEOUT_SECONDS)
     target = check_url(url)
-    extensions: dict = {}
-    if target.scheme == "https":
-        extensions["sni_hostname"] = target.host
     request_headers = {"User-Agent": settings.FETCH_USER_AGENT, **(headers or {})}
-    with httpx.Client(
-        timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
-    ) as client:
-        request = client.build_request(
+    with _client(timeout) as client:
+        response = _send(
+            client,
             "POST",
-            target.pinned_url,
+            target,
+            url,
+            headers=request_headers,
             content=body,
-            headers={**request_headers, "Host": target.host_header},
-            extensions=extensions,
+            waited=f"within {timeout:g} s",
         )
-        try:
-            response = client.send(request)
-        except httpx.TimeoutException as exc:
-            raise FetchError(
-                f"The server at {url} did not answer within {timeout:g} s.",
-                retryable=True,
-                code="timeout",
-            ) from exc
-        except httpx.TransportError as exc:
-            raise FetchError(
-                f"Could not connect to {url} ({exc.__class__.__name__}).",
-                retryable=True,
-                code="connection",
-            ) from exc
     status = response.status_code
     if 300 <= status < 400:
         raise FetchError(

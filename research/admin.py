@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from portal.admin_common import QueueFilter, ReadOnlyInline
 from research.annotation_admin import AnnotationAdmin
 from research.models import (
     Annotation,
@@ -43,11 +44,12 @@ PREVIEW_CHARS = 2000
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
-class ReviewQueueFilter(admin.SimpleListFilter):
+class ReviewQueueFilter(QueueFilter):
     """Opens on the review queue; curators switch to other statuses or to all."""
 
     title = _("queue")
     parameter_name = "queue"
+    default = "review"
 
     def lookups(self, request, model_admin):
         return [
@@ -56,17 +58,6 @@ class ReviewQueueFilter(admin.SimpleListFilter):
             ("processing", _("Queued or fetching")),
             ("all", _("All documents")),
         ]
-
-    def value(self):
-        return super().value() or "review"
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -97,16 +88,10 @@ class DocumentAgreementInline(admin.TabularInline):
     readonly_fields = ["evidence_row"]
 
 
-class DocumentURLInline(admin.TabularInline):
+class DocumentURLInline(ReadOnlyInline):
     formfield_overrides = URL_FIELDS
     model = DocumentURL
-    extra = 0
     fields = ["url", "created_at"]
-    readonly_fields = ["url", "created_at"]
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class DocumentSubmitForm(forms.Form):

@@ -16,21 +16,18 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from portal.admin_common import QueueFilter, ReadOnlyInline
 from research import policy
 from research.models import Annotation, AnnotationFlag
 from research.services.annotations import AnnotationRefused, review_annotation
 
 
-def hidden_from(user) -> Q:
-    """The notes the admin never shows ``user``: other people's private notes."""
-    return Q(visibility=Annotation.Visibility.PRIVATE) & ~Q(author_id=user.pk)
-
-
-class ModerationQueueFilter(admin.SimpleListFilter):
+class ModerationQueueFilter(QueueFilter):
     """Opens on the queue: public notes waiting for a curator, flagged ones first."""
 
     title = _("queue")
     parameter_name = "queue"
+    default = "pending"
 
     def lookups(self, request, model_admin):
         return [
@@ -38,17 +35,6 @@ class ModerationQueueFilter(admin.SimpleListFilter):
             ("flagged", _("Flagged, not yet reviewed")),
             ("all", _("All notes")),
         ]
-
-    def value(self):
-        return super().value() or "pending"
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
 
     def queryset(self, request, queryset):
         if self.value() == "pending":
@@ -60,16 +46,10 @@ class ModerationQueueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AnnotationFlagInline(admin.TabularInline):
+class AnnotationFlagInline(ReadOnlyInline):
     model = AnnotationFlag
-    extra = 0
     fields = ["user", "reason", "created_at", "resolved"]
-    readonly_fields = fields
-    can_delete = False
     verbose_name = _("flag")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class AnnotationAdmin(SimpleHistoryAdmin):
@@ -114,7 +94,7 @@ class AnnotationAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request):
         # Counted before ordering: the queue puts the most flagged notes first.
-        notes = Annotation.objects.exclude(hidden_from(request.user)).annotate(
+        notes = Annotation.objects.exclude(policy.annotations_kept_from(request.user)).annotate(
             open_flags=Count("flags", filter=Q(flags__resolved=False))
         )
         return notes.order_by(*self.get_ordering(request))
@@ -169,9 +149,11 @@ class AnnotationAdmin(SimpleHistoryAdmin):
         except ValueError as exc:
             raise Http404(_("No note you may see at this address.")) from exc
         latest = Annotation.history.filter(id=pk).order_by("-history_date").first()
-        if latest is not None and (
-            latest.visibility == Annotation.Visibility.PRIVATE
-            and latest.author_id != request.user.pk
+        if (
+            latest is not None
+            and Annotation.history.filter(
+                policy.annotations_kept_from(request.user), history_id=latest.history_id
+            ).exists()
         ):
             raise Http404(_("No note you may see at this address."))
 

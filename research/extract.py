@@ -499,7 +499,7 @@ def extract_pdf(content: bytes, *, ocr: bool = True) -> Extraction:
             needs_ocr = True
         else:
             pages, ocr_used = recognized, True
-    text, offsets = _join_pages(pages)
+    text, offsets = join_pages(pages)
     return Extraction(
         format="pdf",
         text=text,
@@ -516,7 +516,8 @@ def extract_pdf(content: bytes, *, ocr: bool = True) -> Extraction:
     )
 
 
-def _join_pages(pages: list[str]) -> tuple[str, list[int]]:
+def join_pages(pages: list[str]) -> tuple[str, list[int]]:
+    """The pages as one text, and where each page starts in it; empty pages give an empty text."""
     if not any(pages):
         return "", [0] * len(pages)
     offsets: list[int] = []

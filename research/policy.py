@@ -202,6 +202,11 @@ def can_view_annotation(user, annotation: Annotation) -> bool:
     return Annotation.objects.filter(annotation_audience(user), pk=annotation.pk).exists()
 
 
+def annotations_kept_from(user) -> Q:
+    """The notes no page shows ``user``, the admin included: other people's private notes."""
+    return Q(visibility=Annotation.Visibility.PRIVATE) & ~Q(author_id=user.pk)
+
+
 def can_edit_annotation(user, annotation: Annotation) -> bool:
     """Only its author changes or deletes a note, and only while allowed to annotate."""
     return can_annotate(user) and annotation.author_id == user.pk

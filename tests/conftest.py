@@ -328,6 +328,47 @@ def stop_process(proc: subprocess.Popen, *, kill: bool = False) -> None:
             proc.wait(timeout=20)
 
 
+def wait_for(predicate, seconds: float) -> bool:
+    """Poll ``predicate`` until it holds or ``seconds`` pass; whether it held."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return predicate()
+
+
+@pytest.fixture
+def workers(transactional_db, settings, redis_server, broker_at, tmp_path):
+    """Start workers on the test's own Redis; every one is stopped at the end.
+
+    They log to ``worker_log(tmp_path)`` and reach loopback addresses when
+    ``settings.FETCH_ALLOW_LOOPBACK`` is on at the time of the start.
+    """
+    broker_at(redis_server.url)
+    started = []
+
+    def start():
+        proc = start_celery_worker(
+            redis_url=redis_server.url,
+            media_root=Path(settings.MEDIA_ROOT),
+            log_path=tmp_path / "workers.log",
+            loopback=settings.FETCH_ALLOW_LOOPBACK,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        stop_process(proc)
+        proc.log.close()
+
+
+def worker_log(tmp_path) -> str:
+    """The end of what the ``workers`` of this test wrote, to say why it failed."""
+    return (tmp_path / "workers.log").read_text()[-4000:]
+
+
 @pytest.fixture
 def celery_worker(transactional_db, settings):
     """Start ``celery worker`` against Redis and the test database; yield the app.

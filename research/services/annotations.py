@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import uuid as uuid_
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import Q
@@ -19,6 +19,7 @@ from django.utils import timezone
 from research import policy
 from research.extract import text_sha256
 from research.models import Annotation, AnnotationFlag, Document, Tag
+from research.services import Refused
 
 MAX_BODY_CHARS = 10_000
 MAX_TAGS = 20
@@ -29,12 +30,8 @@ CONTEXT_CHARS = 32
 MAX_FLAG_REASON_CHARS = 500
 
 
-class AnnotationRefused(ValueError):
-    """A write that cannot be done; ``errors`` maps each field to what is wrong with it."""
-
-    def __init__(self, errors: Mapping[str, str] | str):
-        self.errors = {"__all__": errors} if isinstance(errors, str) else dict(errors)
-        super().__init__(" ".join(self.errors.values()))
+class AnnotationRefused(Refused):
+    """A note, tag or flag that cannot be written; ``errors`` maps fields to sentences."""
 
 
 # --- Selectors ----------------------------------------------------------------------

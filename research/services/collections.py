@@ -7,7 +7,7 @@ sentence; nothing is written then.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -16,6 +16,7 @@ from django.db.models import Max
 from agreements.models import Agency
 from research import policy
 from research.models import Collection, CollectionItem, Document
+from research.services import Refused
 
 TITLE_CHARS = 200
 NOTE_CHARS = 5000
@@ -24,12 +25,8 @@ DESCRIPTION_CHARS = 5000
 MAX_ITEMS = 1000
 
 
-class CollectionRefused(ValueError):
-    """A write that cannot be done; ``errors`` maps each field to what is wrong with it."""
-
-    def __init__(self, errors: Mapping[str, str] | str):
-        self.errors = {"__all__": errors} if isinstance(errors, str) else dict(errors)
-        super().__init__(" ".join(self.errors.values()))
+class CollectionRefused(Refused):
+    """A collection or item that cannot be written; ``errors`` maps fields to sentences."""
 
 
 def _check_owner(user, collection: Collection) -> None:

@@ -9,25 +9,12 @@ from django.core import mail
 
 from portal import accounts
 from research import policy
-from tests.conftest import chromium_path
-from tests.e2e.test_browser import CHROMIUM_ARGS, overflowing, screenshot_dir
+from tests.e2e.conftest import csp_refusals, new_page, overflowing, screenshot_dir
 from tests.research.factories import CuratorFactory, role
 
 pytestmark = [pytest.mark.browser]
 
 PASSWORD = "a-long-new-passphrase-287g"
-
-
-@pytest.fixture
-def browser(live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the server has its own.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("width", [1280, 375])
@@ -39,14 +26,8 @@ def test_an_invitee_makes_their_account_and_logs_in_again(
     (message,) = mail.outbox
     path = re.search(r"/accounts/invitation/[^\s/]+/", message.body).group(0)
 
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    refused: list[str] = []
-    page.on(
-        "console",
-        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-    )
+    page = new_page(browser, width)
+    refused = csp_refusals(page)
     folder = screenshot_dir(tmp_path)
 
     page.goto(live_server.url + path)
@@ -79,4 +60,4 @@ def test_an_invitee_makes_their_account_and_logs_in_again(
     assert account.get_by_role("link", name="Change password").is_visible()
     page.screenshot(path=str(folder / f"logged-in-{width}.png"), full_page=True)
     assert refused == []
-    context.close()
+    page.context.close()

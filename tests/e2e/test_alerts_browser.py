@@ -14,7 +14,7 @@ from django.core import mail
 
 from agreements.models import AgreementEvent
 from agreements.services.snapshots import snapshot_import
-from tests.conftest import chromium_path
+from tests.e2e.conftest import log_in, new_page
 from tests.research.factories import ResearcherFactory
 
 pytestmark = [pytest.mark.browser]
@@ -22,12 +22,6 @@ pytestmark = [pytest.mark.browser]
 DATA = Path(__file__).resolve().parent.parent / "agreements" / "data"
 MAY = "participatingAgencies05232025am.xlsx"
 JULY = "participatingAgencies07112025pm.xlsx"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
 
 
 def import_list(name: str) -> None:
@@ -36,19 +30,8 @@ def import_list(name: str) -> None:
 
 
 @pytest.fixture
-def page(transactional_db, live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 375, "height": 800})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.base = live_server.url
-        yield page
-        context.close()
-        browser.close()
+def page(transactional_db, browser):
+    return new_page(browser, 375, height=800)
 
 
 def test_watch_a_state_then_a_new_list_there_is_emailed(page):
@@ -56,10 +39,7 @@ def test_watch_a_state_then_a_new_list_there_is_emailed(page):
     ResearcherFactory(username="reader", email="reader@example.org")
     mail.outbox = []
 
-    page.goto(page.base + "/accounts/login/?next=/me/watches/")
-    page.get_by_label("Username").fill("reader")
-    page.get_by_label("Password").fill("secret-pass-287g")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, "reader", "/accounts/login/?next=/me/watches/")
     page.wait_for_url("**/me/watches/")
     page.get_by_label("A state").check()
     page.get_by_label("State", exact=True).select_option("NY")

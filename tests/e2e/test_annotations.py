@@ -14,13 +14,11 @@ import re
 import pytest
 
 from research.models import Annotation, Document
-from tests.conftest import chromium_path
-from tests.e2e.test_browser import CHROMIUM_ARGS, overflowing, screenshot_dir
+from tests.e2e.conftest import csp_refusals, log_in, new_page, overflowing, screenshot_dir
 from tests.research.factories import CuratorFactory, DocumentFactory, ResearcherFactory
 
 pytestmark = [pytest.mark.browser]
 
-PASSWORD = "secret-pass-287g"  # the factories' password
 CLAUSE = "shall be trained for four weeks"
 # The sign before the title is outside the Basic Multilingual Plane: JavaScript
 # counts it as two characters, Python as one, and the offsets must agree.
@@ -74,37 +72,6 @@ def moa(transactional_db):
     )
 
 
-@pytest.fixture
-def browser(live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the server has its own.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        browser.base = live_server.url
-        yield browser
-        browser.close()
-
-
-def new_page(browser, width: int = 1280, *, javascript: bool = True):
-    context = browser.new_context(
-        viewport={"width": width, "height": 900}, java_script_enabled=javascript
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.base = browser.base
-    return page
-
-
-def log_in(page, user, path: str = "/accounts/login/") -> None:
-    page.goto(page.base + path)
-    page.locator("#id_username").fill(user.username)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("#id_password").press("Enter")
-    page.wait_for_load_state()
-
-
 def annotate(page, words: str, body: str, visibility: str = "Only me", nth: int = 0) -> int:
     """Select ``words`` in the text, write ``body``, save; the new note's id."""
     page.evaluate(SELECT_JS, [words, nth])
@@ -133,14 +100,8 @@ def test_a_researcher_annotates_sees_the_highlight_and_others_do_not_see_a_priva
 ):
     ana, bo = ResearcherFactory(), ResearcherFactory()
     page = new_page(browser)
-    refused: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            refused.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    log_in(page, ana)
+    refused = csp_refusals(page)
+    log_in(page, ana.username)
     page.goto(page.base + moa.get_absolute_url())
     # The container's text is the document's text, to the character.
     assert page.evaluate("document.getElementById('document-text').textContent") == MOA_TEXT
@@ -165,7 +126,7 @@ def test_a_researcher_annotates_sees_the_highlight_and_others_do_not_see_a_priva
     assert page.url.endswith(f"#note-{first}")
 
     other = new_page(browser)
-    log_in(other, bo)
+    log_in(other, bo.username)
     other.goto(other.base + moa.get_absolute_url())
     assert highlight(other, first) == ""
     assert "Four weeks of training" not in other.content()
@@ -187,7 +148,7 @@ def test_without_javascript_a_note_is_written_by_copying_its_words(browser, moa)
     """The script only captures a selection: the highlights, the notes and the form work
     without it, the passage given by its words (which must occur once)."""
     page = new_page(browser, javascript=False)
-    log_in(page, ResearcherFactory())
+    log_in(page, ResearcherFactory().username)
     page.goto(page.base + moa.get_absolute_url())
     page.locator("summary", has_text="Write a note").click()
     page.get_by_label("Passage").fill("ICE")
@@ -207,7 +168,7 @@ def test_without_javascript_a_note_is_written_by_copying_its_words(browser, moa)
 def test_a_public_note_reaches_anonymous_readers_once_a_curator_approves_it(browser, moa):
     ana, curator = ResearcherFactory(), CuratorFactory()
     page = new_page(browser)
-    log_in(page, ana)
+    log_in(page, ana.username)
     page.goto(page.base + moa.get_absolute_url())
     pk = annotate(page, "supervised and directed by ICE", "ICE directs.", visibility="Public")
     assert "Waiting for a curator" in page.locator(f"#annotation-{pk}").inner_text()
@@ -217,7 +178,7 @@ def test_a_public_note_reaches_anonymous_readers_once_a_curator_approves_it(brow
     assert highlight(anonymous, pk) == "" and "ICE directs." not in anonymous.content()
 
     admin = new_page(browser)
-    log_in(admin, curator, "/admin/login/?next=/admin/research/annotation/")
+    log_in(admin, curator.username, "/admin/login/?next=/admin/research/annotation/")
     admin.wait_for_url(re.compile(r"/admin/research/annotation/"))
     admin.locator(f"input[name='_selected_action'][value='{pk}']").check()
     admin.locator("select[name='action']").select_option("approve")
@@ -237,7 +198,7 @@ def test_after_a_new_extraction_with_an_inserted_paragraph_the_note_stays_on_its
     anchoring = pytest.importorskip("research.services.anchoring")
     ana = ResearcherFactory()
     page = new_page(browser)
-    log_in(page, ana)
+    log_in(page, ana.username)
     page.goto(page.base + moa.get_absolute_url())
     pk = annotate(page, CLAUSE, "The training clause.")
 

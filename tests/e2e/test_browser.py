@@ -10,28 +10,19 @@ download a CSV. Screenshots at desktop and phone width go to
 from __future__ import annotations
 
 import csv
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from agreements.services.snapshots import snapshot_import
-from tests.conftest import chromium_path
+from tests.e2e.conftest import csp_refusals, new_page, overflowing, screenshot_dir
 
 pytestmark = [pytest.mark.browser]
 
 DATA = Path(__file__).resolve().parent.parent / "agreements" / "data"
 MAY_SHA256 = "d5253958e4906e37c4b98a24b1a4f7308443c29ce6df92cfa3a9d03da8a1ebe0"
 JULY_SHA256 = "fac5cf8f8e6d34aa10b1b92f98bfc57b6436cc78ad9438a05c1546256109b9df"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -43,39 +34,8 @@ def sample_lists(transactional_db):
 
 
 @pytest.fixture
-def browser_page(sample_lists, live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own
-    # database work is done, and the server answers from its own thread.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900}, accept_downloads=True
-        )
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.base = live_server.url
-        yield page
-        context.close()
-        browser.close()
-
-
-def screenshot_dir(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-OVERFLOWING_JS = """(width) => Array.from(document.querySelectorAll('body *'))
-  .filter((el) => !el.closest('svg') && el.getBoundingClientRect().right > width + 1)
-  .slice(0, 8).map((el) => el.tagName + '.' + el.className + ' ' + el.getBoundingClientRect().right)"""
-
-
-def overflowing(page, width: int) -> list[str]:
-    """The elements sticking out past the right edge, to say what breaks the layout."""
-    return page.evaluate(OVERFLOWING_JS, width)
+def browser_page(sample_lists, browser):
+    return new_page(browser, accept_downloads=True)
 
 
 def result_total(page) -> int:
@@ -173,15 +133,7 @@ CSP_PAGES = ["/", "/agencies/", "/states/FL/", "/statistics/", "/changes/", "/se
 def test_the_content_security_policy_refuses_nothing_the_portal_serves(browser_page):
     """The browser enforces the policy: no page, the API docs included, breaks it."""
     page = browser_page
-    refused: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            refused.append(f"{page.url}: {message.text}")
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
+    refused = csp_refusals(page)
     for path in CSP_PAGES:
         response = page.goto(page.base + path)
         assert "script-src 'self'" in response.headers["content-security-policy"]

@@ -13,26 +13,10 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import chromium_path
-from tests.e2e.test_browser import CHROMIUM_ARGS, overflowing, screenshot_dir
+from tests.e2e.conftest import log_in, new_page, overflowing, screenshot_dir
 from tests.research.factories import CollectionFactory, ResearcherFactory
 
 pytestmark = [pytest.mark.browser]
-
-
-@pytest.fixture
-def browser_context(transactional_db, live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the server has its own.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        yield context
-        context.close()
-        browser.close()
 
 
 def call_api(url: str, secret: str) -> tuple[int, dict]:
@@ -44,21 +28,14 @@ def call_api(url: str, secret: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/?next=/me/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("secret-pass-287g")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/me/")
-
-
 def test_make_a_token_on_the_dashboard_and_call_the_api_with_it(
-    browser_context, live_server, tmp_path
+    browser, transactional_db, tmp_path
 ):
     ResearcherFactory(username="ana")
-    base = live_server.url
-    page = browser_context.new_page()
-    log_in(page, base, "ana")
+    page = new_page(browser)
+    base = page.base
+    log_in(page, "ana", "/accounts/login/?next=/me/")
+    page.wait_for_url(f"{base}/me/")
     page.get_by_label("Token name").fill("my script")
     page.get_by_role("button", name="Make a token").click()
     secret = page.get_by_label("Token").input_value()
@@ -79,12 +56,13 @@ def test_make_a_token_on_the_dashboard_and_call_the_api_with_it(
     assert "revoked" in body["detail"]
 
 
-def test_the_dashboard_fits_a_phone(browser_context, live_server, tmp_path):
+def test_the_dashboard_fits_a_phone(browser, transactional_db, tmp_path):
     researcher = ResearcherFactory(username="ben")
     CollectionFactory(owner=researcher, title="A collection with a rather long title to wrap")
-    base = live_server.url
-    page = browser_context.new_page()
-    log_in(page, base, "ben")
+    page = new_page(browser)
+    base = page.base
+    log_in(page, "ben", "/accounts/login/?next=/me/")
+    page.wait_for_url(f"{base}/me/")
     page.get_by_label("Token name").fill("phone")
     page.get_by_role("button", name="Make a token").click()
     page.set_viewport_size({"width": 375, "height": 800})

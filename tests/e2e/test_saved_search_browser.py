@@ -14,28 +14,15 @@ from django.core import mail
 from research.models import Document
 from research.services.review import document_publish
 from research.tasks import alert_digests_task
-from tests.conftest import chromium_path
-from tests.e2e.test_browser import CHROMIUM_ARGS
+from tests.e2e.conftest import log_in, new_page
 from tests.research.factories import CuratorFactory, DocumentFactory, ResearcherFactory
 
 pytestmark = [pytest.mark.browser]
 
 
 @pytest.fixture
-def page(transactional_db, live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the server has its own.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 375, "height": 800})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.base = live_server.url
-        yield page
-        context.close()
-        browser.close()
+def page(transactional_db, browser):
+    return new_page(browser, 375, height=800)
 
 
 def test_a_search_saved_from_the_search_page_is_in_the_daily_email_once(page):
@@ -44,10 +31,7 @@ def test_a_search_saved_from_the_search_page_is_in_the_daily_email_once(page):
     curator = CuratorFactory()
     mail.outbox = []
 
-    page.goto(page.base + "/accounts/login/?next=/search/")
-    page.get_by_label("Username").fill("reader")
-    page.get_by_label("Password").fill("secret-pass-287g")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, "reader", "/accounts/login/?next=/search/")
     page.wait_for_url("**/search/")
     page.get_by_label("Search documents, agencies and notes").fill("jail")
     page.get_by_role("button", name="Search", exact=True).click()

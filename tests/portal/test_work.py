@@ -19,7 +19,7 @@ from agreements.models import AgreementEvent, ListSnapshot
 from portal.models import WorkItem
 from research.models import Document
 from research.services.ingest import document_submit
-from tests.conftest import start_celery_worker, stop_process
+from tests.conftest import stop_process, wait_for, worker_log
 from tests.research.factories import ResearcherFactory
 
 
@@ -42,15 +42,6 @@ Immigration and Customs Enforcement on Tuesday, joining the task force model.</p
 <p>Commissioners heard from residents for three hours before the vote, and the
 agreement takes effect at once, the sheriff said in a statement to reporters.</p>
 </article></body></html>"""
-
-
-def wait_for(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
 
 
 class Gate:
@@ -82,32 +73,6 @@ class Served:
         self.hits += 1
         self.served.set()
         return 200, {"Content-Type": self.content_type}, self.body
-
-
-@pytest.fixture
-def workers(transactional_db, settings, redis_server, broker_at, tmp_path):
-    """Start workers on the test's own Redis; every one is stopped at the end."""
-    broker_at(redis_server.url)
-    started = []
-
-    def start():
-        proc = start_celery_worker(
-            redis_url=redis_server.url,
-            media_root=Path(settings.MEDIA_ROOT),
-            log_path=tmp_path / "workers.log",
-            loopback=settings.FETCH_ALLOW_LOOPBACK,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        stop_process(proc)
-        proc.log.close()
-
-
-def worker_log(tmp_path) -> str:
-    return (tmp_path / "workers.log").read_text()[-4000:]
 
 
 @processes

@@ -13,7 +13,6 @@ import http.server
 import socketserver
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,22 +21,13 @@ from research.models import AlertDigest, Delivery, WebhookCall
 from research.services import alerts
 from research.services.review import document_publish
 from research.tasks import alert_digests_task
-from tests.conftest import start_celery_worker, stop_process
+from tests.conftest import stop_process, wait_for, worker_log
 from tests.research.factories import DocumentFactory, ResearcherFactory
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.redis, pytest.mark.postgres]
 
 # The promise: done within this long after a worker is available again.
 RECOVERY_SECONDS = 120
-
-
-def wait_for(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
 
 
 class GatedReceiver:
@@ -135,29 +125,9 @@ class GatedSMTPSink:
 
 
 @pytest.fixture
-def workers(transactional_db, settings, redis_server, broker_at, tmp_path):
-    broker_at(redis_server.url)
+def workers(workers, settings):
     settings.FETCH_ALLOW_LOOPBACK = True  # the test's own endpoint, in this process and the workers
-    started = []
-
-    def start():
-        proc = start_celery_worker(
-            redis_url=redis_server.url,
-            media_root=Path(settings.MEDIA_ROOT),
-            log_path=tmp_path / "workers.log",
-            loopback=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        stop_process(proc)
-        proc.log.close()
-
-
-def worker_log(tmp_path) -> str:
-    return (tmp_path / "workers.log").read_text()[-4000:]
+    return workers
 
 
 def test_a_webhook_call_cut_by_a_killed_worker_is_made_once_by_the_next(workers, tmp_path):

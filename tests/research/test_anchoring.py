@@ -19,7 +19,7 @@ from django.urls import reverse
 from rapidfuzz.distance import Levenshtein
 
 from research import policy, selectors
-from research.extract import PAGE_SEPARATOR, text_sha256
+from research.extract import PAGE_SEPARATOR, join_pages, text_sha256
 from research.models import Annotation, Document
 from research.services.anchoring import carry_annotations, reanchor_document
 from research.services.annotations import AnnotationRefused, annotate
@@ -43,15 +43,6 @@ def pages(name: str) -> list[str]:
     return (DATA / name).read_text().rstrip("\n").split("\f")
 
 
-def joined(page_texts: list[str]) -> tuple[str, list[int]]:
-    """The text and page offsets research.extract makes of these pages."""
-    offsets, position = [], 0
-    for page in page_texts:
-        offsets.append(position)
-        position += len(page) + len(PAGE_SEPARATOR)
-    return PAGE_SEPARATOR.join(page_texts), offsets
-
-
 POLK_2019 = pages("moa_polk_fl_wso_2019.txt")
 POLK_2019_OCR = pages("moa_polk_fl_wso_2019_p1-4.ocr.txt")
 WSO_2025 = pages("moa_pierce_ga_wso_2025.txt")
@@ -63,7 +54,7 @@ NEW_PARAGRAPH = (
 
 
 def moa(page_texts: list[str], **fields) -> Document:
-    text, offsets = joined(page_texts)
+    text, offsets = join_pages(page_texts)
     return DocumentFactory(
         kind=Document.Kind.MOA,
         rights=Document.Rights.PUBLIC_DOMAIN,
@@ -89,7 +80,7 @@ def note_on(document: Document, words: str, *, occurrence: int = 0, author=None,
 
 def new_text(document: Document, page_texts: list[str]):
     """The document's text changes as ingestion changes it; its notes are placed again."""
-    document.text, document.page_offsets = joined(page_texts)
+    document.text, document.page_offsets = join_pages(page_texts)
     document.text_sha256 = text_sha256(document.text)
     document.save()
     return reanchor_document(document)
