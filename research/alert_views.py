@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from research import policy, selectors
-from research.forms import SavedSearchForm, WatchForm, WebhookForm
+from research.forms import SavedSearchForm, WatchForm, WebhookForm, show_refusal
 from research.models import SavedSearch, Watch, Webhook
 from research.services import alerts
 from research.services.alerts import AlertRefused
@@ -34,11 +34,6 @@ def alerts_allowed(view):
         return view(request, *args, **kwargs)
 
     return wrapped
-
-
-def _refused(form, exc: AlertRefused) -> None:
-    for field, sentence in exc.errors.items():
-        form.add_error(field if field in form.fields else None, sentence)
 
 
 def _watch_arguments(form: WatchForm) -> dict:
@@ -63,7 +58,7 @@ def watch_list(request: HttpRequest) -> HttpResponse:
             try:
                 alerts.watch_create(user=request.user, **_watch_arguments(form))
             except AlertRefused as exc:
-                _refused(form, exc)
+                show_refusal(form, exc)
             else:
                 messages.success(request, "Watch saved.")
                 return redirect("research:watch-list")
@@ -94,7 +89,7 @@ def watch_edit(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 alerts.watch_update(watch=watch, **_watch_arguments(form))
             except AlertRefused as exc:
-                _refused(form, exc)
+                show_refusal(form, exc)
             else:
                 messages.success(request, "Watch saved.")
                 return redirect("research:watch-list")
@@ -145,7 +140,7 @@ def saved_search_list(request: HttpRequest) -> HttpResponse:
                     user=request.user, name=data["name"], search=data["search"], rate=data["rate"]
                 )
             except AlertRefused as exc:
-                _refused(form, exc)
+                show_refusal(form, exc)
             else:
                 messages.success(request, "Search saved.")
                 return redirect("research:saved-search-list")
@@ -178,7 +173,7 @@ def saved_search_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     saved_search=saved, name=data["name"], search=data["search"], rate=data["rate"]
                 )
             except AlertRefused as exc:
-                _refused(form, exc)
+                show_refusal(form, exc)
             else:
                 messages.success(request, "Search saved.")
                 return redirect("research:saved-search-list")
@@ -219,7 +214,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
             try:
                 alerts.webhook_create(user=request.user, url=form.cleaned_data["url"])
             except AlertRefused as exc:
-                _refused(form, exc)
+                show_refusal(form, exc)
             else:
                 messages.success(request, "Webhook added.")
                 return redirect("research:webhook-list")

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from research import policy, selectors
-from research.forms import AnnotationChangeForm, AnnotationForm, FlagForm
+from research.forms import AnnotationChangeForm, AnnotationForm, FlagForm, show_refusal
 from research.models import Annotation, Document
 from research.services.annotations import (
     AnnotationRefused,
@@ -74,7 +74,7 @@ def annotation_create(request: HttpRequest, pk: int) -> HttpResponse:
                 visibility=data["visibility"],
             )
         except AnnotationRefused as refusal:
-            form.refuse(refusal.errors)
+            show_refusal(form, refusal)
         else:
             return redirect(note.get_absolute_url())
     context = document_context(request, document, note_form=form)
@@ -109,7 +109,7 @@ def annotation_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 visibility=data["visibility"],
             )
         except AnnotationRefused as refusal:
-            form.refuse(refusal.errors)
+            show_refusal(form, refusal)
         else:
             return redirect(note.get_absolute_url())
     return render(

@@ -16,6 +16,14 @@ from django.utils.translation import gettext_lazy as _
 from agreements.models import Agency
 from portal.units import size_text
 from research.models import AlertRate, Annotation, Collection, Document, Tag, Watch
+from research.services import Refused
+
+
+def show_refusal(form: forms.Form, refused: Refused) -> None:
+    """Put a service's sentences (:class:`research.services.Refused`) on the fields they
+    are about, and the rest above the form."""
+    for name, sentence in refused.errors.items():
+        form.add_error(name if name in form.fields else None, sentence)
 
 
 class CollectionForm(forms.Form):
@@ -130,11 +138,6 @@ class _NoteFields(forms.Form):
         self.fields["tags"].choices = choices
         if not choices:  # no tags in the portal yet: no empty box to fill
             self.fields["tags"].widget = forms.MultipleHiddenInput()
-
-    def refuse(self, errors: dict[str, str]) -> None:
-        """Put the service's sentences on the fields they are about."""
-        for name, sentence in errors.items():
-            self.add_error(name if name in self.fields else None, sentence)
 
 
 class AnnotationForm(_NoteFields):

@@ -22,7 +22,13 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from agreements.models import Agency
 from portal.exports import Column, export_links, export_response, requested_format
 from research import policy, selectors
-from research.forms import CollectionAddForm, CollectionForm, CollectionItemForm, SubmitForm
+from research.forms import (
+    CollectionAddForm,
+    CollectionForm,
+    CollectionItemForm,
+    SubmitForm,
+    show_refusal,
+)
 from research.models import Collection, CollectionItem, Document
 from research.services.collections import (
     CollectionRefused,
@@ -66,11 +72,6 @@ def _owned(request: HttpRequest, pk: int) -> Collection:
         raise Http404(NO_COLLECTION) from exc
 
 
-def _add_errors(form, refused: CollectionRefused) -> None:
-    for field, message in refused.errors.items():
-        form.add_error(None if field not in form.fields else field, message)
-
-
 # --- Collections -----------------------------------------------------------------
 
 
@@ -93,7 +94,7 @@ def collection_list(request: HttpRequest) -> HttpResponse:
                     visibility=form.cleaned_data["visibility"],
                 )
             except CollectionRefused as refused:
-                _add_errors(form, refused)
+                show_refusal(form, refused)
             else:
                 messages.success(request, f"Collection “{collection}” made.")
                 return redirect("research:collection-manage", pk=collection.pk)
@@ -129,7 +130,7 @@ def collection_manage(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 collection_update(user=request.user, collection=collection, **form.cleaned_data)
             except CollectionRefused as refused:
-                _add_errors(form, refused)
+                show_refusal(form, refused)
             else:
                 messages.success(request, "Collection saved.")
                 return redirect("research:collection-manage", pk=collection.pk)

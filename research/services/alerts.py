@@ -50,6 +50,7 @@ from research.models import (
 )
 from research.search.query import parse_query
 from research.search.selectors import FACETS, matching_documents, normalize_filters
+from research.services import Refused
 
 UNSUBSCRIBE_SALT = "research.alerts.unsubscribe"
 SIGNATURE_HEADER = "X-Portal-Signature"
@@ -72,12 +73,8 @@ EVENT_CHANGES = {
 }
 
 
-class AlertRefused(Exception):
-    """A watch, saved search or webhook that cannot be saved; ``errors`` maps fields to sentences."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__(" ".join(errors.values()))
-        self.errors = errors
+class AlertRefused(Refused):
+    """A watch, saved search or webhook that cannot be saved."""
 
 
 # --- Quotas --------------------------------------------------------------------------
