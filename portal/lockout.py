@@ -69,10 +69,17 @@ class LockedOut(exceptions.APIException):
     default_code = "locked_out"
 
 
+# Django's username field's length.
+USERNAME_MAX_CHARS = 150
+
+
 class LockoutBasicAuthentication(authentication.BasicAuthentication):
     """HTTP Basic auth whose failures count toward the lockout, which answers 429."""
 
     def authenticate_credentials(self, userid, password, request=None):
+        # No account has such a name, and the lockout's records could not store it.
+        if "\x00" in userid or "\x00" in password or len(userid) > USERNAME_MAX_CHARS:
+            raise exceptions.AuthenticationFailed("Invalid username/password.")
         try:
             return super().authenticate_credentials(userid, password, request)
         except exceptions.AuthenticationFailed:

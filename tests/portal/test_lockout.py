@@ -152,6 +152,18 @@ def test_api_basic_auth_locks_out_with_a_429(limit):
     assert "Retry-After" in response
 
 
+@pytest.mark.parametrize(
+    ("username", "password"), [("a\x00b", "guess"), ("someone", "gu\x00ess"), ("x" * 151, "guess")]
+)
+def test_basic_auth_with_a_name_no_account_can_have_is_refused_not_a_server_error(
+    username, password
+):
+    # PostgreSQL stores no NUL byte: recording such a failure raised a 500 there.
+    response = APIClient().get("/api/v1/documents/", **_basic(username, password))
+    assert response.status_code in {401, 403}
+    assert not AccessAttempt.objects.exists()
+
+
 def test_api_basic_auth_with_the_right_password_works():
     user = ResearcherFactory()
     response = APIClient().post(
