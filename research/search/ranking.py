@@ -85,25 +85,40 @@ def _stats(key: tuple, cursor, backend: SearchBackend, index: FacetIndex) -> _St
     return stats
 
 
-def _postings(stats: _Stats, cursor, backend: SearchBackend, stem: str):
-    found = stats.postings.get(stem)
-    if found is None:
-        ids, counts = backend.postings(cursor, stem)
-        order = np.argsort(ids, kind="stable")
-        found = (ids[order], counts[order].astype(np.float64))
+def _postings(stats: _Stats, cursor, backend: SearchBackend, stems: list[str]) -> list:
+    """Each stem's (sorted entry ids, float counts), read from the database once per version."""
+    missing = [stem for stem in stems if stem not in stats.postings]
+    if missing:
+        read = backend.postings(cursor, missing)
         with _lock:
-            stats.postings[stem] = found
-            while len(stats.postings) > POSTINGS_KEPT:
-                stats.postings.popitem(last=False)
-    else:
-        stats.postings.move_to_end(stem, last=True)
+            for stem in missing:
+                ids, counts = read[stem]
+                order = np.argsort(ids, kind="stable")
+                stats.postings[stem] = (ids[order], counts[order].astype(np.float64))
+    found = []
+    with _lock:
+        for stem in stems:
+            found.append(stats.postings[stem])
+            stats.postings.move_to_end(stem, last=True)
+        while len(stats.postings) > max(POSTINGS_KEPT, len(stems)):
+            stats.postings.popitem(last=False)
     return found
+
+
+_stems: dict[tuple[str, str], tuple[str, ...]] = {}  # (vendor, word) -> its stems
+STEMS_KEPT = 20_000
 
 
 def query_stems(cursor, backend: SearchBackend, query: Query) -> list[str]:
     """The distinct stems of the words of the query's positive terms, in order."""
     words = list(dict.fromkeys(word for term in query.terms() for word in term.words))
-    return list(dict.fromkeys(stem for stem in backend.stems(cursor, words) if stem))
+    missing = [word for word in words if (backend.vendor, word) not in _stems]
+    if missing:
+        if len(_stems) > STEMS_KEPT:
+            _stems.clear()
+        for word, stems in zip(missing, backend.stems(cursor, missing), strict=True):
+            _stems[(backend.vendor, word)] = tuple(stems)
+    return list(dict.fromkeys(s for word in words for s in _stems[(backend.vendor, word)] if s))
 
 
 def scores(
@@ -126,8 +141,8 @@ def scores(
     norm = K1 * (1 - B + B * length / mean)
     weights = HEAD_WEIGHTS if head else WEIGHTS
     total = np.zeros(len(entry_ids))
-    for stem in query_stems(cursor, backend, query):
-        ids, counts = _postings(stats, cursor, backend, stem)
+    stems = query_stems(cursor, backend, query)
+    for ids, counts in _postings(stats, cursor, backend, stems):
         if not len(ids):
             continue
         idf = np.log(1 + (stats.count - len(ids) + 0.5) / (len(ids) + 0.5))

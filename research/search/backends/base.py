@@ -199,12 +199,12 @@ class SearchBackend:
         """
         raise NotImplementedError
 
-    def stems(self, cursor, words: list[str]) -> list[str]:
-        """The stems the index holds for these query words (none for a stop word)."""
+    def stems(self, cursor, words: list[str]) -> list[list[str]]:
+        """Each query word's stems, as the index holds them (none for a stop word)."""
         raise NotImplementedError
 
-    def postings(self, cursor, stem: str) -> tuple[np.ndarray, np.ndarray]:
-        """(entry ids, occurrences in title, summary and body: an (n, 3) array) of a stem."""
+    def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """stem -> (entry ids, occurrences in title, summary and body: an (n, 3) array)."""
         raise NotImplementedError
 
     def field_lengths(self, cursor) -> tuple[np.ndarray, np.ndarray]:

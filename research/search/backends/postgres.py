@@ -412,37 +412,43 @@ class PostgresBackend(SearchBackend):
             cursor.execute(f"{select} e.head @@ ({positive})", pos_params)
         return Matches(_id_array(cursor.fetchone()[0]))
 
-    def stems(self, cursor, words: list[str]) -> list[str]:
-        """The english configuration's lexemes of these words (none for a stop word)."""
+    def stems(self, cursor, words: list[str]) -> list[list[str]]:
+        """The english configuration's lexemes of each word (none for a stop word)."""
         if not words:
             return []
         cursor.execute(
-            "SELECT t.lexeme FROM unnest(%s::text[]) w, unnest(to_tsvector('english', w)) t",
+            "SELECT w.n, t.lexeme FROM unnest(%s::text[]) WITH ORDINALITY w(word, n),"
+            " unnest(to_tsvector('english', w.word)) t",
             [list(words)],
         )
-        return [row[0] for row in cursor.fetchall()]
+        stems: list[list[str]] = [[] for _ in words]
+        for n, lexeme in cursor.fetchall():
+            stems[n - 1].append(lexeme)
+        return stems
 
-    def postings(self, cursor, stem: str) -> tuple[np.ndarray, np.ndarray]:
-        """The stem's positions by weight (A title, B summary, C body) in each vector
-        that holds it: found with the GIN index, then read from the vector.
+    def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The stems' positions by weight (A title, B summary, C body) in each vector
+        that holds one: found with the GIN index, then read from the vector.
 
         A vector keeps at most 256 positions of a lexeme: past that the count
         saturates, where BM25's own saturation has long made it matter little.
         """
-        literal = "'" + stem.replace("\\", "\\\\").replace("'", "''") + "'"
+        literal = " | ".join("'" + s.replace("\\", "\\\\").replace("'", "''") + "'" for s in stems)
         counts = ", ".join(
             f"string_agg(coalesce(cardinality(array_positions(t.weights, '{weight}')), 0)::text, ',')"
             for weight in "ABC"
         )
         cursor.execute(
-            f"SELECT string_agg(w.id::text, ','), {counts} FROM {WORD_TABLE} w,"
-            f" unnest(w.vector) t WHERE w.vector @@ %s::tsquery AND t.lexeme = %s",
-            [literal, stem],
+            f"SELECT t.lexeme, string_agg(w.id::text, ','), {counts} FROM {WORD_TABLE} w,"
+            f" unnest(w.vector) t WHERE w.vector @@ %s::tsquery AND t.lexeme = ANY(%s)"
+            " GROUP BY t.lexeme",
+            [literal, list(stems)],
         )
-        ids, *columns = cursor.fetchone()
-        if not ids:
-            return np.zeros(0, np.int64), np.zeros((0, 3), np.int64)
-        return _id_array(ids), np.stack([_id_array(c) for c in columns], axis=1)
+        empty = (np.zeros(0, np.int64), np.zeros((0, 3), np.int64))
+        result = dict.fromkeys(stems, empty)
+        for stem, ids, *columns in cursor.fetchall():
+            result[stem] = (_id_array(ids), np.stack([_id_array(c) for c in columns], axis=1))
+        return result
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         # ts_headline parses every text it is given, which costs more than the

@@ -222,44 +222,54 @@ class SqliteBackend(SearchBackend):
             return Matches(_ids(cursor, scope(negative)), excluded=True)
         return None
 
-    def stems(self, cursor, words: list[str]) -> list[str]:
-        """The index's own tokenizer stems them: a one-row FTS5 table and its vocabulary."""
+    def stems(self, cursor, words: list[str]) -> list[list[str]]:
+        """The index's own tokenizer stems them: a row a word in an FTS5 table, and its
+        vocabulary."""
         if not words:
             return []
         cursor.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_stem USING fts5(word, tokenize = {TOKENIZER})"
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_stem"
+            f" USING fts5(word, tokenize = {TOKENIZER})"
         )
         cursor.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_stem_terms"
-            " USING fts5vocab(temp, search_stem, row)"
+            " USING fts5vocab(temp, search_stem, instance)"
         )
         cursor.execute("DELETE FROM temp.search_stem")
+        rows = ", ".join(["(%s, %s)"] * len(words))
         cursor.execute(
-            "INSERT INTO temp.search_stem (rowid, word) VALUES (1, %s)", [" ".join(words)]
+            f"INSERT INTO temp.search_stem (rowid, word) VALUES {rows}",
+            [value for i, word in enumerate(words) for value in (i, word)],
         )
-        cursor.execute("SELECT term FROM temp.search_stem_terms")
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT doc, term FROM temp.search_stem_terms ORDER BY doc, offset")
+        stems: list[list[str]] = [[] for _ in words]
+        for doc, term in cursor.fetchall():
+            stems[doc].append(term)
+        return stems
 
-    def postings(self, cursor, stem: str) -> tuple[np.ndarray, np.ndarray]:
-        """Counted from FTS5's instance vocabulary (one row per occurrence of the stem)."""
+    def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Counted from FTS5's instance vocabulary (one row per occurrence of a stem)."""
         cursor.execute(
             f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{FTS_TABLE}_instances"
             f" USING fts5vocab(main, {FTS_TABLE}, instance)"
         )
         cursor.execute(
-            f"SELECT doc, col, count(*) FROM temp.{FTS_TABLE}_instances WHERE term = %s"
-            " GROUP BY doc, col ORDER BY doc",
-            [stem],
+            f"SELECT term, doc, col, count(*) FROM temp.{FTS_TABLE}_instances"
+            f" WHERE term IN ({', '.join(['%s'] * len(stems))}) GROUP BY term, doc, col",
+            list(stems),
         )
-        rows = cursor.fetchall()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, 3), np.int64)
-        docs = np.array([row[0] for row in rows], np.int64)
-        columns = np.array([_COLUMNS[row[1]] for row in rows], np.int64)
-        ids, at = np.unique(docs, return_inverse=True)
-        counts = np.zeros((len(ids), 3), np.int64)
-        counts[at.ravel(), columns] = [row[2] for row in rows]
-        return ids, counts
+        rows: dict[str, list] = {stem: [] for stem in stems}
+        for term, *row in cursor.fetchall():
+            rows[term].append(row)
+        result = {}
+        for stem, found in rows.items():
+            docs = np.array([row[0] for row in found], np.int64)
+            columns = np.array([_COLUMNS[row[1]] for row in found], np.int64)
+            ids, at = np.unique(docs, return_inverse=True)
+            counts = np.zeros((len(ids), 3), np.int64)
+            counts[at.ravel(), columns] = [row[2] for row in found]
+            result[stem] = (ids, counts)
+        return result
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not entry_ids:
