@@ -81,12 +81,12 @@ class Corpus:
         self.stems = dict(zip(words, stem(words), strict=True))
         self.postings: dict[str, array] = defaultdict(lambda: array("i"))
         for at, entry in enumerate(self.entries):
-            # A stop word keeps no place (as in the index): phrases skip it.
+            # A stop word (PostgreSQL's) keeps its place, as in a tsvector: a phrase
+            # matches across it only where the query's phrase has a word there too.
             fields = [
-                [s for s in (self.stems[w.lower()] for w in TOKEN.findall(text)) if s]
-                for text in entry["texts"]
+                [self.stems[w.lower()] for w in TOKEN.findall(text)] for text in entry["texts"]
             ]
-            for stem_ in set().union(*fields):
+            for stem_ in set().union(*fields) - {""}:
                 self.postings[stem_].append(at)
             entry["tokens"] = fields
             entry["length"] = sum(_words(t) for t in entry.pop("texts"))
@@ -103,15 +103,25 @@ class Corpus:
         found = set(self.postings[stems[0]]).intersection(*(self.postings[s] for s in stems[1:]))
         if len(stems) == 1:
             return found
-        n = len(stems)
+        # The phrase's own stop words stand for any one word; at its ends they drop.
+        pattern = [self.stems.get(w, "") for w in words]
+        while not pattern[0]:
+            pattern.pop(0)
+        while not pattern[-1]:
+            pattern.pop()
+        n = len(pattern)
+
+        def holds(tokens: list[str], i: int) -> bool:
+            return all(not p or tokens[i + k] == p for k, p in enumerate(pattern))
+
         return {
             at
             for at in found
             if any(
-                tokens[i : i + n] == stems
+                holds(tokens, i)
                 for tokens in self.entries[at]["tokens"]
                 for i in range(len(tokens) - n + 1)
-                if tokens[i] == stems[0]
+                if tokens[i] == pattern[0]
             )
         }
 
