@@ -427,22 +427,26 @@ class PostgresBackend(SearchBackend):
         return stems
 
     def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The stems' positions by weight (A title, B summary, C body) in each vector
-        that holds one: found with the GIN index, then read from the vector.
+        """Each stem's occurrences by weight (A title, B summary, C body) in each vector
+        that holds it, found with the GIN index.
 
-        A vector keeps at most 256 positions of a lexeme: past that the count
+        ``ts_rank_cd`` of a one-lexeme query, normalization 0, is the sum of the
+        weights of its positions (a cover a position): with the weight of one
+        field 1 and the others 0 it is that field's count, read in C without
+        turning the vector into rows (a tenth of the time of ``unnest``). A
+        vector keeps at most 256 positions of a lexeme: past that the count
         saturates, where BM25's own saturation has long made it matter little.
         """
-        literal = " | ".join("'" + s.replace("\\", "\\\\").replace("'", "''") + "'" for s in stems)
+        queries = ["'" + s.replace("\\", "\\\\").replace("'", "''") + "'" for s in stems]
         counts = ", ".join(
-            f"string_agg(coalesce(cardinality(array_positions(t.weights, '{weight}')), 0)::text, ',')"
-            for weight in "ABC"
+            f"string_agg(ts_rank_cd('{weights}', w.vector, s.q, 0)::int::text, ',')"
+            for weights in ("{0,0,0,1}", "{0,0,1,0}", "{0,1,0,0}")  # {D,C,B,A}: A, B, C
         )
         cursor.execute(
-            f"SELECT t.lexeme, string_agg(w.id::text, ','), {counts} FROM {WORD_TABLE} w,"
-            f" unnest(w.vector) t WHERE w.vector @@ %s::tsquery AND t.lexeme = ANY(%s)"
-            " GROUP BY t.lexeme",
-            [literal, list(stems)],
+            f"SELECT s.stem, string_agg(w.id::text, ','), {counts}"
+            " FROM unnest(%s::text[], %s::tsquery[]) s(stem, q)"
+            f" JOIN {WORD_TABLE} w ON w.vector @@ s.q GROUP BY s.stem",
+            [list(stems), queries],
         )
         empty = (np.zeros(0, np.int64), np.zeros((0, 3), np.int64))
         result = dict.fromkeys(stems, empty)
