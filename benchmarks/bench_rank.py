@@ -10,8 +10,8 @@ stemmed once by it, so both sides mean the same word): tokens, postings,
 matching (all groups, any term of a group, phrases as consecutive words of one
 field, exclusions), filters and the score, which is the relevance
 research/search/ranking.py defines: BM25 (k1 1.2, b 0.75) over the weighted
-occurrences (title 10, summary 4, body 1), length = words (what spaces separate)
-of the three fields, ties to the higher entry id.
+occurrences (title 10, summary 4, body 1), length = UTF-8 bytes of the three
+fields, ties to the higher entry id.
 
 Reported per query and on average: the overlap of the two top 20s (a portal
 hit scoring as much as the reference's 20th counts: equal scores may be cut
@@ -50,10 +50,8 @@ class Corpus:
         state_names = _state_names()
         for row in agencies:
             county = row["name"].split(" County")[0] if " County" in row["name"] else ""
-            # As the index's agency body: state name, code, county (no alias, no type here).
-            body = " ".join(
-                p for p in (state_names.get(row["state"], ""), row["state"], county) if p
-            )
+            # As the index's agency body: state name, code, county, type (none here).
+            body = f"{state_names.get(row['state'], '')} {row['state']} {county} "
             self.entries.append(
                 {
                     "id": ids["agency", row["name"], row["state"]],
@@ -89,7 +87,7 @@ class Corpus:
             for stem_ in set().union(*fields) - {""}:
                 self.postings[stem_].append(at)
             entry["tokens"] = fields
-            entry["length"] = sum(_words(t) for t in entry.pop("texts"))
+            entry["length"] = sum(_size(t) for t in entry.pop("texts"))
         self.count = len(self.entries)
         self.mean = sum(e["length"] for e in self.entries) / self.count
 
@@ -161,8 +159,8 @@ class Corpus:
         return total
 
 
-def _words(text: str) -> int:
-    return text.count(" ") + 1 if text else 0
+def _size(text: str) -> int:
+    return len(text.encode())
 
 
 def _state_names() -> dict[str, str]:

@@ -8,10 +8,11 @@ databases. For each distinct stemmed word ``t`` of the query's positive terms
     idf(t)    = ln(1 + (N - n + 0.5) / (n + 0.5))   N entries, n entries holding t
     score(d)  = sum_t idf(t) * tf * (K1 + 1) / (tf + K1 * (1 - B + B * len(d) / avglen))
 
-``len(d)`` is the words of its title, summary and body (a word: what spaces
-separate), ``avglen`` their mean over the index. Ranked on the title and summary
-only (``head``: what a reader without the full text may search of a copyrighted
-document, research.policy.SearchScope) both ``tf`` and ``len`` leave the body
+``len(d)`` is the size (UTF-8 bytes) of its title, summary and body, ``avglen``
+its mean over the index: a size the databases know without reading the text.
+Ranked on the title and summary only (``head``: what a reader without the full
+text may search of a copyrighted document, research.policy.SearchScope) both
+``tf`` and ``len`` leave the body
 out, so the score says nothing about a text the reader may not search. Ties go
 to the higher entry id (the newer).
 
@@ -47,8 +48,8 @@ class _Stats:
 
     token: object
     count: int
-    full: np.ndarray  # words of title + summary + body, per row
-    head: np.ndarray  # words of title + summary, per row
+    full: np.ndarray  # bytes of title + summary + body, per row
+    head: np.ndarray  # bytes of title + summary, per row
     full_mean: float
     head_mean: float
     postings: OrderedDict

@@ -145,7 +145,7 @@ def test_first_page_is_the_best_of_every_match_not_of_a_pool(backend):
     Document.objects.bulk_create(
         [
             Document(
-                title=f"Sheriff detainer update {i}",
+                title=f"Sheriff detainer update {i:04d}",
                 text=filler,
                 status="published",
                 rights="public_domain",

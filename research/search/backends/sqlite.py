@@ -222,6 +222,9 @@ class SqliteBackend(SearchBackend):
             return Matches(_ids(cursor, scope(negative)), excluded=True)
         return None
 
+    def octets(self, expression: str) -> str:
+        return f"length(CAST({expression} AS BLOB))"  # octet_length() is SQLite 3.43+
+
     def stems(self, cursor, words: list[str]) -> list[list[str]]:
         """The index's own tokenizer stems them: a row a word in an FTS5 table, and its
         vocabulary."""
