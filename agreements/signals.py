@@ -21,3 +21,18 @@ agreements_combined = Signal()
 def links_moved(responses: list[tuple[object, object]]) -> int:
     """The number of links the receivers of a ``send`` say they moved."""
     return sum(response for _, response in responses if isinstance(response, int))
+
+
+# Sent once the transaction that applied a list to the history has committed
+# (an import not held, or a held list released), with ``snapshot_id``: research
+# matches the list's events against researchers' watches.
+snapshot_applied = Signal()
+
+
+def announce_snapshot_applied(snapshot_id: int) -> None:
+    """Send ``snapshot_applied`` after the current transaction commits (never if it rolls back)."""
+    from django.db import transaction
+
+    transaction.on_commit(
+        lambda: snapshot_applied.send(sender=None, snapshot_id=snapshot_id), robust=True
+    )

@@ -57,11 +57,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 def _context(request: HttpRequest, **extra) -> dict:
     user = request.user
+    may_alert = policy.can_keep_alerts(user)
     return {
-        # Filled by the alerts' selectors (user_watches, user_saved_searches) at
-        # merge; None hides their sections.
-        "watches": None,
-        "saved_searches": None,
+        # None hides the sections from those who may not keep alerts.
+        "watches": selectors.user_watches(user)[:DASHBOARD_ROWS] if may_alert else None,
+        "saved_searches": selectors.user_saved_searches(user)[:DASHBOARD_ROWS]
+        if may_alert
+        else None,
         "may_collect": policy.can_keep_collections(user),
         "collections": selectors.collections_owned(user)[:DASHBOARD_ROWS],
         "shared_collections": selectors.collections_shared_with(user)[:DASHBOARD_ROWS],

@@ -434,3 +434,54 @@ def fetch(
         f"The address {url} redirects more than {max_redirects} times; it cannot be fetched.",
         code="too_many_redirects",
     )
+
+
+def post(
+    url: str, *, body: bytes, headers: Mapping[str, str] | None = None, timeout: float | None = None
+) -> int:
+    """POST ``body`` to ``url`` past the same address checks as ``fetch``; return the status.
+
+    Redirects are not followed (a webhook gives its final address). Raises
+    FetchError with a sentence: retryable for timeouts, connection errors,
+    5xx and 429.
+    """
+    timeout = float(timeout or settings.FETCH_TIMEOUT_SECONDS)
+    target = check_url(url)
+    extensions: dict = {}
+    if target.scheme == "https":
+        extensions["sni_hostname"] = target.host
+    request_headers = {"User-Agent": settings.FETCH_USER_AGENT, **(headers or {})}
+    with httpx.Client(
+        timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
+    ) as client:
+        request = client.build_request(
+            "POST",
+            target.pinned_url,
+            content=body,
+            headers={**request_headers, "Host": target.host_header},
+            extensions=extensions,
+        )
+        try:
+            response = client.send(request)
+        except httpx.TimeoutException as exc:
+            raise FetchError(
+                f"The server at {url} did not answer within {timeout:g} s.",
+                retryable=True,
+                code="timeout",
+            ) from exc
+        except httpx.TransportError as exc:
+            raise FetchError(
+                f"Could not connect to {url} ({exc.__class__.__name__}).",
+                retryable=True,
+                code="connection",
+            ) from exc
+    status = response.status_code
+    if 300 <= status < 400:
+        raise FetchError(
+            f"The server at {url} answered with a redirect ({status}); give the final address.",
+            status=status,
+            code="http_error",
+        )
+    if status >= 400:
+        raise _status_error(status, url, response.headers)
+    return status

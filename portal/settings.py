@@ -369,6 +369,23 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "agreements.tasks.fetch_ice_lists_task",
         "schedule": crontab(minute=20, hour="13,23"),
     },
+    # Researchers' alert digests: daily in the morning, weekly on Mondays (US Eastern).
+    "research-alert-digests-daily": {
+        "task": "research.tasks.alert_digests_task",
+        "schedule": crontab(minute=0, hour=11),
+        "args": ("daily",),
+    },
+    "research-alert-digests-weekly": {
+        "task": "research.tasks.alert_digests_task",
+        "schedule": crontab(minute=30, hour=11, day_of_week=1),
+        "args": ("weekly",),
+    },
+    # Webhook calls that failed wait for their next try here (backoff in WebhookCall),
+    # and e-mails a dead worker left unsent are sent.
+    "research-send-pending-alerts": {
+        "task": "research.tasks.alerts_send_pending_task",
+        "schedule": crontab(minute="*"),
+    },
 }
 
 # Outbound HTTP (ICE lists, documents, feeds) goes through one safe client.
@@ -384,6 +401,20 @@ OCR_ENABLED = env_bool("OCR_ENABLED", True)
 FETCH_HOST_INTERVAL_SECONDS = env_float("FETCH_HOST_INTERVAL_SECONDS", 1.0)
 # Only tests turn this on, to fetch from their own local HTTP server.
 FETCH_ALLOW_LOOPBACK = env_bool("FETCH_ALLOW_LOOPBACK", default=False)
+
+# Alerts: per role group, how many alerts may be sent as it happens and how many
+# webhooks a researcher may keep; a user in several groups gets the largest.
+ALERT_QUOTAS = {
+    "Researchers": {"realtime": env_int("ALERT_REALTIME_RESEARCHER", 10), "webhooks": 2},
+    "Curators": {"realtime": 25, "webhooks": 5},
+    "Administrators": {"realtime": 100, "webhooks": 10},
+}
+# A saved search with more new matches than this in a day is paused, not sent.
+ALERT_MAX_DAILY_MATCHES = env_int("ALERT_MAX_DAILY_MATCHES", 200)
+# A webhook failing this many times in a row is disabled with a note.
+WEBHOOK_MAX_FAILURES = env_int("WEBHOOK_MAX_FAILURES", 5)
+# Each webhook call waits at most this long for an answer (a hanging endpoint).
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 
 LOGGING = {
     "version": 1,

@@ -35,7 +35,7 @@ from research.services.annotations import (
     delete_annotation,
     update_annotation,
 )
-from research.services.ingest import IngestError, document_submit
+from research.services.ingest import DocumentNotVisible, IngestError, document_submit_as
 
 
 class JSONLDRenderer(JSONRenderer):
@@ -62,13 +62,6 @@ class CanSubmitDocuments(permissions.BasePermission):
         if request.method in permissions.SAFE_METHODS:
             return True
         return policy.can_submit_documents(request.user)
-
-
-# Said instead of the document when someone else's address is not visible to the caller.
-NOT_VISIBLE = (
-    "This address is already in the portal, but not published: only curators can see it "
-    "or fetch it again, so there is nothing more to do."
-)
 
 
 @extend_schema_view(
@@ -115,21 +108,17 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         """
         submit = DocumentSubmitSerializer(data=request.data)
         submit.is_valid(raise_exception=True)
-        hidden = Response({"detail": NOT_VISIBLE}, status=status.HTTP_409_CONFLICT)
-        known = selectors.documents_at_url(submit.validated_data["url"])
-        if any(not policy.can_view(request.user, document) for document in known):
-            return hidden
         try:
-            document = document_submit(
+            document = document_submit_as(
+                request.user,
                 url=submit.validated_data["url"],
                 kind=submit.validated_data.get("kind"),
                 title=submit.validated_data.get("title", ""),
-                submitted_by=request.user,
             )
+        except DocumentNotVisible as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
         except IngestError as exc:
             raise ValidationError({"url": [exc.message]}) from exc
-        if not policy.can_view(request.user, document):  # another submission won a race
-            return hidden
         body = DocumentDetailSerializer(document, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 

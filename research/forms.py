@@ -1,4 +1,4 @@
-"""Forms of the research pages: notes, collections and submitting a document.
+"""Forms of the research pages: notes, collections, submitting a document, and alerts.
 
 They only read and check the input's shape; what is allowed (a note's passage,
 length, tags and visibility; what may be collected or submitted) is decided by
@@ -8,12 +8,14 @@ the API and imports refuse the same things the same way.
 
 from __future__ import annotations
 
+import us
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from agreements.models import Agency
 from portal.units import size_text
-from research.models import Annotation, Collection, Document, Tag
+from research.models import AlertRate, Annotation, Collection, Document, Tag, Watch
 
 
 class CollectionForm(forms.Form):
@@ -190,4 +192,55 @@ class FlagForm(forms.Form):
         label=_("Why should a curator look at it?"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+STATE_CHOICES = [("", _("Choose a state"))] + sorted(
+    (s.abbr, s.name) for s in [*us.states.STATES_AND_TERRITORIES, us.states.DC]
+)
+
+
+class WatchForm(forms.Form):
+    scope = forms.ChoiceField(
+        label=_("What to watch"), choices=Watch.Scope.choices, widget=forms.RadioSelect
+    )
+    agency = forms.ModelChoiceField(
+        label=_("Agency"),
+        queryset=Agency.objects.order_by("state", "name"),
+        required=False,
+        to_field_name="slug",
+        empty_label=_("Choose an agency"),
+    )
+    county_fips = forms.CharField(
+        label=_("County FIPS code"),
+        required=False,
+        max_length=5,
+        help_text=_("5 digits, e.g. 12045 for Gulf County, Florida."),
+    )
+    state = forms.ChoiceField(label=_("State"), choices=STATE_CHOICES, required=False)
+    changes = forms.MultipleChoiceField(
+        label=_("Tell me when an agreement is"),
+        choices=Watch.Change.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=Watch.Change.values,
+    )
+    rate = forms.ChoiceField(label=_("E-mail"), choices=AlertRate.choices, initial=AlertRate.DAILY)
+
+
+class SavedSearchForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    search = forms.CharField(
+        label=_("Search"),
+        max_length=2000,
+        help_text=_("Words as you type them in search, or the address of a search page."),
+    )
+    rate = forms.ChoiceField(label=_("E-mail"), choices=AlertRate.choices, initial=AlertRate.DAILY)
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(
+        label=_("Address"),
+        max_length=2000,
+        assume_scheme="https",
+        help_text=_("The portal POSTs each new alert item there as JSON, signed."),
     )

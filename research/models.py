@@ -560,3 +560,250 @@ class CollectionItem(models.Model):
     @property
     def target(self):
         return self.document or self.agency
+
+
+# --- Alerts: watches, saved searches, and what was delivered for them. ---
+
+
+class AlertRate(models.TextChoices):
+    """How often an alert's new matches are e-mailed."""
+
+    REALTIME = "realtime", _("As it happens")
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
+    OFF = "off", _("Off")
+
+
+class Watch(models.Model):
+    """A researcher follows an agency, a county, a state or the whole program."""
+
+    class Scope(models.TextChoices):
+        AGENCY = "agency", _("An agency")
+        COUNTY = "county", _("A county")
+        STATE = "state", _("A state")
+        PROGRAM = "program", _("The whole program")
+
+    class Change(models.TextChoices):
+        """The kinds of change a watch follows (mapped onto AgreementEvent kinds)."""
+
+        PENDING_LISTED = "pending_listed", _("Listed as pending")
+        SIGNED = "signed", _("Signed")
+        RENAMED = "renamed", _("Renamed")
+        MODEL_SWITCHED = "model_switched", _("Model switched")
+        ENDED = "ended", _("Ended")
+        RELISTED = "relisted", _("Back on the list")
+        MOA = "moa", _("MOA posted or changed")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watches"
+    )
+    scope = models.CharField(_("what to watch"), max_length=10, choices=Scope)
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, null=True, blank=True, related_name="watches"
+    )
+    county_fips = models.CharField(_("county FIPS"), max_length=5, blank=True)
+    state = models.CharField(_("state"), max_length=2, blank=True)
+    changes = models.JSONField(_("kinds of change"), default=list)
+    rate = models.CharField(_("e-mail"), max_length=10, choices=AlertRate, default=AlertRate.DAILY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("watch")
+        verbose_name_plural = _("watches")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(scope="agency", agency__isnull=False, county_fips="", state="")
+                    | Q(scope="county", agency__isnull=True, county_fips__regex=r"^[0-9]{5}$")
+                    | Q(
+                        scope="state",
+                        agency__isnull=True,
+                        county_fips="",
+                        state__regex=r"^[A-Z]{2}$",
+                    )
+                    | Q(scope="program", agency__isnull=True, county_fips="", state="")
+                ),
+                name="watch_scope_consistent",
+            ),
+        ]
+        indexes = [models.Index(fields=["scope", "state"]), models.Index(fields=["county_fips"])]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        if self.scope == self.Scope.AGENCY:
+            return str(self.agency)
+        if self.scope == self.Scope.COUNTY:
+            return _("County %(fips)s") % {"fips": self.county_fips}
+        if self.scope == self.Scope.STATE:
+            return _("State %(state)s") % {"state": self.state}
+        return str(_("The whole 287(g) program"))
+
+    @property
+    def change_labels(self) -> list[str]:
+        labels = dict(self.Change.choices)
+        return [str(labels.get(change, change)) for change in self.changes]
+
+
+class SavedSearch(models.Model):
+    """A search (words and filters) whose new matching documents are sent to its owner."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    query = models.CharField(_("words"), max_length=500, blank=True)
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    rate = models.CharField(_("e-mail"), max_length=10, choices=AlertRate, default=AlertRate.DAILY)
+    # Documents published before this are the search's past, never sent.
+    since = models.DateTimeField(_("matching since"))
+    paused_note = models.TextField(
+        _("paused"), blank=True, help_text=_("Why the portal stopped sending this search.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved search")
+        verbose_name_plural = _("saved searches")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_search_url(self) -> str:
+        from urllib.parse import urlencode
+
+        pairs = [("q", self.query)] if self.query else []
+        pairs += [(name, v) for name, values in self.filters.items() for v in values]
+        return reverse("research:search") + "?" + urlencode(pairs)
+
+
+class Webhook(models.Model):
+    """An address the portal POSTs each new alert item to, signed with ``secret``."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    url = models.URLField(_("address"), max_length=2000)
+    secret = models.CharField(_("signing secret"), max_length=64)
+    active = models.BooleanField(_("active"), default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    disabled_note = models.TextField(_("why it was disabled"), blank=True)
+    last_status = models.CharField(_("last answer"), max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class AlertDigest(models.Model):
+    """One e-mail: its deliveries are fixed before it is sent, so none goes out twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    rate = models.CharField(max_length=10, choices=AlertRate)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("alert digest")
+        verbose_name_plural = _("alert digests")
+
+    def __str__(self) -> str:
+        return f"{self.rate} digest #{self.pk} for {self.user}"
+
+
+class AlertItem(models.Model):
+    """What alerts send: one agreement change or one document, stored once for every alert."""
+
+    # Stable across history rebuilds, which give events new ids: "event:<agreement>:<kind>:...".
+    key = models.CharField(max_length=200, unique=True)
+    title = models.CharField(max_length=500)
+    url = models.CharField(max_length=2000)
+    detail = models.TextField(blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("alert item")
+        verbose_name_plural = _("alert items")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Delivery(models.Model):
+    """One item matched by one alert: the database refuses a second, so nothing is sent twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    watch = models.ForeignKey(
+        Watch, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    saved_search = models.ForeignKey(
+        SavedSearch, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    item = models.ForeignKey(AlertItem, on_delete=models.CASCADE, related_name="deliveries")
+    matched_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Which matching run created it: rows a run skipped as already there keep their old run.
+    run = models.CharField(max_length=32, db_index=True)
+    digest = models.ForeignKey(
+        AlertDigest, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(watch__isnull=True) ^ Q(saved_search__isnull=True),
+                name="delivery_one_alert",
+            ),
+            models.UniqueConstraint(
+                fields=["watch", "item"],
+                condition=Q(watch__isnull=False),
+                name="delivery_once_watch",
+            ),
+            models.UniqueConstraint(
+                fields=["saved_search", "item"],
+                condition=Q(saved_search__isnull=False),
+                name="delivery_once_search",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "digest"])]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} for {self.watch_id or self.saved_search_id}"
+
+
+class WebhookCall(models.Model):
+    """One delivery POSTed to one webhook, retried with backoff until it is answered 2xx."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Given up")
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="calls")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="webhook_calls")
+    state = models.CharField(max_length=10, choices=State, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook call")
+        verbose_name_plural = _("webhook calls")
+        constraints = [
+            models.UniqueConstraint(fields=["webhook", "delivery"], name="webhookcall_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delivery} → {self.webhook}"

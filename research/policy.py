@@ -40,6 +40,9 @@ ANSWER_ACCESS_REQUESTS = "portal.change_accessrequest"
 # Keep collections of documents and agencies (researchers and curators).
 KEEP_COLLECTIONS = "research.add_collection"
 
+# Watch agencies and save searches, with e-mail and webhook alerts (research migration 0015).
+KEEP_ALERTS = "research.add_watch"
+
 EXCERPT_CHARS = 300
 # Rights under which the public may read a document's whole text.
 PUBLIC_TEXT_RIGHTS = frozenset({Document.Rights.PUBLIC_DOMAIN, Document.Rights.OPEN_LICENCE})
@@ -76,6 +79,11 @@ def can_annotate(user) -> bool:
 
 def can_moderate_annotations(user) -> bool:
     return _has(user, MODERATE_ANNOTATIONS)
+
+
+def can_keep_alerts(user) -> bool:
+    """Whether ``user`` may watch agencies and save searches with alerts (every role)."""
+    return _has(user, KEEP_ALERTS)
 
 
 def can_invite(user) -> bool:
@@ -295,6 +303,19 @@ class SearchScope:
 
     def may_quote_text(self, rights: str) -> bool:
         return self.full_text or rights in PUBLIC_TEXT_RIGHTS
+
+
+def published_search_scope(user) -> SearchScope:
+    """The :class:`SearchScope` of ``user`` over published documents only (no query of its own).
+
+    Alerts match only published documents, which every reader sees: what
+    differs between readers there is whether they search the full text.
+    """
+    return SearchScope(
+        every_status=sees_unreviewed(user),
+        document_ids=frozenset(),
+        full_text=reads_full_text(user),
+    )
 
 
 def search_scope(user) -> SearchScope:

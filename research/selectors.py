@@ -25,7 +25,10 @@ from research.models import (
     DocumentAgency,
     DocumentAgreement,
     DocumentURL,
+    SavedSearch,
     Tag,
+    Watch,
+    Webhook,
 )
 
 # What a list of documents shows; never the (long) text.
@@ -238,6 +241,29 @@ def agency_documents(user, agency: Agency) -> tuple[list[Document], list[Documen
         .order_by("-published_on", "-created_at")[:AGENCY_DOCUMENTS_LIMIT]
     )
     return moas, documents
+
+
+# --- Alerts (the dashboard lists them; research.services.alerts writes them) ---
+
+
+def _with_last_delivery(queryset: QuerySet) -> QuerySet:
+    """Each alert with ``last_delivered_at``: when its newest sent e-mail went out."""
+    return queryset.annotate(last_delivered_at=Max("deliveries__digest__sent_at"))
+
+
+def user_watches(user) -> QuerySet[Watch]:
+    """``user``'s watches, newest first, each with ``last_delivered_at``."""
+    return _with_last_delivery(Watch.objects.filter(user=user).select_related("agency"))
+
+
+def user_saved_searches(user) -> QuerySet[SavedSearch]:
+    """``user``'s saved searches by name, each with ``last_delivered_at`` and ``paused_note``."""
+    return _with_last_delivery(SavedSearch.objects.filter(user=user))
+
+
+def user_webhooks(user) -> QuerySet[Webhook]:
+    """``user``'s webhooks, with their secret and, if disabled, why."""
+    return Webhook.objects.filter(user=user)
 
 
 # --- Notes ------------------------------------------------------------------------

@@ -123,3 +123,117 @@ def agreement_moas_submit_task() -> str:
     from research.services.moas import agreement_moas_submit
 
     return agreement_moas_submit().summary()
+
+
+# --- Alerts: matching after each list and each published document, then sending. ---
+
+
+@shared_task(
+    bind=True,
+    base=ClaimedTask,
+    name="research.tasks.alerts_match_snapshot_task",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=5 * 60,
+    time_limit=6 * 60,
+    ignore_result=True,
+)
+def alerts_match_snapshot_task(self, snapshot_id: int) -> int:
+    """Match a newly applied list's changes against the watches (a second run adds nothing)."""
+    from research.services.alerts import alerts_match_snapshot, alerts_send_pending
+
+    result = alerts_match_snapshot(snapshot_id=snapshot_id)
+    if getattr(self.request, "resumed", False):
+        alerts_send_pending()  # what the dead worker matched but had not sent
+    return result.deliveries
+
+
+@shared_task(
+    bind=True,
+    base=ClaimedTask,
+    name="research.tasks.alerts_match_documents_task",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=5 * 60,
+    time_limit=6 * 60,
+    ignore_result=True,
+)
+def alerts_match_documents_task(self, document_ids: list[int]) -> int:
+    """Match newly published documents against saved searches and MOA watches."""
+    from research.services.alerts import alerts_match_documents, alerts_send_pending
+
+    result = alerts_match_documents(document_ids=document_ids)
+    if getattr(self.request, "resumed", False):
+        alerts_send_pending()  # what the dead worker matched but had not sent
+    return result.deliveries
+
+
+@shared_task(
+    bind=True,
+    base=ClaimedTask,
+    name="research.tasks.alert_digest_send_task",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+    ignore_result=True,
+)
+def alert_digest_send_task(self, digest_id: int) -> bool:
+    """Send one alert e-mail unless it was sent (a killed worker's digest is sent by the next)."""
+    from research.services.alerts import digest_send
+
+    return digest_send(digest_id=digest_id)
+
+
+@shared_task(
+    name="research.tasks.alert_digests_task",
+    acks_late=True,
+    soft_time_limit=10 * 60,
+    time_limit=11 * 60,
+    ignore_result=True,
+)
+def alert_digests_task(rate: str) -> int:
+    """Run by beat: gather each researcher's unsent deliveries at ``rate`` and send them."""
+    from research.services.alerts import alerts_send_pending, digests_prepare
+
+    prepared = digests_prepare(rate=rate)
+    alerts_send_pending()
+    return prepared
+
+
+@shared_task(
+    bind=True,
+    base=ClaimedTask,
+    name="research.tasks.webhook_call_task",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+    ignore_result=True,
+)
+def webhook_call_task(self, call_id: int) -> str:
+    """POST one delivery to its webhook; a failure waits for ``alerts_send_pending_task``."""
+    from research.services.alerts import webhook_call_attempt
+
+    return webhook_call_attempt(call_id=call_id)
+
+
+@shared_task(
+    name="research.tasks.alerts_send_pending_task",
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+    ignore_result=True,
+)
+def alerts_send_pending_task() -> int:
+    """Run by beat each minute: webhook calls whose backoff is over, digests a dead worker left."""
+    from research.services.alerts import alerts_send_pending
+
+    return alerts_send_pending(settled=timedelta(minutes=2))
+
+
+def alerts_on_snapshot_applied(sender, snapshot_id: int, **kwargs) -> None:
+    """Receiver of agreements.signals.snapshot_applied: match the list's changes in the background."""
+    from portal.tasks import enqueue_on_commit
+
+    enqueue_on_commit(alerts_match_snapshot_task, snapshot_id)

@@ -34,15 +34,10 @@ from research.services.collections import (
     collection_item_remove,
     collection_update,
 )
-from research.services.ingest import IngestError, document_submit
+from research.services.ingest import DocumentNotVisible, IngestError, document_submit_as
 
 NO_COLLECTION = "No collection of yours at this address."
 MAY_NOT_COLLECT = "Your account may not keep collections; researchers and curators may."
-# The same sentence as the API's: someone else's unpublished document is not named.
-NOT_VISIBLE = (
-    "This address or file is already in the portal, but not published: only curators can "
-    "see it, so there is nothing more to do."
-)
 
 ITEM_COLUMNS = [
     Column("position", "rank"),
@@ -301,30 +296,24 @@ def submit_page(request: HttpRequest) -> HttpResponse:
 
 
 def _submit(request: HttpRequest, form: SubmitForm) -> Document | None:
-    """Submit as the API does: someone else's unpublished document is neither shown nor
-    fetched again. Errors go on the form; None then."""
+    """Submit as the API does (someone else's unpublished document is neither shown nor
+    fetched again). Errors go on the form; None then."""
     data = form.cleaned_data
-    url = data["url"].strip()
-    if url and any(
-        not policy.can_view(request.user, known) for known in selectors.documents_at_url(url)
-    ):
-        form.add_error(None, NOT_VISIBLE)
-        return None
     upload = data["file"]
     try:
-        document = document_submit(
-            url=url,
+        document = document_submit_as(
+            request.user,
+            url=data["url"].strip(),
             upload=upload,
             filename=upload.name if upload else "",
             kind=data["kind"] or None,
             title=data["title"],
-            submitted_by=request.user,
         )
+    except DocumentNotVisible as exc:
+        form.add_error(None, exc.message)
+        return None
     except IngestError as exc:
         form.add_error("file" if upload else "url", exc.message)
-        return None
-    if not policy.can_view(request.user, document):
-        form.add_error(None, NOT_VISIBLE)
         return None
     if document.submitted_by_id == request.user.pk:
         messages.success(

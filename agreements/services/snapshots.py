@@ -37,6 +37,7 @@ from agreements.services.appended import snapshot_history_update
 from agreements.services.dating import file_warning as _warning
 from agreements.services.events import NewRow, RebuildResult, agreements_rebuild, insert_plain
 from agreements.services.identity import AgencyResolver, identity_recompute, leftovers_delete
+from agreements.signals import announce_snapshot_applied
 
 WARNINGS_PER_CODE = 1000
 
@@ -306,6 +307,8 @@ def _save(
             result = _import(
                 snapshot, sheet, warnings, dated, accept_shrink=accept_shrink, given=given
             )
+            if not result.held:
+                announce_snapshot_applied(snapshot.pk)
     except IntegrityError:
         if snapshot.file:
             snapshot.file.delete(save=False)
@@ -362,6 +365,7 @@ def snapshot_release(snapshot: ListSnapshot, user=None) -> RebuildResult:
         agencies = set(rows.values_list("agency_id", flat=True)) | identity.agencies
         rebuilt = agreements_rebuild(agency_ids=agencies | _neighbour_agencies(snapshot))
         leftovers_delete(agency_ids=identity.agencies)
+        announce_snapshot_applied(snapshot.pk)
         return rebuilt
 
 

@@ -10,7 +10,7 @@ import functools
 import html
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
@@ -657,3 +657,47 @@ def search(
         page=page,
         page_size=page_size,
     )
+
+
+def _matching(cursor, backend, index, parsed: Query, clean: dict, scope, wanted) -> list[int]:
+    selected = index.filter_mask(clean, visible=_visible_rows(index, scope))
+    selected &= index.mask_of(index.locate(wanted))
+    if selected.any() and parsed:
+        within = index.ids[selected]
+        matches = backend.match_ids(cursor, parsed, within=within)
+        if matches is not None:
+            hit = index.mask_of(index.locate(matches.ids))
+            restricted = index.restricted_text if not scope.full_text else None
+            if restricted is not None and (restricted & selected).any():
+                head = backend.match_ids(cursor, parsed, within=within, head=True)
+                hit = np.where(restricted, index.mask_of(index.locate(head.ids)), hit)
+            selected &= ~hit if matches.excluded else hit
+    return sorted((index.ids[selected] // 2).tolist())
+
+
+def matching_documents(asks: Iterable[tuple[str, Mapping, SearchScope, Iterable[int]]]) -> list:
+    """For each (query, filters, scope, document ids): which of those documents the search finds.
+
+    The same rules as :func:`search` (visibility, filters, words, the head-only
+    match of copyrighted text), without ranking or pages, for many searches in
+    one pass: saved-search alerts ask it about the documents published since
+    they last looked. Identical asks are answered once.
+    """
+    backend = backend_for(connection)
+    answers: list[list[int]] = []
+    known: dict[tuple, list[int]] = {}
+    with backend.searching(connection), connection.cursor() as cursor:
+        index = facet_index(connection, cursor, backend)
+        for query, filters, scope, among in asks:
+            parsed = parse_query(query if isinstance(query, str) else "")
+            clean = normalize_filters(filters)
+            ids = tuple(sorted(set(among)))
+            key = (str(parsed), tuple(sorted((k, tuple(v)) for k, v in clean.items())), scope, ids)
+            if key not in known:
+                if not ids or (not parsed and not clean):
+                    known[key] = []
+                else:
+                    wanted = np.array(ids, np.int64) * 2
+                    known[key] = _matching(cursor, backend, index, parsed, clean, scope, wanted)
+            answers.append(known[key])
+    return answers

@@ -10,6 +10,7 @@ from urllib.parse import quote_plus, urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.dates import MONTHS
 from django.utils.html import strip_tags
@@ -17,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
 from portal.exports import Column, export_links, export_response, requested_format
+from research import policy
 from research.search.selectors import FACETS, MAX_PAGE, Hit, SearchResults, search
 
 FACET_TITLES = {
@@ -246,4 +248,11 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "downloads": export_links(request),
         "label": "these results (first 1,000)",
     }
+    if context["searched"] and policy.can_keep_alerts(request.user):
+        # The saved-search form, filled in with this search (words and filters).
+        context["save_search_url"] = (
+            reverse("research:saved-search-list")
+            + "?"
+            + urlencode({"search": state.url(filters=results.filters, sort="", page=1)})
+        )
     return render(request, "research/search.html", context)

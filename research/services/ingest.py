@@ -33,6 +33,7 @@ from django.utils import timezone
 from portal.http import FetchError, fetch
 from portal.tasks import enqueue_on_commit
 from portal.units import size_text
+from research import policy, selectors
 from research.canonical import canonicalize_url, url_key
 from research.extract import Extraction, ExtractionError, extract
 from research.models import Document, DocumentAgreement, DocumentURL, Feed
@@ -66,6 +67,17 @@ class IngestError(ValueError):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class DocumentNotVisible(IngestError):
+    """The address or file is someone else's unpublished document, not to be named."""
+
+
+# Said instead of naming the document, which would tell what is waiting for review.
+NOT_VISIBLE = (
+    "This address or file is already in the portal, but not published: only curators can "
+    "see it or fetch it again, so there is nothing more to do."
+)
 
 
 # --- Submit --------------------------------------------------------------------
@@ -209,6 +221,32 @@ def document_submit(
         document = _original(known.document)
         with transaction.atomic():
             _link_agreements(document, agreement_links)
+    return document
+
+
+def document_submit_as(
+    user,
+    *,
+    url: str = "",
+    upload: Path | BinaryIO | bytes | None = None,
+    filename: str = "",
+    kind: str | None = None,
+    title: str = "",
+) -> Document:
+    """Submit as ``user`` from a page or the API: the document, if ``user`` may see it.
+
+    Someone else's unpublished document is neither named nor fetched again:
+    ``DocumentNotVisible`` is raised before submitting when the address is
+    known, and after when the file turned out known (or another submission
+    of the address won a race).
+    """
+    if url and any(not policy.can_view(user, known) for known in selectors.documents_at_url(url)):
+        raise DocumentNotVisible(NOT_VISIBLE)
+    document = document_submit(
+        url=url, upload=upload, filename=filename, kind=kind, title=title, submitted_by=user
+    )
+    if not policy.can_view(user, document):
+        raise DocumentNotVisible(NOT_VISIBLE)
     return document
 
 

@@ -45,6 +45,10 @@ def document_publish(*, document: Document, user=None) -> Document:
         raise ReviewError(
             f"“{document}” has no text because processing failed; re-extract it first."
         )
+    from research.tasks import alerts_match_documents_task
+
+    # Saved searches and MOA watches learn of it once the publication commits.
+    enqueue_on_commit(alerts_match_documents_task, [document.pk])
     return _set_status(document, Document.Status.PUBLISHED)
 
 

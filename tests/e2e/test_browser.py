@@ -87,7 +87,7 @@ def result_total(page) -> int:
 def test_search_narrow_by_state_and_open_an_agency(browser_page):
     page = browser_page
     page.goto(page.base + "/search/")
-    page.get_by_label("Search documents and agencies").fill("sheriff")
+    page.get_by_label("Search documents, agencies and notes").fill("sheriff")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"q=sheriff"))
     everywhere = result_total(page)
@@ -98,7 +98,7 @@ def test_search_narrow_by_state_and_open_an_agency(browser_page):
     in_georgia = result_total(page)
     assert 0 < in_georgia < everywhere
 
-    page.get_by_label("Search documents and agencies").fill("Polk")
+    page.get_by_label("Search documents, agencies and notes").fill("Polk")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"q=Polk.*state=GA|state=GA.*q=Polk"))
     page.get_by_role("link", name=re.compile("Polk County Sheriff")).first.click()

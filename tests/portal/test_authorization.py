@@ -23,7 +23,8 @@ from portal.accounts import token_hash
 from portal.models import AccessRequest, Invitation
 from portal.tokens import token_create
 from research import policy
-from research.models import Annotation, Collection, Document
+from research.models import Annotation, Collection, Document, SavedSearch, Watch, Webhook
+from research.services.alerts import unsubscribe_token
 from tests.agreements.factories import AgreementEventFactory, ListSnapshotFactory, listed
 from tests.research.factories import (
     AdministratorFactory,
@@ -122,6 +123,16 @@ def world(settings, tmp_path):
     objects["private_note"] = AnnotationFactory(
         document=objects["public"], author=users["researcher"]
     )
+    # The researcher's alerts: theirs alone to see and change.
+    objects["watch"] = Watch.objects.create(
+        user=users["researcher"], scope="program", changes=["signed"]
+    )
+    objects["saved_search"] = SavedSearch.objects.create(
+        user=users["researcher"], name="Jails", query="jail", since=timezone.now()
+    )
+    objects["webhook"] = Webhook.objects.create(
+        user=users["researcher"], url="https://hooks.example.org/a", secret="s" * 64
+    )
     return {"users": users, "objects": objects}
 
 
@@ -131,6 +142,8 @@ def path_value(world, parameter: str, target: str) -> str:
         return "json"
     if parameter == "state":
         return world["objects"]["agency"].state
+    if parameter == "token":
+        return unsubscribe_token(world["objects"]["watch"])
     if parameter == "item_pk":
         return str(world["objects"]["item"].pk)
     obj = world["objects"][target]
@@ -233,6 +246,17 @@ def post_only(answers: tuple) -> dict:
 
 # The researcher's own collection: someone else's by its id is a 404, like none.
 OWNER_ONLY = (LOGIN, 200, 404, 404, 404, 404)
+# A researcher's alert pages: roles without the alerts permission are refused (403),
+# another's alert is not found; GET and POST only.
+ALERTS = (LOGIN, 200, 200, 403, 200, 200)
+ALERTS_WRITES = {
+    "post": (LOGIN, ALLOWED, ALLOWED, 403, ALLOWED, ALLOWED),
+    "put": everyone(405),
+    "patch": everyone(405),
+    "delete": everyone(405),
+}
+OWN_ALERT = (LOGIN, 200, 404, 403, 404, 404)
+OWN_ALERT_WRITES = {**ALERTS_WRITES, "post": (LOGIN, ALLOWED, 404, 403, 404, 404)}
 # The API: reading is public; DRF refuses the anonymous before it looks at the method.
 API_READ_ONLY = (403, 405, 405, 405, 405, 405)
 # Documents are written by submitting only: those who may not submit are refused first.
@@ -432,6 +456,28 @@ ROWS = [
         why="a link that is not valid: the same sentence to every method",
     ),
     Row("accounts/reset/done/", everyone(200)),
+    # Alerts.
+    Row("me/watches/", ALERTS, ALERTS_WRITES),
+    Row("me/watches/<int:pk>/", OWN_ALERT, OWN_ALERT_WRITES, "watch"),
+    Row("me/watches/<int:pk>/delete/", OWN_ALERT, OWN_ALERT_WRITES, "watch"),
+    Row("me/searches/", ALERTS, ALERTS_WRITES),
+    Row("me/searches/<int:pk>/", OWN_ALERT, OWN_ALERT_WRITES, "saved_search"),
+    Row("me/searches/<int:pk>/delete/", OWN_ALERT, OWN_ALERT_WRITES, "saved_search"),
+    Row("me/webhooks/", ALERTS, ALERTS_WRITES),
+    Row(
+        "me/webhooks/<int:pk>/enable/",
+        everyone(405),
+        {**OWN_ALERT_WRITES, "post": (LOGIN, ALLOWED, 404, 403, 404, 404)},
+        "webhook",
+    ),
+    Row("me/webhooks/<int:pk>/delete/", OWN_ALERT, OWN_ALERT_WRITES, "webhook"),
+    Row(
+        "alerts/unsubscribe/<str:token>/",
+        everyone(200),
+        {**ALERTS_WRITES, "post": everyone(200)},
+        "watch",
+        why="the signed link needs no login",
+    ),
     # Accounts (the portal's): an open invitation's link, and the request-access form.
     Row(
         "accounts/invitation/<str:token>/",

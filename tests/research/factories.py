@@ -31,6 +31,7 @@ ROLE_MIGRATIONS = (
     ("research.migrations.0012_annotation_roles", "grant"),
     ("portal.migrations.0002_accounts", "grant"),
     ("research.migrations.0014_collections", "grant"),
+    ("research.migrations.0015_alerts", "grant"),
 )
 
 

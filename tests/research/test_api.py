@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
-from research.api import NOT_VISIBLE
 from research.models import Document, DocumentAgency
+from research.services.ingest import NOT_VISIBLE
 
 from .factories import (
     AgencyFactory,

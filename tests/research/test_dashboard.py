@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from portal.tokens import token_create
-from research.models import Annotation, Collection, Document
+from research.models import Annotation, Collection, Document, SavedSearch
 from tests.research.factories import (
     AnnotationFactory,
     CollectionFactory,
@@ -84,12 +84,23 @@ def test_orphaned_notes_are_flagged_with_their_quote():
     assert "someone else&#x27;s passage" not in page
 
 
-def test_the_sections_for_watches_and_saved_searches_wait_for_their_data():
-    page = signed_in(ResearcherFactory()).get("/me/").content.decode()
+def test_the_dashboard_lists_my_watches_and_saved_searches_with_their_last_delivery():
+    from research.services import alerts
+
+    me = ResearcherFactory()
+    alerts.watch_create(user=me, scope="state", state="TX", changes=["signed"])
+    saved = alerts.saved_search_create(user=me, name="Texas jails", search="jail")
+    SavedSearch.objects.filter(pk=saved.pk).update(paused_note="Paused: too many.")
+    alerts.watch_create(user=ResearcherFactory(), scope="state", state="GA", changes=["signed"])
+    page = signed_in(me).get("/me/").content.decode()
+    assert 'id="watches"' in page and 'id="searches"' in page
+    assert "State TX" in page and "State GA" not in page
+    assert "Texas jails" in page and "Paused: too many." in page
+    assert page.count("nothing sent yet") == 2
+    # An account that may not keep alerts has no such sections.
+    page = signed_in(UserFactory(is_staff=True)).get("/me/").content.decode()
     assert 'id="watches"' not in page
-    assert 'id="searches"' not in page
     assert 'id="collections"' in page
-    assert 'id="tokens"' in page
 
 
 def test_a_collection_shared_with_me_is_on_my_dashboard():

@@ -14,12 +14,19 @@ from pypdf import PdfWriter
 from research.models import Document, DocumentAgency, DocumentAgreement, DocumentURL
 from research.services.ingest import (
     MAX_ATTEMPTS,
+    DocumentNotVisible,
     IngestError,
     document_process,
     document_submit,
+    document_submit_as,
     documents_requeue_stale,
 )
-from tests.research.factories import AgencyFactory, AgreementFactory
+from tests.research.factories import (
+    AgencyFactory,
+    AgreementFactory,
+    CuratorFactory,
+    ResearcherFactory,
+)
 from tests.research.test_extract import pdf_with_content_stream
 
 pytestmark = pytest.mark.django_db
@@ -577,3 +584,17 @@ def test_an_accepted_upload_keeps_its_file(submit, settings):
 
     assert document.status == Document.Status.NEEDS_REVIEW
     assert [p.name for p in _media_files(settings)] == [POLK.name]
+
+
+def test_someone_elses_unpublished_file_or_address_is_not_named_to_a_submitter():
+    owner, other = ResearcherFactory(), ResearcherFactory()
+    held = document_submit_as(owner, upload=ARTICLE, filename="held.html")
+    at_url = document_submit_as(owner, url="https://news.example.org/held")
+    assert document_submit_as(owner, upload=ARTICLE, filename="again.html") == held
+
+    with pytest.raises(DocumentNotVisible):
+        document_submit_as(other, upload=ARTICLE, filename="copy.html")
+    with pytest.raises(DocumentNotVisible):
+        document_submit_as(other, url="https://news.example.org/held")
+    assert document_submit_as(CuratorFactory(), url="https://news.example.org/held") == at_url
+    assert Document.objects.count() == 2

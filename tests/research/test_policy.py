@@ -314,6 +314,19 @@ def test_roles_hold_their_permissions():
     assert not policy.can_keep_collections(UserFactory(is_staff=True))
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_alerts_are_kept_by_every_role_and_not_by_the_public(world, role):
+    user = world["users"][role]
+    assert policy.can_keep_alerts(user) == (role not in {"anonymous", "staff_no_perms"})
+
+
+def test_alerts_match_published_documents_with_the_readers_own_text_rights(world):
+    for role, user in world["users"].items():
+        scope = policy.published_search_scope(user)
+        assert scope.document_ids == frozenset()  # drafts are never alerted
+        assert scope.full_text == (role in READS_ALL)
+
+
 def test_demo_curator_is_a_curator_not_a_superuser():
     out = io.StringIO()
     call_command("create_demo_users", stdout=out)
