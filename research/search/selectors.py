@@ -25,6 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 from agreements.models import Agency, AgencyAlias, AgencyKind, Agreement, SupportModel
 from research.models import Document, DocumentAgency
 from research.policy import EXCERPT_CHARS, SearchScope, public_excerpt, search_scope
+from research.search import ranking
 from research.search.backends import backend_for
 from research.search.backends.base import (
     MARK_END,
@@ -192,22 +193,28 @@ def _rows_in(located: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _ranked(
-    cursor, backend: SearchBackend, parsed: Query, matched: list, selected: np.ndarray, limit: int
+    cursor,
+    backend: SearchBackend,
+    index: FacetIndex,
+    parsed: Query,
+    matched: list,
+    selected: np.ndarray,
+    limit: int,
 ) -> list[tuple[int, float]]:
-    """The best ``limit`` (entry id, score) of the selected matches, best first.
+    """The best ``limit`` (entry id, score) of all the selected matches, best first.
 
-    ``matched`` holds (matches, located rows, head) parts: each is ranked on
-    the text it was matched on.
+    ``matched`` holds (matches, located rows, head) parts: each is scored on
+    the text it was matched on (research/search/ranking.py).
     """
-    ranked: list[tuple[int, float]] = []
+    key = (connection.alias, connection.vendor, str(connection.settings_dict.get("NAME")))
+    ids, scores = [np.zeros(0, np.int64)], [np.zeros(0)]
     for matches, located, head in matched:
         keep = located >= 0
         keep[keep] = selected[located[keep]]
         if keep.any():
-            ranked += backend.rank(cursor, parsed, matches.narrowed(keep), limit, head=head)
-    if len(matched) > 1:
-        ranked.sort(key=lambda row: (-row[1], -row[0]))
-    return ranked[:limit]
+            ids.append(matches.ids[keep])
+            scores.append(ranking.scores(cursor, backend, index, key, parsed, ids[-1], head=head))
+    return ranking.top(np.concatenate(ids), np.concatenate(scores), limit)
 
 
 # --- Searching ----------------------------------------------------------------------
@@ -272,7 +279,9 @@ def _search(
     start = 0 if notes else offset
     ranking = sort == "relevance" and matches is not None and not matches.excluded
     if ranking:
-        ranked = _ranked(cursor, backend, parsed, matched, selected, limit) if entries else []
+        ranked = (
+            _ranked(cursor, backend, index, parsed, matched, selected, limit) if entries else []
+        )
         page_ids = ranked[start:limit]
     else:
         page_ids = [(entry_id, 0.0) for entry_id in index.newest(selected, start, limit - start)]

@@ -137,6 +137,51 @@ def test_summary_match_ranks_above_body_match(backend):
     assert titles(search("oversight")) == ["Other notes", "Meeting notes"]
 
 
+def test_first_page_is_the_best_of_every_match_not_of_a_pool(backend):
+    # One old memo is all about sheriffs and detainers but its title says neither;
+    # over a thousand newer matches name both in their title only.
+    memo = doc("Jail memo", "sheriff detainer " * 40, published_on=dt.date(2001, 1, 1))
+    filler = " ".join(["the commission heard public comment on the county budget"] * 10)
+    Document.objects.bulk_create(
+        [
+            Document(
+                title=f"Sheriff detainer update {i:04d}",
+                text=filler,
+                status="published",
+                rights="public_domain",
+                published_on=dt.date(2024, 1, 1) + dt.timedelta(days=i % 300),
+            )
+            for i in range(1_050)
+        ]
+    )
+    results = search("sheriff detainer")
+    assert results.total == 1_051
+    assert results.hits[0].id == memo.pk
+    # Everything else scores alike: the newer (higher id) first, on every page.
+    second = search("sheriff detainer", page=2)
+    ids = [hit.id for hit in results.hits[1:] + second.hits]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 39
+
+
+def test_equal_scores_come_in_one_order_across_pages(backend):
+    made = [doc("Identical detainer memo", "Same words.") for _ in range(25)]
+    pages = [search("detainer", page=n) for n in (1, 2)]
+    assert [hit.id for p in pages for hit in p.hits] == sorted((d.pk for d in made), reverse=True)
+    assert len({hit.score for p in pages for hit in p.hits}) == 1
+
+
+def test_ranking_reads_no_text_the_reader_may_not_search(backend):
+    deep = doc("Detainer memo", "detainer " * 50, rights=Document.Rights.COPYRIGHTED)
+    plain = doc("Detainer memo", "Nothing else.", rights=Document.Rights.COPYRIGHTED)
+    # The public searches a copyrighted text by its title and summary only: the
+    # body's many matches must not lift it (equal scores: the newer first).
+    public = search("detainer")
+    assert [hit.id for hit in public.hits] == [plain.pk, deep.pk]
+    assert public.hits[0].score == public.hits[1].score
+    researcher = ResearcherFactory()
+    assert [hit.id for hit in search("detainer", user=researcher).hits] == [deep.pk, plain.pk]
+
+
 def test_snippet_highlights_matches_and_escapes_the_text(backend):
     doc(
         "Board meeting <b>minutes</b>",

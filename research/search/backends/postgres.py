@@ -1,4 +1,4 @@
-"""PostgreSQL backend: weighted tsvectors with GIN indexes, ranked with ts_rank_cd."""
+"""PostgreSQL backend: weighted tsvectors with GIN indexes (ranked by research/search/ranking.py)."""
 
 # SQL here is assembled from constants, model table names and integer ids only;
 # every user value is a bound parameter, and search terms reach tsquery quoted by query.py.
@@ -33,13 +33,6 @@ from research.search.query import Query, Term
 
 # Snippets are taken from the first characters of very long texts.
 HEADLINE_CHARS = 200_000
-# Up to this many allowed matches every one is ranked; past it, a pool (see rank()).
-EXACT_RANK_LIMIT = 1_000
-RANK_POOL = 300  # candidates ranked when there are more matches (as on SQLite)
-# Newest allowed matches checked for a title match first, and at most in all
-# (past that, the title matches are rare and their GIN index is cheaper).
-HEAD_PROBE = 2_000
-MAX_HEAD_PROBE = 12_000
 # Most candidates whose phrase is checked one by one among the allowed entries.
 VERIFY_LIMIT = 5_000
 # ... and only if the filters leave fewer than 1 / WITHIN_GAIN of them: checked by
@@ -419,81 +412,47 @@ class PostgresBackend(SearchBackend):
             cursor.execute(f"{select} e.head @@ ({positive})", pos_params)
         return Matches(_id_array(cursor.fetchone()[0]))
 
-    def rank(
-        self, cursor, query: Query, matches: Matches, limit: int, *, head: bool = False
-    ) -> list[tuple[int, float]]:
-        """ts_rank_cd over the whole words: exact up to ``EXACT_RANK_LIMIT`` allowed matches.
-
-        Each score reads a long vector, so for a common word (tens of thousands
-        of matches) only a pool is ranked: the ``RANK_POOL`` most recently indexed
-        allowed matches whose title or summary match (a GIN index on ``head``),
-        then the other matches follow, newest first, as on SQLite.
-        """
-        allowed = matches.ids
-        if len(allowed) == 0:
+    def stems(self, cursor, words: list[str]) -> list[list[str]]:
+        """The english configuration's lexemes of each word (none for a stop word)."""
+        if not words:
             return []
-        positive, pos_params, _negative, _neg_params = to_tsquery_sql(query)
-        # (match_ids, which always runs first in the transaction, turned JIT off.)
-        pool = allowed
-        rest = np.zeros(0, np.int64)
-        if len(allowed) > EXACT_RANK_LIMIT:
-            size = max(RANK_POOL, limit)
-            if head:  # every one of them is a title or summary match
-                pool = np.sort(allowed)[::-1][:size]
-            else:
-                pool = self._newest_head_matches(cursor, positive, pos_params, allowed, size)
-            if len(pool) < limit:
-                rest = np.setdiff1d(allowed, pool, assume_unique=True)[::-1][: limit - len(pool)]
-        vector, source = ("e.head", f"{ENTRY_TABLE} e") if head else ("w.vector", f"{WORD_TABLE} w")
         cursor.execute(
-            f"SELECT {vector[0]}.id, ts_rank_cd({vector}, {positive}) FROM {source}"
-            f" WHERE {vector[0]}.id = ANY(%s::bigint[])",
-            [*pos_params, _id_param(pool)],
+            "SELECT w.n, t.lexeme FROM unnest(%s::text[]) WITH ORDINALITY w(word, n),"
+            " unnest(to_tsvector('english', w.word)) t",
+            [list(words)],
         )
-        scored = cursor.fetchall()
-        floor = min((score for _id, score in scored), default=0.0)
-        # After every title and summary match, newest first.
-        scored += [(int(entry_id), floor - 1 - i * 1e-9) for i, entry_id in enumerate(rest)]
-        scored.sort(key=lambda row: (-row[1], -row[0]))
-        return [(int(entry_id), float(score)) for entry_id, score in scored[:limit]]
+        stems: list[list[str]] = [[] for _ in words]
+        for n, lexeme in cursor.fetchall():
+            stems[n - 1].append(lexeme)
+        return stems
 
-    def _newest_head_matches(
-        self, cursor, positive: str, params: list, allowed: np.ndarray, size: int
-    ) -> np.ndarray:
-        """The ``size`` newest (highest) ids of ``allowed`` whose title or summary match.
+    def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each stem's occurrences by weight (A title, B summary, C body) in each vector
+        that holds it, found with the GIN index.
 
-        Title matches are often dense among the matches (half of the 95,000
-        matches of "sheriff"): then the entries in the id range of the newest
-        few thousand allowed ids hold enough of them (a range of the primary
-        key), in ranges sized by the density seen so far. When they are sparse,
-        the GIN index of ``head`` finds every one, which costs more the more
-        title matches there are.
+        ``ts_rank_cd`` of a one-lexeme query, normalization 0, is the sum of the
+        weights of its positions (a cover a position): with the weight of one
+        field 1 and the others 0 it is that field's count, read in C without
+        turning the vector into rows (a tenth of the time of ``unnest``). A
+        vector keeps at most 256 positions of a lexeme: past that the count
+        saturates, where BM25's own saturation has long made it matter little.
         """
-        newest = np.sort(allowed)[::-1]
-        found = np.zeros(0, np.int64)
-        probed = 0
-        batch = HEAD_PROBE
-        while len(found) < size and probed < len(newest):
-            if probed + batch > MAX_HEAD_PROBE:
-                cursor.execute(
-                    f"SELECT string_agg(e.id::text, ',') FROM {ENTRY_TABLE} e"
-                    f" WHERE e.head @@ ({positive})",
-                    params,
-                )
-                heads = _id_array(cursor.fetchone()[0])
-                return np.intersect1d(heads, allowed, assume_unique=True)[::-1][:size]
-            chunk = newest[probed : probed + batch]
-            cursor.execute(
-                f"SELECT string_agg(e.id::text, ',') FROM {ENTRY_TABLE} e"
-                f" WHERE e.id BETWEEN %s AND %s AND e.head @@ ({positive})",
-                [int(chunk[-1]), int(chunk[0]), *params],
-            )
-            heads = _id_array(cursor.fetchone()[0])
-            found = np.concatenate([found, heads[np.isin(heads, chunk, assume_unique=True)]])
-            probed += len(chunk)
-            # Enough ids to reach ``size`` at the density seen so far, with a margin.
-            batch = int((size - len(found)) * probed / max(len(found), 1) * 1.2) + 100
-        return np.sort(found)[::-1][:size]
+        queries = ["'" + s.replace("\\", "\\\\").replace("'", "''") + "'" for s in stems]
+        counts = ", ".join(
+            f"string_agg(ts_rank_cd('{weights}', w.vector, s.q, 0)::int::text, ',')"
+            for weights in ("{0,0,0,1}", "{0,0,1,0}", "{0,1,0,0}")  # {D,C,B,A}: A, B, C
+        )
+        cursor.execute(
+            f"SELECT s.stem, string_agg(w.id::text, ','), {counts}"
+            " FROM unnest(%s::text[], %s::tsquery[]) s(stem, q)"
+            f" JOIN {WORD_TABLE} w ON w.vector @@ s.q GROUP BY s.stem",
+            [list(stems), queries],
+        )
+        empty = (np.zeros(0, np.int64), np.zeros((0, 3), np.int64))
+        result = dict.fromkeys(stems, empty)
+        for stem, ids, *columns in cursor.fetchall():
+            result[stem] = (_id_array(ids), np.stack([_id_array(c) for c in columns], axis=1))
+        return result
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         # ts_headline parses every text it is given, which costs more than the

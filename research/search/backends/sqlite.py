@@ -1,4 +1,4 @@
-"""SQLite FTS5 backend: a porter-stemmed FTS5 table ranked with weighted bm25."""
+"""SQLite FTS5 backend: a porter-stemmed FTS5 table (ranked by research/search/ranking.py)."""
 
 # SQL here is assembled from constants, model table names and integer ids only;
 # every user value is a bound parameter, and search terms reach FTS5 quoted by query.py.
@@ -33,15 +33,13 @@ from research.search.backends.base import (
 )
 from research.search.query import Query, Term
 
-# bm25 weights of the title, summary and body columns.
-WEIGHTS = (10.0, 4.0, 1.0)
-# ... and of a note's body and tags: a body weighs as a document's body, tags as a summary.
+# bm25 weights of a note's body and tags: a body weighs as a document's body
+# (research/search/ranking.py), tags as a summary.
 NOTE_WEIGHTS = (1.0, 4.0)
 SNIPPET_TOKENS = 24
-# Up to this many matches every match is ranked (bm25 costs a few microseconds
-# a row); past it, the ranking is over a pool of candidates (see rank()).
-EXACT_RANK_LIMIT = 1_000
-RANK_POOL = 300  # candidates ranked when there are more matches (as on PostgreSQL)
+# The tokenizer of the FTS5 tables (migration 0008_search_schema), to stem query words.
+TOKENIZER = "'porter unicode61 remove_diacritics 2'"
+_COLUMNS = {"title": 0, "summary": 1, "body": 2}
 
 ENTRY_COLUMNS = "id, entry_type, object_id, kind, published, year, publisher, state, status"
 
@@ -224,51 +222,57 @@ class SqliteBackend(SearchBackend):
             return Matches(_ids(cursor, scope(negative)), excluded=True)
         return None
 
-    def rank(
-        self, cursor, query: Query, matches: Matches, limit: int, *, head: bool = False
-    ) -> list[tuple[int, float]]:
-        """Weighted bm25: exact over up to ``EXACT_RANK_LIMIT`` allowed matches.
+    def octets(self, expression: str) -> str:
+        return f"length(CAST({expression} AS BLOB))"  # octet_length() is SQLite 3.43+
 
-        FTS5 computes bm25 row by row, so ranking every match of a common word
-        costs a large part of a search. Only the allowed matches (visible,
-        passing the filters) are scored: they are given to the statement as a
-        JSON array and tested with ``+rowid IN``, which SQLite applies to the
-        rows FTS5 returns (a rowid constraint FTS5 itself would take restarts
-        the query, and bm25's counting of matches, once per id). Past the
-        limit, the ranked pool is the ``RANK_POOL`` most recently indexed
-        allowed matches whose title or summary match, scored on those columns;
-        the other matches follow, newest first (the PostgreSQL backend re-ranks
-        a title and summary pre-ranking the same way).
-        """
-        allowed = matches.ids
-        if len(allowed) == 0:
+    def stems(self, cursor, words: list[str]) -> list[list[str]]:
+        """The index's own tokenizer stems them: a row a word in an FTS5 table, and its
+        vocabulary."""
+        if not words:
             return []
-        positive, negative = to_fts5(query)
-        expression = f"({positive}) NOT {negative}" if negative else positive
-        if head:
-            expression = _head(expression)
-        weights = ", ".join(str(w) for w in WEIGHTS)
-        select = f"SELECT rowid, -bm25({FTS_TABLE}, {weights}) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
-        params: list = []
-        if len(allowed) < matches.found:  # narrowed by visibility or filters
-            select += " AND +rowid IN (SELECT value FROM json_each(%s))"
-            params = [json.dumps(allowed.tolist())]
-        if len(allowed) <= EXACT_RANK_LIMIT:
-            cursor.execute(select, [expression, *params])
-            pool = cursor.fetchall()
-        else:
-            recent = f"{select} ORDER BY rowid DESC LIMIT %s"
-            cursor.execute(recent, [expression if head else _head(expression), *params, RANK_POOL])
-            pool = cursor.fetchall()
-            if len(pool) < limit:
-                seen = {row[0] for row in pool}
-                cursor.execute(recent, [expression, *params, limit + len(pool)])
-                floor = min((score for _id, score in pool), default=0.0)
-                rest = [row[0] for row in cursor.fetchall() if row[0] not in seen]
-                # After every title and summary match, newest first.
-                pool += [(entry_id, floor - 1 - i * 1e-9) for i, entry_id in enumerate(rest)]
-        pool.sort(key=lambda row: (-row[1], -row[0]))
-        return [(int(entry_id), float(score)) for entry_id, score in pool[:limit]]
+        cursor.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_stem"
+            f" USING fts5(word, tokenize = {TOKENIZER})"
+        )
+        cursor.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_stem_terms"
+            " USING fts5vocab(temp, search_stem, instance)"
+        )
+        cursor.execute("DELETE FROM temp.search_stem")
+        rows = ", ".join(["(%s, %s)"] * len(words))
+        cursor.execute(
+            f"INSERT INTO temp.search_stem (rowid, word) VALUES {rows}",
+            [value for i, word in enumerate(words) for value in (i, word)],
+        )
+        cursor.execute("SELECT doc, term FROM temp.search_stem_terms ORDER BY doc, offset")
+        stems: list[list[str]] = [[] for _ in words]
+        for doc, term in cursor.fetchall():
+            stems[doc].append(term)
+        return stems
+
+    def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Counted from FTS5's instance vocabulary (one row per occurrence of a stem)."""
+        cursor.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{FTS_TABLE}_instances"
+            f" USING fts5vocab(main, {FTS_TABLE}, instance)"
+        )
+        cursor.execute(
+            f"SELECT term, doc, col, count(*) FROM temp.{FTS_TABLE}_instances"
+            f" WHERE term IN ({', '.join(['%s'] * len(stems))}) GROUP BY term, doc, col",
+            list(stems),
+        )
+        rows: dict[str, list] = {stem: [] for stem in stems}
+        for term, *row in cursor.fetchall():
+            rows[term].append(row)
+        result = {}
+        for stem, found in rows.items():
+            docs = np.array([row[0] for row in found], np.int64)
+            columns = np.array([_COLUMNS[row[1]] for row in found], np.int64)
+            ids, at = np.unique(docs, return_inverse=True)
+            counts = np.zeros((len(ids), 3), np.int64)
+            counts[at.ravel(), columns] = [row[2] for row in found]
+            result[stem] = (ids, counts)
+        return result
 
     def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not entry_ids:
