@@ -36,6 +36,15 @@ def alerts_allowed(view):
     return wrapped
 
 
+def _delete_page(request: HttpRequest, delete, *, what: str, done: str, back: str):
+    """GET asks "delete {what}?"; POST deletes and goes back to the list named ``back``."""
+    if request.method == "POST":
+        delete()
+        messages.success(request, done)
+        return redirect(back)
+    return render(request, "research/alerts/confirm_delete.html", {"what": what, "back": back})
+
+
 def _watch_arguments(form: WatchForm) -> dict:
     data = form.cleaned_data
     return {
@@ -116,14 +125,12 @@ def watch_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @alerts_allowed
 def watch_delete(request: HttpRequest, pk: int) -> HttpResponse:
     watch = get_object_or_404(Watch, pk=pk, user=request.user)
-    if request.method == "POST":
-        alerts.watch_delete(watch=watch)
-        messages.success(request, "Watch deleted.")
-        return redirect("research:watch-list")
-    return render(
+    return _delete_page(
         request,
-        "research/alerts/confirm_delete.html",
-        {"what": f"the watch on {watch.label}", "back": "research:watch-list"},
+        lambda: alerts.watch_delete(watch=watch),
+        what=f"the watch on {watch.label}",
+        done="Watch deleted.",
+        back="research:watch-list",
     )
 
 
@@ -193,14 +200,12 @@ def saved_search_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @alerts_allowed
 def saved_search_delete(request: HttpRequest, pk: int) -> HttpResponse:
     saved = get_object_or_404(SavedSearch, pk=pk, user=request.user)
-    if request.method == "POST":
-        alerts.saved_search_delete(saved_search=saved)
-        messages.success(request, "Saved search deleted.")
-        return redirect("research:saved-search-list")
-    return render(
+    return _delete_page(
         request,
-        "research/alerts/confirm_delete.html",
-        {"what": f"the saved search “{saved.name}”", "back": "research:saved-search-list"},
+        lambda: alerts.saved_search_delete(saved_search=saved),
+        what=f"the saved search “{saved.name}”",
+        done="Saved search deleted.",
+        back="research:saved-search-list",
     )
 
 
@@ -246,14 +251,12 @@ def webhook_enable(request: HttpRequest, pk: int) -> HttpResponse:
 @alerts_allowed
 def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_object_or_404(Webhook, pk=pk, user=request.user)
-    if request.method == "POST":
-        alerts.webhook_delete(webhook=webhook)
-        messages.success(request, "Webhook deleted.")
-        return redirect("research:webhook-list")
-    return render(
+    return _delete_page(
         request,
-        "research/alerts/confirm_delete.html",
-        {"what": f"the webhook to {webhook.url}", "back": "research:webhook-list"},
+        lambda: alerts.webhook_delete(webhook=webhook),
+        what=f"the webhook to {webhook.url}",
+        done="Webhook deleted.",
+        back="research:webhook-list",
     )
 
 

@@ -169,6 +169,22 @@ def test_agency_and_state_pages_link_to_a_watch_filled_in_for_them(client, resea
     assert re.search(rf'<option value="{value}" selected>', form)
 
 
+def test_deleting_an_alert_asks_first_then_removes_only_it(client, researcher):
+    watch = alerts.watch_create(user=researcher, scope="program", changes=["signed"])
+    saved = alerts.saved_search_create(user=researcher, name="Jails", search="jail")
+    client.force_login(researcher)
+    for url, what in (
+        (reverse("research:watch-delete", args=[watch.pk]), "the watch on"),
+        (reverse("research:saved-search-delete", args=[saved.pk]), "the saved search “Jails”"),
+    ):
+        assert what in client.get(url).content.decode()
+    assert Watch.objects.filter(pk=watch.pk).exists()
+    response = client.post(reverse("research:watch-delete", args=[watch.pk]), follow=True)
+    assert "Watch deleted." in response.content.decode()
+    assert not Watch.objects.filter(pk=watch.pk).exists()
+    assert SavedSearch.objects.filter(pk=saved.pk).exists()
+
+
 def test_another_researchers_alerts_are_not_found(client, researcher):
     watch = alerts.watch_create(user=researcher, scope="program", changes=["signed"])
     saved = alerts.saved_search_create(user=researcher, name="Jails", search="jail")
