@@ -285,7 +285,7 @@ def annotation_list(user) -> QuerySet[Annotation]:
     return (
         policy.visible_annotations(user)
         .select_related("document", "author")
-        .prefetch_related("tags")
+        .prefetch_related("tags", "groups")
         .order_by("document", "start", "pk")
     )
 
