@@ -6,39 +6,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('research', '0015_alerts'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("research", "0015_alerts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='annotation',
-            name='groups',
-            field=models.ManyToManyField(blank=True, related_name='annotations', to='auth.group', verbose_name='shared with'),
+            model_name="annotation",
+            name="groups",
+            field=models.ManyToManyField(
+                blank=True, related_name="annotations", to="auth.group", verbose_name="shared with"
+            ),
         ),
         migrations.AlterField(
-            model_name='annotation',
-            name='visibility',
-            field=models.CharField(choices=[('private', 'Only me'), ('researchers', 'Researchers'), ('groups', 'The groups I choose'), ('public', 'Public, after a curator approves it')], default='private', max_length=12, verbose_name='visibility'),
+            model_name="annotation",
+            name="visibility",
+            field=models.CharField(
+                choices=[
+                    ("private", "Only me"),
+                    ("researchers", "Researchers"),
+                    ("groups", "The groups I choose"),
+                    ("public", "Public, after a curator approves it"),
+                ],
+                default="private",
+                max_length=12,
+                verbose_name="visibility",
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalannotation',
-            name='visibility',
-            field=models.CharField(choices=[('private', 'Only me'), ('researchers', 'Researchers'), ('groups', 'The groups I choose'), ('public', 'Public, after a curator approves it')], default='private', max_length=12, verbose_name='visibility'),
+            model_name="historicalannotation",
+            name="visibility",
+            field=models.CharField(
+                choices=[
+                    ("private", "Only me"),
+                    ("researchers", "Researchers"),
+                    ("groups", "The groups I choose"),
+                    ("public", "Public, after a curator approves it"),
+                ],
+                default="private",
+                max_length=12,
+                verbose_name="visibility",
+            ),
         ),
         migrations.CreateModel(
-            name='HistoricalAnnotation_groups',
+            name="HistoricalAnnotation_groups",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('m2m_history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('annotation', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='research.annotation')),
-                ('group', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='auth.group')),
-                ('history', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, to='research.historicalannotation')),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("m2m_history_id", models.AutoField(primary_key=True, serialize=False)),
+                (
+                    "annotation",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="research.annotation",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "history",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        to="research.historicalannotation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'HistoricalAnnotation_groups',
+                "verbose_name": "HistoricalAnnotation_groups",
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
