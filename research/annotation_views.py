@@ -59,7 +59,7 @@ def annotation_create(request: HttpRequest, pk: int) -> HttpResponse:
         return refused(request, "Your account may not write notes; researchers and curators can.")
     if not policy.can_read_text(request.user, document):
         return refused(request, "You may not read this document's text, so you cannot annotate it.")
-    form = AnnotationForm(request.POST, document=document)
+    form = AnnotationForm(request.POST, document=document, user=request.user)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -71,6 +71,7 @@ def annotation_create(request: HttpRequest, pk: int) -> HttpResponse:
                 exact=data["exact"],
                 body=data["body"],
                 tags=data["tags"],
+                groups=data.get("groups", []),
                 visibility=data["visibility"],
             )
         except AnnotationRefused as refusal:
@@ -94,10 +95,12 @@ def annotation_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 "body": note.body,
                 "tags": [tag.slug for tag in note.tags.all()],
                 "visibility": note.visibility,
-            }
+                "groups": [str(pk) for pk in note.groups.values_list("pk", flat=True)],
+            },
+            user=request.user,
         )
         return render(request, "research/annotation_edit.html", {"note": note, "form": form})
-    form = AnnotationChangeForm(request.POST)
+    form = AnnotationChangeForm(request.POST, user=request.user)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -106,6 +109,8 @@ def annotation_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 request.user,
                 body=data["body"],
                 tags=data["tags"],
+                # Without the boxes (the author is in no group now) the note keeps its groups.
+                groups=data["groups"] if "groups" in form.fields else None,
                 visibility=data["visibility"],
             )
         except AnnotationRefused as refusal:

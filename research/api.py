@@ -273,6 +273,7 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                 exact=fields.get("exact"),
                 body=fields.get("body", ""),
                 tags=fields.get("tags", ()),
+                groups=fields.get("groups", ()),
                 visibility=fields["visibility"],
                 motivation=fields["motivation"],
             )

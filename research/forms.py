@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from agreements.models import Agency
 from portal.units import size_text
+from research import policy
 from research.models import AlertRate, Annotation, Collection, Document, Tag, Watch
 from research.services import Refused
 
@@ -132,12 +133,29 @@ class _NoteFields(forms.Form):
         widget=forms.RadioSelect,
     )
 
-    def __init__(self, *args, **kwargs):
+    groups = _AnyChoicesField(
+        label=_("Groups"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Who reads the note when it is shared with the groups you choose."),
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         choices = [(tag.slug, tag.name) for tag in Tag.objects.order_by("name")]
         self.fields["tags"].choices = choices
         if not choices:  # no tags in the portal yet: no empty box to fill
             self.fields["tags"].widget = forms.MultipleHiddenInput()
+        teams = [(str(g.pk), g.name) for g in policy.shareable_groups(user)]
+        if teams:
+            self.fields["groups"].choices = teams
+        else:  # in no group: neither the boxes nor the choice of sharing with groups
+            del self.fields["groups"]
+            self.fields["visibility"].choices = [
+                choice
+                for choice in Annotation.Visibility.choices
+                if choice[0] != Annotation.Visibility.GROUPS
+            ]
 
 
 class AnnotationForm(_NoteFields):
@@ -154,7 +172,7 @@ class AnnotationForm(_NoteFields):
         ),
     )
 
-    field_order = ["exact", "body", "tags", "visibility"]
+    field_order = ["exact", "body", "tags", "visibility", "groups"]
 
     def __init__(self, *args, document: Document, **kwargs):
         self.document = document

@@ -343,6 +343,7 @@ class Annotation(models.Model):
     class Visibility(models.TextChoices):
         PRIVATE = "private", _("Only me")
         RESEARCHERS = "researchers", _("Researchers")
+        GROUPS = "groups", _("The groups I choose")
         PUBLIC = "public", _("Public, after a curator approves it")
 
     class Review(models.TextChoices):
@@ -368,6 +369,10 @@ class Annotation(models.Model):
     )
     body = models.TextField(_("note (Markdown)"), blank=True)
     tags = models.ManyToManyField(Tag, related_name="annotations", blank=True)
+    # Read by their members when visibility is "groups"; teams are ordinary auth groups.
+    groups = models.ManyToManyField(
+        "auth.Group", related_name="annotations", blank=True, verbose_name=_("shared with")
+    )
     motivation = models.CharField(max_length=15, choices=Motivation, default=Motivation.COMMENTING)
     visibility = models.CharField(
         _("visibility"), max_length=12, choices=Visibility, default=Visibility.PRIVATE
@@ -413,7 +418,7 @@ class Annotation(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(m2m_fields=[tags])
+    history = HistoricalRecords(m2m_fields=[tags, groups])
 
     class Meta:
         verbose_name = _("annotation")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth.models import Group
 from django.db.models import Q, QuerySet
 
 from research.models import Annotation, Collection, Document, DocumentAgency
@@ -23,6 +24,7 @@ from research.models import Annotation, Collection, Document, DocumentAgency
 RESEARCHERS = "Researchers"
 CURATORS = "Curators"
 ADMINISTRATORS = "Administrators"
+ROLE_GROUPS = (RESEARCHERS, CURATORS, ADMINISTRATORS)
 
 # Read the full text and original file of copyrighted documents.
 VIEW_FULL_TEXT = "research.view_full_text"
@@ -170,11 +172,20 @@ def readable_text(user, document: Document) -> str | None:
 # --- Annotations ------------------------------------------------------------------
 
 
+def _in_note_groups(user) -> Q:
+    # A subquery on the through table, so a reader in two of the note's groups gets it once.
+    return Q(
+        visibility=Annotation.Visibility.GROUPS,
+        pk__in=Annotation.groups.through.objects.filter(group__user=user).values("annotation_id"),
+    )
+
+
 def annotation_audience(user) -> Q:
     """Which notes ``user`` may read, whatever the document.
 
     A private note is its author's alone, curators included. Notes shared with
-    researchers are read by everyone who may annotate. A public note reaches
+    researchers are read by everyone who may annotate; notes shared with groups
+    by the members of those groups. A public note reaches
     the public only once a curator approves it; until then (and after a flag
     sends it back to the queue) only those who may annotate read it.
     """
@@ -182,12 +193,20 @@ def annotation_audience(user) -> Q:
     if not _signed_in(user):
         return approved_public
     own = Q(author=user)
+    in_group = _in_note_groups(user)
     if can_annotate(user):
         shared = Q(
             visibility__in=[Annotation.Visibility.RESEARCHERS, Annotation.Visibility.PUBLIC]
         ) & ~Q(review=Annotation.Review.REJECTED)
-        return own | shared | approved_public
-    return own | approved_public
+        return own | shared | in_group | approved_public
+    return own | in_group | approved_public
+
+
+def shareable_groups(user):
+    """The groups ``user`` may share a note with: their own, never a role group."""
+    if not _signed_in(user):
+        return Group.objects.none()
+    return user.groups.exclude(name__in=ROLE_GROUPS).order_by("name")
 
 
 def visible_annotations(user, queryset: QuerySet[Annotation] | None = None) -> QuerySet[Annotation]:
@@ -203,8 +222,12 @@ def can_view_annotation(user, annotation: Annotation) -> bool:
 
 
 def annotations_kept_from(user) -> Q:
-    """The notes no page shows ``user``, the admin included: other people's private notes."""
-    return Q(visibility=Annotation.Visibility.PRIVATE) & ~Q(author_id=user.pk)
+    """The notes no page shows ``user``, the admin included: other people's private notes,
+    and notes shared with groups ``user`` is not in."""
+    kept = Q(visibility=Annotation.Visibility.PRIVATE) | (
+        Q(visibility=Annotation.Visibility.GROUPS) & ~_in_note_groups(user)
+    )
+    return kept & ~Q(author_id=user.pk)
 
 
 def can_edit_annotation(user, annotation: Annotation) -> bool:

@@ -228,6 +228,11 @@ W3C_ANNOTATION_SCHEMA = {
             },
         },
         "portal:visibility": {"type": "string", "enum": list(w3c.VISIBILITIES)},
+        "portal:groups": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The groups a note is shared with, when its visibility is groups.",
+        },
         "portal:review": {"type": "string", "enum": list(Annotation.Review.values)},
         "portal:anchor": {"type": "string", "enum": list(Annotation.Anchor.values)},
         "portal:document": {"type": "integer", "description": "The document's id in the API."},
@@ -291,6 +296,11 @@ class AnnotationCreateSerializer(serializers.Serializer):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, help_text="Tag names or slugs."
     )
+    groups = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        required=False,
+        help_text="Names of your groups to share the note with (visibility groups).",
+    )
     visibility = serializers.ChoiceField(
         choices=Annotation.Visibility.choices, default=Annotation.Visibility.PRIVATE
     )
@@ -304,6 +314,7 @@ class AnnotationUpdateSerializer(serializers.Serializer):
 
     body = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    groups = serializers.ListField(child=serializers.CharField(max_length=150), required=False)
     visibility = serializers.ChoiceField(choices=Annotation.Visibility.choices, required=False)
     motivation = serializers.ChoiceField(choices=Annotation.Motivation.choices, required=False)
 

@@ -115,7 +115,7 @@ def document_context(request: HttpRequest, document: Document, *, note_form=None
     full_text = policy.can_read_text(user, document)
     annotating = full_text and policy.can_annotate(user) and bool(document.text)
     if annotating and note_form is None:
-        note_form = AnnotationForm(document=document)
+        note_form = AnnotationForm(document=document, user=user)
     return {
         "document": document,
         "full_text": full_text,

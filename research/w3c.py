@@ -28,7 +28,7 @@ MEDIA_TYPE = "application/ld+json"
 MARKDOWN = "text/markdown"
 # RFC 3778, the PDF fragment identifiers: "page=3".
 PDF_FRAGMENT = "http://tools.ietf.org/rfc/rfc3778"
-VISIBILITIES = ("private", "researchers", "public")
+VISIBILITIES = ("private", "researchers", "groups", "public")
 MOTIVATIONS = ("commenting", "highlighting", "questioning", "tagging")
 
 
@@ -56,6 +56,8 @@ class NoteFields:
     motivation: str = "commenting"
     # None when the file does not say: the importer chooses.
     visibility: str | None = None
+    # Names of the groups a note is shared with; kept only if the importer is in them.
+    groups: list[str] = field(default_factory=list)
 
 
 def portal_context(base_url: str) -> dict:
@@ -126,6 +128,7 @@ def to_w3c(annotation, base_url: str, *, quote: str | None = None) -> dict:
         "body": body,
         "target": target,
         "portal:visibility": annotation.visibility,
+        "portal:groups": sorted(group.name for group in annotation.groups.all()),
         "portal:review": annotation.review,
         "portal:anchor": annotation.anchor,
         "portal:document": document.pk,
@@ -264,6 +267,11 @@ def from_w3c(data) -> NoteFields:
     if visibility is not None and visibility not in VISIBILITIES:
         errors["visibility"] = f"“{visibility}” is not one of: {', '.join(VISIBILITIES)}."
     fields.visibility = visibility
+    groups = data.get("portal:groups", [])
+    if not isinstance(groups, list) or not all(isinstance(name, str) for name in groups):
+        errors["groups"] = "“portal:groups” must be a list of group names."
+    else:
+        fields.groups = [_text(name, "groups", errors, limit=150) for name in groups]
     bodies = data.get("body", [])
     for body in _types(bodies):
         if isinstance(body, str):  # a bare string body is an IRI, which holds no words

@@ -180,7 +180,9 @@ def carry_annotations(source: Document, target: Document, user) -> AnchorReport:
             )
         )
         copies = []
-        for note in source.annotations.filter(author=user).prefetch_related("tags").order_by("pk"):
+        for note in (
+            source.annotations.filter(author=user).prefetch_related("tags", "groups").order_by("pk")
+        ):
             if note.pk in done:
                 report.skipped.append(note.pk)
             else:
@@ -189,6 +191,7 @@ def carry_annotations(source: Document, target: Document, user) -> AnchorReport:
         for copy in copies:
             copy.save()
             copy.tags.set(copy.carried_from.tags.all())
+            copy.groups.set(copy.carried_from.groups.all())
             report.count(copy.anchor, copy.pk)
     return report
 

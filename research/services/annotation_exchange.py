@@ -280,6 +280,7 @@ def _import_one(user, note: NoteFields, base_url: str, documents: dict, report) 
             end=placed[1],
             body=note.body,
             tags=note.tags,
+            groups=note.groups,
             visibility=note.visibility or Annotation.Visibility.PRIVATE,
             motivation=note.motivation,
             uuid=identifier,

@@ -12,6 +12,7 @@ import bisect
 import uuid as uuid_
 from collections.abc import Iterable
 
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -116,6 +117,41 @@ def resolve_tags(names: Iterable[str]) -> list[Tag]:
     return found
 
 
+def resolve_groups(user, names: Iterable) -> list[Group]:
+    """The groups named (by name or id) that ``user`` may share a note with; others are refused."""
+    names = [str(name).strip() for name in names if str(name).strip()]
+    if not names:
+        return []
+    lookup = Q(name__in=names) | Q(pk__in=[int(n) for n in names if n.isdigit()])
+    found = list(Group.objects.filter(lookup))
+    known = {g.name for g in found} | {str(g.pk) for g in found}
+    unknown = [name for name in names if name not in known]
+    roles = [g.name for g in found if g.name in policy.ROLE_GROUPS]
+    own = set(policy.shareable_groups(user).values_list("pk", flat=True))
+    outside = [g.name for g in found if g.name not in roles and g.pk not in own]
+    if roles:
+        raise AnnotationRefused(
+            {
+                "groups": f"{', '.join(roles)} is a role, not a group to share with. "
+                "To share with every researcher, choose “Researchers” as the visibility."
+            }
+        )
+    if unknown or outside:
+        raise AnnotationRefused(
+            {
+                "groups": f"You are not in {', '.join(unknown + outside)}. "
+                "Share a note only with groups you belong to; a curator can add you to one."
+            }
+        )
+    return found
+
+
+def _group_visibility_errors(visibility, groups) -> dict[str, str]:
+    if visibility == Annotation.Visibility.GROUPS and not groups:
+        return {"groups": "Choose at least one group to share the note with."}
+    return {}
+
+
 def _choice_errors(field: str, value, choices) -> dict[str, str]:
     if value not in choices.values:
         return {field: f"“{value}” is not one of: {', '.join(choices.values)}."}
@@ -133,6 +169,7 @@ def annotate(
     end: int,
     body: str = "",
     tags: Iterable[str] = (),
+    groups: Iterable = (),
     visibility: str = Annotation.Visibility.PRIVATE,
     motivation: str = Annotation.Motivation.COMMENTING,
     exact: str | None = None,
@@ -156,6 +193,9 @@ def annotate(
     if errors:
         raise AnnotationRefused(errors)
     found_tags = resolve_tags(tags)
+    found_groups = resolve_groups(author, groups)
+    if errors := _group_visibility_errors(visibility, found_groups):
+        raise AnnotationRefused(errors)
     with transaction.atomic():
         annotation = Annotation.objects.create(
             document=document,
@@ -171,6 +211,7 @@ def annotate(
             **({"uuid": uuid} if uuid is not None else {}),
         )
         annotation.tags.set(found_tags)
+        annotation.groups.set(found_groups)
     return annotation
 
 
@@ -180,6 +221,7 @@ def update_annotation(
     *,
     body: str | None = None,
     tags: Iterable[str] | None = None,
+    groups: Iterable | None = None,
     visibility: str | None = None,
     motivation: str | None = None,
 ) -> Annotation:
@@ -196,6 +238,13 @@ def update_annotation(
     if errors:
         raise AnnotationRefused(errors)
     found_tags = resolve_tags(tags) if tags is not None else None
+    found_groups = resolve_groups(user, groups) if groups is not None else None
+    current_groups = set(annotation.groups.values_list("pk", flat=True))
+    if errors := _group_visibility_errors(
+        visibility if visibility is not None else annotation.visibility,
+        found_groups if found_groups is not None else current_groups,
+    ):
+        raise AnnotationRefused(errors)
     changed = False
     for field, value in (("body", body), ("visibility", visibility), ("motivation", motivation)):
         if value is not None and getattr(annotation, field) != value:
@@ -204,6 +253,8 @@ def update_annotation(
     if found_tags is not None and {t.pk for t in found_tags} != set(
         annotation.tags.values_list("pk", flat=True)
     ):
+        changed = True
+    if found_groups is not None and {g.pk for g in found_groups} != current_groups:
         changed = True
     if not changed:
         return annotation
@@ -215,6 +266,8 @@ def update_annotation(
         annotation.save(update_fields=["body", "visibility", "motivation", "review", "updated_at"])
         if found_tags is not None:
             annotation.tags.set(found_tags)
+        if found_groups is not None:
+            annotation.groups.set(found_groups)
     return annotation
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -327,3 +328,34 @@ def test_a_page_of_notes_takes_the_same_queries_whatever_its_length():
 
     queries_with(0)  # the reader's permissions, read once
     assert queries_with(2) == queries_with(10)
+
+
+def test_a_note_shared_with_groups_through_the_api_names_them_and_reaches_members_only():
+    document = DocumentFactory(text=TEXT)
+    author, teammate, outsider = ResearcherFactory(), ResearcherFactory(), ResearcherFactory()
+    team, other = Group.objects.create(name="Jail team"), Group.objects.create(name="Other")
+    author.groups.add(team)
+    teammate.groups.add(team)
+    written = {"document": document.pk, "start": 36, "end": 51, "visibility": "groups"}
+
+    refused = client_for(author).post(LIST, {**written, "groups": ["Other"]}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["groups"][0].startswith("You are not in Other.")
+    refused = client_for(author).post(LIST, {**written, "groups": ["Researchers"]}, format="json")
+    assert "is a role, not a group" in refused.json()["groups"][0]
+    assert not Annotation.objects.exists()
+
+    response = client_for(author).post(LIST, {**written, "groups": ["Jail team"]}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["portal:groups"] == ["Jail team"]
+    note = Annotation.objects.get()
+    assert client_for(teammate).get(detail(note)).json()["portal:groups"] == ["Jail team"]
+    assert client_for(outsider).get(detail(note)).status_code == 404
+    assert client_for().get(detail(note)).status_code == 404
+
+    changed = client_for(author).patch(detail(note), {"groups": [other.name]}, format="json")
+    assert changed.status_code == 400
+    assert list(note.groups.all()) == [team]
+    changed = client_for(author).patch(detail(note), {"visibility": "private"}, format="json")
+    assert changed.status_code == 200
+    assert client_for(teammate).get(detail(note)).status_code == 404

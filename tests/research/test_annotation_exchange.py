@@ -7,6 +7,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
@@ -18,7 +19,7 @@ from research.services.annotation_exchange import (
     MAX_JSON_DEPTH,
     annotations_import,
 )
-from research.services.annotations import annotate
+from research.services.annotations import annotate, update_annotation
 
 from .factories import (
     DocumentFactory,
@@ -399,3 +400,23 @@ def test_odd_values_in_an_annotation_are_reported_not_stored(article, odd):
     assert response.status_code == 200
     assert response.json()["summary"] == "0 imported, 0 already here, 2 refused."
     assert not Annotation.objects.exists()
+
+
+def test_an_imported_note_keeps_its_groups_only_for_a_member_of_them(written, article):
+    author, notes = written
+    team = Group.objects.create(name="Jail team")
+    author.groups.add(team)
+    update_annotation(notes[0], author, visibility="groups", groups=["Jail team"])
+    exported = client_for(author).get(EXPORT).content
+    assert json.loads(exported)["first"]["items"][0]["portal:groups"] == ["Jail team"]
+
+    outsider = ResearcherFactory()
+    report = post_file(client_for(outsider), exported).json()
+    assert report["summary"] == "1 imported, 0 already here, 1 refused."
+    (refusal,) = report["refused"]
+    assert refusal["reason"].startswith("You are not in Jail team.")
+
+    Annotation.objects.all().delete()
+    assert post_file(client_for(author), exported).json()["summary"].startswith("2 imported")
+    kept = Annotation.objects.get(visibility="groups")
+    assert [g.name for g in kept.groups.all()] == ["Jail team"]

@@ -7,6 +7,7 @@ from html import unescape
 from html.parser import HTMLParser
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -296,7 +297,10 @@ def test_the_author_edits_then_deletes_after_confirming(document):
     ("fields", "says"),
     [
         ({"body": "x" * (MAX_BODY_CHARS + 1)}, "The note is too long (10,001 characters"),
-        ({"visibility": "everyone"}, "“everyone” is not one of: private, researchers, public."),
+        (
+            {"visibility": "everyone"},
+            "“everyone” is not one of: private, researchers, groups, public.",
+        ),
         ({"tags": ["no-such-tag"]}, "Unknown tag: no-such-tag."),
         ({"exact": "the"}, "These words occur 2 times in the text: add words"),
         ({"exact": "not in it"}, "These words are not in the text"),
@@ -446,3 +450,39 @@ def test_rejecting_in_the_admin_keeps_the_note_from_the_public(document):
     note.refresh_from_db()
     assert (note.review, note.reviewed_by) == ("rejected", curator)
     assert "Rejected words" not in page(client_for(), document)
+
+
+def test_a_note_shared_with_groups_is_read_by_their_members_only(document):
+    author, teammate, outsider = ResearcherFactory(), ResearcherFactory(), ResearcherFactory()
+    team, crew = Group.objects.create(name="Jail team"), Group.objects.create(name="Crew")
+    author.groups.add(team, crew)
+    teammate.groups.add(crew)
+    # Someone in no group is not offered the boxes nor the choice.
+    assert "The groups I choose" not in page(client_for(outsider), document)
+    html = page(client_for(author), document)
+    assert "The groups I choose" in html and "Jail team" in html
+    # The author's own groups are offered, never the role group they are in (Researchers).
+    offered = re.findall(r'name="groups" value="[^"]*"[^>]*>\s*([^<]*?)\s*<', html)
+    assert offered == ["Crew", "Jail team"]
+
+    response = client_for(author).post(
+        reverse("research:annotation-create", args=[document.pk]),
+        {
+            "exact": "four weeks",
+            "body": "Team only.",
+            "visibility": "groups",
+            "groups": [team.pk, crew.pk],
+        },
+    )
+    assert response.status_code == 302
+    for reader in (author, teammate):
+        assert "Shared with: Crew, Jail team" in page(client_for(reader), document)
+    for reader in (outsider, CuratorFactory(), None):
+        assert "Team only." not in page(client_for(reader), document)
+
+    refused = client_for(author).post(
+        reverse("research:annotation-create", args=[document.pk]),
+        {"exact": "four weeks", "body": "Nobody.", "visibility": "groups"},
+    )
+    assert refused.status_code == 400
+    assert "Choose at least one group" in refused.content.decode()

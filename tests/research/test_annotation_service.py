@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Group
 
 from research import policy
 from research.models import Annotation
@@ -105,3 +106,37 @@ def test_only_the_author_changes_a_note():
         update_annotation(note, ResearcherFactory(), body="Mine now.")
     note.refresh_from_db()
     assert note.body == "Screening at booking is the jail model."
+
+
+def test_a_note_shared_with_chosen_groups_takes_only_the_authors_own_teams():
+    document = DocumentFactory(text=TEXT)
+    start, end = _span("deputies screen")
+    author, teammate = ResearcherFactory(), ResearcherFactory()
+    team, other_team = Group.objects.create(name="Jail team"), Group.objects.create(name="Other")
+    author.groups.add(team)
+    teammate.groups.add(team)
+    shared = {"start": start, "end": end, "visibility": Annotation.Visibility.GROUPS}
+    refusals = [
+        ({"groups": ["Other"]}, "You are not in Other."),
+        ({"groups": [policy.RESEARCHERS]}, "is a role, not a group"),
+        ({"groups": []}, "Choose at least one group"),
+    ]
+    for fields, says in refusals:
+        with pytest.raises(AnnotationRefused) as refused:
+            annotate(document, author, **{**shared, **fields})
+        assert says in refused.value.errors["groups"]
+    assert not Annotation.objects.exists()
+
+    note = annotate(document, author, **shared, groups=[str(team.pk)])
+    assert list(note.groups.all()) == [team]
+    assert note in policy.visible_annotations(teammate)
+    assert note not in policy.visible_annotations(ResearcherFactory())
+    with pytest.raises(AnnotationRefused, match="not in Other"):
+        update_annotation(note, author, groups=[other_team.name])
+    with pytest.raises(AnnotationRefused, match="Choose at least one group"):
+        update_annotation(note, author, groups=[])
+    # Leaving the team's name off takes the note from its members; history keeps who it was for.
+    update_annotation(note, author, visibility=Annotation.Visibility.PRIVATE, groups=[])
+    assert note not in policy.visible_annotations(teammate)
+    kept = [[g.group for g in record.groups.all()] for record in note.history.all()]
+    assert kept[0] == [] and [team] in kept

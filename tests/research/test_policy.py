@@ -19,7 +19,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, Group
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.template import Context, Template
@@ -374,7 +374,13 @@ def _note_expected(role: str, visibility: str, review: str) -> bool:
         return True
     if visibility == "public" and review == "approved":
         return True
-    return role in NOTE_READERS and visibility != "private" and review != "rejected"
+    if role == "member" and visibility == "groups":
+        return True
+    return (
+        role in NOTE_READERS | {"member"}
+        and visibility not in ("private", "groups")
+        and review != "rejected"
+    )
 
 
 @pytest.mark.parametrize(
@@ -392,11 +398,19 @@ def test_who_reads_a_note_by_visibility_and_review(visibility, review):
         "curator": CuratorFactory(),
         "administrator": AdministratorFactory(),
         "staff_no_perms": UserFactory(is_staff=True),
+        # In both of the note's groups: seen once, not twice.
+        "member": ResearcherFactory(),
     }
+    teams = [Group.objects.create(name="Team A"), Group.objects.create(name="Team B")]
+    author.groups.add(*teams)
+    users["member"].groups.add(*teams)
     note = AnnotationFactory(author=author, visibility=visibility, review=review)
+    # Groups alone reveal nothing: only the "groups" visibility opens the note to them.
+    note.groups.set(teams)
     seen = {role for role, user in users.items() if note in policy.visible_annotations(user)}
     assert seen == {role for role in users if _note_expected(role, visibility, review)}
     assert seen == {role for role, user in users.items() if policy.can_view_annotation(user, note)}
+    assert all(list(policy.visible_annotations(user)).count(note) <= 1 for user in users.values())
 
 
 def test_a_shared_note_on_an_unpublished_document_follows_the_document():

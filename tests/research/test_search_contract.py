@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
 from pypdf import PdfReader
@@ -594,6 +595,30 @@ def test_who_finds_a_note(writer):
     assert search("private zeppelin").total == 0 and search("pending zeppelin").total == 0
     # A note on a document the reader may not see is not found either.
     Document.objects.filter(pk=story.pk).update(status=Document.Status.NEEDS_REVIEW)
+    assert search("zeppelin").total == 0
+
+
+def test_a_note_shared_with_groups_is_found_by_their_members_once(writer):
+    story = doc("Council story", "The council met.")
+    teams = [Group.objects.create(name="Team A"), Group.objects.create(name="Team B")]
+    member = ResearcherFactory()
+    writer.groups.add(*teams)
+    member.groups.add(*teams)
+    annotation = annotate(
+        story,
+        writer,
+        start=0,
+        end=10,
+        body="Team zeppelin thought.",
+        visibility="groups",
+        groups=["Team A", "Team B"],
+    )
+    for reader in (writer, member):
+        results = search("zeppelin", user=reader)
+        assert notes_of(results) == [annotation.pk] and results.total == 1
+        assert facet(results, "type") == {"note": 1}
+    assert search("zeppelin", user=ResearcherFactory()).total == 0
+    assert search("zeppelin", user=CuratorFactory()).total == 0
     assert search("zeppelin").total == 0
 
 
