@@ -19,6 +19,7 @@ from research import policy, selectors
 from research.forms import AnnotationChangeForm, AnnotationForm, FlagForm, show_refusal
 from research.models import Annotation, Document
 from research.services.annotations import (
+    ONLY_THE_AUTHOR,
     AnnotationRefused,
     annotate,
     delete_annotation,
@@ -28,7 +29,6 @@ from research.services.annotations import (
 from research.views import DOCUMENT_TEMPLATE, NOT_FOUND, document_context
 
 NOTE_NOT_FOUND = "No note you may see at this address."
-ONLY_THE_AUTHOR = "Only the note's author may change or delete it."
 
 
 def refused(request: HttpRequest, sentence: str) -> HttpResponse:

@@ -30,6 +30,7 @@ from research.serializers import (
 )
 from research.services import annotation_exchange
 from research.services.annotations import (
+    ONLY_THE_AUTHOR,
     AnnotationRefused,
     annotate,
     delete_annotation,
@@ -217,7 +218,7 @@ class CanWriteNotes(permissions.BasePermission):
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True
-        self.message = "Only the note's author may change or delete it."
+        self.message = ONLY_THE_AUTHOR
         return policy.can_edit_annotation(request.user, obj)
 
 

@@ -158,9 +158,9 @@ def document_annotations(user, document: Document) -> list[Annotation]:
     """The notes on ``document`` that ``user`` may read, in the order of the text.
 
     Two queries whatever their number: the notes with their authors, then their
-    tags, as ``tag_names`` (and the names of the groups a note is shared with, as
-    ``group_names``, in a third query when there are any) (a page of hundreds of notes is drawn faster without a
-    model instance per tag). A note whose passage was not found again after the
+    tags as ``tag_names`` (a page of hundreds of notes is drawn faster without a
+    model instance per tag); a third, only when some note is shared with groups,
+    for their ``group_names``. A note whose passage was not found again after the
     text changed is listed to its author alone, who may still place it again.
     """
     visible = policy.visible_annotations(user, document.annotations.all())

@@ -29,6 +29,8 @@ MAX_QUOTE_CHARS = 5_000
 # W3C TextQuoteSelector context kept on each side, as Hypothesis keeps it.
 CONTEXT_CHARS = 32
 MAX_FLAG_REASON_CHARS = 500
+# What a reader who sees someone else's note is told when they try to change it.
+ONLY_THE_AUTHOR = "Only the note's author may change or delete it."
 
 
 class AnnotationRefused(Refused):

@@ -14,6 +14,7 @@ import re
 import pytest
 
 from research.models import Annotation, Document
+from research.services.anchoring import reanchor_document
 from tests.e2e.conftest import csp_refusals, log_in, new_page, overflowing, screenshot_dir
 from tests.research.factories import CuratorFactory, DocumentFactory, ResearcherFactory
 
@@ -193,9 +194,6 @@ def test_a_public_note_reaches_anonymous_readers_once_a_curator_approves_it(brow
 def test_after_a_new_extraction_with_an_inserted_paragraph_the_note_stays_on_its_clause(
     browser, moa
 ):
-    # research.services.anchoring is written on the h-anchor branch; until it is
-    # merged this test is skipped, and it runs as soon as that module is there.
-    anchoring = pytest.importorskip("research.services.anchoring")
     ana = ResearcherFactory()
     page = new_page(browser)
     log_in(page, ana.username)
@@ -207,7 +205,7 @@ def test_after_a_new_extraction_with_an_inserted_paragraph_the_note_stays_on_its
     moa.text = new_text
     moa.text_sha256 = hashlib.sha256(new_text.encode()).hexdigest()
     moa.save(update_fields=["text", "text_sha256"])
-    anchoring.reanchor_document(moa)
+    reanchor_document(moa)
 
     page.reload()
     assert page.evaluate("document.getElementById('document-text').textContent") == new_text
