@@ -354,6 +354,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "research.tasks.documents_requeue_stale_task",
         "schedule": crontab(minute="*/5"),
     },
+    # A write leaves the common words' shared postings stale (research/search/ranking.py).
+    "research-refresh-search-postings": {
+        "task": "research.tasks.search_postings_refresh_task",
+        "schedule": crontab(minute="*/5"),
+    },
     # Curators' RSS/Atom feeds (conditional requests: an unchanged feed costs a 304).
     "research-poll-feeds": {
         "task": "research.tasks.feeds_poll_task",

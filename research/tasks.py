@@ -72,6 +72,19 @@ def documents_requeue_stale_task(queued_for_seconds: int = 600) -> int:
     return documents_requeue_stale(queued_for=timedelta(seconds=queued_for_seconds))
 
 
+@shared_task(
+    name="research.tasks.search_postings_refresh_task",
+    soft_time_limit=20 * 60,
+    time_limit=25 * 60,
+    ignore_result=True,
+)
+def search_postings_refresh_task() -> int:
+    """Read again the searched words' postings after a write, so searches need not."""
+    from research.search.sync import search_postings_refresh
+
+    return search_postings_refresh()
+
+
 # --- Feeds and MOA links (C2): polled by Celery beat, see CELERY_BEAT_SCHEDULE. ---
 
 

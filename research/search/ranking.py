@@ -17,10 +17,14 @@ out, so the score says nothing about a text the reader may not search. Ties go
 to the higher entry id (the newer).
 
 The database stems and counts (``SearchBackend.stems`` and ``postings``: FTS5's
-porter tokenizer, PostgreSQL's english configuration); the postings of a word
-are read once per index version and kept in this process, like the facet
-arrays (research/search/facets.py). Scoring a common word's 35,000 matches is
-then a few vectorized passes, and the top ``limit`` an ``argpartition``.
+porter tokenizer, PostgreSQL's english configuration). A common word's postings
+cost the database a read of every entry holding it (PostgreSQL: every vector),
+so they are kept at two levels, both labelled with the index's version token:
+in this process (``POSTINGS_BYTES``), and in the database's ``search_postings``
+table for every process (words held by ``SHARED_MIN_ENTRIES`` entries or more),
+where ``refresh_shared`` reads again in the background what a write made stale.
+Scoring a common word's 35,000 matches is then a few vectorized passes, and the
+top ``limit`` an ``argpartition``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from research.search.backends import backend_for
 from research.search.backends.base import SearchBackend
 from research.search.facets import FacetIndex
 from research.search.query import Query
@@ -39,7 +44,49 @@ K1 = 1.2
 B = 0.75
 WEIGHTS = np.array([10.0, 4.0, 1.0])  # title, summary, body
 HEAD_WEIGHTS = np.array([10.0, 4.0, 0.0])
-POSTINGS_KEPT = 512  # words whose postings a process keeps (a common word's: ~1 MB at 100k)
+POSTINGS_BYTES = 256 * 2**20  # postings a process keeps (a common word's: ~1.6 MB at 100k)
+# Rarer words are read from the index about as fast as from the shared table,
+# and keeping only common ones bounds the table by the vocabulary.
+SHARED_MIN_ENTRIES = 1_000
+REFRESH_BATCH = 8  # stems read again per statement by refresh_shared
+_COUNT_MAX = np.iinfo(np.uint16).max  # BM25 saturates long before; PostgreSQL at 256
+
+
+@dataclass(frozen=True)
+class _Posting:
+    """A stem's entries (sorted ids) and its weighted occurrences in each."""
+
+    ids: np.ndarray
+    full: np.ndarray  # tf over title, summary and body (WEIGHTS)
+    head: np.ndarray  # tf over title and summary (HEAD_WEIGHTS)
+
+    @classmethod
+    def of(cls, ids: np.ndarray, counts: np.ndarray) -> _Posting:
+        return cls(
+            ids, (counts @ WEIGHTS).astype(np.float32), (counts @ HEAD_WEIGHTS).astype(np.float32)
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return self.ids.nbytes + self.full.nbytes + self.head.nbytes
+
+
+def pack(ids: np.ndarray, counts: np.ndarray) -> tuple[bytes, bytes]:
+    """A stem's postings as stored in ``search_postings``: little-endian int64 ids and
+    uint16 counts (title, summary, body), in the same sorted order."""
+    return (
+        np.asarray(ids, "<i8").tobytes(),
+        np.minimum(counts, _COUNT_MAX).astype("<u2").tobytes(),
+    )
+
+
+def unpack(ids: bytes, counts: bytes) -> tuple[np.ndarray, np.ndarray]:
+    return np.frombuffer(ids, "<i8"), np.frombuffer(counts, "<u2").reshape(-1, 3)
+
+
+def _sorted(ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(ids, kind="stable")
+    return ids[order], counts[order]
 
 
 @dataclass
@@ -53,6 +100,7 @@ class _Stats:
     full_mean: float
     head_mean: float
     postings: OrderedDict
+    kept_bytes: int = 0
 
 
 _cache: dict[tuple, _Stats] = {}
@@ -86,24 +134,66 @@ def _stats(key: tuple, cursor, backend: SearchBackend, index: FacetIndex) -> _St
     return stats
 
 
-def _postings(stats: _Stats, cursor, backend: SearchBackend, stems: list[str]) -> list:
-    """Each stem's (sorted entry ids, float counts), read from the database once per version."""
+def _read(cursor, backend: SearchBackend, token, stems: list[str]) -> dict[str, tuple]:
+    """Each stem's (sorted ids, counts): from the shared table if kept there at
+    ``token``, else from the index, keeping the common ones for every process."""
+    found = {}
+    if token is not None:
+        for stem, packed in backend.shared_postings(cursor, token, stems).items():
+            found[stem] = unpack(*packed)
+    unread = [stem for stem in stems if stem not in found]
+    if unread:
+        read = {
+            stem: _sorted(*postings) for stem, postings in backend.postings(cursor, unread).items()
+        }
+        common = {s: pack(*p) for s, p in read.items() if len(p[0]) >= SHARED_MIN_ENTRIES}
+        if common and token is not None:
+            backend.keep_postings(cursor, token, common)
+        found |= read
+    return found
+
+
+def _postings(stats: _Stats, cursor, backend: SearchBackend, stems: list[str]) -> list[_Posting]:
+    """Each stem's postings at the version of ``stats``."""
     missing = [stem for stem in stems if stem not in stats.postings]
     if missing:
-        read = backend.postings(cursor, missing)
+        read = _read(cursor, backend, stats.token, missing)
         with _lock:
             for stem in missing:
-                ids, counts = read[stem]
-                order = np.argsort(ids, kind="stable")
-                stats.postings[stem] = (ids[order], counts[order].astype(np.float64))
+                if stem not in stats.postings:
+                    stats.postings[stem] = posting = _Posting.of(*read[stem])
+                    stats.kept_bytes += posting.nbytes
     found = []
     with _lock:
         for stem in stems:
             found.append(stats.postings[stem])
             stats.postings.move_to_end(stem, last=True)
-        while len(stats.postings) > max(POSTINGS_KEPT, len(stems)):
-            stats.postings.popitem(last=False)
+        while stats.kept_bytes > POSTINGS_BYTES and len(stats.postings) > len(stems):
+            _stem, dropped = stats.postings.popitem(last=False)
+            stats.kept_bytes -= dropped.nbytes
     return found
+
+
+def refresh_shared(connection) -> int:
+    """Read again the shared postings that writes made stale; returns how many.
+
+    The token is read before the postings, so what is kept is never older than
+    its label (a write between the two only makes it newer, and stale again).
+    """
+    backend = backend_for(connection)
+    with connection.cursor() as cursor:
+        stale = backend.stale_postings(cursor, backend.version(cursor))
+        for start in range(0, len(stale), REFRESH_BATCH):
+            stems = stale[start : start + REFRESH_BATCH]
+            token = backend.version(cursor)
+            read = backend.postings(cursor, stems)
+            common = {
+                s: pack(*_sorted(*read[s])) for s in stems if len(read[s][0]) >= SHARED_MIN_ENTRIES
+            }
+            backend.keep_postings(cursor, token, common)
+            # A word no longer common is read from the index again.
+            backend.forget_postings(cursor, [s for s in stems if s not in common])
+    return len(stale)
 
 
 _stems: dict[tuple[str, str], tuple[str, ...]] = {}  # (vendor, word) -> its stems
@@ -140,16 +230,16 @@ def scores(
     # An entry written since the arrays were read counts as of average length.
     length = np.where(rows >= 0, lengths[np.maximum(rows, 0)], mean)
     norm = K1 * (1 - B + B * length / mean)
-    weights = HEAD_WEIGHTS if head else WEIGHTS
     total = np.zeros(len(entry_ids))
     stems = query_stems(cursor, backend, query)
-    for ids, counts in _postings(stats, cursor, backend, stems):
+    for posting in _postings(stats, cursor, backend, stems):
+        ids = posting.ids
         if not len(ids):
             continue
         idf = np.log(1 + (stats.count - len(ids) + 0.5) / (len(ids) + 0.5))
         at = np.minimum(np.searchsorted(ids, entry_ids), len(ids) - 1)
         holds = ids[at] == entry_ids
-        tf = counts[at[holds]] @ weights
+        tf = (posting.head if head else posting.full)[at[holds]].astype(np.float64)
         total[holds] += idf * tf * (K1 + 1) / (tf + norm[holds])
     return total
 

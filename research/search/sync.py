@@ -50,6 +50,14 @@ def search_reindex() -> dict[str, int]:
     return {"documents": counts.get("document", 0), "agencies": counts.get("agency", 0)}
 
 
+def search_postings_refresh() -> int:
+    """Read again the common words' postings that writes made stale (ranking keeps
+    them in the database for every process); returns how many words."""
+    from research.search.ranking import refresh_shared
+
+    return refresh_shared(connection)
+
+
 @contextmanager
 def search_bulk_load() -> Iterator[None]:
     """Pause the index triggers for a bulk load, then rebuild the index once.

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from research.search.sync import search_reindex
+from research.search.sync import search_postings_refresh, search_reindex
 
 
 class Command(BaseCommand):
@@ -17,3 +17,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Indexed {counts['documents']} documents and {counts['agencies']} agencies."
         )
+        # The words searched before are read again now rather than by the next searches.
+        words = search_postings_refresh()
+        self.stdout.write(f"Read again the postings of {words} common words searched before.")

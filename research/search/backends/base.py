@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.db import DatabaseError
 
 from research.search.query import Query
 
@@ -39,6 +40,8 @@ FTS_TABLE = "search_fts"  # SQLite: the FTS5 table (rowid = entry id)
 # Notes' words (migration 0013_search_notes), keyed by the note's own id.
 NOTE_WORD_TABLE = "search_note"  # PostgreSQL: each note's tsvector
 NOTE_FTS_TABLE = "search_note_fts"  # SQLite: the FTS5 table (rowid = note id)
+# Ranking's postings of common words for every process (migration 0017_search_postings).
+POSTINGS_TABLE = "search_postings"
 # Every table, index, function and trigger of the search schema is named so.
 PREFIX = "search_"
 
@@ -206,6 +209,54 @@ class SearchBackend:
     def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """stem -> (entry ids, occurrences in title, summary and body: an (n, 3) array)."""
         raise NotImplementedError
+
+    def shared_postings(self, cursor, token: int, stems: list[str]) -> dict[str, tuple]:
+        """stem -> (ids, counts) as packed by research/search/ranking.py, of the
+        ``stems`` kept in the database at version ``token``."""
+        if not stems:
+            return {}
+        cursor.execute(
+            f"SELECT stem, ids, counts FROM {POSTINGS_TABLE} WHERE token = %s"
+            f" AND stem IN ({', '.join(['%s'] * len(stems))})",
+            [token, *stems],
+        )
+        return {stem: (bytes(ids), bytes(counts)) for stem, ids, counts in cursor.fetchall()}
+
+    def stale_postings(self, cursor, token: int) -> list[str]:
+        """The stems kept at another version than ``token``."""
+        cursor.execute(f"SELECT stem FROM {POSTINGS_TABLE} WHERE token <> %s ORDER BY stem", [token])
+        return [row[0] for row in cursor.fetchall()]
+
+    def keep_postings(self, cursor, token: int, packed: dict[str, tuple]) -> bool:
+        """Keep ``packed`` postings (stem -> (ids, counts)) read at version ``token``.
+
+        A search does not wait for a writer to keep them: False if the table was
+        locked (or the database refuses writes), and nothing is kept.
+        """
+        try:
+            with self.not_waiting(cursor):
+                cursor.executemany(
+                    f"INSERT INTO {POSTINGS_TABLE} (stem, token, ids, counts)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (stem) DO UPDATE SET"
+                    " token = excluded.token, ids = excluded.ids, counts = excluded.counts",
+                    [(stem, token, ids, counts) for stem, (ids, counts) in packed.items()],
+                )
+        except DatabaseError:
+            return False
+        return True
+
+    def forget_postings(self, cursor, stems: list[str]) -> None:
+        """Drop the kept postings of ``stems``."""
+        if stems:
+            cursor.execute(
+                f"DELETE FROM {POSTINGS_TABLE} WHERE stem IN ({', '.join(['%s'] * len(stems))})",
+                list(stems),
+            )
+
+    @contextlib.contextmanager
+    def not_waiting(self, cursor) -> Iterator[None]:
+        """Statements that fail at once, rolled back, rather than wait for a lock."""
+        yield
 
     def octets(self, expression: str) -> str:
         """SQL: the UTF-8 bytes of a text expression (read from its header where stored)."""

@@ -338,6 +338,13 @@ class PostgresBackend(SearchBackend):
         with transaction.atomic(using=connection.alias):
             yield
 
+    @contextlib.contextmanager
+    def not_waiting(self, cursor) -> Iterator[None]:
+        # A savepoint, so that a failure leaves the search's transaction usable.
+        with transaction.atomic(using=cursor.db.alias):
+            cursor.execute("SELECT set_config('lock_timeout', '100ms', true)")
+            yield
+
     def joined(self, expression: str, separator: str) -> str:
         return f"string_agg(CAST({expression} AS text), '{separator}')"
 

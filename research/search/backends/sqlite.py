@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 
 import numpy as np
+from django.db import transaction
 
 from agreements.models import Agency, AgencyAlias
 from research.models import Annotation, Document, Tag
@@ -207,6 +208,19 @@ class SqliteBackend(SearchBackend):
             elif kind == "trigger":
                 found.triggers.add((name, on_table))
         return found
+
+    @contextlib.contextmanager
+    def not_waiting(self, cursor) -> Iterator[None]:
+        # One transaction (BEGIN IMMEDIATE takes the write lock at once), which
+        # gives up at once if another connection writes.
+        cursor.execute("PRAGMA busy_timeout")
+        (previous,) = cursor.fetchone()
+        cursor.execute("PRAGMA busy_timeout = 0")
+        try:
+            with transaction.atomic(using=cursor.db.alias):
+                yield
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
     def joined(self, expression: str, separator: str) -> str:
         return f"group_concat({expression}, '{separator}')"

@@ -1,0 +1,180 @@
+"""Common words' postings kept in the database for every process (research/search/ranking.py).
+
+A second process (here: the process's own postings forgotten) ranks from the
+kept postings without reading the index; a write makes them stale, and stale
+postings are never used. Each test runs on the database of the run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import pytest
+from django.db import connection
+
+from research.models import Document
+from research.search import ranking, search
+from research.search.backends import backend_for
+from research.search.backends.base import POSTINGS_TABLE
+from research.search.sync import search_postings_refresh
+from tests.research.factories import DocumentFactory
+
+
+def doc(title: str, text: str) -> Document:
+    return DocumentFactory(title=title, text=text, rights=Document.Rights.PUBLIC_DOMAIN)
+
+
+def ranked(query: str) -> list[tuple[str, float]]:
+    return [(hit.title, round(hit.score, 9)) for hit in search(query).hits]
+
+
+def kept() -> dict[str, tuple[int, int]]:
+    """stem -> (token, entries) of the postings kept in the database."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT stem, token, ids FROM {POSTINGS_TABLE}")
+        return {stem: (token, len(bytes(ids)) // 8) for stem, token, ids in cursor.fetchall()}
+
+
+def token() -> int:
+    with connection.cursor() as cursor:
+        return backend_for(connection).version(cursor)
+
+
+@pytest.fixture
+def common(monkeypatch, db):
+    """Three entries make a word common; each test starts as a new process."""
+    monkeypatch.setattr(ranking, "SHARED_MIN_ENTRIES", 3)
+    ranking.clear()
+    yield
+    ranking.clear()
+
+
+@pytest.fixture
+def index_unread(monkeypatch):
+    """Reading a word's postings from the index fails the test."""
+
+    def refuse(self, cursor, stems):
+        raise AssertionError(f"postings of {stems} read from the index")
+
+    monkeypatch.setattr(type(backend_for(connection)), "postings", refuse)
+
+
+def detainer_documents() -> None:
+    doc("Detainer memo", "The detainer policy. Detainers were honored; detainer requests rose.")
+    doc("Jail report", "One detainer was lodged.")
+    doc("Budget detainer line", "Money for the jail.")
+    doc("Roads", "Nothing about it.")
+
+
+def test_a_second_process_ranks_a_common_word_from_the_kept_postings(common, request):
+    detainer_documents()
+    first = ranked("detainer")
+    assert kept() == {"detain": (token(), 3)}
+
+    ranking.clear()  # another process: nothing of its own yet
+    request.getfixturevalue("index_unread")
+    assert ranked("detainer") == first
+    assert len(first) == 3 and first[0][1] > first[2][1]
+
+
+def test_rare_words_are_not_kept(common):
+    detainer_documents()
+    ranked("jail")  # two entries
+    assert kept() == {}
+
+
+def test_postings_kept_before_a_write_are_never_used_after_it(common, request):
+    detainer_documents()
+    ranked("detainer")
+    before = token()
+    doc("Detainer detainer detainer", "Detainer detainer detainer detainer.")
+    assert token() != before
+
+    ranking.clear()
+    hits = ranked("detainer")
+    assert hits[0][0] == "Detainer detainer detainer" and len(hits) == 4
+    # Read again from the index, and kept at the new version for the next process.
+    assert kept() == {"detain": (token(), 4)}
+    ranking.clear()
+    request.getfixturevalue("index_unread")
+    assert ranked("detainer") == hits
+
+
+def test_the_refresh_reads_again_what_writes_made_stale(common, request):
+    detainer_documents()
+    doc("Sheriff one", "sheriff")
+    doc("Sheriff two", "sheriff")
+    doc("Sheriff three", "sheriff sheriff")
+    ranked("detainer"), ranked("sheriff")
+    doc("Fourth detainer", "detainer detainer detainer detainer detainer")
+
+    assert search_postings_refresh() == 2
+    assert kept() == {"detain": (token(), 4), "sheriff": (token(), 3)}
+    assert search_postings_refresh() == 0  # nothing stale is left
+
+    ranking.clear()
+    request.getfixturevalue("index_unread")
+    assert [title for title, _score in ranked("detainer")][0] == "Fourth detainer"
+
+
+def test_a_word_no_longer_common_is_forgotten_by_the_refresh(common):
+    detainer_documents()
+    ranked("detainer")
+    Document.objects.filter(title="Jail report").delete()
+
+    assert search_postings_refresh() == 1
+    assert kept() == {}
+    assert len(ranked("detainer")) == 2
+
+
+def test_a_search_does_not_wait_for_a_writer_to_keep_its_postings(common, transactional_db):
+    """Another connection holds the table's lock: the search ranks from the index
+    and gives up keeping the postings rather than wait."""
+    detainer_documents()
+    settings = connection.settings_dict
+    if connection.vendor == "postgresql":
+        other = psycopg.connect(
+            dbname=settings["NAME"],
+            user=settings["USER"],
+            host=settings["HOST"] or None,
+            port=settings["PORT"] or None,
+            autocommit=False,
+        )
+        other.execute(f"LOCK TABLE {POSTINGS_TABLE} IN EXCLUSIVE MODE")
+        with connection.cursor() as cursor:  # a hang would end here, not in the suite
+            cursor.execute("SET statement_timeout = '20s'")
+    else:
+        # The test database is in memory with a shared cache, open to a second connection.
+        other = sqlite3.connect(settings["NAME"], isolation_level=None, uri=True)
+        other.execute("BEGIN IMMEDIATE")
+    try:
+        hits = ranked("detainer")
+    finally:
+        other.rollback()
+        other.close()
+
+    assert sorted(title for title, _score in hits) == [
+        "Budget detainer line",
+        "Detainer memo",
+        "Jail report",
+    ]
+    assert kept() == {}
+    ranked("detainer")  # this process kept them: nothing more is read or written
+    assert kept() == {}
+    ranking.clear()
+    ranked("detainer")
+    assert kept() == {"detain": (token(), 3)}
+
+
+def test_celery_beat_refreshes_the_postings_every_few_minutes(common):
+    from portal.celery import app
+    from research.tasks import search_postings_refresh_task
+
+    entry = app.conf.beat_schedule["research-refresh-search-postings"]
+    assert entry["task"] == search_postings_refresh_task.name
+    detainer_documents()
+    ranked("detainer")
+    doc("Another detainer", "detainer")
+    assert search_postings_refresh_task.apply().get() == 1
+    assert kept() == {"detain": (token(), 4)}
