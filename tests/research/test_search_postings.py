@@ -16,7 +16,6 @@ from django.db import connection
 from research.models import Document
 from research.search import ranking, search
 from research.search.backends import backend_for
-from research.search.backends.base import POSTINGS_TABLE
 from research.search.sync import search_postings_refresh
 from tests.research.factories import DocumentFactory
 
@@ -32,7 +31,7 @@ def ranked(query: str) -> list[tuple[str, float]]:
 def kept() -> dict[str, tuple[int, int]]:
     """stem -> (token, entries) of the postings kept in the database."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT stem, token, ids FROM {POSTINGS_TABLE}")
+        cursor.execute("SELECT stem, token, ids FROM search_postings")
         return {stem: (token, len(bytes(ids)) // 8) for stem, token, ids in cursor.fetchall()}
 
 
@@ -141,7 +140,7 @@ def test_a_search_does_not_wait_for_a_writer_to_keep_its_postings(common, transa
             port=settings["PORT"] or None,
             autocommit=False,
         )
-        other.execute(f"LOCK TABLE {POSTINGS_TABLE} IN EXCLUSIVE MODE")
+        other.execute("LOCK TABLE search_postings IN EXCLUSIVE MODE")
         with connection.cursor() as cursor:  # a hang would end here, not in the suite
             cursor.execute("SET statement_timeout = '20s'")
     else:

@@ -224,7 +224,9 @@ class SearchBackend:
 
     def stale_postings(self, cursor, token: int) -> list[str]:
         """The stems kept at another version than ``token``."""
-        cursor.execute(f"SELECT stem FROM {POSTINGS_TABLE} WHERE token <> %s ORDER BY stem", [token])
+        cursor.execute(
+            f"SELECT stem FROM {POSTINGS_TABLE} WHERE token <> %s ORDER BY stem", [token]
+        )
         return [row[0] for row in cursor.fetchall()]
 
     def keep_postings(self, cursor, token: int, packed: dict[str, tuple]) -> bool:
