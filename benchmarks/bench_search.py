@@ -19,6 +19,7 @@ on PostgreSQL, < 300 ms on SQLite.
     options: --docs PATH --agencies PATH --reuse (keep the loaded database) --queries 150
              --concurrency 4 --workers 2 --duration 20 --no-gunicorn --warm --client wrk|httpx
              --notes N (replace the notes with N public ones)
+             --cold (forget the common words' postings kept in the database first)
              --load-only (load, then stop) --database-url URL (any database: one named
              bench_* or a var/bench-search/ file is recreated; any other is only migrated
              and must hold no documents)
@@ -317,6 +318,21 @@ def set_notes(count: int, seed: int) -> None:
     print(f"notes: {count} approved public notes in {time.perf_counter() - t0:.1f} s")
 
 
+def print_kept_postings(*, forget: bool) -> None:
+    """How many words' postings the database keeps for every process (after a load:
+    none; each search of a common word keeps its word's), emptied with ``forget``."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if forget:
+            cursor.execute("DELETE FROM search_postings")
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(length(ids) + length(counts)), 0) FROM search_postings"
+        )
+        words, size = cursor.fetchone()
+    print(f"postings kept in the database: {words} words, {size / 2**20:.1f} MiB")
+
+
 # --- The query mix ----------------------------------------------------------------
 
 
@@ -543,7 +559,11 @@ def prepare_corpus(args: argparse.Namespace) -> Path:
     print(f"corpus: {docs_path} sha256 {sha256(docs_path)}")
     print(f"agencies: {agencies_path} sha256 {sha256(agencies_path)}")
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
-    if not args.reuse:
+    if args.reuse:  # a database loaded by older code gets the newer search tables
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+    else:
         fresh_database()
         stats = load(docs_path, agencies_path, args.n)
         print(
@@ -568,11 +588,17 @@ def main() -> None:
     parser.add_argument(
         "--notes", type=int, help="replace the notes with this many public ones (0: none)"
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="forget the common words' postings kept in the database first (as after a load)",
+    )
     args = parser.parse_args()
 
     docs_path = prepare_corpus(args)
     if args.notes is not None:
         set_notes(args.notes, args.seed)
+    print_kept_postings(forget=args.cold)
     print(f"reference loop (10M additions): {reference_loop():.2f} s")
     mix = query_mix(docs_path, args.queries, args.seed)
     print(f"query mix: {len(mix)} queries, e.g. {[q for q, _ in mix[:6]]}")
