@@ -24,7 +24,8 @@ only the portal is measured.
         --database-url postgres://postgres@127.0.0.1:5432/bench_ds
     options: --docs PATH --agencies PATH --reuse (keep the loaded portal database)
              --duration 10 (seconds of wrk per URL and side) --warmup 2 --connections 8
-             --workers 2 (gunicorn's and uvicorn's) --api (the JSON API of both as well)
+             --workers 2 (gunicorn's and uvicorn's) --api (the JSON API of both as well;
+             the portal then runs without its API throttles, as Datasette has none)
              --anonymous (the portal's anonymous reader; default a researcher, who searches
              the full text as Datasette does) --datasette PATH
 """
@@ -189,6 +190,8 @@ def build_datasette_database(docs_path: Path, digest: str, n: int) -> Path:
 
 def find_datasette(given: str | None) -> Path | None:
     if given:
+        if not Path(given).exists():
+            sys.exit(f"--datasette {given}: no such file")
         return Path(given)
     candidates = [ROOT / "var" / "datasette-venv" / "bin" / "datasette"]
     if found := shutil.which("datasette"):
@@ -412,6 +415,12 @@ def loadavg() -> str:
 def run(args: argparse.Namespace, datasette: Path | None, datasette_db: Path | None) -> None:
     sets = [("HTML pages", False)] + ([("JSON API", True)] if args.api else [])
     reader = {} if args.anonymous else researcher_headers()
+    if args.api:
+        # gunicorn takes the environment as it is when it starts.
+        os.environ["DJANGO_SETTINGS_MODULE"] = "_settings_unthrottled"
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(Path(__file__).parent), str(ROOT), os.environ.get("PYTHONPATH")])
+        )
     with contextlib.ExitStack() as stack:
         server, base = stack.enter_context(gunicorn(args.workers))
         sides = [(base, server.pid, reader)]
