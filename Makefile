@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run ocr-status test setup migrate load-data demo-users worker beat lint format check-migrations bench clean
+.PHONY: run ocr-status test setup migrate load-data demo-users worker beat lint format check-migrations bench bench-datasette-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ format: setup
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+
+# Datasette for benchmarks/bench_datasette.py, in a venv of its own so it cannot change the portal's dependencies.
+bench-datasette-venv:
+	test -x var/datasette-venv/bin/python || $(PYTHON) -m venv var/datasette-venv
+	var/datasette-venv/bin/pip install --quiet 'datasette>=0.65,<1'
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

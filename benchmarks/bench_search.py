@@ -433,11 +433,18 @@ def bench_in_process(mix: list[tuple[str, dict]]) -> list[float]:
 WRK_SCRIPT = Path(__file__).with_name("replay.lua")
 _WRK_LINE = re.compile(
     r"wrk: n=(?P<n>\d+) p50=(?P<p50>[\d.]+) p95=(?P<p95>[\d.]+) p99=(?P<p99>[\d.]+)"
-    r" max=(?P<max>[\d.]+) mean=(?P<mean>[\d.]+) ms, [\d.]+ req/s, (?P<errors>\d+) errors"
+    r" max=(?P<max>[\d.]+) mean=(?P<mean>[\d.]+) ms, (?P<rate>[\d.]+) req/s, (?P<errors>\d+) errors"
 )
 
 
-def wrk_load(base: str, urls: list[str], *, concurrency: int, duration: float) -> dict:
+def wrk_load(
+    base: str,
+    urls: list[str],
+    *,
+    concurrency: int,
+    duration: float,
+    headers: dict[str, str] | None = None,
+) -> dict:
     """Closed-loop load from wrk (C, a few % of one core) replaying ``urls`` in turn.
 
     The Python client (:func:`httpx_load`) costs the 2-core machine ~3 ms of CPU a request
@@ -449,6 +456,7 @@ def wrk_load(base: str, urls: list[str], *, concurrency: int, duration: float) -
     t0 = time.perf_counter()
     done = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration:.0f}s", "--timeout", "30s"]
+        + [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
         + ["-s", str(WRK_SCRIPT), base],
         env={**os.environ, "URLS": str(paths)},
         capture_output=True,
@@ -464,7 +472,13 @@ def wrk_load(base: str, urls: list[str], *, concurrency: int, duration: float) -
         f"n={int(figures['n'])} p50={figures['p50']:.1f} p95={figures['p95']:.1f}"
         f" p99={figures['p99']:.1f} max={figures['max']:.1f} mean={figures['mean']:.1f} ms"
     )
-    return {"line": line, "n": int(figures["n"]), "errors": int(figures["errors"]), "wall": wall}
+    return {
+        **figures,
+        "line": line,
+        "n": int(figures["n"]),
+        "errors": int(figures["errors"]),
+        "wall": wall,
+    }
 
 
 def httpx_load(base: str, urls: list[str], *, concurrency: int, duration: float) -> dict:

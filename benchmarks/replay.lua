@@ -13,13 +13,19 @@ function setup(thread)
 end
 
 local i = 0
+local headers = {}
 function init(args)
   i = id * 37
+  -- wrk.format() with headers of its own drops those of -H (a session cookie): keep them.
+  for name, value in pairs(wrk.headers) do
+    headers[name] = value
+  end
+  headers["Accept-Encoding"] = "gzip"
 end
 
 function request()
   i = i + 1
-  return wrk.format("GET", paths[(i % #paths) + 1], { ["Accept-Encoding"] = "gzip" })
+  return wrk.format("GET", paths[(i % #paths) + 1], headers)
 end
 
 function done(summary, latency, requests)

@@ -25,6 +25,7 @@ FULL = {
     "bench_annotations.py": ["--notes", "200", "--requests", "100"],
     "bench_api.py": ["--requests", "50"],
     "bench_search.py": ["-n", "100000"],
+    "bench_datasette.py": ["-n", "100000"],
     "bench_load.py": ["-n", "10000", "--duration", "60", "--concurrency", "8"],
     "bench_alerts.py": ["--watches", "10000", "--searches", "1000", "--researchers", "1000"],
 }
@@ -37,6 +38,7 @@ QUICK = {
     "bench_annotations.py": ["--notes", "200", "--requests", "10"],
     "bench_api.py": ["--requests", "10"],
     "bench_search.py": ["-n", "2000", "--no-gunicorn"],
+    "bench_datasette.py": ["-n", "2000", "--duration", "3", "--warmup", "1"],
     "bench_load.py": ["-n", "2000", "--duration", "10", "--concurrency", "8"],
     "bench_alerts.py": ["--watches", "1000", "--searches", "100", "--researchers", "100"],
 }
