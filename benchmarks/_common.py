@@ -54,34 +54,21 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(workers: int, *, timeout: int = 30):
-    """Collect static files, start gunicorn on a free loopback port; yield (process, base URL)."""
+def served(command: list[str], *, port: int, ready: str, name: str, **popen):
+    """Start a server in its own process group; yield (process, base URL) once ``ready``
+    (a path) answers without a server error; stop the whole group afterwards."""
     import httpx
 
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ.copy(),
-    )
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", str(timeout)]
-        + ["--log-level", "warning"],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
+    server = subprocess.Popen(command, start_new_session=True, **popen)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/healthz", timeout=2).status_code < 500:
+                if httpx.get(base + ready, timeout=2).status_code < 500:
                     break
-            if time.monotonic() > deadline:
-                sys.exit("gunicorn did not answer within 60 s")
+            if server.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"{name} did not answer within 60 s")
             time.sleep(0.3)
         yield server, base
     finally:
@@ -90,3 +77,26 @@ def gunicorn(workers: int, *, timeout: int = 30):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def gunicorn(workers: int, *, timeout: int = 30):
+    """Collect static files, start gunicorn on a free loopback port; yield (process, base URL)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        check=True,
+        env=os.environ.copy(),
+    )
+    port = free_port()
+    with served(
+        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
+        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", str(timeout)]
+        + ["--log-level", "warning"],
+        port=port,
+        ready="/healthz",
+        name="gunicorn",
+        cwd=ROOT,
+        env=os.environ.copy(),
+    ) as running:
+        yield running

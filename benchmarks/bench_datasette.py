@@ -38,7 +38,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -48,7 +47,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-from _common import free_port, gunicorn, process_cpu, workers_cpu
+from _common import free_port, gunicorn, process_cpu, served, workers_cpu
 from bench_search import (
     KINDS,
     ROOT,
@@ -245,30 +244,16 @@ def datasette_server(datasette: Path, database: Path, workers: int):
         )
     )
     port = free_port()
-    server = subprocess.Popen(
+    with served(
         [datasette_python(datasette), "-m", "uvicorn", "_datasette_app:app"]
         + ["--app-dir", str(Path(__file__).parent), "--host", "127.0.0.1", "--port", str(port)]
         + ["--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+        port=port,
+        ready="/-/versions.json",
+        name="Datasette",
         env={**os.environ, "BENCH_DATASETTE": str(config)},
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/-/versions.json", timeout=2).status_code == 200:
-                    break
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit("Datasette did not answer within 60 s")
-            time.sleep(0.3)
-        yield server, base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+    ) as running:
+        yield running
 
 
 def server_cpu(pid: int) -> float:
