@@ -77,6 +77,22 @@ def test_a_second_process_ranks_a_common_word_from_the_kept_postings(common, req
     assert len(first) == 3 and first[0][1] > first[2][1]
 
 
+def test_keeping_postings_leaves_the_transaction_waiting_for_locks_as_before(common):
+    detainer_documents()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW lock_timeout")
+        else:
+            cursor.execute("PRAGMA busy_timeout")
+        (before,) = cursor.fetchone()
+        ranked("detainer")
+        assert kept()
+        cursor.execute(
+            "SHOW lock_timeout" if connection.vendor == "postgresql" else "PRAGMA busy_timeout"
+        )
+        assert cursor.fetchone() == (before,)
+
+
 def test_rare_words_are_not_kept(common):
     detainer_documents()
     ranked("jail")  # two entries

@@ -340,10 +340,14 @@ class PostgresBackend(SearchBackend):
 
     @contextlib.contextmanager
     def not_waiting(self, cursor) -> Iterator[None]:
-        # A savepoint, so that a failure leaves the search's transaction usable.
+        # A savepoint, so that a failure leaves the search's transaction usable (and
+        # rolls the setting back); after a success the rest of it waits as before.
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (previous,) = cursor.fetchone()
         with transaction.atomic(using=cursor.db.alias):
             cursor.execute("SELECT set_config('lock_timeout', '100ms', true)")
             yield
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
     def joined(self, expression: str, separator: str) -> str:
         return f"string_agg(CAST({expression} AS text), '{separator}')"
