@@ -225,6 +225,14 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{user}@{host}:{port}/{db['NAME']}"
 
 
+def second_connection():
+    """Another PostgreSQL connection to the test database (in a transaction), to hold
+    locks against the code under test."""
+    import psycopg
+
+    return psycopg.connect(database_url_for_subprocess().replace("postgres://", "postgresql://"))
+
+
 def start_celery_worker(
     *, redis_url: str, media_root: Path, log_path: Path, loopback: bool
 ) -> subprocess.Popen:

@@ -19,7 +19,7 @@ from agreements.models import AgreementEvent, ListSnapshot
 from portal.models import WorkItem
 from research.models import Document
 from research.services.ingest import document_submit
-from tests.conftest import stop_process, wait_for, worker_log
+from tests.conftest import second_connection, stop_process, wait_for, worker_log
 from tests.research.factories import ResearcherFactory
 
 
@@ -120,12 +120,17 @@ def test_an_import_cut_by_a_killed_worker_is_finished_once_by_the_next(
         {"Content-Type": "text/html"},
         f'<a href="/287g/{PARTICIPATING}">Participating agencies</a>',
     )
+    # Another connection holds the snapshots' table against writes: however fast the
+    # machine, the import cannot commit before the kill lands.
+    blocker = second_connection()
+    blocker.execute(f"LOCK TABLE {ListSnapshot._meta.db_table} IN SHARE MODE")
     first = workers()
     fetch_ice_lists_task.apply_async(kwargs={"url": local_server.url("/287g")})
     assert sheet.served.wait(60), worker_log(tmp_path)
     # The sheet is downloaded: the worker is reading and importing it now.
     time.sleep(0.5)
     stop_process(first, kill=True)
+    blocker.close()
     assert ListSnapshot.objects.count() == 0  # the kill landed before the import committed
 
     workers()

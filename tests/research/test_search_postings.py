@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -17,6 +16,7 @@ from research.models import Document
 from research.search import ranking, search
 from research.search.backends import backend_for
 from research.search.sync import search_postings_refresh
+from tests.conftest import second_connection
 from tests.research.factories import DocumentFactory
 
 
@@ -147,21 +147,14 @@ def test_a_search_does_not_wait_for_a_writer_to_keep_its_postings(common, transa
     """Another connection holds the table's lock: the search ranks from the index
     and gives up keeping the postings rather than wait."""
     detainer_documents()
-    settings = connection.settings_dict
     if connection.vendor == "postgresql":
-        other = psycopg.connect(
-            dbname=settings["NAME"],
-            user=settings["USER"],
-            host=settings["HOST"] or None,
-            port=settings["PORT"] or None,
-            autocommit=False,
-        )
+        other = second_connection()
         other.execute("LOCK TABLE search_postings IN EXCLUSIVE MODE")
         with connection.cursor() as cursor:  # a hang would end here, not in the suite
             cursor.execute("SET statement_timeout = '20s'")
     else:
         # The test database is in memory with a shared cache, open to a second connection.
-        other = sqlite3.connect(settings["NAME"], isolation_level=None, uri=True)
+        other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, uri=True)
         other.execute("BEGIN IMMEDIATE")
     try:
         hits = ranked("detainer")
