@@ -30,6 +30,7 @@ top ``limit`` an ``argpartition``.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -103,9 +104,8 @@ def _sorted(ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 @dataclass
 class _Stats:
-    """Field lengths aligned on the facet index's rows, and the postings read so far."""
+    """One facet index's field lengths, aligned on its rows, and the postings read so far."""
 
-    token: object
     count: int
     full: np.ndarray  # bytes of title + summary + body, per row
     head: np.ndarray  # bytes of title + summary, per row
@@ -115,17 +115,18 @@ class _Stats:
     kept_bytes: int = 0
 
 
-_cache: dict[tuple, _Stats] = {}
+# Kept with the facet index they are aligned on: a new index (a new version) gets its own.
+_cache: weakref.WeakKeyDictionary[FacetIndex, _Stats] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def _stats(key: tuple, cursor, backend: SearchBackend, index: FacetIndex) -> _Stats:
-    stats = _cache.get(key)
-    if stats is not None and index.token is not None and stats.token == index.token:
+def _stats(cursor, backend: SearchBackend, index: FacetIndex) -> _Stats:
+    stats = _cache.get(index)
+    if stats is not None:
         return stats
     with _lock:
-        stats = _cache.get(key)
-        if stats is None or index.token is None or stats.token != index.token:
+        stats = _cache.get(index)
+        if stats is None:
             ids, lengths = backend.field_lengths(cursor)
             rows = index.locate(ids)
             known = rows >= 0
@@ -134,8 +135,7 @@ def _stats(key: tuple, cursor, backend: SearchBackend, index: FacetIndex) -> _St
             full[rows[known]] = lengths[known].sum(axis=1)
             head[rows[known]] = lengths[known, :2].sum(axis=1)
             count = max(index.size, 1)
-            stats = _cache[key] = _Stats(
-                token=index.token,
+            stats = _cache[index] = _Stats(
                 count=index.size,
                 full=full,
                 head=head,
@@ -168,10 +168,10 @@ def _read(cursor, backend: SearchBackend, token, stems: list[str]) -> dict[str, 
 def _postings(
     stats: _Stats, cursor, backend: SearchBackend, index: FacetIndex, stems: list[str]
 ) -> list[_Posting]:
-    """Each stem's postings at the version of ``stats`` (and of ``index``)."""
+    """Each stem's postings at the version of ``index`` (whose ``stats`` they are)."""
     missing = [stem for stem in stems if stem not in stats.postings]
     if missing:
-        read = _read(cursor, backend, stats.token, missing)
+        read = _read(cursor, backend, index.token, missing)
         with _lock:
             for stem in missing:
                 if stem not in stats.postings:
@@ -230,14 +230,13 @@ def scores(
     cursor,
     backend: SearchBackend,
     index: FacetIndex,
-    key: tuple,
     query: Query,
     entry_ids: np.ndarray,
     *,
     head: bool = False,
 ) -> np.ndarray:
     """The score of each of ``entry_ids`` (see the module's docstring)."""
-    stats = _stats(key, cursor, backend, index)
+    stats = _stats(cursor, backend, index)
     entry_ids = np.asarray(entry_ids, np.int64)
     rows = index.locate(entry_ids)
     lengths, mean = (stats.head, stats.head_mean) if head else (stats.full, stats.full_mean)

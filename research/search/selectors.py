@@ -206,14 +206,13 @@ def _ranked(
     ``matched`` holds (matches, located rows, head) parts: each is scored on
     the text it was matched on (research/search/ranking.py).
     """
-    key = (connection.alias, connection.vendor, str(connection.settings_dict.get("NAME")))
     ids, scores = [np.zeros(0, np.int64)], [np.zeros(0)]
     for matches, located, head in matched:
         keep = located >= 0
         keep[keep] = selected[located[keep]]
         if keep.any():
             ids.append(matches.ids[keep])
-            scores.append(ranking.scores(cursor, backend, index, key, parsed, ids[-1], head=head))
+            scores.append(ranking.scores(cursor, backend, index, parsed, ids[-1], head=head))
     return ranking.top(np.concatenate(ids), np.concatenate(scores), limit)
 
 

@@ -229,23 +229,19 @@ class SearchBackend:
         )
         return [row[0] for row in cursor.fetchall()]
 
-    def keep_postings(self, cursor, token: int, packed: dict[str, tuple]) -> bool:
+    def keep_postings(self, cursor, token: int, packed: dict[str, tuple]) -> None:
         """Keep ``packed`` postings (stem -> (ids, counts)) read at version ``token``.
 
-        A search does not wait for a writer to keep them: False if the table was
-        locked (or the database refuses writes), and nothing is kept.
+        A search does not wait for a writer to keep them: if the table is locked
+        (or the database refuses writes), nothing is kept.
         """
-        try:
-            with self.not_waiting(cursor):
-                cursor.executemany(
-                    f"INSERT INTO {POSTINGS_TABLE} (stem, token, ids, counts)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (stem) DO UPDATE SET"
-                    " token = excluded.token, ids = excluded.ids, counts = excluded.counts",
-                    [(stem, token, ids, counts) for stem, (ids, counts) in packed.items()],
-                )
-        except DatabaseError:
-            return False
-        return True
+        with contextlib.suppress(DatabaseError), self.not_waiting(cursor):
+            cursor.executemany(
+                f"INSERT INTO {POSTINGS_TABLE} (stem, token, ids, counts)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (stem) DO UPDATE SET"
+                " token = excluded.token, ids = excluded.ids, counts = excluded.counts",
+                [(stem, token, ids, counts) for stem, (ids, counts) in packed.items()],
+            )
 
     def forget_postings(self, cursor, stems: list[str]) -> None:
         """Drop the kept postings of ``stems``."""
