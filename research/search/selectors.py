@@ -30,7 +30,6 @@ from research.search.backends import backend_for
 from research.search.backends.base import (
     MARK_END,
     MARK_START,
-    Matches,
     SearchBackend,
     column,
     excerpt,
@@ -197,26 +196,81 @@ def _ranked(
     backend: SearchBackend,
     index: FacetIndex,
     parsed: Query,
-    matched: list,
+    matched: list[tuple[np.ndarray, bool]],
     selected: np.ndarray,
     limit: int,
 ) -> list[tuple[int, float]]:
     """The best ``limit`` (entry id, score) of all the selected matches, best first.
 
-    ``matched`` holds (matches, located rows, head) parts: each is scored on
-    the text it was matched on (research/search/ranking.py).
+    ``matched`` holds (index rows, head) parts: each is scored on the text it
+    was matched on (research/search/ranking.py).
     """
     ids, scores = [np.zeros(0, np.int64)], [np.zeros(0)]
-    for matches, located, head in matched:
-        keep = located >= 0
-        keep[keep] = selected[located[keep]]
+    for rows, head in matched:
+        keep = rows >= 0
+        keep[keep] = selected[rows[keep]]
         if keep.any():
-            ids.append(matches.ids[keep])
-            scores.append(ranking.scores(cursor, backend, index, parsed, ids[-1], head=head))
+            ids.append(index.ids[rows[keep]])
+            scores.append(ranking.scores(cursor, backend, index, parsed, rows[keep], head=head))
     return ranking.top(np.concatenate(ids), np.concatenate(scores), limit)
 
 
 # --- Searching ----------------------------------------------------------------------
+
+
+def _match(
+    cursor,
+    backend: SearchBackend,
+    index: FacetIndex,
+    parsed: Query,
+    within: np.ndarray | None,
+    *,
+    head: bool = False,
+    ranked: bool = False,
+) -> tuple[np.ndarray, bool] | None:
+    """(index rows, excluded) of the entries the words match, as ``Matches`` has them:
+    from the words' postings where they answer (``ranking.match_rows``), else from
+    the database; rows are -1 for entries written since the index was read."""
+    found = ranking.match_rows(cursor, backend, index, parsed, head=head, read=ranked)
+    if found is not None:
+        return found
+    matches = backend.match_ids(cursor, parsed, within=within, head=head)
+    if matches is None:
+        return None
+    return index.locate(matches.ids), matches.excluded
+
+
+def _words_mask(
+    cursor,
+    backend: SearchBackend,
+    index: FacetIndex,
+    parsed: Query,
+    selected: np.ndarray,
+    within: np.ndarray | None,
+    scope: SearchScope,
+    *,
+    ranked: bool = False,
+) -> tuple[np.ndarray, bool, list[tuple[np.ndarray, bool]]] | None:
+    """(mask of the rows the words match, excluded, the parts to rank), or None
+    without words. ``within``: the entries the filters allow, if they narrow.
+
+    Without the full text, copyrighted documents are matched (and ranked) on
+    their title and summary only (``head``), so the counts agree with the hits.
+    """
+    found = _match(cursor, backend, index, parsed, within, ranked=ranked)
+    if found is None:
+        return None
+    rows, excluded = found
+    hit = index.mask_of(rows)
+    parts: list[tuple[np.ndarray, bool]] = []
+    restricted = index.restricted_text if not scope.full_text else None
+    if restricted is not None and (restricted & selected).any():
+        head_rows, _ = _match(cursor, backend, index, parsed, within, head=True, ranked=ranked)
+        hit = np.where(restricted, index.mask_of(head_rows), hit)
+        parts.append((_rows_in(head_rows, restricted), True))
+        rows = _rows_in(rows, ~restricted)
+    parts.insert(0, (rows, False))
+    return hit, excluded, parts
 
 
 def _search(
@@ -233,30 +287,23 @@ def _search(
 ) -> tuple[int, dict, list]:
     """(total, facet counts, page rows).
 
-    The database only finds (and ranks) the entries the words match; the
-    visibility rule, filters, counts and date order come from the arrays.
-    Without the full text, copyrighted documents are matched and ranked on
-    their title and summary only (``head``), so the counts agree with the hits.
-    Notes are found, counted and ordered beside the entries (research/search/notes.py).
+    The database only finds the entries the words match (where their postings
+    do not already say); the visibility rule, filters, counts, relevance and
+    date order come from the arrays. Notes are found, counted and ordered
+    beside the entries (research/search/notes.py).
     """
     index = facet_index(connection, cursor, backend)
     visible = _visible_rows(index, scope)
     selected = index.filter_mask(clean, visible=visible)
+    ranking = sort == "relevance" and parsed.has_positive
     within = index.ids[selected] if clean else None
-    matches = backend.match_ids(cursor, parsed, within=within)
-    matched: list[tuple[Matches, np.ndarray, bool]] = []
-    if matches is not None:
-        located = index.locate(matches.ids)
-        hit = index.mask_of(located)
-        restricted = index.restricted_text if not scope.full_text else None
-        if restricted is not None and (restricted & selected).any():
-            head = backend.match_ids(cursor, parsed, within=within, head=True)
-            head_located = index.locate(head.ids)
-            hit = np.where(restricted, index.mask_of(head_located), hit)
-            matched.append((head, _rows_in(head_located, restricted), True))
-            located = _rows_in(located, ~restricted)
-        matched.insert(0, (matches, located, False))
-        selected &= ~hit if matches.excluded else hit
+    words = _words_mask(cursor, backend, index, parsed, selected, within, scope, ranked=ranking)
+    if words is not None:
+        hit, excluded, matched = words
+        selected &= ~hit if excluded else hit
+        ranking = ranking and not excluded
+    else:
+        ranking = False
     notes = note_matches(
         cursor,
         backend,
@@ -276,7 +323,6 @@ def _search(
     limit = offset + page_size
     # With notes, the first ``limit`` entries are merged with theirs before the page is cut.
     start = 0 if notes else offset
-    ranking = sort == "relevance" and matches is not None and not matches.excluded
     if ranking:
         ranked = (
             _ranked(cursor, backend, index, parsed, matched, selected, limit) if entries else []
@@ -663,14 +709,10 @@ def _matching(cursor, backend, index, parsed: Query, clean: dict, scope, wanted)
     selected &= index.mask_of(index.locate(wanted))
     if selected.any() and parsed:
         within = index.ids[selected]
-        matches = backend.match_ids(cursor, parsed, within=within)
-        if matches is not None:
-            hit = index.mask_of(index.locate(matches.ids))
-            restricted = index.restricted_text if not scope.full_text else None
-            if restricted is not None and (restricted & selected).any():
-                head = backend.match_ids(cursor, parsed, within=within, head=True)
-                hit = np.where(restricted, index.mask_of(index.locate(head.ids)), hit)
-            selected &= ~hit if matches.excluded else hit
+        words = _words_mask(cursor, backend, index, parsed, selected, within, scope)
+        if words is not None:
+            hit, excluded, _parts = words
+            selected &= ~hit if excluded else hit
     return sorted((index.ids[selected] // 2).tolist())
 
 

@@ -186,3 +186,106 @@ def test_celery_beat_refreshes_the_postings_every_few_minutes(common):
     doc("Another detainer", "detainer")
     assert search_postings_refresh_task.apply().get() == 1
     assert kept() == {"detain": (token(), 4)}
+
+
+# --- Words matched from the postings -------------------------------------------------
+
+WORD_QUERIES = [
+    "detainer",
+    "detainer jail",
+    "detainer OR roads",
+    "jail OR money detainer",
+    "detainer -jail",
+    "-jail",
+    "jail OR roads -detainer -money",
+    "nowhere",
+    "detainer nowhere",
+]
+
+
+def matched_by_postings(query: str, *, head: bool = False) -> tuple[list[int], bool]:
+    from research.search.facets import facet_index
+    from research.search.query import parse_query
+
+    backend = backend_for(connection)
+    with connection.cursor() as cursor:
+        index = facet_index(connection, cursor, backend)
+        found = ranking.match_rows(cursor, backend, index, parse_query(query), head=head)
+        assert found is not None, f"{query!r} was not matched from the postings"
+        rows, excluded = found
+        return sorted(index.ids[rows].tolist()), excluded
+
+
+def matched_by_the_database(query: str, *, head: bool = False) -> tuple[list[int], bool]:
+    from research.search.query import parse_query
+
+    with connection.cursor() as cursor:
+        matches = backend_for(connection).match_ids(cursor, parse_query(query), head=head)
+        return sorted(matches.ids.tolist()), matches.excluded
+
+
+@pytest.mark.parametrize("head", [False, True], ids=["full text", "title and summary"])
+def test_plain_words_match_from_the_postings_exactly_as_the_database_matches_them(common, head):
+    detainer_documents()
+    doc("Detainer roads", "Jail money.")
+    DocumentFactory(title="Roads", summary="A detainer in the summary only", text="jail")
+    for query in WORD_QUERIES:
+        expected = matched_by_the_database(query, head=head)
+        assert matched_by_postings(query, head=head) == expected, query
+    assert matched_by_postings("detainer -jail", head=head)[0]  # not all empty
+
+
+def test_phrases_are_left_to_the_database(common):
+    from research.search.facets import facet_index
+    from research.search.query import parse_query
+
+    detainer_documents()
+    backend = backend_for(connection)
+    with connection.cursor() as cursor:
+        index = facet_index(connection, cursor, backend)
+        for query in ['"detainer policy"', "jail 287(g)", 'detainer -"the jail"']:
+            assert ranking.match_rows(cursor, backend, index, parse_query(query)) is None, query
+    assert search('"detainer policy"').total == 1
+
+
+def test_a_search_of_kept_words_does_not_ask_the_database_to_match_them(common, monkeypatch):
+    detainer_documents()
+    first = ranked("detainer -roads")
+    assert {title for title, _score in first} == {
+        "Detainer memo",
+        "Jail report",
+        "Budget detainer line",
+    }
+
+    def refuse(self, cursor, query, within=None, *, head=False):
+        raise AssertionError(f"{query} matched by the database")
+
+    monkeypatch.setattr(type(backend_for(connection)), "match_ids", refuse)
+    assert ranked("detainer -roads") == first
+    assert search("detainer", sort="date").total == 3
+
+
+def test_words_kept_before_a_write_match_what_the_write_changed(common):
+    detainer_documents()
+    assert search("detainer").total == 3
+    roads = Document.objects.get(title="Roads")
+    roads.text = "A detainer after all."
+    roads.save()
+    assert search("detainer").total == 4
+    Document.objects.filter(title="Jail report").delete()
+    assert {hit.title for hit in search("detainer").hits} == {
+        "Detainer memo",
+        "Budget detainer line",
+        "Roads",
+    }
+
+
+def test_scores_are_the_same_whether_matches_are_looked_up_or_scattered(common, monkeypatch):
+    detainer_documents()
+    doc("Detainer roads", "Jail money, a detainer.")
+    monkeypatch.setattr(ranking, "SCATTER_RATIO", 0)  # every word's counts scattered
+    scattered = ranked("jail OR roads")  # each match holds one of the words, not both
+    ranking.clear()
+    monkeypatch.setattr(ranking, "SCATTER_RATIO", 10**9)  # every match looked up
+    assert ranked("jail OR roads") == scattered
+    assert len(scattered) == 4 and all(score > 0 for _title, score in scattered)

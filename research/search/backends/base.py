@@ -137,7 +137,8 @@ class SearchBackend:
         yield
 
     def version(self, cursor) -> int | None:
-        """The index's version token: it changes on every write the facet arrays see."""
+        """The index's version token: it changes on every write to the entries or their words
+        (what the facet arrays and the postings kept at a token hold)."""
         cursor.execute(f"SELECT token FROM {VERSION_TABLE} WHERE id = 1")
         row = cursor.fetchone()
         return row[0] if row else None
