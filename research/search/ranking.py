@@ -224,25 +224,10 @@ def refresh_shared(connection) -> int:
     return len(stale)
 
 
-_stems: dict[tuple[str, str], tuple[str, ...]] = {}  # (vendor, word) -> its stems
-STEMS_KEPT = 20_000
-
-
-def _word_stems(cursor, backend: SearchBackend, words: list[str]) -> dict[str, tuple[str, ...]]:
-    """Each word's stems, as the index stems it (none for a stop word)."""
-    missing = [word for word in words if (backend.vendor, word) not in _stems]
-    if missing:
-        if len(_stems) > STEMS_KEPT:
-            _stems.clear()
-        for word, stems in zip(missing, backend.stems(cursor, missing), strict=True):
-            _stems[(backend.vendor, word)] = tuple(stems)
-    return {word: _stems[(backend.vendor, word)] for word in words}
-
-
 def query_stems(cursor, backend: SearchBackend, query: Query) -> list[str]:
     """The distinct stems of the words of the query's positive terms, in order."""
     words = list(dict.fromkeys(word for term in query.terms() for word in term.words))
-    stems = _word_stems(cursor, backend, words)
+    stems = backend.word_stems(cursor, words)
     return list(dict.fromkeys(s for word in words for s in stems[word] if s))
 
 
@@ -269,7 +254,7 @@ def match_rows(
     terms = [*query.terms(), *query.excluded]
     if not terms or not index.size or any(len(term.words) != 1 for term in terms):
         return None
-    stems = _word_stems(cursor, backend, [term.words[0] for term in terms])
+    stems = backend.word_stems(cursor, [term.words[0] for term in terms])
     if any(len(found) != 1 for found in stems.values()):
         return None
     stats = _stats(cursor, backend, index) if read else _cache.get(index)

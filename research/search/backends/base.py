@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import DatabaseError
 
+from agreements.models import Agency
+from research.models import Annotation, Document
 from research.search.query import Query
 
 # The search side tables, named once here (migration 0008_search_schema creates them).
@@ -44,6 +46,10 @@ NOTE_FTS_TABLE = "search_note_fts"  # SQLite: the FTS5 table (rowid = note id)
 POSTINGS_TABLE = "search_postings"
 # Every table, index, function and trigger of the search schema is named so.
 PREFIX = "search_"
+# How much of a text its excerpt is looked for in (a text can be 10 MB).
+HEADLINE_CHARS = 200_000
+STEMS_KEPT = 20_000  # words whose stems a process remembers
+_word_stems: dict[tuple[str, str], tuple[str, ...]] = {}  # (vendor, word) -> its stems
 
 
 def table(model) -> str:
@@ -54,6 +60,11 @@ def table(model) -> str:
 def column(model, name: str) -> str:
     """The database column of a model's field ("pk": its primary key)."""
     return (model._meta.pk if name == "pk" else model._meta.get_field(name)).column
+
+
+def in_list(ids: list[int]) -> str:
+    """Integer ids as the inside of SQL's ``IN (...)`` (NULL for none: matches nothing)."""
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
 
 
 @dataclass(frozen=True)
@@ -207,6 +218,50 @@ class SearchBackend:
         """Each query word's stems, as the index holds them (none for a stop word)."""
         raise NotImplementedError
 
+    def word_stems(self, cursor, words: list[str]) -> dict[str, tuple[str, ...]]:
+        """Each of ``words``' stems (``stems``), remembered by the process."""
+        missing = list(dict.fromkeys(w for w in words if (self.vendor, w) not in _word_stems))
+        if missing:
+            if len(_word_stems) > STEMS_KEPT:
+                _word_stems.clear()
+            for word, stems in zip(missing, self.stems(cursor, missing), strict=True):
+                _word_stems[(self.vendor, word)] = tuple(stems)
+        return {word: _word_stems[(self.vendor, word)] for word in words}
+
+    def _pattern(self, cursor, query: Query) -> StemPattern | None:
+        """What marks the query's words in a text: their stems, and the words as typed."""
+        words = sorted({word for term in query.terms() for word in term.words})
+        stems = [stem for found in self.word_stems(cursor, words).values() for stem in found]
+        return match_pattern([*stems, *words]) if stems else None
+
+    def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
+        """entry id -> (title, excerpt): the title with the query's words marked, and
+        about 30 words of the summary or text around the first of them (else its lead).
+
+        Cut and marked here for every database: ``ts_headline`` and FTS5's
+        ``snippet()`` parse the whole text of each hit, which cost more than the
+        rest of a page. An agency's excerpt is left to the page (its words are
+        its state, county and type).
+        """
+        if not entry_ids:
+            return {}
+        pattern = self._pattern(cursor, query)
+        doc_ids = in_list([i // 2 for i in entry_ids if i % 2 == 0])
+        agency_ids = in_list([i // 2 for i in entry_ids if i % 2 == 1])
+        d = {name: column(Document, name) for name in ("title", "summary", "text")}
+        cursor.execute(
+            f"""SELECT d.id * 2, d.{d["title"]}, d.{d["summary"]},
+                substr(d.{d["text"]}, 1, {HEADLINE_CHARS})
+            FROM {table(Document)} d WHERE d.id IN ({doc_ids})
+            UNION ALL
+            SELECT a.id * 2 + 1, a.{column(Agency, "name")}, '', ''
+            FROM {table(Agency)} a WHERE a.id IN ({agency_ids})"""
+        )
+        return {
+            entry_id: (mark(title or "", pattern), excerpt(summary or "", body or "", pattern))
+            for entry_id, title, summary, body in cursor.fetchall()
+        }
+
     def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """stem -> (entry ids, occurrences in title, summary and body: an (n, 3) array)."""
         raise NotImplementedError
@@ -298,10 +353,6 @@ class SearchBackend:
         lengths = np.concatenate([np.stack(part[1:], axis=1) for part in parts])
         return ids, lengths.reshape(-1, 3)
 
-    def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
-        """entry id -> (title, snippet) with matches between ``MARK_START``/``MARK_END``."""
-        raise NotImplementedError
-
     # --- Notes (their own side table; research/search/notes.py) ---------------------
 
     def has_notes(self, cursor) -> bool:
@@ -318,8 +369,16 @@ class SearchBackend:
         raise NotImplementedError
 
     def note_snippets(self, cursor, query: Query, note_ids: list[int]) -> dict[int, str]:
-        """note id -> an excerpt of its body, matches between ``MARK_START``/``MARK_END``."""
-        raise NotImplementedError
+        """note id -> an excerpt of its body around the query's first word, marked as
+        :meth:`highlights` marks an entry's (else its lead)."""
+        if not note_ids:
+            return {}
+        pattern = self._pattern(cursor, query)
+        cursor.execute(
+            f"SELECT a.id, substr(a.{column(Annotation, 'body')}, 1, {HEADLINE_CHARS})"
+            f" FROM {table(Annotation)} a WHERE a.id IN ({in_list(note_ids)})"
+        )
+        return {note_id: excerpt("", body or "", pattern) for note_id, body in cursor.fetchall()}
 
 
 # Joins the text values of a column: a control character no title or name holds.

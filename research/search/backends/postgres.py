@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 from django.db import transaction
 
-from agreements.models import Agency, AgencyAlias
-from research.models import Annotation, Document
+from research.models import Annotation
 from research.search.backends.base import (
     ENTRY_TABLE,
     NOTE_WORD_TABLE,
@@ -23,16 +22,11 @@ from research.search.backends.base import (
     Matches,
     Schema,
     SearchBackend,
-    column,
-    excerpt,
-    mark,
-    match_pattern,
     table,
 )
 from research.search.query import Query, Term
 
 # Snippets are taken from the first characters of very long texts.
-HEADLINE_CHARS = 200_000
 # Most candidates whose phrase is checked one by one among the allowed entries.
 VERIFY_LIMIT = 5_000
 # ... and only if the filters leave fewer than 1 / WITHIN_GAIN of them: checked by
@@ -275,10 +269,6 @@ def _match_by_pairs(
     return Matches(found)
 
 
-def _in_list(ids: list[int]) -> str:
-    return ", ".join(str(int(i)) for i in ids) or "NULL"
-
-
 class PostgresBackend(SearchBackend):
     vendor = "postgresql"
 
@@ -465,46 +455,6 @@ class PostgresBackend(SearchBackend):
             result[stem] = (_id_array(ids), np.stack([_id_array(c) for c in columns], axis=1))
         return result
 
-    def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
-        # ts_headline parses every text it is given, which costs more than the
-        # whole search for long documents: the words are stemmed here by
-        # PostgreSQL, and the excerpt is cut and marked in Python.
-        if not entry_ids:
-            return {}
-        doc_ids = _in_list([i // 2 for i in entry_ids if i % 2 == 0])
-        agency_ids = _in_list([i // 2 for i in entry_ids if i % 2 == 1])
-        words = sorted({w for term in query.terms() for w in term.words})
-        # The words' stems come first, in the same statement (the row with no id).
-        stems_sql, params = "", []
-        if words:
-            stems_sql = (
-                "SELECT NULL::bigint, array_to_string(tsvector_to_array("
-                "to_tsvector('english', %s)), ' '), NULL, NULL UNION ALL "
-            )
-            params = [" ".join(words)]
-        d = {name: column(Document, name) for name in ("title", "summary", "text")}
-        alias_name, alias_agency = column(AgencyAlias, "name"), column(AgencyAlias, "agency")
-        cursor.execute(
-            f"""{stems_sql}SELECT d.id * 2, d.{d["title"]}, d.{d["summary"]},
-                left(d.{d["text"]}, {HEADLINE_CHARS})
-            FROM {table(Document)} d WHERE d.id IN ({doc_ids})
-            UNION ALL
-            SELECT a.id * 2 + 1, a.{column(Agency, "name")},
-                coalesce((SELECT string_agg(al.{alias_name}, ' ; ')
-                FROM {table(AgencyAlias)} al WHERE al.{alias_agency} = a.id), ''),
-                a.{column(Agency, "county_name")}
-            FROM {table(Agency)} a WHERE a.id IN ({agency_ids})""",
-            params,
-        )
-        rows = cursor.fetchall()
-        stems = next((title.split() for entry_id, title, *_ in rows if entry_id is None), [])
-        pattern = match_pattern([*stems, *words]) if stems else None
-        return {
-            entry_id: (mark(title or "", pattern), excerpt(summary or "", body or "", pattern))
-            for entry_id, title, summary, body in rows
-            if entry_id is not None
-        }
-
     # --- Notes --------------------------------------------------------------------
 
     def has_notes(self, cursor) -> bool:
@@ -540,22 +490,3 @@ class PostgresBackend(SearchBackend):
         scored = cursor.fetchall()
         scored.sort(key=lambda row: (-row[1], -row[0]))
         return [(int(note_id), float(score)) for note_id, score in scored]
-
-    def note_snippets(self, cursor, query: Query, note_ids: list[int]) -> dict[int, str]:
-        # Stemmed by PostgreSQL, cut and marked in Python, as highlights() does.
-        if not note_ids:
-            return {}
-        words = sorted({w for term in query.terms() for w in term.words})
-        stems: list[str] = []
-        if words:
-            cursor.execute(
-                "SELECT array_to_string(tsvector_to_array(to_tsvector('english', %s)), ' ')",
-                [" ".join(words)],
-            )
-            stems = (cursor.fetchone()[0] or "").split()
-        pattern = match_pattern([*stems, *words]) if stems else None
-        cursor.execute(
-            f"SELECT a.id, left(a.{column(Annotation, 'body')}, {HEADLINE_CHARS})"
-            f" FROM {table(Annotation)} a WHERE a.id IN ({_in_list(note_ids)})"
-        )
-        return {note_id: excerpt("", body or "", pattern) for note_id, body in cursor.fetchall()}

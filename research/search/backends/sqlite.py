@@ -16,11 +16,8 @@ from django.db import transaction
 from agreements.models import Agency, AgencyAlias
 from research.models import Annotation, Document, Tag
 from research.search.backends.base import (
-    ELLIPSIS,
     ENTRY_TABLE,
     FTS_TABLE,
-    MARK_END,
-    MARK_START,
     NOTE_FTS_TABLE,
     PREFIX,
     STATE_TABLE,
@@ -29,7 +26,7 @@ from research.search.backends.base import (
     Schema,
     SearchBackend,
     column,
-    lead,
+    in_list,
     table,
 )
 from research.search.query import Query, Term
@@ -37,7 +34,6 @@ from research.search.query import Query, Term
 # bm25 weights of a note's body and tags: a body weighs as a document's body
 # (research/search/ranking.py), tags as a summary.
 NOTE_WEIGHTS = (1.0, 4.0)
-SNIPPET_TOKENS = 24
 # The tokenizer of the FTS5 tables (migration 0008_search_schema), to stem query words.
 TOKENIZER = "'porter unicode61 remove_diacritics 2'"
 _COLUMNS = {"title": 0, "summary": 1, "body": 2}
@@ -134,10 +130,6 @@ def to_fts5(query: Query) -> tuple[str, str]:
     return positive, negative
 
 
-def _in_list(ids: list[int]) -> str:
-    return ", ".join(str(int(i)) for i in ids) or "NULL"
-
-
 def _ids(cursor, expression: str, fts: str = FTS_TABLE) -> np.ndarray:
     """Rowids of the FTS5 matches of ``expression``, read as one string (fast for 100k ids)."""
     cursor.execute(f"SELECT group_concat(rowid) FROM {fts} WHERE {fts} MATCH %s", [expression])
@@ -164,15 +156,15 @@ class SqliteBackend(SearchBackend):
         cursor.execute(_BUMP)  # the triggers may have been paused for a bulk load
 
     def index_documents(self, cursor, ids: list[int]) -> None:
-        for statement in _forget(_in_list([i * 2 for i in ids])):
+        for statement in _forget(in_list([i * 2 for i in ids])):
             cursor.execute(statement)
-        for statement in _document_rows(_in_list(ids)):
+        for statement in _document_rows(in_list(ids)):
             cursor.execute(statement)
 
     def index_agencies(self, cursor, ids: list[int]) -> None:
-        for statement in _forget(_in_list([i * 2 + 1 for i in ids])):
+        for statement in _forget(in_list([i * 2 + 1 for i in ids])):
             cursor.execute(statement)
-        for statement in _agency_rows(_in_list(ids)):
+        for statement in _agency_rows(in_list(ids)):
             cursor.execute(statement)
 
     @contextlib.contextmanager
@@ -288,33 +280,6 @@ class SqliteBackend(SearchBackend):
             result[stem] = (ids, counts)
         return result
 
-    def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
-        if not entry_ids:
-            return {}
-        ids = _in_list(entry_ids)
-        positive, _negative = to_fts5(query)
-        if not positive:
-            cursor.execute(
-                f"SELECT rowid, title, summary, substr(body, 1, 400) FROM {FTS_TABLE} "
-                f"WHERE rowid IN ({ids})"
-            )
-            return {row[0]: (row[1] or "", lead(row[2] or row[3] or "")) for row in cursor}
-        marks = f"'{MARK_START}', '{MARK_END}'"
-        cursor.execute(
-            f"SELECT rowid, highlight({FTS_TABLE}, 0, {marks}),"
-            f" snippet({FTS_TABLE}, 1, {marks}, '{ELLIPSIS}', {SNIPPET_TOKENS}),"
-            f" snippet({FTS_TABLE}, 2, {marks}, '{ELLIPSIS}', {SNIPPET_TOKENS})"
-            f" FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s AND rowid IN ({ids})",
-            [positive],
-        )
-        result = {}
-        for rowid, title, summary, body in cursor:
-            snippet = next(
-                (s for s in (body, summary) if s and MARK_START in s), body or summary or ""
-            )
-            result[rowid] = (title or "", snippet)
-        return result
-
     # --- Notes --------------------------------------------------------------------
 
     def has_notes(self, cursor) -> bool:
@@ -344,24 +309,3 @@ class SqliteBackend(SearchBackend):
         scored = cursor.fetchall()
         scored.sort(key=lambda row: (-row[1], -row[0]))
         return [(int(note_id), float(score)) for note_id, score in scored]
-
-    def note_snippets(self, cursor, query: Query, note_ids: list[int]) -> dict[int, str]:
-        if not note_ids:
-            return {}
-        ids = _in_list(note_ids)
-        cursor.execute(
-            f"SELECT rowid, substr(body, 1, 2000) FROM {NOTE_FTS_TABLE} WHERE rowid IN ({ids})"
-        )
-        result = {rowid: lead(body or "") for rowid, body in cursor.fetchall()}
-        positive, _negative = to_fts5(query)
-        if positive:
-            marks = f"'{MARK_START}', '{MARK_END}'"
-            cursor.execute(
-                f"SELECT rowid, snippet({NOTE_FTS_TABLE}, 0, {marks}, '{ELLIPSIS}', {SNIPPET_TOKENS})"
-                f" FROM {NOTE_FTS_TABLE} WHERE {NOTE_FTS_TABLE} MATCH %s AND rowid IN ({ids})",
-                [positive],
-            )
-            for rowid, snippet in cursor.fetchall():
-                if snippet and MARK_START in snippet:  # else the match was in its tags
-                    result[rowid] = snippet
-        return result
