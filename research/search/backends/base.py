@@ -48,6 +48,7 @@ POSTINGS_TABLE = "search_postings"
 PREFIX = "search_"
 # How much of a text its excerpt is looked for in (a text can be 10 MB).
 HEADLINE_CHARS = 200_000
+LEAD_CHARS = 2_000  # ... and a text's lead, when there is no word to look for
 STEMS_KEPT = 20_000  # words whose stems a process remembers
 _word_stems: dict[tuple[str, str], tuple[str, ...]] = {}  # (vendor, word) -> its stems
 
@@ -246,12 +247,13 @@ class SearchBackend:
         if not entry_ids:
             return {}
         pattern = self._pattern(cursor, query)
+        chars = HEADLINE_CHARS if pattern else LEAD_CHARS
         doc_ids = in_list([i // 2 for i in entry_ids if i % 2 == 0])
         agency_ids = in_list([i // 2 for i in entry_ids if i % 2 == 1])
         d = {name: column(Document, name) for name in ("title", "summary", "text")}
         cursor.execute(
             f"""SELECT d.id * 2, d.{d["title"]}, d.{d["summary"]},
-                substr(d.{d["text"]}, 1, {HEADLINE_CHARS})
+                substr(d.{d["text"]}, 1, {chars})
             FROM {table(Document)} d WHERE d.id IN ({doc_ids})
             UNION ALL
             SELECT a.id * 2 + 1, a.{column(Agency, "name")}, '', ''
@@ -374,8 +376,9 @@ class SearchBackend:
         if not note_ids:
             return {}
         pattern = self._pattern(cursor, query)
+        chars = HEADLINE_CHARS if pattern else LEAD_CHARS
         cursor.execute(
-            f"SELECT a.id, substr(a.{column(Annotation, 'body')}, 1, {HEADLINE_CHARS})"
+            f"SELECT a.id, substr(a.{column(Annotation, 'body')}, 1, {chars})"
             f" FROM {table(Annotation)} a WHERE a.id IN ({in_list(note_ids)})"
         )
         return {note_id: excerpt("", body or "", pattern) for note_id, body in cursor.fetchall()}
