@@ -108,6 +108,11 @@ def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> tuple:
     return keys[at] == wanted, values[at]
 
 
+# A many-valued facet is counted from the selected rows' own pairs when they are
+# fewer than its pairs by this factor, else by one pass over all its pairs.
+SPARSE = 8
+
+
 @dataclass(frozen=True)
 class Links:
     """A many-valued facet as pairs: entry row ``rows[i]`` has value ``values[codes[i]]``."""
@@ -127,9 +132,15 @@ class Links:
         key = _distinct(rows[known] * width + codes[known])
         return cls(key // width, (key % width).astype(np.int32), values)
 
-    def count(self, selected: np.ndarray) -> np.ndarray:
-        """How many selected rows have each value."""
-        return np.bincount(self.codes[selected[self.rows]], minlength=len(self.values))
+    def count(self, selected: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """How many selected rows have each value (``rows``: the selected rows, sorted)."""
+        if len(rows) * SPARSE >= len(self.rows):
+            return np.bincount(self.codes[selected[self.rows]], minlength=len(self.values))
+        # A few rows: their pairs are found by a binary search (pairs are sorted by row).
+        start = np.searchsorted(self.rows, rows, "left")
+        lengths = np.searchsorted(self.rows, rows, "right") - start
+        at = np.arange(lengths.sum()) + np.repeat(start - np.cumsum(lengths) + lengths, lengths)
+        return np.bincount(self.codes[at], minlength=len(self.values))
 
     def having(self, wanted: set, size: int) -> np.ndarray:
         """Rows with any of the ``wanted`` values, as a mask."""
@@ -301,8 +312,10 @@ class FacetIndex:
         (notes) to the tag counts before the largest are kept.
         """
         documents = selected & ~self.is_agency
-        agencies = int(np.count_nonzero(selected & self.is_agency))
-        total = int(np.count_nonzero(selected))
+        rows = np.flatnonzero(selected)
+        document_rows = rows[~self.is_agency[rows]]
+        total = len(rows)
+        agencies = total - len(document_rows)
         counts: dict[str, list[tuple[str, str, int]]] = {}
         counts["type"] = [
             (value, "", n)
@@ -310,16 +323,18 @@ class FacetIndex:
             if n
         ]
         counts["kind"] = _nonzero(
-            np.bincount(self.kind[documents], minlength=len(self.kind_values)), self.kind_values
+            np.bincount(self.kind[document_rows], minlength=len(self.kind_values)),
+            self.kind_values,
         )
-        years = np.bincount(self.year[selected & (self.year > 0)])
+        years = self.year[rows]
+        years = np.bincount(years[years > 0])
         counts["year"] = [(str(y), "", int(years[y])) for y in np.flatnonzero(years)]
-        publishers = np.bincount(self.publisher[selected], minlength=len(self.publisher_values))
+        publishers = np.bincount(self.publisher[rows], minlength=len(self.publisher_values))
         publishers[0] = 0  # no publisher
         counts["publisher"] = _top(_nonzero(publishers, self.publisher_values))
-        counts["state"] = _nonzero(self.states.count(selected), self.states.values)
-        counts["model"] = _nonzero(self.models.count(selected), self.models.values)
-        tags = self.tags.count(documents)
+        counts["state"] = _nonzero(self.states.count(selected, rows), self.states.values)
+        counts["model"] = _nonzero(self.models.count(selected, rows), self.models.values)
+        tags = self.tags.count(documents, document_rows)
         by_tag = {tag_id: int(tags[code]) for code, tag_id in enumerate(self.tags.values)}
         for tag_id, n in (extra_tags or {}).items():
             by_tag[tag_id] = by_tag.get(tag_id, 0) + n

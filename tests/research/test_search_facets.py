@@ -156,3 +156,27 @@ def test_counts_follow_a_change_of_rights(story):
     assert search("balloon").total == 1
     Document.objects.filter(pk=document.pk).update(rights=Document.Rights.COPYRIGHTED)
     assert search("balloon").total == 0
+
+
+def test_many_valued_facets_count_the_same_from_few_rows_or_all_pairs(db, monkeypatch):
+    from research.search import facets as facet_arrays
+
+    agencies = [
+        AgencyFactory(name=f"{name} County Sheriff's Office", state=state)
+        for name, state in (("Cobb", "GA"), ("Hall", "GA"), ("Lee", "FL"), ("Polk", "FL"))
+    ]
+    for agency, model in zip(agencies, ("JEM", "TFM", "WSO", "JEM"), strict=True):
+        AgreementFactory(agency=agency, model=model)
+    tags = [TagFactory(name=name) for name in ("Jail", "Budget")]
+    for n in range(12):
+        document = DocumentFactory(title=f"Zeppelin {n}", text="A zeppelin." if n % 3 else "None.")
+        for agency in agencies[: n % 4 + 1]:
+            DocumentAgencyFactory(document=document, agency=agency, status="confirmed")
+        document.tags.set(tags[: n % 3])
+
+    monkeypatch.setattr(facet_arrays, "SPARSE", 0)  # one pass over all pairs
+    every_pair = {query: facets(query) for query in ("zeppelin", "sheriff", "zeppelin 5")}
+    monkeypatch.setattr(facet_arrays, "SPARSE", 10**9)  # the selected rows' own pairs
+    assert {query: facets(query) for query in every_pair} == every_pair
+    assert every_pair["zeppelin"]["state"] == {"GA": 12, "FL": 6}
+    assert every_pair["zeppelin"]["tag"] and every_pair["zeppelin"]["model"]
