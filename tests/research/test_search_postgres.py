@@ -1,8 +1,8 @@
 """The PostgreSQL backend's shortcuts give the answers of the plain way.
 
-With many matches, the ranking scores a pool of title matches; a phrase is found
-by its word pairs, or, with filters, checked only among the entries they allow. Small
-limits make the shortcuts run on a few documents.
+A phrase is found by its word pairs, or, with filters, checked only among the
+entries they allow; a deep page lists every match once. Small limits make the
+shortcuts run on a few documents.
 """
 
 from __future__ import annotations
