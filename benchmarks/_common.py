@@ -91,6 +91,7 @@ def gunicorn(workers: int, *, timeout: int = 30):
     port = free_port()
     with served(
         [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
+        + ["-c", "python:portal.gunicorn"]  # as in production (docker/Dockerfile)
         + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", str(timeout)]
         + ["--log-level", "warning"],
         port=port,

@@ -296,6 +296,7 @@ def start_gunicorn(
             "-m",
             "gunicorn",
             "portal.wsgi",
+            "--config=python:portal.gunicorn",
             f"--bind=127.0.0.1:{port}",
             "--workers=1",
             "--threads=4",

@@ -45,7 +45,7 @@ def test_every_variable_the_stack_sets_is_read_by_the_settings():
 
 def test_web_worker_and_beat_run_the_portal():
     services = COMPOSE["services"]
-    assert "gunicorn portal.wsgi" in services["web"]["command"]
+    assert "gunicorn portal.wsgi -c python:portal.gunicorn" in services["web"]["command"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "portal", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]
     for name in ("web", "worker", "beat"):
@@ -56,7 +56,7 @@ def test_dockerfile_is_slim_non_root_and_collects_static():
     assert re.search(r"^FROM python:3\.1[1-9]-slim", DOCKERFILE, re.M)
     assert re.search(r"^USER portal$", DOCKERFILE, re.M)
     assert "collectstatic --noinput" in DOCKERFILE
-    assert 'CMD ["gunicorn", "portal.wsgi"' in DOCKERFILE
+    assert 'CMD ["gunicorn", "portal.wsgi", "-c", "python:portal.gunicorn"' in DOCKERFILE
 
 
 def test_the_cache_is_its_own_capped_redis_apart_from_the_broker():
