@@ -424,6 +424,8 @@ def bench_in_process(mix: list[tuple[str, dict]]) -> list[float]:
         cpu.append(time.process_time() - c0)
         assert results.total >= len(results.hits)
     print(f"  CPU time per search: {percentiles(cpu)}")
+    slowest = sorted(zip(samples, mix, strict=True), key=lambda pair: -pair[0])[:5]
+    print("  slowest: " + "; ".join(f"{t * 1000:.0f} ms {q} {f or ''}" for t, (q, f) in slowest))
     return samples
 
 
