@@ -237,48 +237,68 @@ def match_rows(
     index: FacetIndex,
     query: Query,
     *,
+    within: np.ndarray | None = None,
     head: bool = False,
     read: bool = True,
 ) -> tuple[np.ndarray, bool] | None:
-    """The index rows ``query`` matches, from its words' postings, and whether they
-    are the rows it excludes (as ``Matches.excluded``); None to leave it to the database.
+    """The index rows ``query`` matches and whether they are the rows it excludes
+    (as ``Matches.excluded``); None to leave the whole query to the database.
 
-    A word of one stem matches exactly the entries holding that stem, so words
-    joined by AND, OR and NOT are answered by set operations on postings this
-    process or the shared table keeps, without the database reading its word
-    index again (at 1,000,000 documents, half a million ids for ``county``).
-    Phrases need positions, and a word of no stem or several is a phrase or
-    nothing to the database: both stay with it. ``read``: read from the index
-    the postings kept nowhere (a ranked search reads them anyway).
+    A word of one stem matches exactly the entries holding that stem, so its
+    rows come from the postings this process or the shared table keeps, without
+    the database reading its word index again (at 1,000,000 documents, half a
+    million ids for ``county``). A phrase needs positions, and a word of several
+    stems is a phrase to the database: each is matched there alone (``within``:
+    the entries the filters allow), and the terms are joined by AND, OR and NOT
+    as set operations. A query of phrases only, or holding a word of no stem
+    (the database leaves it out), stays with the database. ``read``: read from
+    the index the postings kept nowhere (a ranked search reads them anyway).
     """
-    terms = [*query.terms(), *query.excluded]
-    if not terms or not index.size or any(len(term.words) != 1 for term in terms):
+    terms = list(dict.fromkeys([*query.terms(), *query.excluded]))
+    if not terms or not index.size:
         return None
-    stems = backend.word_stems(cursor, [term.words[0] for term in terms])
-    if any(len(found) != 1 for found in stems.values()):
+    stems = backend.word_stems(cursor, [term.words[0] for term in terms if len(term.words) == 1])
+    if any(not found for found in stems.values()):
+        return None
+    plain = {
+        term: stems[term.words[0]][0]
+        for term in terms
+        if len(term.words) == 1 and len(stems[term.words[0]]) == 1
+    }
+    if not plain:
         return None
     stats = _stats(cursor, backend, index) if read else _cache.get(index)
     if stats is None:
         return None
-    needed = list(dict.fromkeys(found[0] for found in stems.values()))
+    needed = list(dict.fromkeys(plain.values()))
     postings = _postings(stats, cursor, backend, index, needed, read=read)
     if len(postings) < len(needed):
         return None
+    found: dict = {}
+    for term in terms:
+        if term in plain:
+            posting = postings[plain[term]]
+            found[term] = posting.rows[posting.head > 0] if head else posting.rows
+        else:
+            matches = backend.match_ids(cursor, Query(groups=((term,),)), within, head=head)
+            if matches is None:
+                return None
+            rows = index.locate(matches.ids)
+            found[term] = rows[rows >= 0]
 
-    def rows(term_group) -> np.ndarray:
+    def rows_of(group) -> np.ndarray:
         mask = np.zeros(index.size, bool)
-        for term in term_group:
-            posting = postings[stems[term.words[0]][0]]
-            mask[posting.rows[posting.head > 0] if head else posting.rows] = True
+        for term in group:
+            mask[found[term]] = True
         return mask
 
     if not query.groups:
-        return np.flatnonzero(rows(query.excluded)), True
-    mask = rows(query.groups[0])
+        return np.flatnonzero(rows_of(query.excluded)), True
+    mask = rows_of(query.groups[0])
     for group in query.groups[1:]:
-        mask &= rows(group)
+        mask &= rows_of(group)
     if query.excluded:
-        mask &= ~rows(query.excluded)
+        mask &= ~rows_of(query.excluded)
     return np.flatnonzero(mask), False
 
 

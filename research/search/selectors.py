@@ -231,7 +231,9 @@ def _match(
     """(index rows, excluded) of the entries the words match, as ``Matches`` has them:
     from the words' postings where they answer (``ranking.match_rows``), else from
     the database; rows are -1 for entries written since the index was read."""
-    found = ranking.match_rows(cursor, backend, index, parsed, head=head, read=ranked)
+    found = ranking.match_rows(
+        cursor, backend, index, parsed, within=within, head=head, read=ranked
+    )
     if found is not None:
         return found
     matches = backend.match_ids(cursor, parsed, within=within, head=head)

@@ -200,6 +200,12 @@ WORD_QUERIES = [
     "jail OR roads -detainer -money",
     "nowhere",
     "detainer nowhere",
+    # Words from the postings, phrases from the database, joined as sets.
+    'jail "detainer policy"',
+    '"detainer policy" OR roads',
+    'detainer -"the jail"',
+    'detainer -"detainer policy" -money',
+    '"jail money" OR "detainer policy" detainer',
 ]
 
 
@@ -235,7 +241,7 @@ def test_plain_words_match_from_the_postings_exactly_as_the_database_matches_the
     assert matched_by_postings("detainer -jail", head=head)[0]  # not all empty
 
 
-def test_phrases_are_left_to_the_database(common):
+def test_a_query_of_phrases_only_is_left_to_the_database(common):
     from research.search.facets import facet_index
     from research.search.query import parse_query
 
@@ -243,7 +249,7 @@ def test_phrases_are_left_to_the_database(common):
     backend = backend_for(connection)
     with connection.cursor() as cursor:
         index = facet_index(connection, cursor, backend)
-        for query in ['"detainer policy"', "jail 287(g)", 'detainer -"the jail"']:
+        for query in ['"detainer policy"', '"detainer policy" -"the jail"', "287(g)"]:
             assert ranking.match_rows(cursor, backend, index, parse_query(query)) is None, query
     assert search('"detainer policy"').total == 1
 
