@@ -117,21 +117,7 @@ def database_config(
     """
     if not url:
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(sqlite_path),
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                # WAL lets pages read while an import writes; the rest keeps
-                # search's temporary tables and hot pages in memory.
-                "init_command": (
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; "
-                    "PRAGMA mmap_size=268435456;"
-                ),
-            },
-        }
+        return _sqlite({"ENGINE": "django.db.backends.sqlite3", "NAME": str(sqlite_path)})
     scheme = urlsplit(url).scheme
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
         raise ConfigError(
@@ -142,20 +128,42 @@ def database_config(
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     except Exception as exc:  # dj_database_url raises several kinds for bad input
         raise ConfigError(f"DATABASE_URL is malformed ({exc}): {redact_url(url)!r}.") from None
-    if scheme != "sqlite":
-        try:
-            urlsplit(url).port  # noqa: B018 - raises ValueError for a bad port
-        except ValueError:
-            raise ConfigError(f"DATABASE_URL has an invalid port: {redact_url(url)!r}.") from None
-        if not config.get("NAME"):
-            raise ConfigError(
-                f"DATABASE_URL names no database (add /DBNAME at the end): {redact_url(url)!r}."
-            )
-        options = config.setdefault("OPTIONS", {})
-        options.setdefault("connect_timeout", connect_timeout)
-        if statement_timeout:
-            options["options"] = f"-c statement_timeout={statement_timeout * 1000}"
+    if scheme == "sqlite":
+        return _sqlite(config)
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError(f"DATABASE_URL has an invalid port: {redact_url(url)!r}.") from None
+    if not config.get("NAME"):
+        raise ConfigError(
+            f"DATABASE_URL names no database (add /DBNAME at the end): {redact_url(url)!r}."
+        )
+    options = config.setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", connect_timeout)
+    if statement_timeout:
+        options["options"] = f"-c statement_timeout={statement_timeout * 1000}"
     return config
+
+
+def _sqlite(config: dict) -> dict:
+    """A SQLite database's settings, whether named by ``DATABASE_URL`` or the default file."""
+    return {
+        **config,
+        # A request reuses its thread's connection rather than opening the file again.
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            # WAL lets pages read while an import writes; the rest keeps
+            # search's temporary tables and hot pages in memory.
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; "
+                "PRAGMA mmap_size=268435456;"
+            ),
+        },
+    }
 
 
 def redis_url(url: str, name: str = "REDIS_URL") -> str:

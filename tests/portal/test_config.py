@@ -116,6 +116,14 @@ def test_unset_database_url_means_sqlite_file(tmp_path):
     assert (tmp_path / "var").is_dir()
 
 
+def test_a_sqlite_file_named_by_url_is_set_up_as_the_default_one(tmp_path):
+    default = database_config("", tmp_path / "portal.sqlite3")
+    named = database_config(f"sqlite:///{tmp_path}/portal.sqlite3", Path("unused"))
+    assert {key: named[key] for key in default} == default
+    assert "journal_mode=WAL" in named["OPTIONS"]["init_command"]
+    assert named["CONN_MAX_AGE"] == 60
+
+
 def test_postgresql_connections_and_statements_give_up_instead_of_hanging(tmp_path):
     config = database_config(
         "postgres://postgres@127.0.0.1:5432/portal", Path("unused"), statement_timeout=20
