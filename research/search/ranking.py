@@ -202,6 +202,20 @@ def _postings(
     return kept
 
 
+def warm(cursor, backend: SearchBackend, index: FacetIndex) -> int:
+    """Read ``index``'s field lengths and, up to ``POSTINGS_BYTES``, the postings the
+    database keeps at its version (the most entries first), so that a new process
+    ranks its first searches as fast as an old one; returns how many words."""
+    stats = _stats(cursor, backend, index)
+    read = 0
+    if index.token is not None:
+        for stem in backend.current_postings(cursor, index.token):
+            if stats.kept_bytes >= POSTINGS_BYTES:
+                break
+            read += len(_postings(stats, cursor, backend, index, [stem], read=False))
+    return read
+
+
 def refresh_shared(connection) -> int:
     """Read again the shared postings that writes made stale; returns how many.
 

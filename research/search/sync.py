@@ -58,6 +58,20 @@ def search_postings_refresh() -> int:
     return refresh_shared(connection)
 
 
+def search_warm() -> dict[str, int]:
+    """Read this process's search arrays and the common words' kept postings now,
+    rather than in its first searches (a gunicorn worker, before its first request:
+    portal/gunicorn.py); returns how many entries and words."""
+    from research.search.facets import facet_index
+    from research.search.ranking import warm
+
+    with connection.cursor() as cursor:
+        backend = backend_for(connection)
+        index = facet_index(connection, cursor, backend)
+        words = warm(cursor, backend, index)
+    return {"entries": index.size, "words": words}
+
+
 @contextmanager
 def search_bulk_load() -> Iterator[None]:
     """Pause the index triggers for a bulk load, then rebuild the index once.

@@ -295,3 +295,43 @@ def test_scores_are_the_same_whether_matches_are_looked_up_or_scattered(common, 
     monkeypatch.setattr(ranking, "SCATTER_RATIO", 10**9)  # every match looked up
     assert ranked("jail OR roads") == scattered
     assert len(scattered) == 4 and all(score > 0 for _title, score in scattered)
+
+
+def test_a_warmed_process_ranks_its_first_search_without_reading_postings(common, monkeypatch):
+    from research.search.sync import search_warm
+
+    detainer_documents()
+    first = ranked("detainer")
+    ranking.clear()  # a new gunicorn worker
+    assert search_warm()["words"] == 1  # "detain", kept in the database by the search above
+
+    def refuse(self, cursor, *args):
+        raise AssertionError("postings read after the warm-up")
+
+    backend_class = type(backend_for(connection))
+    monkeypatch.setattr(backend_class, "postings", refuse)
+    monkeypatch.setattr(backend_class, "shared_postings", refuse)
+    assert ranked("detainer") == first
+
+
+def test_a_worker_whose_warm_up_fails_still_starts_and_says_why(monkeypatch):
+    import portal.gunicorn
+    from research.search import sync
+
+    def fail():
+        raise ConnectionError("the database does not answer")
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def exception(self, message):
+            self.lines.append(message)
+
+        def info(self, message, values):
+            self.lines.append(message % values)
+
+    worker = type("Worker", (), {"log": Log()})()
+    monkeypatch.setattr(sync, "search_warm", fail)
+    portal.gunicorn.post_worker_init(worker)
+    assert worker.log.lines == ["Search arrays not read before the first request"]

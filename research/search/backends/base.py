@@ -280,6 +280,14 @@ class SearchBackend:
         )
         return {stem: (bytes(ids), bytes(counts)) for stem, ids, counts in cursor.fetchall()}
 
+    def current_postings(self, cursor, token: int) -> list[str]:
+        """The stems kept at version ``token``, the most entries first."""
+        cursor.execute(
+            f"SELECT stem FROM {POSTINGS_TABLE} WHERE token = %s ORDER BY {self.octets('ids')} DESC",
+            [token],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
     def stale_postings(self, cursor, token: int) -> list[str]:
         """The stems kept at another version than ``token``."""
         cursor.execute(
