@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,7 +82,9 @@ def served(command: list[str], *, port: int, ready: str, name: str, **popen):
 
 @contextlib.contextmanager
 def gunicorn(workers: int, *, timeout: int = 30):
-    """Collect static files, start gunicorn on a free loopback port; yield (process, base URL)."""
+    """Collect static files, start gunicorn on a free loopback port; yield (process, base
+    URL) once every worker has read the search arrays (portal/gunicorn.py), so that no
+    client's kept-alive connection goes to a worker still reading them."""
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
@@ -89,15 +92,23 @@ def gunicorn(workers: int, *, timeout: int = 30):
         env=os.environ.copy(),
     )
     port = free_port()
-    with served(
-        [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
-        + ["-c", "python:portal.gunicorn"]  # as in production (docker/Dockerfile)
-        + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", str(timeout)]
-        + ["--log-level", "warning"],
-        port=port,
-        ready="/healthz",
-        name="gunicorn",
-        cwd=ROOT,
-        env=os.environ.copy(),
-    ) as running:
+    with (
+        tempfile.NamedTemporaryFile("r", suffix=".log") as log,
+        served(
+            [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application"]
+            + ["-c", "python:portal.gunicorn"]  # as in production (docker/Dockerfile)
+            + ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+            + ["--timeout", str(timeout), "--log-level", "info", "--error-logfile", log.name],
+            port=port,
+            ready="/healthz",
+            name="gunicorn",
+            cwd=ROOT,
+            env=os.environ.copy(),
+        ) as running,
+    ):
+        deadline = time.monotonic() + 300
+        while Path(log.name).read_text().count("Search arrays") < workers:
+            if time.monotonic() > deadline:
+                sys.exit("gunicorn's workers did not read the search arrays within 300 s")
+            time.sleep(0.3)
         yield running

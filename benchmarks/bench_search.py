@@ -529,8 +529,9 @@ def bench_gunicorn(
         for q, filters in mix:
             params = [("q", q)] + [(k, v) for k, vs in filters.items() for v in vs]
             urls.append(f"{base}{path}?{urlencode(params)}")
-        with httpx.Client(timeout=30) as client:  # warm every worker
-            for url in urls[: workers * 5]:
+        # Each URL once, each on a new connection, so that it may reach either worker.
+        with httpx.Client(timeout=30, headers={"Connection": "close"}) as client:
+            for url in urls:
                 client.get(url)
         load = wrk_load if client_kind == "wrk" else httpx_load
         cpu0 = workers_cpu(server.pid)
