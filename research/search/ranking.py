@@ -262,9 +262,9 @@ def match_rows(
     rows come from the postings this process or the shared table keeps, without
     the database reading its word index again (at 1,000,000 documents, half a
     million ids for ``county``). A phrase needs positions, and a word of several
-    stems is a phrase to the database: each is matched there alone (``within``:
-    the entries the filters allow), and the terms are joined by AND, OR and NOT
-    as set operations. A query of phrases only, or holding a word of no stem
+    stems is a phrase to the database: each is matched there alone, among the
+    entries the filters (``within``) and the query's groups of words allow, and
+    the terms are joined by AND, OR and NOT as set operations. A query of phrases only, or holding a word of no stem
     (the database leaves it out), stays with the database. ``read``: read from
     the index the postings kept nowhere (a ranked search reads them anyway).
     """
@@ -288,31 +288,40 @@ def match_rows(
     postings = _postings(stats, cursor, backend, index, needed, read=read)
     if len(postings) < len(needed):
         return None
-    found: dict = {}
-    for term in terms:
-        if term in plain:
-            posting = postings[plain[term]]
-            found[term] = posting.rows[posting.head > 0] if head else posting.rows
-        else:
-            matches = backend.match_ids(cursor, Query(groups=((term,),)), within, head=head)
+
+    def rows_of(group, among: np.ndarray) -> np.ndarray | None:
+        """The rows matching any term of ``group``; a phrase is checked among ``among``
+        (a mask) only: the database then reads the positions of fewer entries."""
+        mask = np.zeros(index.size, bool)
+        for term in group:
+            if term in plain:
+                posting = postings[plain[term]]
+                mask[posting.rows[posting.head > 0] if head else posting.rows] = True
+                continue
+            phrase = Query(groups=((term,),))
+            narrowed = None if among.all() else index.ids[among]
+            matches = backend.match_ids(cursor, phrase, narrowed, head=head)
             if matches is None:
                 return None
             rows = index.locate(matches.ids)
-            found[term] = rows[rows >= 0]
-
-    def rows_of(group) -> np.ndarray:
-        mask = np.zeros(index.size, bool)
-        for term in group:
-            mask[found[term]] = True
+            mask[rows[rows >= 0]] = True
         return mask
 
+    allowed = np.ones(index.size, bool) if within is None else index.mask_of(index.locate(within))
+    # The groups of words first: the phrases are then checked among their rows.
+    mask = allowed
+    for group in sorted(query.groups, key=lambda group: not all(t in plain for t in group)):
+        rows = rows_of(group, mask)
+        if rows is None:
+            return None
+        mask = mask & rows
+    out = rows_of(query.excluded, mask) if query.excluded else None
+    if query.excluded and out is None:
+        return None
     if not query.groups:
-        return np.flatnonzero(rows_of(query.excluded)), True
-    mask = rows_of(query.groups[0])
-    for group in query.groups[1:]:
-        mask &= rows_of(group)
-    if query.excluded:
-        mask &= ~rows_of(query.excluded)
+        return np.flatnonzero(out), True
+    if out is not None:
+        mask &= ~out
     return np.flatnonzero(mask), False
 
 
