@@ -1,14 +1,13 @@
 """How gunicorn runs the portal: ``gunicorn portal.wsgi -c python:portal.gunicorn``.
 
-Read by docker/Dockerfile, docker/compose.yaml and the benchmarks, which add the
-address, the number of workers and the access log. ``gthread`` workers keep a
-client's connection open between its requests (HTTP keep-alive, the proxy's in
-production), where sync workers close it after each one and the next request pays
-for a new connection; with one thread, a worker still serves one request at a time.
+Read by docker/Dockerfile, docker/compose.yaml, the benchmarks and the tests, which
+add the address, the number of workers and the access log. Workers are gunicorn's
+sync ones: each request on a new connection, so the kernel spreads requests over
+the workers; with kept-alive connections (gthread) all of a client's requests stay
+with the worker that accepted its connection, and one worker was seen serving all
+of wrk's while the other idled.
 """
 
-worker_class = "gthread"
-threads = 1
 timeout = 60
 
 
