@@ -264,9 +264,10 @@ def match_rows(
     million ids for ``county``). A phrase needs positions, and a word of several
     stems is a phrase to the database: each is matched there alone, among the
     entries the filters (``within``) and the query's groups of words allow, and
-    the terms are joined by AND, OR and NOT as set operations. A query of phrases only, or holding a word of no stem
-    (the database leaves it out), stays with the database. ``read``: read from
-    the index the postings kept nowhere (a ranked search reads them anyway).
+    the terms are joined by AND, OR and NOT as set operations. A query of
+    phrases only, or holding a word of no stem (the database leaves it out),
+    stays with the database. ``read``: read from the index the postings kept
+    nowhere (a ranked search reads them anyway).
     """
     terms = list(dict.fromkeys([*query.terms(), *query.excluded]))
     if not terms or not index.size:
