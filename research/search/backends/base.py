@@ -283,7 +283,8 @@ class SearchBackend:
     def current_postings(self, cursor, token: int) -> list[str]:
         """The stems kept at version ``token``, the most entries first."""
         cursor.execute(
-            f"SELECT stem FROM {POSTINGS_TABLE} WHERE token = %s ORDER BY {self.octets('ids')} DESC",
+            f"SELECT stem FROM {POSTINGS_TABLE} WHERE token = %s"
+            f" ORDER BY {self.octets('ids')} DESC",
             [token],
         )
         return [row[0] for row in cursor.fetchall()]
