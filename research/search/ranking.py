@@ -251,7 +251,7 @@ def match_rows(
     index: FacetIndex,
     query: Query,
     *,
-    within: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
     head: bool = False,
     read: bool = True,
 ) -> tuple[np.ndarray, bool] | None:
@@ -263,7 +263,7 @@ def match_rows(
     the database reading its word index again (at 1,000,000 documents, half a
     million ids for ``county``). A phrase needs positions, and a word of several
     stems is a phrase to the database: each is matched there alone, among the
-    entries the filters (``within``) and the query's groups of words allow, and
+    rows the filters (``allowed``, a mask) and the query's groups of words allow, and
     the terms are joined by AND, OR and NOT as set operations. A query of
     phrases only, or holding a word of no stem (the database leaves it out),
     stays with the database. ``read``: read from the index the postings kept
@@ -308,9 +308,8 @@ def match_rows(
             mask[rows[rows >= 0]] = True
         return mask
 
-    allowed = np.ones(index.size, bool) if within is None else index.mask_of(index.locate(within))
     # The groups of words first: the phrases are then checked among their rows.
-    mask = allowed
+    mask = np.ones(index.size, bool) if allowed is None else allowed
     for group in sorted(query.groups, key=lambda group: not all(t in plain for t in group)):
         rows = rows_of(group, mask)
         if rows is None:

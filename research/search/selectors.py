@@ -223,19 +223,21 @@ def _match(
     backend: SearchBackend,
     index: FacetIndex,
     parsed: Query,
-    within: np.ndarray | None,
+    allowed: np.ndarray | None,
     *,
     head: bool = False,
     ranked: bool = False,
 ) -> tuple[np.ndarray, bool] | None:
     """(index rows, excluded) of the entries the words match, as ``Matches`` has them:
     from the words' postings where they answer (``ranking.match_rows``), else from
-    the database; rows are -1 for entries written since the index was read."""
+    the database; rows are -1 for entries written since the index was read.
+    ``allowed``: the rows the filters allow (a mask), if they narrow."""
     found = ranking.match_rows(
-        cursor, backend, index, parsed, within=within, head=head, read=ranked
+        cursor, backend, index, parsed, allowed=allowed, head=head, read=ranked
     )
     if found is not None:
         return found
+    within = index.ids[allowed] if allowed is not None else None
     matches = backend.match_ids(cursor, parsed, within=within, head=head)
     if matches is None:
         return None
@@ -248,18 +250,20 @@ def _words_mask(
     index: FacetIndex,
     parsed: Query,
     selected: np.ndarray,
-    within: np.ndarray | None,
     scope: SearchScope,
     *,
+    narrowed: bool,
     ranked: bool = False,
 ) -> tuple[np.ndarray, bool, list[tuple[np.ndarray, bool]]] | None:
     """(mask of the rows the words match, excluded, the parts to rank), or None
-    without words. ``within``: the entries the filters allow, if they narrow.
+    without words. ``narrowed``: whether ``selected`` is narrower than visibility
+    (filters, or the documents asked about), so the database may look among it only.
 
     Without the full text, copyrighted documents are matched (and ranked) on
     their title and summary only (``head``), so the counts agree with the hits.
     """
-    found = _match(cursor, backend, index, parsed, within, ranked=ranked)
+    allowed = selected if narrowed else None
+    found = _match(cursor, backend, index, parsed, allowed, ranked=ranked)
     if found is None:
         return None
     rows, excluded = found
@@ -267,7 +271,7 @@ def _words_mask(
     parts: list[tuple[np.ndarray, bool]] = []
     restricted = index.restricted_text if not scope.full_text else None
     if restricted is not None and (restricted & selected).any():
-        head_rows, _ = _match(cursor, backend, index, parsed, within, head=True, ranked=ranked)
+        head_rows, _ = _match(cursor, backend, index, parsed, allowed, head=True, ranked=ranked)
         hit = np.where(restricted, index.mask_of(head_rows), hit)
         parts.append((_rows_in(head_rows, restricted), True))
         rows = _rows_in(rows, ~restricted)
@@ -297,15 +301,16 @@ def _search(
     index = facet_index(connection, cursor, backend)
     visible = _visible_rows(index, scope)
     selected = index.filter_mask(clean, visible=visible)
-    ranking = sort == "relevance" and parsed.has_positive
-    within = index.ids[selected] if clean else None
-    words = _words_mask(cursor, backend, index, parsed, selected, within, scope, ranked=ranking)
+    by_relevance = sort == "relevance" and parsed.has_positive
+    words = _words_mask(
+        cursor, backend, index, parsed, selected, scope, narrowed=bool(clean), ranked=by_relevance
+    )
     if words is not None:
         hit, excluded, matched = words
         selected &= ~hit if excluded else hit
-        ranking = ranking and not excluded
+        by_relevance = by_relevance and not excluded
     else:
-        ranking = False
+        by_relevance = False
     notes = note_matches(
         cursor,
         backend,
@@ -325,7 +330,7 @@ def _search(
     limit = offset + page_size
     # With notes, the first ``limit`` entries are merged with theirs before the page is cut.
     start = 0 if notes else offset
-    if ranking:
+    if by_relevance:
         ranked = (
             _ranked(cursor, backend, index, parsed, matched, selected, limit) if entries else []
         )
@@ -337,7 +342,7 @@ def _search(
         for entry_id, score in page_ids
     ]
     if notes:
-        rows = _with_notes(cursor, backend, parsed, index, rows, notes, ranking, limit)
+        rows = _with_notes(cursor, backend, parsed, index, rows, notes, by_relevance, limit)
         rows = rows[offset:limit]
     return total, counts, rows
 
@@ -349,11 +354,11 @@ def _with_notes(
     index: FacetIndex,
     rows: list,
     notes: NoteMatches,
-    ranking: bool,
+    by_relevance: bool,
     limit: int,
 ) -> list:
     """The first ``limit`` of the entry rows and the notes together, by score or by date."""
-    if ranking:
+    if by_relevance:
         note_rows = [
             (None, "note", note_id, score)
             for note_id, score in backend.rank_notes(cursor, parsed, notes.ids)[:limit]
@@ -710,8 +715,7 @@ def _matching(cursor, backend, index, parsed: Query, clean: dict, scope, wanted)
     selected = index.filter_mask(clean, visible=_visible_rows(index, scope))
     selected &= index.mask_of(index.locate(wanted))
     if selected.any() and parsed:
-        within = index.ids[selected]
-        words = _words_mask(cursor, backend, index, parsed, selected, within, scope)
+        words = _words_mask(cursor, backend, index, parsed, selected, scope, narrowed=True)
         if words is not None:
             hit, excluded, _parts = words
             selected &= ~hit if excluded else hit

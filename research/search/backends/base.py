@@ -75,16 +75,6 @@ class Matches:
     ids: np.ndarray  # int64 entry ids
     # True when the query matches every entry *except* ``ids`` (only exclusions).
     excluded: bool = False
-    # How many entries the words matched, before visibility and filters.
-    found: int = -1
-
-    def __post_init__(self):
-        if self.found < 0:
-            object.__setattr__(self, "found", len(self.ids))
-
-    def narrowed(self, keep: np.ndarray) -> Matches:
-        """The matches where the boolean array ``keep`` (aligned with ids) is true."""
-        return Matches(self.ids[keep], self.excluded, self.found)
 
 
 @dataclass

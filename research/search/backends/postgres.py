@@ -26,7 +26,6 @@ from research.search.backends.base import (
 )
 from research.search.query import Query, Term
 
-# Snippets are taken from the first characters of very long texts.
 # Most candidates whose phrase is checked one by one among the allowed entries.
 VERIFY_LIMIT = 5_000
 # ... and only if the filters leave fewer than 1 / WITHIN_GAIN of them: checked by
