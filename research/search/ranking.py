@@ -265,21 +265,20 @@ def match_rows(
     stems is a phrase to the database: each is matched there alone, among the
     rows the filters (``allowed``, a mask) and the query's groups of words allow, and
     the terms are joined by AND, OR and NOT as set operations. A query of
-    phrases only, or holding a word of no stem (the database leaves it out),
-    stays with the database. ``read``: read from the index the postings kept
+    phrases only, or holding a term of no stem (the database leaves it out),
+    stays with the database; a phrase of one stem once stop words are dropped
+    ("what private" on PostgreSQL) is that word. ``read``: read from the index the postings kept
     nowhere (a ranked search reads them anyway).
     """
     terms = list(dict.fromkeys([*query.terms(), *query.excluded]))
     if not terms or not index.size:
         return None
-    stems = backend.word_stems(cursor, [term.words[0] for term in terms if len(term.words) == 1])
-    if any(not found for found in stems.values()):
+    stems = backend.word_stems(cursor, [word for term in terms for word in term.words])
+    of_term = {term: [stem for word in term.words for stem in stems[word]] for term in terms}
+    if not all(of_term.values()):
         return None
-    plain = {
-        term: stems[term.words[0]][0]
-        for term in terms
-        if len(term.words) == 1 and len(stems[term.words[0]]) == 1
-    }
+    # A phrase whose other words are stop words ("the jail") is its one word.
+    plain = {term: found[0] for term, found in of_term.items() if len(found) == 1}
     if not plain:
         return None
     stats = _stats(cursor, backend, index) if read else _cache.get(index)

@@ -159,7 +159,7 @@ def _checked_on_positions(cursor, query) -> list[int]:
         '"sheriff\'s office"',
     ],
 )
-@pytest.mark.parametrize("by_key", [500, 0], ids=["excluded-words-by-key", "by-index"])
+@pytest.mark.parametrize("by_key", [500, 0], ids=["few-checked-by-key", "by-index"])
 def test_word_pairs_find_what_the_position_check_finds(phrasings, monkeypatch, query, by_key):
     monkeypatch.setattr(postgres, "VERIFY_BY_KEY", by_key)
     parsed = parse_query(query)

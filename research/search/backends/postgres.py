@@ -31,9 +31,9 @@ VERIFY_LIMIT = 5_000
 # ... and only if the filters leave fewer than 1 / WITHIN_GAIN of them: checked by
 # primary key, a candidate costs more than one rechecked in a bitmap scan.
 WITHIN_GAIN = 2
-# Excluded words are checked on each match read by primary key up to this many
-# matches (cheap per match, but linear); past it the words index finds every
-# entry holding them at once.
+# Excluded words, and a phrase among few entries, are checked on each candidate
+# read by primary key up to this many (cheap per candidate, but linear); past it
+# the index finds every entry holding them at once.
 VERIFY_BY_KEY = 500
 
 # The search schema's triggers, as (trigger, table); the parameter is a LIKE pattern.
@@ -205,6 +205,12 @@ def _phrase_pairs(cursor, terms: list[Term]) -> dict[Term, _Pairs]:
 def _phrase_ids(cursor, term: Term, pairs: _Pairs, among: np.ndarray | None = None) -> np.ndarray:
     """The entries (sorted ids) where ``term`` matches as a phrase; if not exact, only
     those among ``among`` are checked."""
+    params: list = []
+    phrase = _any_sql([term], params, "phraseto_tsquery")
+    if among is not None and len(among) <= VERIFY_BY_KEY:
+        # A common pair ("police department") has hundreds of thousands of entries:
+        # among a few, each checked by key costs less than reading them all.
+        return np.sort(_verified(cursor, among, phrase, params))
     cursor.execute(
         f"SELECT string_agg(w.id::text, ',') FROM {WORD_TABLE} w"
         " WHERE search_pairs(w.vector) @@ %s::tsquery",
@@ -215,8 +221,7 @@ def _phrase_ids(cursor, term: Term, pairs: _Pairs, among: np.ndarray | None = No
         return ids
     if among is not None:
         ids = np.intersect1d(ids, among, assume_unique=True)
-    params: list = []
-    return np.sort(_verified(cursor, ids, _any_sql([term], params, "phraseto_tsquery"), params))
+    return np.sort(_verified(cursor, ids, phrase, params))
 
 
 def _match_by_pairs(
