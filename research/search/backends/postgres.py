@@ -18,6 +18,7 @@ from research.search.backends.base import (
     ENTRY_TABLE,
     NOTE_WORD_TABLE,
     PREFIX,
+    STEMS_KEPT,
     WORD_TABLE,
     Matches,
     Schema,
@@ -178,6 +179,11 @@ class _Pairs:
         return " & ".join(f"'{key}'" for key in quoted)
 
 
+# Phrase -> its pairs (None: not a phrase once stop words are dropped), as the
+# english configuration gives them; remembered by the process, as words' stems are.
+_pairs_of: dict[str, _Pairs | None] = {}
+
+
 def _phrase_pairs(cursor, terms: list[Term]) -> dict[Term, _Pairs]:
     """The ``terms`` that stay phrases once stop words are dropped ("the jail" does not),
     with their word pairs.
@@ -186,20 +192,22 @@ def _phrase_pairs(cursor, terms: list[Term]) -> dict[Term, _Pairs]:
     entries' pairs come from theirs; a phrase whose words are never adjacent
     ("stake over hear": a stop word between) has none.
     """
-    if not terms:
-        return {}
-    cursor.execute(
-        "SELECT position('<' in phraseto_tsquery('english', t)::text) > 0,"
-        " tsvector_to_array(search_pairs(to_tsvector('english', t))),"
-        " (SELECT count(*) FROM unnest(to_tsvector('english', t)) u, unnest(u.positions) p)"
-        " FROM unnest(%s::text[]) t",
-        [[" ".join(term.words) for term in terms]],
-    )
-    return {
-        term: _Pairs(tuple(keys), exact=len(keys) == 1 and positions == 2)
-        for term, (phrase, keys, positions) in zip(terms, cursor.fetchall(), strict=True)
-        if phrase
-    }
+    texts = {term: " ".join(term.words) for term in terms}
+    missing = [text for text in dict.fromkeys(texts.values()) if text not in _pairs_of]
+    if missing:
+        cursor.execute(
+            "SELECT position('<' in phraseto_tsquery('english', t)::text) > 0,"
+            " tsvector_to_array(search_pairs(to_tsvector('english', t))),"
+            " (SELECT count(*) FROM unnest(to_tsvector('english', t)) u, unnest(u.positions) p)"
+            " FROM unnest(%s::text[]) t",
+            [missing],
+        )
+        if len(_pairs_of) > STEMS_KEPT:
+            _pairs_of.clear()
+        for text, (phrase, keys, positions) in zip(missing, cursor.fetchall(), strict=True):
+            exact = len(keys) == 1 and positions == 2
+            _pairs_of[text] = _Pairs(tuple(keys), exact=exact) if phrase else None
+    return {term: _pairs_of[text] for term, text in texts.items() if _pairs_of[text] is not None}
 
 
 def _phrase_ids(cursor, term: Term, pairs: _Pairs, among: np.ndarray | None = None) -> np.ndarray:
