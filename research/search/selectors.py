@@ -511,22 +511,12 @@ def _public_snippets(cursor, query: Query, doc_ids: list[int]) -> dict[int, str]
     }
 
 
-def _agency_details(
-    cursor, query: Query, agency_ids: list[int]
-) -> tuple[dict[int, int], dict[int, str]]:
-    """Each agency's number of agreements, and "Also listed as ..." for an alias that matched."""
-    if not agency_ids:
-        return {}, {}
-    ids = ", ".join(map(str, agency_ids))
-    agency = column(Agreement, "agency")
-    cursor.execute(
-        f"SELECT {agency}, count(*) FROM {table(Agreement)} WHERE {agency} IN ({ids})"
-        f" GROUP BY {agency}"
-    )
-    counts = dict(cursor.fetchall())
+def _also_known(cursor, query: Query, agency_ids: list[int]) -> dict[int, str]:
+    """Each agency's "Also listed as ...", where the words matched one of its aliases."""
     words = sorted({w.lower() for term in query.terms() for w in term.words})
-    if not words:
-        return counts, {}
+    if not agency_ids or not words:
+        return {}
+    ids = ", ".join(map(str, agency_ids))
     pattern = match_pattern(words)
     alias_agency, alias_name = column(AgencyAlias, "agency"), column(AgencyAlias, "name")
     cursor.execute(
@@ -539,7 +529,7 @@ def _agency_details(
         spellings = aliases.setdefault(agency_id, [])
         if alias.casefold() != name.casefold() and pattern.search(alias) and len(spellings) < 3:
             spellings.append(f"“{mark(alias, pattern)}”")
-    return counts, {
+    return {
         agency_id: "Also listed as " + ", ".join(spellings)
         for agency_id, spellings in aliases.items()
         if spellings
@@ -556,35 +546,41 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
     documents: dict[int, _Doc] = {}
     agencies: dict[int, _Agency] = {}
     states: dict[int, set[str]] = {}
+    agreement_counts: dict[int, int] = {}
     if doc_ids:
-        ids = ", ".join(map(str, doc_ids))
-        fields = ", ".join(column(Document, name) for name in _Doc._fields)
-        cursor.execute(f"SELECT {fields} FROM {table(Document)} WHERE id IN ({ids})")
-        documents = {row[0]: _Doc(*row[:4], _date(row[4]), *row[5:]) for row in cursor.fetchall()}
+        fields = ", ".join(f"d.{column(Document, name)}" for name in _Doc._fields)
+        link_document, link_agency = (
+            column(DocumentAgency, "document"),
+            column(DocumentAgency, "agency"),
+        )
+        states_of = backend.joined(f"a.{column(Agency, 'state')}", ",")
+        # Each document's states (of its confirmed agencies) in the same statement.
+        cursor.execute(
+            f"SELECT {fields}, (SELECT {states_of}"
+            f" FROM {table(DocumentAgency)} da JOIN {table(Agency)} a ON a.id = da.{link_agency}"
+            f" WHERE da.{link_document} = d.id AND da.{column(DocumentAgency, 'status')} = %s)"
+            f" FROM {table(Document)} d WHERE d.id IN ({', '.join(map(str, doc_ids))})",
+            [DocumentAgency.Status.CONFIRMED],
+        )
+        for row in cursor.fetchall():
+            documents[row[0]] = _Doc(*row[:4], _date(row[4]), *row[5:7])
+            states[row[0]] = set(row[7].split(",")) if row[7] else set()
         # The backend's snippet may quote any part of the text: where the reader may
         # not read it all, the snippet comes from the public excerpt instead.
         excerpt_only = [pk for pk, doc in documents.items() if not scope.may_quote_text(doc.rights)]
         for pk, snippet in _public_snippets(cursor, query, excerpt_only).items():
             highlights[pk * 2] = (highlights.get(pk * 2, ("", ""))[0], snippet)
-        link_document, link_agency = (
-            column(DocumentAgency, "document"),
-            column(DocumentAgency, "agency"),
-        )
-        cursor.execute(
-            f"SELECT da.{link_document}, a.{column(Agency, 'state')}"
-            f" FROM {table(DocumentAgency)} da JOIN {table(Agency)} a ON a.id = da.{link_agency}"
-            f" WHERE da.{column(DocumentAgency, 'status')} = %s AND da.{link_document} IN ({ids})",
-            [DocumentAgency.Status.CONFIRMED],
-        )
-        for document_id, state in cursor.fetchall():
-            states.setdefault(document_id, set()).add(state)
     if agency_ids:
-        fields = ", ".join(column(Agency, name) for name in _Agency._fields)
+        fields = ", ".join(f"a.{column(Agency, name)}" for name in _Agency._fields)
+        agency = column(Agreement, "agency")
         cursor.execute(
-            f"SELECT {fields} FROM {table(Agency)} WHERE id IN ({', '.join(map(str, agency_ids))})"
+            f"SELECT {fields}, (SELECT count(*) FROM {table(Agreement)} g WHERE g.{agency} = a.id)"
+            f" FROM {table(Agency)} a WHERE a.id IN ({', '.join(map(str, agency_ids))})"
         )
-        agencies = {row[0]: _Agency(*row) for row in cursor.fetchall()}
-    agreement_counts, also_known = _agency_details(cursor, query, agency_ids)
+        for row in cursor.fetchall():
+            agencies[row[0]] = _Agency(*row[:5])
+            agreement_counts[row[0]] = row[5]
+    also_known = _also_known(cursor, query, agency_ids)
     hits = []
     for entry_id, entry_type, object_id, score in rows:
         title, snippet = highlights.get(entry_id, ("", ""))

@@ -219,17 +219,23 @@ def _phrase_ids(cursor, term: Term, pairs: _Pairs, among: np.ndarray | None = No
         # A common pair ("police department") has hundreds of thousands of entries:
         # among a few, each checked by key costs less than reading them all.
         return np.sort(_verified(cursor, among, phrase, params))
-    cursor.execute(
-        f"SELECT string_agg(w.id::text, ',') FROM {WORD_TABLE} w"
-        " WHERE search_pairs(w.vector) @@ %s::tsquery",
-        [pairs.tsquery],
+    by_pairs = (
+        f"SELECT w.id, w.vector FROM {WORD_TABLE} w WHERE search_pairs(w.vector) @@ %s::tsquery"
     )
-    ids = np.sort(_id_array(cursor.fetchone()[0]))
-    if pairs.exact:
-        return ids
-    if among is not None:
+    if pairs.exact or among is not None:
+        cursor.execute(f"SELECT string_agg(c.id::text, ',') FROM ({by_pairs}) c", [pairs.tsquery])
+        ids = np.sort(_id_array(cursor.fetchone()[0]))
+        if pairs.exact:
+            return ids
         ids = np.intersect1d(ids, among, assume_unique=True)
-    return np.sort(_verified(cursor, ids, phrase, params))
+        return np.sort(_verified(cursor, ids, phrase, params))
+    # The entries holding every pair, each then checked on its positions: one statement.
+    cursor.execute(
+        f"WITH c AS MATERIALIZED ({by_pairs})"
+        f" SELECT string_agg(c.id::text, ',') FROM c WHERE c.vector @@ ({phrase})",
+        [pairs.tsquery, *params],
+    )
+    return np.sort(_id_array(cursor.fetchone()[0]))
 
 
 def _match_by_pairs(
