@@ -221,3 +221,17 @@ def test_bulk_writes_of_agencies_aliases_and_agreements_keep_the_index(db):
     Agreement.objects.all().delete()
     Agency.objects.filter(pk=agencies[0].pk).delete()
     assert search("zephyr").total == 2
+
+
+@pytest.mark.parametrize("query", ['"task force"', "task -model", '"task force" -"county jail"'])
+def test_title_and_summary_matches_among_a_few_entries_are_those_of_all(phrasings, query):
+    parsed = parse_query(query)
+    backend = PostgresBackend()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM search_entry ORDER BY id")
+        within = np.array([row[0] for row in cursor.fetchall()][1:], dtype=np.int64)
+        among = backend.match_ids(cursor, parsed, within=within, head=True)
+        everywhere = backend.match_ids(cursor, parsed, head=True)
+    assert not among.excluded and not everywhere.excluded
+    assert sorted(among.ids) == sorted(np.intersect1d(everywhere.ids, within))
+    assert len(among.ids)  # the titles and summaries do match

@@ -378,7 +378,7 @@ class PostgresBackend(SearchBackend):
         if not positive and not negative:
             return None
         if head:
-            return self._match_head(cursor, positive, pos_params, negative, neg_params)
+            return self._match_head(cursor, positive, pos_params, negative, neg_params, within)
         # The planner does not count the reading of long vectors; JIT compiling
         # a statement that runs in milliseconds costs more than it saves; and the
         # ids an excluded phrase removes must fit a hashed NOT IN (run as a
@@ -415,20 +415,32 @@ class PostgresBackend(SearchBackend):
         return Matches(_id_array(cursor.fetchone()[0]))
 
     def _match_head(
-        self, cursor, positive: str, pos_params: list, negative: str, neg_params: list
+        self,
+        cursor,
+        positive: str,
+        pos_params: list,
+        negative: str,
+        neg_params: list,
+        within: np.ndarray | None,
     ) -> Matches:
         """The entries whose title and summary match: the GIN index of ``head`` (short
-        vectors, so phrases are checked on the spot)."""
+        vectors, so phrases are checked on the spot); among a few entries, each is
+        checked by key instead (a common phrase's head matches are many)."""
         select = f"SELECT string_agg(e.id::text, ',') FROM {ENTRY_TABLE} e WHERE"
         if not positive:
             cursor.execute(f"{select} e.head @@ ({negative})", neg_params)
             return Matches(_id_array(cursor.fetchone()[0]), excluded=True)
-        if negative:
+        tsquery = f"({positive}) && !!({negative})" if negative else positive
+        params = [*pos_params, *neg_params] if negative else pos_params
+        if within is not None and len(within) <= VERIFY_LIMIT:
             cursor.execute(
-                f"{select} e.head @@ (({positive}) && !!({negative}))", [*pos_params, *neg_params]
+                f"WITH c AS MATERIALIZED (SELECT e.id, e.head FROM {ENTRY_TABLE} e"
+                f" WHERE e.id = ANY(%s::bigint[]))"
+                f" SELECT string_agg(c.id::text, ',') FROM c WHERE c.head @@ ({tsquery})",
+                [_id_param(within), *params],
             )
         else:
-            cursor.execute(f"{select} e.head @@ ({positive})", pos_params)
+            cursor.execute(f"{select} e.head @@ ({tsquery})", params)
         return Matches(_id_array(cursor.fetchone()[0]))
 
     def stems(self, cursor, words: list[str]) -> list[list[str]]:
