@@ -25,7 +25,8 @@ table for every process (words held by ``SHARED_MIN_ENTRIES`` entries or more),
 where ``refresh_shared`` reads again in the background what a write made stale.
 Scoring a common word's 35,000 matches is then a few vectorized passes, and the
 top ``limit`` an ``argpartition``. The same postings say which entries a query of
-plain words matches (``match_rows``), so the database is not asked to find them again.
+plain words matches (``match_rows``), so the database is not asked to find them again;
+beside them this process keeps the rows of the phrases it matched over the whole index.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 from research.search.backends import backend_for
 from research.search.backends.base import SearchBackend
 from research.search.facets import FacetIndex
-from research.search.query import Query
+from research.search.query import Query, Term
 
 K1 = 1.2
 B = 0.75
@@ -53,6 +54,10 @@ SHARED_MIN_ENTRIES = 1_000
 REFRESH_BATCH = 8  # stems read again per statement by refresh_shared
 # Matches fewer than a word's postings by this factor are looked up in them one by one.
 SCATTER_RATIO = 16
+# A phrase among at most this many rows is checked among them by the database (by
+# key, cheap); among more, it is matched over the whole index once and its rows kept
+# with the postings, since a common pair ("police department") is read whole anyway.
+PHRASE_AMONG = 500
 _COUNT_MAX = np.iinfo(np.uint16).max  # BM25 saturates long before; PostgreSQL at 256
 
 
@@ -114,6 +119,7 @@ class _Stats:
     head: np.ndarray  # bytes of title + summary, per row
     full_mean: float
     head_mean: float
+    # Stem -> _Posting, and (phrase, head) -> its rows; least recently used first.
     postings: OrderedDict
     kept_bytes: int = 0
 
@@ -202,6 +208,44 @@ def _postings(
     return kept
 
 
+def _phrase_rows(
+    stats: _Stats,
+    cursor,
+    backend: SearchBackend,
+    index: FacetIndex,
+    term: Term,
+    among: np.ndarray,
+    *,
+    head: bool,
+) -> np.ndarray | None:
+    """The rows where the phrase ``term`` matches, at least those among ``among`` (a
+    mask); None if the database cannot say."""
+    key = (term, head)
+    with _lock:
+        rows = stats.postings.get(key)
+        if rows is not None:
+            stats.postings.move_to_end(key, last=True)
+            return rows
+    narrowed = None if among.all() else index.ids[among]
+    if narrowed is not None and len(narrowed) <= PHRASE_AMONG:
+        matches = backend.match_ids(cursor, Query(groups=((term,),)), narrowed, head=head)
+        return None if matches is None else _known(index.locate(matches.ids))
+    matches = backend.match_ids(cursor, Query(groups=((term,),)), head=head)
+    if matches is None:
+        return None
+    rows = _known(index.locate(matches.ids))
+    with _lock:
+        if key not in stats.postings:
+            stats.postings[key] = rows
+            stats.kept_bytes += rows.nbytes
+    return rows
+
+
+def _known(rows: np.ndarray) -> np.ndarray:
+    """The rows of entries the index knows, as the smallest integers that hold them."""
+    return rows[rows >= 0].astype(np.int32)
+
+
 def warm(cursor, backend: SearchBackend, index: FacetIndex) -> int:
     """Read ``index``'s field lengths and, up to ``POSTINGS_BYTES``, the postings the
     database keeps at its version (the most entries first), so that a new process
@@ -263,11 +307,12 @@ def match_rows(
     the database reading its word index again (at 1,000,000 documents, half a
     million ids for ``county``). A phrase needs positions, and a word of several
     stems is a phrase to the database: each is matched there alone, among the
-    rows the filters (``allowed``, a mask) and the query's groups of words allow, and
-    the terms are joined by AND, OR and NOT as set operations. A query of
-    phrases only, or holding a term of no stem (the database leaves it out),
-    stays with the database; a phrase of one stem once stop words are dropped
-    ("what private" on PostgreSQL) is that word. ``read``: read from the index the postings kept
+    rows the filters (``allowed``, a mask) and the query's groups of words allow
+    if they are few, else over the whole index once, its rows then kept with the
+    postings; the terms are joined by AND, OR and NOT as set operations. A query
+    holding a term of no stem (the database leaves it out) stays with the
+    database; a phrase of one stem once stop words are dropped ("what private"
+    on PostgreSQL) is that word. ``read``: read from the index the postings kept
     nowhere (a ranked search reads them anyway).
     """
     terms = list(dict.fromkeys([*query.terms(), *query.excluded]))
@@ -279,8 +324,6 @@ def match_rows(
         return None
     # A phrase whose other words are stop words ("the jail") is its one word.
     plain = {term: found[0] for term, found in of_term.items() if len(found) == 1}
-    if not plain:
-        return None
     stats = _stats(cursor, backend, index) if read else _cache.get(index)
     if stats is None:
         return None
@@ -291,20 +334,17 @@ def match_rows(
 
     def rows_of(group, among: np.ndarray) -> np.ndarray | None:
         """The rows matching any term of ``group``; a phrase is checked among ``among``
-        (a mask) only: the database then reads the positions of fewer entries."""
+        (a mask) if few: the database then reads the positions of fewer entries."""
         mask = np.zeros(index.size, bool)
         for term in group:
             if term in plain:
                 posting = postings[plain[term]]
                 mask[posting.rows[posting.head > 0] if head else posting.rows] = True
                 continue
-            phrase = Query(groups=((term,),))
-            narrowed = None if among.all() else index.ids[among]
-            matches = backend.match_ids(cursor, phrase, narrowed, head=head)
-            if matches is None:
+            rows = _phrase_rows(stats, cursor, backend, index, term, among, head=head)
+            if rows is None:
                 return None
-            rows = index.locate(matches.ids)
-            mask[rows[rows >= 0]] = True
+            mask[rows] = True
         return mask
 
     # The groups of words first: the phrases are then checked among their rows.
