@@ -511,29 +511,18 @@ def _public_snippets(cursor, query: Query, doc_ids: list[int]) -> dict[int, str]
     }
 
 
-def _also_known(cursor, query: Query, agency_ids: list[int]) -> dict[int, str]:
-    """Each agency's "Also listed as ...", where the words matched one of its aliases."""
-    words = sorted({w.lower() for term in query.terms() for w in term.words})
-    if not agency_ids or not words:
-        return {}
-    ids = ", ".join(map(str, agency_ids))
-    pattern = match_pattern(words)
-    alias_agency, alias_name = column(AgencyAlias, "agency"), column(AgencyAlias, "name")
-    cursor.execute(
-        f"SELECT al.{alias_agency}, al.{alias_name}, a.{column(Agency, 'name')}"
-        f" FROM {table(AgencyAlias)} al JOIN {table(Agency)} a ON a.id = al.{alias_agency}"
-        f" WHERE al.{alias_agency} IN ({ids}) ORDER BY al.id"
-    )
-    aliases: dict[int, list[str]] = {}
-    for agency_id, alias, name in cursor.fetchall():
-        spellings = aliases.setdefault(agency_id, [])
+# Joins an agency's aliases in one column: a character no name holds.
+_ALIAS_SEPARATOR = "\x1f"
+
+
+def _also_known(name: str, aliases: str | None, pattern) -> str:
+    """An agency's "Also listed as ...", where the words matched one of its ``aliases``
+    (joined by ``_ALIAS_SEPARATOR``, oldest first)."""
+    spellings = []
+    for alias in aliases.split(_ALIAS_SEPARATOR) if aliases and pattern else ():
         if alias.casefold() != name.casefold() and pattern.search(alias) and len(spellings) < 3:
             spellings.append(f"“{mark(alias, pattern)}”")
-    return {
-        agency_id: "Also listed as " + ", ".join(spellings)
-        for agency_id, spellings in aliases.items()
-        if spellings
-    }
+    return "Also listed as " + ", ".join(spellings) if spellings else ""
 
 
 def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -> list[Hit]:
@@ -570,17 +559,25 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
         excerpt_only = [pk for pk, doc in documents.items() if not scope.may_quote_text(doc.rights)]
         for pk, snippet in _public_snippets(cursor, query, excerpt_only).items():
             highlights[pk * 2] = (highlights.get(pk * 2, ("", ""))[0], snippet)
+    also_known: dict[int, str] = {}
     if agency_ids:
         fields = ", ".join(f"a.{column(Agency, name)}" for name in _Agency._fields)
         agency = column(Agreement, "agency")
+        alias_agency, alias_name = column(AgencyAlias, "agency"), column(AgencyAlias, "name")
+        aliases = backend.joined(f"al.{alias_name}", _ALIAS_SEPARATOR)
+        # Each agency's number of agreements and aliases in the same statement.
         cursor.execute(
-            f"SELECT {fields}, (SELECT count(*) FROM {table(Agreement)} g WHERE g.{agency} = a.id)"
+            f"SELECT {fields}, (SELECT count(*) FROM {table(Agreement)} g WHERE g.{agency} = a.id),"
+            f" (SELECT {aliases} FROM (SELECT al.{alias_name} FROM {table(AgencyAlias)} al"
+            f" WHERE al.{alias_agency} = a.id ORDER BY al.id) al)"
             f" FROM {table(Agency)} a WHERE a.id IN ({', '.join(map(str, agency_ids))})"
         )
+        words = sorted({w.lower() for term in query.terms() for w in term.words})
+        pattern = match_pattern(words) if words else None
         for row in cursor.fetchall():
             agencies[row[0]] = _Agency(*row[:5])
             agreement_counts[row[0]] = row[5]
-    also_known = _also_known(cursor, query, agency_ids)
+            also_known[row[0]] = _also_known(row[1], row[6], pattern)
     hits = []
     for entry_id, entry_type, object_id, score in rows:
         title, snippet = highlights.get(entry_id, ("", ""))
