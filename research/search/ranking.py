@@ -226,11 +226,12 @@ def _phrase_rows(
         if rows is not None:
             stats.postings.move_to_end(key, last=True)
             return rows
+    phrase = Query(groups=((term,),))
     narrowed = None if among.all() else index.ids[among]
     if narrowed is not None and len(narrowed) <= PHRASE_AMONG:
-        matches = backend.match_ids(cursor, Query(groups=((term,),)), narrowed, head=head)
+        matches = backend.match_ids(cursor, phrase, narrowed, head=head)
         return None if matches is None else _known(index.locate(matches.ids))
-    matches = backend.match_ids(cursor, Query(groups=((term,),)), head=head)
+    matches = backend.match_ids(cursor, phrase, head=head)
     if matches is None:
         return None
     rows = _known(index.locate(matches.ids))
