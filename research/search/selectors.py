@@ -494,6 +494,12 @@ def _date(value) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
+def _typed_pattern(query: Query):
+    """What marks the query's words as typed (no stems) in a text, or None without words."""
+    words = sorted({w.lower() for term in query.terms() for w in term.words})
+    return match_pattern(words) if words else None
+
+
 def _public_snippets(cursor, query: Query, doc_ids: list[int]) -> dict[int, str]:
     """document id -> snippet taken from its public excerpt only, matches marked."""
     if not doc_ids:
@@ -503,8 +509,7 @@ def _public_snippets(cursor, query: Query, doc_ids: list[int]) -> dict[int, str]
         f"SELECT id, {summary}, substr({text}, 1, {EXCERPT_CHARS * 2})"
         f" FROM {table(Document)} WHERE id IN ({', '.join(map(str, doc_ids))})"
     )
-    words = sorted({w.lower() for term in query.terms() for w in term.words})
-    pattern = match_pattern(words) if words else None
+    pattern = _typed_pattern(query)
     return {
         pk: excerpt(public_excerpt(Document(summary=summary or "", text=text or "")), "", pattern)
         for pk, summary, text in cursor.fetchall()
@@ -572,8 +577,7 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
             f" WHERE al.{alias_agency} = a.id ORDER BY al.id) al)"
             f" FROM {table(Agency)} a WHERE a.id IN ({', '.join(map(str, agency_ids))})"
         )
-        words = sorted({w.lower() for term in query.terms() for w in term.words})
-        pattern = match_pattern(words) if words else None
+        pattern = _typed_pattern(query)
         for row in cursor.fetchall():
             agencies[row[0]] = _Agency(*row[:5])
             agreement_counts[row[0]] = row[5]
