@@ -76,6 +76,14 @@ def test_phrase_matches_words_in_that_order(backend):
     assert titles(search('"task force model"')) == ["Task force expands"]
 
 
+def test_a_phrase_does_not_run_from_one_field_into_the_next(backend):
+    doc("Sheriff rallies", "Detention costs rise.", summary="Reasonable people agree.")
+    assert titles(search('"sheriff rallies"')) == ["Sheriff rallies"]
+    assert titles(search('"rallies reasonable"')) == []
+    assert titles(search('"agree detention"')) == []
+    assert titles(search('"rallies reasonable" OR "costs rise"')) == ["Sheriff rallies"]
+
+
 def test_or_matches_either_term(backend):
     doc("Jail screening begins")
     doc("Detention center opens")
