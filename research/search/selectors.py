@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 import us
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
@@ -690,7 +690,7 @@ def search(
         )
     backend = backend_for(connection)
     scope = search_scope(user)
-    with backend.searching(connection), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         total, counts, rows = _search(
             cursor, backend, parsed, clean, scope, user, sort=sort, page=page, page_size=page_size
         )
@@ -730,7 +730,9 @@ def matching_documents(asks: Iterable[tuple[str, Mapping, SearchScope, Iterable[
     backend = backend_for(connection)
     answers: list[list[int]] = []
     known: dict[tuple, list[int]] = {}
-    with backend.searching(connection), connection.cursor() as cursor:
+    # One transaction for the many matches the database may be asked (PostgreSQL's
+    # settings for a match hold until its end), not one each.
+    with transaction.atomic(), connection.cursor() as cursor:
         index = facet_index(connection, cursor, backend)
         for query, filters, scope, among in asks:
             parsed = parse_query(query if isinstance(query, str) else "")

@@ -133,11 +133,6 @@ class SearchBackend:
 
     # --- Reading ------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def searching(self, connection) -> Iterator[None]:
-        """The scope of one search's statements (a transaction where settings need one)."""
-        yield
-
     def version(self, cursor) -> int | None:
         """The index's version token: it changes on every write to the entries or their words
         (what the facet arrays and the postings kept at a token hold)."""

@@ -341,12 +341,6 @@ class PostgresBackend(SearchBackend):
         return found
 
     @contextlib.contextmanager
-    def searching(self, connection) -> Iterator[None]:
-        # match_ids sets its planner settings for the transaction only.
-        with transaction.atomic(using=connection.alias):
-            yield
-
-    @contextlib.contextmanager
     def not_waiting(self, cursor) -> Iterator[None]:
         # A savepoint, so that a failure leaves the search's transaction usable (and
         # rolls the setting back); after a success the rest of it waits as before.
@@ -379,6 +373,24 @@ class PostgresBackend(SearchBackend):
             return None
         if head:
             return self._match_head(cursor, positive, pos_params, negative, neg_params, within)
+        # Its own transaction (or the caller's), for the settings below to hold
+        # for these statements only: a search that does not ask the database to
+        # match waits on no BEGIN and COMMIT.
+        with transaction.atomic(using=cursor.db.alias, savepoint=False):
+            return self._match_words(
+                cursor, query, within, positive, pos_params, negative, neg_params
+            )
+
+    def _match_words(
+        self,
+        cursor,
+        query: Query,
+        within: np.ndarray | None,
+        positive: str,
+        pos_params: list,
+        negative: str,
+        neg_params: list,
+    ) -> Matches:
         # The planner does not count the reading of long vectors; JIT compiling
         # a statement that runs in milliseconds costs more than it saves; and the
         # ids an excluded phrase removes must fit a hashed NOT IN (run as a
