@@ -20,7 +20,7 @@ import numpy as np
 
 from research.models import Annotation
 from research.policy import annotation_audience, annotation_quote
-from research.search.backends.base import SearchBackend, column, lead, table
+from research.search.backends.base import SearchBackend, column, excerpt, lead, table
 from research.search.query import Query
 
 # Filters that a note can pass: the others name values only documents and agencies have.
@@ -127,7 +127,8 @@ def note_hits(cursor, backend: SearchBackend, query: Query, note_ids: list[int],
     """note id -> :class:`NoteHit`, for a page of notes already known to be visible."""
     if not note_ids:
         return {}
-    snippets = backend.note_snippets(cursor, query, note_ids)
+    # Marked as an entry's excerpt is (research/search/selectors.py).
+    pattern = backend.word_pattern(cursor, query)
     notes = (
         Annotation.objects.filter(pk__in=note_ids)
         .select_related("document", "author")
@@ -142,7 +143,7 @@ def note_hits(cursor, backend: SearchBackend, query: Query, note_ids: list[int],
             id=note.pk,
             document_title=document.title or document.canonical_url or f"Document {document.pk}",
             url=note.get_absolute_url(),
-            snippet=snippets.get(note.pk, ""),
+            snippet=excerpt("", note.body, pattern),
             # What the policy lets this reader see of the passage, then its start.
             quote=lead(annotation_quote(user, note), QUOTE_WORDS),
             author=author,

@@ -28,6 +28,8 @@ from research.policy import EXCERPT_CHARS, SearchScope, public_excerpt, search_s
 from research.search import ranking
 from research.search.backends import backend_for
 from research.search.backends.base import (
+    HEADLINE_CHARS,
+    LEAD_CHARS,
     MARK_END,
     MARK_START,
     SearchBackend,
@@ -500,22 +502,6 @@ def _typed_pattern(query: Query):
     return match_pattern(words) if words else None
 
 
-def _public_snippets(cursor, query: Query, doc_ids: list[int]) -> dict[int, str]:
-    """document id -> snippet taken from its public excerpt only, matches marked."""
-    if not doc_ids:
-        return {}
-    summary, text = column(Document, "summary"), column(Document, "text")
-    cursor.execute(
-        f"SELECT id, {summary}, substr({text}, 1, {EXCERPT_CHARS * 2})"
-        f" FROM {table(Document)} WHERE id IN ({', '.join(map(str, doc_ids))})"
-    )
-    pattern = _typed_pattern(query)
-    return {
-        pk: excerpt(public_excerpt(Document(summary=summary or "", text=text or "")), "", pattern)
-        for pk, summary, text in cursor.fetchall()
-    }
-
-
 # Joins an agency's aliases in one column: a character no name holds.
 _ALIAS_SEPARATOR = "\x1f"
 
@@ -531,16 +517,20 @@ def _also_known(name: str, aliases: str | None, pattern) -> str:
 
 
 def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -> list[Hit]:
-    highlights = backend.highlights(cursor, query, [row[0] for row in rows if row[0] is not None])
     notes = note_hits(cursor, backend, query, [row[2] for row in rows if row[1] == "note"], user)
     doc_ids = [int(row[2]) for row in rows if row[1] == "document"]
     agency_ids = [int(row[2]) for row in rows if row[1] == "agency"]
-    # Plain SQL over at most a page of ids: the ORM's compiling and model
-    # building cost more than these queries.
+    # Titles are marked and excerpts cut here, for every database: ts_headline and
+    # FTS5's snippet() parse the whole text of each hit, which cost more than the
+    # rest of a page.
+    pattern = backend.word_pattern(cursor, query) if doc_ids or agency_ids else None
+    # Plain SQL over at most a page of ids, a statement a type: the ORM's compiling
+    # and model building cost more than these queries.
     documents: dict[int, _Doc] = {}
     agencies: dict[int, _Agency] = {}
     states: dict[int, set[str]] = {}
     agreement_counts: dict[int, int] = {}
+    highlights: dict[int, tuple[str, str]] = {}  # entry id -> (title, excerpt), marked
     if doc_ids:
         fields = ", ".join(f"d.{column(Document, name)}" for name in _Doc._fields)
         link_document, link_agency = (
@@ -548,22 +538,31 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
             column(DocumentAgency, "agency"),
         )
         states_of = backend.joined(f"a.{column(Agency, 'state')}", ",")
-        # Each document's states (of its confirmed agencies) in the same statement.
+        # Enough of the text to find the first match in (else its lead, which
+        # holds the public excerpt), and each document's states (of its
+        # confirmed agencies) in the same statement.
+        chars = HEADLINE_CHARS if pattern else LEAD_CHARS
         cursor.execute(
             f"SELECT {fields}, (SELECT {states_of}"
             f" FROM {table(DocumentAgency)} da JOIN {table(Agency)} a ON a.id = da.{link_agency}"
-            f" WHERE da.{link_document} = d.id AND da.{column(DocumentAgency, 'status')} = %s)"
+            f" WHERE da.{link_document} = d.id AND da.{column(DocumentAgency, 'status')} = %s),"
+            f" d.{column(Document, 'summary')}, substr(d.{column(Document, 'text')}, 1, {chars})"
             f" FROM {table(Document)} d WHERE d.id IN ({', '.join(map(str, doc_ids))})",
             [DocumentAgency.Status.CONFIRMED],
         )
+        typed = _typed_pattern(query)
         for row in cursor.fetchall():
-            documents[row[0]] = _Doc(*row[:4], _date(row[4]), *row[5:7])
+            doc = documents[row[0]] = _Doc(*row[:4], _date(row[4]), *row[5:7])
             states[row[0]] = set(row[7].split(",")) if row[7] else set()
-        # The backend's snippet may quote any part of the text: where the reader may
-        # not read it all, the snippet comes from the public excerpt instead.
-        excerpt_only = [pk for pk, doc in documents.items() if not scope.may_quote_text(doc.rights)]
-        for pk, snippet in _public_snippets(cursor, query, excerpt_only).items():
-            highlights[pk * 2] = (highlights.get(pk * 2, ("", ""))[0], snippet)
+            summary, text = row[8] or "", row[9] or ""
+            if scope.may_quote_text(doc.rights):
+                snippet = excerpt(summary, text, pattern)
+            else:
+                # Where the reader may not read the whole text, the snippet comes
+                # from its public excerpt, marked where the words are as typed.
+                public = public_excerpt(Document(summary=summary, text=text[: EXCERPT_CHARS * 2]))
+                snippet = excerpt(public, "", typed)
+            highlights[row[0] * 2] = (mark(doc.title or "", pattern), snippet)
     also_known: dict[int, str] = {}
     if agency_ids:
         fields = ", ".join(f"a.{column(Agency, name)}" for name in _Agency._fields)
@@ -577,11 +576,13 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
             f" WHERE al.{alias_agency} = a.id ORDER BY al.id) al)"
             f" FROM {table(Agency)} a WHERE a.id IN ({', '.join(map(str, agency_ids))})"
         )
-        pattern = _typed_pattern(query)
+        typed = _typed_pattern(query)
         for row in cursor.fetchall():
             agencies[row[0]] = _Agency(*row[:5])
             agreement_counts[row[0]] = row[5]
-            also_known[row[0]] = _also_known(row[1], row[6], pattern)
+            also_known[row[0]] = _also_known(row[1], row[6], typed)
+            # An agency's own words (its state, county and type) make no excerpt.
+            highlights[row[0] * 2 + 1] = (mark(row[1] or "", pattern), "")
     hits = []
     for entry_id, entry_type, object_id, score in rows:
         title, snippet = highlights.get(entry_id, ("", ""))

@@ -30,7 +30,7 @@ import numpy as np
 from django.db import DatabaseError
 
 from agreements.models import Agency
-from research.models import Annotation, Document
+from research.models import Document
 from research.search.query import Query
 
 # The search side tables, named once here (migration 0008_search_schema creates them).
@@ -214,40 +214,11 @@ class SearchBackend:
                 _word_stems[(self.vendor, word)] = tuple(stems)
         return {word: _word_stems[(self.vendor, word)] for word in words}
 
-    def _pattern(self, cursor, query: Query) -> StemPattern | None:
-        """What marks the query's words in a text: their stems, and the words as typed."""
+    def word_pattern(self, cursor, query: Query) -> StemPattern | None:
+        """What marks the query's words in a hit: their stems, and the words as typed."""
         words = sorted({word for term in query.terms() for word in term.words})
         stems = [stem for found in self.word_stems(cursor, words).values() for stem in found]
         return match_pattern([*stems, *words]) if stems else None
-
-    def highlights(self, cursor, query: Query, entry_ids: list[int]) -> dict[int, tuple[str, str]]:
-        """entry id -> (title, excerpt): the title with the query's words marked, and
-        about 30 words of the summary or text around the first of them (else its lead).
-
-        Cut and marked here for every database: ``ts_headline`` and FTS5's
-        ``snippet()`` parse the whole text of each hit, which cost more than the
-        rest of a page. An agency's excerpt is left to the page (its words are
-        its state, county and type).
-        """
-        if not entry_ids:
-            return {}
-        pattern = self._pattern(cursor, query)
-        chars = HEADLINE_CHARS if pattern else LEAD_CHARS
-        doc_ids = in_list([i // 2 for i in entry_ids if i % 2 == 0])
-        agency_ids = in_list([i // 2 for i in entry_ids if i % 2 == 1])
-        d = {name: column(Document, name) for name in ("title", "summary", "text")}
-        cursor.execute(
-            f"""SELECT d.id * 2, d.{d["title"]}, d.{d["summary"]},
-                substr(d.{d["text"]}, 1, {chars})
-            FROM {table(Document)} d WHERE d.id IN ({doc_ids})
-            UNION ALL
-            SELECT a.id * 2 + 1, a.{column(Agency, "name")}, '', ''
-            FROM {table(Agency)} a WHERE a.id IN ({agency_ids})"""
-        )
-        return {
-            entry_id: (mark(title or "", pattern), excerpt(summary or "", body or "", pattern))
-            for entry_id, title, summary, body in cursor.fetchall()
-        }
 
     def postings(self, cursor, stems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """stem -> (entry ids, occurrences in title, summary and body: an (n, 3) array)."""
@@ -319,8 +290,7 @@ class SearchBackend:
         a text's size is known without reading it (PostgreSQL: 4 ms for 10,000
         documents, against 0.5 s to count their spaces).
         """
-        from agreements.models import Agency, AgencyAlias
-        from research.models import Document
+        from agreements.models import AgencyAlias
 
         def size(expression: str) -> str:
             return self.octets(f"coalesce({expression}, '')")
@@ -363,19 +333,6 @@ class SearchBackend:
         """(note id, score) of these notes (matches of a query with positive terms),
         best first, ties by id descending; scores compare with :meth:`rank`'s."""
         raise NotImplementedError
-
-    def note_snippets(self, cursor, query: Query, note_ids: list[int]) -> dict[int, str]:
-        """note id -> an excerpt of its body around the query's first word, marked as
-        :meth:`highlights` marks an entry's (else its lead)."""
-        if not note_ids:
-            return {}
-        pattern = self._pattern(cursor, query)
-        chars = HEADLINE_CHARS if pattern else LEAD_CHARS
-        cursor.execute(
-            f"SELECT a.id, substr(a.{column(Annotation, 'body')}, 1, {chars})"
-            f" FROM {table(Annotation)} a WHERE a.id IN ({in_list(note_ids)})"
-        )
-        return {note_id: excerpt("", body or "", pattern) for note_id, body in cursor.fetchall()}
 
 
 # Joins the text values of a column: a control character no title or name holds.
