@@ -2,11 +2,12 @@
 
 Every page asks the user's role (research/policy.py), and Django's ModelBackend
 reads a user's own and their groups' permissions in two ORM queries a request,
-about as much as the rest of a search page's SQL. The same set, read once.
+about as much as the rest of a search page's SQL. The same set, read once, and
+for the user of a session in the statement that reads their row.
 """
 
 # The SQL is assembled from the models' table names only; the user id is bound.
-# ruff: noqa: S608
+# ruff: noqa: S608, S611
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.db.models.expressions import RawSQL
 
 
 @functools.cache
-def _permissions_sql() -> str:
+def _permissions_sql(user_id: str = "%s") -> str:
+    """The user's own and their groups' permissions, as (app label, codename) rows;
+    ``user_id``: where the statement finds the user's id (a parameter by default)."""
     user = get_user_model()
     user_permissions = user.user_permissions.through._meta.db_table
     user_groups = user.groups.through._meta.db_table
@@ -29,13 +33,41 @@ def _permissions_sql() -> str:
         f"SELECT ct.app_label, p.codename FROM {Permission._meta.db_table} p"
         f" JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id"
         f" WHERE p.id IN (SELECT up.permission_id FROM {user_permissions} up"
-        f" WHERE up.user_id = %s UNION SELECT gp.permission_id FROM {group_permissions} gp"
-        f" JOIN {user_groups} ug ON ug.group_id = gp.group_id WHERE ug.user_id = %s)"
+        f" WHERE up.user_id = {user_id} UNION SELECT gp.permission_id FROM {group_permissions} gp"
+        f" JOIN {user_groups} ug ON ug.group_id = gp.group_id WHERE ug.user_id = {user_id})"
+    )
+
+
+def _joined_permissions() -> RawSQL:
+    """The user's permissions as one column of their row: "app.codename,..."."""
+    user_id = f"{connection.ops.quote_name(get_user_model()._meta.db_table)}.id"
+    joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    permissions = _permissions_sql(user_id)
+    return RawSQL(
+        f"SELECT {joined}(q.app_label || '.' || q.codename, ',') FROM ({permissions}) q", []
     )
 
 
 class PermissionsBackend(ModelBackend):
-    """ModelBackend, whose ``get_all_permissions`` of an active non-superuser is one query."""
+    """ModelBackend, whose ``get_all_permissions`` of an active non-superuser is one
+    query, and comes with the user's row where a session's user is read."""
+
+    def get_user(self, user_id):
+        """The user of a session, with their permissions read in the same statement
+        (every page asks the user's role)."""
+        model = get_user_model()
+        try:
+            user = model._default_manager.annotate(joined_permissions=_joined_permissions()).get(
+                pk=user_id
+            )
+        except model.DoesNotExist:
+            return None
+        if not self.user_can_authenticate(user):
+            return None
+        if not user.is_superuser:
+            joined = user.joined_permissions
+            user._perm_cache = set(joined.split(",")) if joined else set()
+        return user
 
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
