@@ -2,7 +2,8 @@
 
 A note's words have their own side table (migration 0013_search_notes), so the
 documents' and agencies' entries, their facet arrays and their cost stay as
-they were: a database without notes asks one question more (``has_notes``).
+they were: whether any note is indexed is read with the index's version
+(``SearchBackend.search_state``), and without one nothing more is asked.
 Who may read a note is research.policy's answer, asked at query time: its
 audience (``annotation_audience``, as the note pages ask it) and its document's
 visibility (``search_scope``, as for the documents' own hits); a note on a
@@ -81,15 +82,18 @@ def note_matches(
     filters: dict[str, list[str]],
     user,
     documents_visible: Callable[[np.ndarray], np.ndarray],
+    *,
+    any_notes: bool,
 ) -> NoteMatches | None:
     """The notes ``user`` may read that match ``query`` and pass ``filters``; None
-    when notes cannot be in the results (none at all, or the filters rule them out).
+    when notes cannot be in the results (none at all, ``any_notes`` false as the
+    search read it, or the filters rule them out).
 
     ``documents_visible`` tells (a mask) which of some document ids the user may see:
     the search's arrays answer that faster than the subquery of
     ``policy.visible_annotations``, from the same rule (``policy.search_scope``).
     """
-    if not notes_allowed(filters) or not backend.has_notes(cursor):
+    if not any_notes or not notes_allowed(filters):
         return None
     matches = backend.match_note_ids(cursor, query)
     found = matches is not None and not matches.excluded

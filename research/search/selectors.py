@@ -300,7 +300,8 @@ def _search(
     date order come from the arrays. Notes are found, counted and ordered
     beside the entries (research/search/notes.py).
     """
-    index = facet_index(connection, cursor, backend)
+    token, any_notes = backend.search_state(cursor)
+    index = facet_index(connection, cursor, backend, token)
     visible = _visible_rows(index, scope)
     selected = index.filter_mask(clean, visible=visible)
     by_relevance = sort == "relevance" and parsed.has_positive
@@ -320,6 +321,7 @@ def _search(
         clean,
         user,
         lambda documents: _rows_in(index.locate(documents * 2), visible) >= 0,
+        any_notes=any_notes,
     )
     total, counts = index.counts(selected, notes.tag_counts if notes else None)
     entries = total
@@ -734,7 +736,7 @@ def matching_documents(asks: Iterable[tuple[str, Mapping, SearchScope, Iterable[
     # One transaction for the many matches the database may be asked (PostgreSQL's
     # settings for a match hold until its end), not one each.
     with transaction.atomic(), connection.cursor() as cursor:
-        index = facet_index(connection, cursor, backend)
+        index = facet_index(connection, cursor, backend, backend.version(cursor))
         for query, filters, scope, among in asks:
             parsed = parse_query(query if isinstance(query, str) else "")
             clean = normalize_filters(filters)

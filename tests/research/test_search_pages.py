@@ -16,7 +16,12 @@ from django.urls import reverse
 from research.models import Document
 from research.search.selectors import FACETS
 from research.search.views import QueryState
-from tests.research.factories import AgencyFactory, DocumentAgencyFactory, DocumentFactory
+from tests.research.factories import (
+    AgencyFactory,
+    DocumentAgencyFactory,
+    DocumentFactory,
+    ResearcherFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +101,22 @@ def test_number_of_queries_does_not_grow_with_results(client, documents):
     with CaptureQueriesContext(connection) as many:
         client.get(url, {"q": "detainers"})
     assert len(many) == len(few) <= 16
+
+
+def test_a_researchers_search_page_reads_what_it_shows_in_four_statements(client, documents):
+    client.force_login(ResearcherFactory())
+    url = reverse("research:search")
+    # The first search of a phrase asks the database to match it; the next, as
+    # long as nothing is written, find its matches in the process.
+    for _ in range(2):
+        client.get(url, {"q": '"detainer story"'})
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(url, {"q": '"detainer story"'}).content.decode()
+    assert "1–20 of 25 results" in html
+    assert "<mark>Detainer story</mark> 3" in html
+    # The session's user with their permissions; their own submissions; the index's
+    # version with whether notes exist; the page's documents with their text.
+    assert len(queries) == 4, [query["sql"][:60] for query in queries]
 
 
 def test_api_returns_the_same_results_with_facets(client, documents):

@@ -108,6 +108,7 @@ class SearchBackend:
     """
 
     vendor = ""
+    note_table = ""  # a row for each indexed note
 
     # --- Keeping the index --------------------------------------------------------
 
@@ -139,6 +140,16 @@ class SearchBackend:
         cursor.execute(f"SELECT token FROM {VERSION_TABLE} WHERE id = 1")
         row = cursor.fetchone()
         return row[0] if row else None
+
+    def search_state(self, cursor) -> tuple[int | None, bool]:
+        """What a search reads first, in one round trip: the index's version token
+        and whether any note is indexed (without one, it never asks about notes)."""
+        cursor.execute(
+            f"SELECT (SELECT token FROM {VERSION_TABLE} WHERE id = 1),"
+            f" EXISTS (SELECT 1 FROM {self.note_table})"
+        )
+        token, notes = cursor.fetchone()
+        return token, bool(notes)
 
     def entry_counts(self, cursor) -> dict[str, int]:
         """How many entries the index holds, by type ("document", "agency")."""
@@ -320,10 +331,6 @@ class SearchBackend:
         return ids, lengths.reshape(-1, 3)
 
     # --- Notes (their own side table; research/search/notes.py) ---------------------
-
-    def has_notes(self, cursor) -> bool:
-        """Whether any note is indexed: without one, search never asks about notes."""
-        raise NotImplementedError
 
     def match_note_ids(self, cursor, query: Query) -> Matches | None:
         """The notes whose body or tags match the query's terms; None when it has no terms."""

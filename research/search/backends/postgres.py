@@ -289,6 +289,7 @@ def _match_by_pairs(
 
 class PostgresBackend(SearchBackend):
     vendor = "postgresql"
+    note_table = NOTE_WORD_TABLE
 
     def reindex(self, cursor) -> None:
         cursor.execute("SELECT search_reindex()")
@@ -498,10 +499,6 @@ class PostgresBackend(SearchBackend):
         return result
 
     # --- Notes --------------------------------------------------------------------
-
-    def has_notes(self, cursor) -> bool:
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {NOTE_WORD_TABLE})")
-        return bool(cursor.fetchone()[0])
 
     def match_note_ids(self, cursor, query: Query) -> Matches | None:
         # Notes are few and short: the GIN index answers, phrases are checked on the spot.

@@ -144,6 +144,7 @@ def _head(expression: str) -> str:
 
 class SqliteBackend(SearchBackend):
     vendor = "sqlite"
+    note_table = NOTE_FTS_TABLE
 
     def reindex(self, cursor) -> None:
         cursor.execute(f"DELETE FROM {FTS_TABLE}")
@@ -281,10 +282,6 @@ class SqliteBackend(SearchBackend):
         return result
 
     # --- Notes --------------------------------------------------------------------
-
-    def has_notes(self, cursor) -> bool:
-        cursor.execute(f"SELECT rowid FROM {NOTE_FTS_TABLE} LIMIT 1")
-        return cursor.fetchone() is not None
 
     def match_note_ids(self, cursor, query: Query) -> Matches | None:
         positive, negative = to_fts5(query)
