@@ -214,6 +214,16 @@ def test_snippet_is_a_short_excerpt_never_the_full_text(backend):
     assert "word10 " not in hit.snippet and "word2999" not in hit.snippet
 
 
+def test_a_match_past_the_part_of_a_long_text_read_for_snippets_leaves_its_lead(backend):
+    lead = "Opening words of the report."
+    doc("Very long report", f"{lead} {'filler ' * 40_000}sanctuary", summary="")
+    doc("Short report", "A short one. The sanctuary policy.", summary="")
+    hits = {hit.title: hit for hit in search("sanctuary").hits}
+    assert hits["Very long report"].snippet.startswith(lead)
+    assert "<mark>" not in hits["Very long report"].snippet
+    assert "<mark>sanctuary</mark> policy." in hits["Short report"].snippet
+
+
 def test_real_moa_is_found_by_its_words(backend):
     text = "\n".join(
         page.extract_text() or ""
