@@ -24,6 +24,7 @@ only the portal is measured.
         --database-url postgres://postgres@127.0.0.1:5432/bench_ds
     options: --docs PATH --agencies PATH --reuse (keep the loaded portal database)
              --duration 10 (seconds of wrk per URL and side) --warmup 2 --connections 8
+             --rounds 3 (turns each side takes, medians reported) --group "rare phrase"
              --workers 2 (gunicorn's and uvicorn's) --api (the JSON API of both as well;
              the portal then runs without its API throttles, as Datasette has none)
              --anonymous (the portal's anonymous reader; default a researcher, who searches
@@ -39,6 +40,7 @@ import json
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -432,65 +434,83 @@ def run(args: argparse.Namespace, datasette: Path | None, datasette_db: Path | N
             f"match counts ({'an anonymous reader' if args.anonymous else 'a researcher'} on the"
             " portal; documents, though its search also finds agencies and notes):"
         )
-        for group in groups():
+        chosen = [group for group in groups() if not args.group or group.name in args.group]
+        for group in chosen:
             check(clients[0], clients[1] if datasette else None, group, anonymous=args.anonymous)
         for title, api in sets:
             rows = []
             print(
                 f"\n{title}: wrk {min(2, args.connections)} threads, {args.connections} "
                 f"connections, {args.duration:.0f} s a URL and side after {args.warmup:.0f} s of "
-                f"warm-up; load average before {loadavg()}"
+                f"warm-up, {args.rounds} round(s) taking turns (medians); load average before"
+                f" {loadavg()}"
             )
-            for group in groups():
+            for group in chosen:
                 pair = urls(group, api=api)
-                figures = []
-                for (side_base, pid, headers), url in zip(sides, pair, strict=False):
-                    wrk_load(
-                        side_base,
-                        [side_base + url],
-                        concurrency=args.connections,
-                        duration=args.warmup,
-                        headers=headers,
-                    )
-                    figures.append(
-                        measure(
+                # Rounds take turns, so that each side meets the machine's changes
+                # in speed (a shared host's) as often as the other.
+                rounds = []
+                for _round in range(args.rounds):
+                    figures = []
+                    for (side_base, pid, headers), url in zip(sides, pair, strict=False):
+                        wrk_load(
                             side_base,
-                            url,
-                            connections=args.connections,
-                            duration=args.duration,
-                            pid=pid,
+                            [side_base + url],
+                            concurrency=args.connections,
+                            duration=args.warmup,
                             headers=headers,
                         )
-                    )
-                rows.append((group, pair, figures))
+                        figures.append(
+                            measure(
+                                side_base,
+                                url,
+                                connections=args.connections,
+                                duration=args.duration,
+                                pid=pid,
+                                headers=headers,
+                            )
+                        )
+                    rounds.append(figures)
+                rows.append((group, pair, rounds))
             print_table(rows, datasette is not None)
             print(f"load average after: {loadavg()}")
 
 
 def print_table(rows: list, with_datasette: bool) -> None:
+    """Each side's median figures over the rounds, and the median of the rounds' ratios."""
     head = f"{'group':<18} {'portal req/s':>12} {'p50/p95 ms':>13} {'CPU ms/req':>10}"
     if with_datasette:
         head += (
             f" {'Datasette req/s':>15} {'p50/p95 ms':>13} {'CPU ms/req':>10} {'ratio':>6}  target"
         )
     print(head)
-    for group, _pair, figures in rows:
-        ours = figures[0]
+    for group, _pair, rounds in rows:
+        sides = [
+            {
+                key: statistics.median(figures[side][key] for figures in rounds)
+                for key in ("rate", "p50", "p95", "cpu_ms")
+            }
+            for side in range(len(rounds[0]))
+        ]
+        ours = sides[0]
         line = (
             f"{group.name:<18} {ours['rate']:>12.1f} {ours['p50']:>6.1f}/{ours['p95']:<6.1f}"
             f" {ours['cpu_ms']:>10.1f}"
         )
         if with_datasette:
-            theirs = figures[1]
-            ratio = ours["rate"] / theirs["rate"]
+            theirs = sides[1]
+            ratios = [figures[0]["rate"] / figures[1]["rate"] for figures in rounds]
+            ratio = statistics.median(ratios)
             met = "met" if ratio >= group.target else "NOT met"
             line += (
                 f" {theirs['rate']:>15.1f} {theirs['p50']:>6.1f}/{theirs['p95']:<6.1f}"
                 f" {theirs['cpu_ms']:>10.1f} {ratio:>5.2f}x  {group.target}x {met}"
             )
+            if len(rounds) > 1:
+                line += "  (rounds: " + ", ".join(f"{r:.2f}x" for r in ratios) + ")"
         print(line)
-    for group, pair, figures in rows:
-        print(f"  {group.name}: {'  |  '.join(pair[: len(figures)])}")
+    for group, pair, rounds in rows:
+        print(f"  {group.name}: {'  |  '.join(pair[: len(rounds[0])])}")
 
 
 def main() -> None:
@@ -502,6 +522,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk before each")
     parser.add_argument("--connections", type=int, default=8, help="wrk's connections (default 8)")
     parser.add_argument("--api", action="store_true", help="measure the JSON API of both as well")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="turns each side takes at each URL (default 1)"
+    )
+    parser.add_argument(
+        "--group",
+        action="append",
+        choices=[group.name for group in groups()],
+        help="measure only this query group (repeatable; default all five)",
+    )
     parser.add_argument(
         "--anonymous",
         action="store_true",
