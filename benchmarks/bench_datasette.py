@@ -398,10 +398,12 @@ def _each_worker_cpu(master: int) -> dict[int, float]:
     return {int(child): process_cpu(int(child)) for child in children}
 
 
-# wrk keeps its connections open: at times all of them fall on one of a server's
-# worker processes (one of Datasette's two uvicorn workers at 100% CPU and the other
-# idle gave 79-81 requests a second, against 160-205 shared). Such a measurement
-# says nothing of the server and is taken again.
+# Kept open, wrk's connections can all fall on one of a server's worker processes
+# (one of Datasette's two uvicorn workers at 100% CPU and the other idle gave 79-81
+# requests a second for the rare phrase, against 160-205 shared). So each request
+# comes on a new connection, as gunicorn's sync workers have it anyway, and a
+# measurement where one worker still did the work is taken again.
+ONE_REQUEST_A_CONNECTION = {"Connection": "close"}
 UNBALANCED_SHARE = 0.8
 BALANCE_TRIES = 5
 
@@ -439,12 +441,12 @@ def run(args: argparse.Namespace, datasette: Path | None, datasette_db: Path | N
         )
     with contextlib.ExitStack() as stack:
         server, base = stack.enter_context(gunicorn(args.workers))
-        sides = [(base, server.pid, reader)]
+        sides = [(base, server.pid, {**reader, **ONE_REQUEST_A_CONNECTION})]
         if datasette:
             ds_server, ds_base = stack.enter_context(
                 datasette_server(datasette, datasette_db, args.workers)
             )
-            sides.append((ds_base, ds_server.pid, {}))
+            sides.append((ds_base, ds_server.pid, ONE_REQUEST_A_CONNECTION))
         clients = [
             stack.enter_context(httpx.Client(base_url=b, headers=h, timeout=60))
             for b, _pid, h in sides
