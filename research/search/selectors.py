@@ -526,6 +526,7 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
     # FTS5's snippet() parse the whole text of each hit, which cost more than the
     # rest of a page.
     pattern = backend.word_pattern(cursor, query) if doc_ids or agency_ids else None
+    typed = _typed_pattern(query)  # the words as typed, not their stems
     # Plain SQL over at most a page of ids, a statement a type: the ORM's compiling
     # and model building cost more than these queries.
     documents: dict[int, _Doc] = {}
@@ -546,17 +547,16 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
         # is read whole: cutting a stored (compressed) text costs PostgreSQL
         # more than sending it.
         chars = HEADLINE_CHARS if pattern else LEAD_CHARS
-        text = f"d.{column(Document, 'text')}"
+        body = f"d.{column(Document, 'text')}"
         cursor.execute(
             f"SELECT {fields}, (SELECT {states_of}"
             f" FROM {table(DocumentAgency)} da JOIN {table(Agency)} a ON a.id = da.{link_agency}"
             f" WHERE da.{link_document} = d.id AND da.{column(DocumentAgency, 'status')} = %s),"
-            f" d.{column(Document, 'summary')}, CASE WHEN {backend.octets(text)} <= {chars}"
-            f" THEN {text} ELSE substr({text}, 1, {chars}) END"
+            f" d.{column(Document, 'summary')}, CASE WHEN {backend.octets(body)} <= {chars}"
+            f" THEN {body} ELSE substr({body}, 1, {chars}) END"
             f" FROM {table(Document)} d WHERE d.id IN ({', '.join(map(str, doc_ids))})",
             [DocumentAgency.Status.CONFIRMED],
         )
-        typed = _typed_pattern(query)
         for row in cursor.fetchall():
             doc = documents[row[0]] = _Doc(*row[:4], _date(row[4]), *row[5:7])
             states[row[0]] = set(row[7].split(",")) if row[7] else set()
@@ -565,7 +565,7 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
                 snippet = excerpt(summary, text, pattern)
             else:
                 # Where the reader may not read the whole text, the snippet comes
-                # from its public excerpt, marked where the words are as typed.
+                # from its public excerpt.
                 public = public_excerpt(Document(summary=summary, text=text[: EXCERPT_CHARS * 2]))
                 snippet = excerpt(public, "", typed)
             highlights[row[0] * 2] = (mark(doc.title or "", pattern), snippet)
@@ -582,7 +582,6 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
             f" WHERE al.{alias_agency} = a.id ORDER BY al.id) al)"
             f" FROM {table(Agency)} a WHERE a.id IN ({', '.join(map(str, agency_ids))})"
         )
-        typed = _typed_pattern(query)
         for row in cursor.fetchall():
             agencies[row[0]] = _Agency(*row[:5])
             agreement_counts[row[0]] = row[5]
