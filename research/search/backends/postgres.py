@@ -343,8 +343,9 @@ class PostgresBackend(SearchBackend):
 
     @contextlib.contextmanager
     def not_waiting(self, cursor) -> Iterator[None]:
-        # A savepoint, so that a failure leaves the search's transaction usable (and
-        # rolls the setting back); after a success the rest of it waits as before.
+        # A transaction of its own, or a savepoint in the caller's, so that a failure
+        # leaves the caller's usable (and rolls the setting back); after a success the
+        # rest of it waits as before.
         cursor.execute("SELECT current_setting('lock_timeout')")
         (previous,) = cursor.fetchone()
         with transaction.atomic(using=cursor.db.alias):
