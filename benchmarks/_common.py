@@ -39,13 +39,18 @@ def process_cpu(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def workers_cpu(master: int) -> float:
-    """CPU seconds used so far by the gunicorn workers of ``master``."""
-    total = 0.0
+def each_worker_cpu(master: int) -> dict[int, float]:
+    """CPU seconds used so far by each live worker process of ``master``."""
+    used = {}
     for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
         with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            total += process_cpu(int(child))
-    return total
+            used[int(child)] = process_cpu(int(child))
+    return used
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds used so far by the (gunicorn) workers of ``master``."""
+    return sum(each_worker_cpu(master).values())
 
 
 def free_port() -> int:

@@ -49,7 +49,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-from _common import free_port, gunicorn, process_cpu, served, workers_cpu
+from _common import each_worker_cpu, free_port, gunicorn, process_cpu, served, workers_cpu
 from bench_search import (
     KINDS,
     ROOT,
@@ -392,12 +392,6 @@ def check(
 # --- The run -------------------------------------------------------------------------
 
 
-def _each_worker_cpu(master: int) -> dict[int, float]:
-    """CPU seconds used so far by each worker process of ``master``."""
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return {int(child): process_cpu(int(child)) for child in children}
-
-
 # Kept open, wrk's connections can all fall on one of a server's worker processes
 # (one of Datasette's two uvicorn workers at 100% CPU and the other idle gave 79-81
 # requests a second for the rare phrase, against 160-205 shared). So each request
@@ -412,11 +406,11 @@ def measure(
     base: str, url: str, *, connections: int, duration: float, pid: int, headers: dict
 ) -> dict:
     for _try in range(BALANCE_TRIES):
-        cpu0, each0 = server_cpu(pid), _each_worker_cpu(pid)
+        cpu0, each0 = server_cpu(pid), each_worker_cpu(pid)
         result = wrk_load(
             base, [base + url], concurrency=connections, duration=duration, headers=headers
         )
-        each = {w: cpu - each0.get(w, 0.0) for w, cpu in _each_worker_cpu(pid).items()}
+        each = {w: cpu - each0.get(w, 0.0) for w, cpu in each_worker_cpu(pid).items()}
         result["cpu_ms"] = (server_cpu(pid) - cpu0) / max(result["n"], 1) * 1000
         if result["errors"]:
             sys.exit(f"wrk counted {result['errors']} errors on {base}{url}")

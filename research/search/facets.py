@@ -371,9 +371,11 @@ _cache: dict[tuple, FacetIndex] = {}
 _lock = threading.Lock()
 
 
-def facet_index(connection, cursor, backend: SearchBackend, token: int | None) -> FacetIndex:
+def facet_index(connection, cursor, backend: SearchBackend, token: int | None = None) -> FacetIndex:
     """This process's arrays for ``connection``'s database, reloaded if the index
-    changed: if ``token``, the index's version token just read, is not theirs."""
+    changed; ``token``: its version token, if the caller has just read it."""
+    if token is None:
+        token = backend.version(cursor)
     key = (connection.alias, connection.vendor, str(connection.settings_dict.get("NAME")))
     index = _cache.get(key)
     if index is not None and token is not None and index.token == token:

@@ -739,7 +739,7 @@ def matching_documents(asks: Iterable[tuple[str, Mapping, SearchScope, Iterable[
     # One transaction for the many matches the database may be asked (PostgreSQL's
     # settings for a match hold until its end), not one each.
     with transaction.atomic(), connection.cursor() as cursor:
-        index = facet_index(connection, cursor, backend, backend.version(cursor))
+        index = facet_index(connection, cursor, backend)
         for query, filters, scope, among in asks:
             parsed = parse_query(query if isinstance(query, str) else "")
             clean = normalize_filters(filters)

@@ -67,7 +67,7 @@ def search_warm() -> dict[str, int]:
 
     with connection.cursor() as cursor:
         backend = backend_for(connection)
-        index = facet_index(connection, cursor, backend, backend.version(cursor))
+        index = facet_index(connection, cursor, backend)
         words = warm(cursor, backend, index)
     return {"entries": index.size, "words": words}
 

@@ -223,7 +223,7 @@ def matched_by_postings(query: str, *, head: bool = False) -> tuple[list[int], b
 
     backend = backend_for(connection)
     with connection.cursor() as cursor:
-        index = facet_index(connection, cursor, backend, backend.version(cursor))
+        index = facet_index(connection, cursor, backend)
         found = ranking.match_rows(cursor, backend, index, parse_query(query), head=head)
         assert found is not None, f"{query!r} was not matched from the postings"
         rows, excluded = found
