@@ -19,6 +19,17 @@ NAVIGATION = [
 ]
 
 
+# The header's and footer's other links, by URL name: reversed once, not on every page.
+LINKS = ["home", "api-docs", "api-schema", "healthz", "login", "logout", "password_change", "me"]
+
+
+@cache
+def _links() -> dict[str, str]:
+    return {name.replace("-", "_"): reverse(name) for name in LINKS} | {
+        "curate": reverse("admin:index")
+    }
+
+
 @cache
 def _navigation() -> tuple[tuple[str, str], ...]:
     items = []
@@ -41,6 +52,7 @@ def site(request):
         "site_name": SITE_NAME,
         "site_url": settings.SITE_URL,
         "nav_items": nav,
+        "links": _links(),
         # Called only by the templates that show the link (one permissions query for staff).
         "may_curate": lambda: policy.can_curate(getattr(request, "user", None)),
     }

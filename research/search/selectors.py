@@ -10,7 +10,7 @@ import functools
 import html
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
@@ -24,7 +24,13 @@ from django.utils.safestring import SafeString, mark_safe
 
 from agreements.models import Agency, AgencyAlias, AgencyKind, Agreement, SupportModel
 from research.models import Document, DocumentAgency
-from research.policy import EXCERPT_CHARS, SearchScope, public_excerpt, search_scope
+from research.policy import (
+    EXCERPT_CHARS,
+    SearchScope,
+    own_unpublished_query,
+    public_excerpt,
+    search_scope,
+)
 from research.search import ranking
 from research.search.backends import backend_for
 from research.search.backends.base import (
@@ -33,6 +39,7 @@ from research.search.backends.base import (
     MARK_END,
     MARK_START,
     SearchBackend,
+    SearchState,
     column,
     excerpt,
     mark,
@@ -286,6 +293,7 @@ def _search(
     backend: SearchBackend,
     parsed: Query,
     clean: dict,
+    state: SearchState,
     scope: SearchScope,
     user,
     *,
@@ -300,8 +308,7 @@ def _search(
     date order come from the arrays. Notes are found, counted and ordered
     beside the entries (research/search/notes.py).
     """
-    token, any_notes = backend.search_state(cursor)
-    index = facet_index(connection, cursor, backend, token)
+    index = facet_index(connection, cursor, backend, state.token)
     visible = _visible_rows(index, scope)
     selected = index.filter_mask(clean, visible=visible)
     by_relevance = sort == "relevance" and parsed.has_positive
@@ -321,7 +328,7 @@ def _search(
         clean,
         user,
         lambda documents: _rows_in(index.locate(documents * 2), visible) >= 0,
-        any_notes=any_notes,
+        any_notes=state.any_notes,
     )
     total, counts = index.counts(selected, notes.tag_counts if notes else None)
     entries = total
@@ -396,11 +403,20 @@ def _with_notes(
 
 def marked_html(text: str) -> SafeString:
     """Escape ``text`` and turn the backend's match markers into <mark> elements."""
+    if MARK_START not in text:  # most titles, and a snippet without a match
+        return mark_safe(html.escape(text.replace(MARK_END, ""), quote=True))  # noqa: S308
     # Adjacent matched words (a phrase) read better as one highlight.
     text = text.replace(f"{MARK_END} {MARK_START}", " ")
     escaped = html.escape(text, quote=True)
     escaped = _MARKED.sub(r"<mark>\1</mark>", escaped)
     return mark_safe(escaped.replace(MARK_START, "").replace(MARK_END, ""))  # noqa: S308
+
+
+def _unmarked(text: str) -> str:
+    """``text`` without the backend's match markers."""
+    if MARK_START in text:
+        text = _MARKED.sub(r"\1", text)
+    return text.replace(MARK_START, "").replace(MARK_END, "")
 
 
 _URL_SENTINEL = "987654321"  # a valid pk and slug, replaced by the real one
@@ -416,15 +432,20 @@ def _url_template(name: str, key: str, prefix: str, language: str | None) -> str
     return url if url.count(_URL_SENTINEL) == 1 else None
 
 
-def _url(name: str, kwargs: dict, fallback: str) -> str:
-    ((key, value),) = kwargs.items()
+def _urls(name: str, key: str, fallback: str) -> Callable[[object], str]:
+    """value -> the URL of ``name`` whose argument ``key`` is value (``fallback``
+    formatted with it if no such page): made once for a page of hits."""
     template = _url_template(name, key, get_script_prefix(), translation.get_language())
-    if template is None:
+    if template is not None:
+        return lambda value: template.replace(_URL_SENTINEL, str(value))
+
+    def url(value) -> str:
         try:
-            return reverse(name, kwargs=kwargs)
+            return reverse(name, kwargs={key: value})
         except NoReverseMatch:
-            return fallback
-    return template.replace(_URL_SENTINEL, str(value))
+            return fallback.format(value)
+
+    return url
 
 
 @functools.cache
@@ -588,6 +609,10 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
             also_known[row[0]] = _also_known(row[1], row[6], typed)
             # An agency's own words (its state, county and type) make no excerpt.
             highlights[row[0] * 2 + 1] = (mark(row[1] or "", pattern), "")
+    language = translation.get_language()
+    document_url = _urls("research:document-detail", "pk", "/documents/{}/")
+    agency_url = _urls("agreements:agency-detail", "slug", "/agencies/{}/")
+    kinds, agency_kinds = _labels("document", language), _labels("agency", language)
     hits = []
     for entry_id, entry_type, object_id, score in rows:
         title, snippet = highlights.get(entry_id, ("", ""))
@@ -598,13 +623,13 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
                 Hit(
                     type="document",
                     id=doc.pk,
-                    title=_MARKED.sub(r"\1", title).replace(MARK_START, "").replace(MARK_END, ""),
+                    title=_unmarked(title),
                     title_html=marked_html(title),
-                    url=_url("research:document-detail", {"pk": doc.pk}, f"/documents/{doc.pk}/"),
+                    url=document_url(doc.pk),
                     snippet=marked_html(snippet),
                     date=doc.published_on,
                     kind=doc.kind,
-                    kind_label=_label("document", doc.kind),
+                    kind_label=kinds.get(doc.kind, doc.kind),
                     publisher=doc.publisher,
                     states=tuple(sorted(states.get(doc.pk, ()))),
                     score=float(score or 0),
@@ -620,17 +645,13 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
                 Hit(
                     type="agency",
                     id=agency.pk,
-                    title=_MARKED.sub(r"\1", title).replace(MARK_START, "").replace(MARK_END, ""),
+                    title=_unmarked(title),
                     title_html=marked_html(title),
-                    url=_url(
-                        "agreements:agency-detail",
-                        {"slug": agency.slug},
-                        f"/agencies/{agency.slug}/",
-                    ),
+                    url=agency_url(agency.slug),
                     snippet=marked_html(snippet),
                     date=None,
                     kind=agency.kind,
-                    kind_label=_label("agency", agency.kind),
+                    kind_label=agency_kinds.get(agency.kind, agency.kind),
                     states=(agency.state,),
                     score=float(score or 0),
                     agreements=agreement_counts.get(object_id, 0),
@@ -695,10 +716,20 @@ def search(
             page_size=page_size,
         )
     backend = backend_for(connection)
-    scope = search_scope(user)
     with connection.cursor() as cursor:
+        state = backend.search_state(cursor, own_unpublished_query(user))
+        scope = search_scope(user, state.own_unpublished)
         total, counts, rows = _search(
-            cursor, backend, parsed, clean, scope, user, sort=sort, page=page, page_size=page_size
+            cursor,
+            backend,
+            parsed,
+            clean,
+            state,
+            scope,
+            user,
+            sort=sort,
+            page=page,
+            page_size=page_size,
         )
         hits = _hits(cursor, backend, parsed, rows, scope, user)
     return SearchResults(

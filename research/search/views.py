@@ -86,16 +86,19 @@ class QueryState:
         if value in values:
             return self.url(filters={**self.filters, name: [v for v in values if v != value]})
         # Adding a value: the same query string as url() would give, but only the
-        # new pair is encoded (a page has dozens of facet links, each a full urlencode).
+        # new value is encoded (a page has dozens of facet links, each a full urlencode).
         if name not in self._around:
             pairs = self._pairs(self.filters, self.sort, 1)
             cut = sum(
                 1 for key, _ in pairs if key == "q" or key in FACETS[: FACETS.index(name) + 1]
             )
-            self._around[name] = (urlencode(pairs[:cut]), urlencode(pairs[cut:]))
-        head, tail = self._around[name]
-        added = f"{quote_plus(name)}={quote_plus(value)}"
-        return "?" + "&".join(part for part in (head, added, tail) if part)
+            head, tail = urlencode(pairs[:cut]), urlencode(pairs[cut:])
+            self._around[name] = (
+                f"?{head}{'&' if head else ''}{quote_plus(name)}=",
+                f"&{tail}" if tail else "",
+            )
+        before, after = self._around[name]
+        return before + quote_plus(value) + after
 
 
 def _all_hits(request: HttpRequest, raw: str, sort: str) -> Iterator[Hit]:

@@ -136,11 +136,18 @@ def test_a_researchers_own_submissions_count_in_hits_and_facets(story):
     own = DocumentFactory(
         title="Zeppelin draft", text="zeppelin", status="needs_review", submitted_by=researcher
     )
+    DocumentFactory(
+        title="Zeppelin failed", text="zeppelin", status="failed", submitted_by=researcher
+    )
     DocumentFactory(title="Zeppelin other draft", text="zeppelin", status="needs_review")
 
     mine = search("zeppelin", user=researcher)
-    assert sorted(hit.title for hit in mine.hits) == ["Zeppelin draft", "Zeppelin story"]
-    assert {v.value: v.count for v in mine.facets["type"]} == {"document": 2}
+    assert sorted(hit.title for hit in mine.hits) == [
+        "Zeppelin draft",
+        "Zeppelin failed",
+        "Zeppelin story",
+    ]
+    assert {v.value: v.count for v in mine.facets["type"]} == {"document": 3}
     assert search("zeppelin", user=researcher, filters={"type": ["agency"]}).total == 0
     assert [hit.title for hit in search("zeppelin").hits] == ["Zeppelin story"]
     assert own.pk in {hit.id for hit in search("draft", user=researcher).hits}

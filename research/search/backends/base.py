@@ -25,6 +25,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from django.db import DatabaseError
@@ -97,6 +98,14 @@ class Schema:
         )
 
 
+class SearchState(NamedTuple):
+    """What a search reads first (:meth:`SearchBackend.search_state`)."""
+
+    token: int | None
+    any_notes: bool
+    own_unpublished: list[int] | None  # None when not asked
+
+
 class SearchBackend:
     """The one interface of a search backend: keep the index, match, rank, highlight.
 
@@ -141,15 +150,26 @@ class SearchBackend:
         row = cursor.fetchone()
         return row[0] if row else None
 
-    def search_state(self, cursor) -> tuple[int | None, bool]:
-        """What a search reads first, in one round trip: the index's version token
-        and whether any note is indexed (without one, it never asks about notes)."""
+    def search_state(self, cursor, own_unpublished: tuple[str, list] | None = None) -> SearchState:
+        """What a search reads first, in one round trip: the index's version token,
+        whether any note is indexed (without one, it never asks about notes) and,
+        given their (SQL, parameters), the reader's unpublished documents
+        (research.policy.own_unpublished_query)."""
+        own, params = ("NULL", [])
+        if own_unpublished is not None:
+            sql, params = own_unpublished
+            own = f"(SELECT {self.joined('o.id', ',')} FROM ({sql}) o)"
         cursor.execute(
             f"SELECT (SELECT token FROM {VERSION_TABLE} WHERE id = 1),"
-            f" EXISTS (SELECT 1 FROM {self.note_table})"
+            f" EXISTS (SELECT 1 FROM {self.note_table}), {own}",
+            params,
         )
-        token, notes = cursor.fetchone()
-        return token, bool(notes)
+        token, notes, ids = cursor.fetchone()
+        return SearchState(
+            token,
+            bool(notes),
+            None if own_unpublished is None else [int(i) for i in (ids or "").split(",") if i],
+        )
 
     def entry_counts(self, cursor) -> dict[str, int]:
         """How many entries the index holds, by type ("document", "agency")."""
