@@ -41,10 +41,16 @@ def _permissions_sql(user_id: str = "%s") -> str:
 def _user_sql(vendor: str) -> str:
     """A user's row by id, with their permissions joined in one more column,
     ``joined_permissions``: "app.codename,..."."""
-    table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    model = get_user_model()
+    table = connection.ops.quote_name(model._meta.db_table)
+    # Columns by name, not u.*: a prepared statement whose columns change (a column
+    # added by a migration) fails until its connection closes.
+    columns = ", ".join(
+        f"u.{connection.ops.quote_name(field.column)}" for field in model._meta.concrete_fields
+    )
     joined = "string_agg" if vendor == "postgresql" else "group_concat"
     return (
-        f"SELECT u.*, (SELECT {joined}(q.app_label || '.' || q.codename, ',')"
+        f"SELECT {columns}, (SELECT {joined}(q.app_label || '.' || q.codename, ',')"
         f" FROM ({_permissions_sql('u.id')}) q) AS joined_permissions"
         f" FROM {table} u WHERE u.id = %s"
     )

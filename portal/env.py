@@ -107,13 +107,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def database_config(
-    url: str, sqlite_path: Path, *, connect_timeout: int = 5, statement_timeout: int = 0
+    url: str,
+    sqlite_path: Path,
+    *,
+    connect_timeout: int = 5,
+    statement_timeout: int = 0,
+    prepare_threshold: int = 5,
 ) -> dict:
     """Django DATABASES['default'] for ``DATABASE_URL``, or a SQLite file when unset.
 
     On PostgreSQL a connection attempt gives up after ``connect_timeout`` seconds
     and, when ``statement_timeout`` is set, a statement after that many seconds,
     so a database that is down or stuck fails a request instead of hanging it.
+    A statement run ``prepare_threshold`` times on a connection is prepared
+    there (0: never, as a pooler in transaction mode needs).
     """
     if not url:
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +149,12 @@ def database_config(
     options.setdefault("connect_timeout", connect_timeout)
     if statement_timeout:
         options["options"] = f"-c statement_timeout={statement_timeout * 1000}"
+    if prepare_threshold > 0:
+        # Parameters sent apart from the SQL, so that a page's repeated statements
+        # are planned once a connection: planning cost PostgreSQL more than running
+        # a search page's statements.
+        options.setdefault("server_side_binding", True)
+        options.setdefault("prepare_threshold", prepare_threshold)
     return config
 
 

@@ -114,6 +114,7 @@ DATABASES = {
         VAR_DIR / "portal.sqlite3",
         connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT", 5),
         statement_timeout=env_int("DATABASE_STATEMENT_TIMEOUT", 0),
+        prepare_threshold=env_int("DATABASE_PREPARE_THRESHOLD", 5),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

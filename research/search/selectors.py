@@ -569,14 +569,15 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
         # more than sending it.
         chars = HEADLINE_CHARS if pattern else LEAD_CHARS
         body = f"d.{column(Document, 'text')}"
+        among, ids = backend.among("d.id", doc_ids)
         cursor.execute(
             f"SELECT {fields}, (SELECT {states_of}"
             f" FROM {table(DocumentAgency)} da JOIN {table(Agency)} a ON a.id = da.{link_agency}"
             f" WHERE da.{link_document} = d.id AND da.{column(DocumentAgency, 'status')} = %s),"
             f" d.{column(Document, 'summary')}, CASE WHEN {backend.octets(body)} <= {chars}"
             f" THEN {body} ELSE substr({body}, 1, {chars}) END"
-            f" FROM {table(Document)} d WHERE d.id IN ({', '.join(map(str, doc_ids))})",
-            [DocumentAgency.Status.CONFIRMED],
+            f" FROM {table(Document)} d WHERE {among}",
+            [DocumentAgency.Status.CONFIRMED, *ids],
         )
         for row in cursor.fetchall():
             doc = documents[row[0]] = _Doc(*row[:4], _date(row[4]), *row[5:7])
@@ -597,11 +598,13 @@ def _hits(cursor, backend, query: Query, rows: list, scope: SearchScope, user) -
         alias_agency, alias_name = column(AgencyAlias, "agency"), column(AgencyAlias, "name")
         aliases = backend.joined(f"al.{alias_name}", _ALIAS_SEPARATOR)
         # Each agency's number of agreements and aliases in the same statement.
+        among, ids = backend.among("a.id", agency_ids)
         cursor.execute(
             f"SELECT {fields}, (SELECT count(*) FROM {table(Agreement)} g WHERE g.{agency} = a.id),"
             f" (SELECT {aliases} FROM (SELECT al.{alias_name} FROM {table(AgencyAlias)} al"
             f" WHERE al.{alias_agency} = a.id ORDER BY al.id) al)"
-            f" FROM {table(Agency)} a WHERE a.id IN ({', '.join(map(str, agency_ids))})"
+            f" FROM {table(Agency)} a WHERE {among}",
+            ids,
         )
         for row in cursor.fetchall():
             agencies[row[0]] = _Agency(*row[:5])

@@ -133,6 +133,14 @@ def test_postgresql_connections_and_statements_give_up_instead_of_hanging(tmp_pa
     assert config["CONN_HEALTH_CHECKS"] is True
 
 
+def test_postgresql_statements_are_prepared_unless_a_pooler_needs_them_not():
+    url = "postgres://postgres@127.0.0.1:5432/portal"
+    options = database_config(url, Path("unused"))["OPTIONS"]
+    assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
+    options = database_config(url, Path("unused"), prepare_threshold=0)["OPTIONS"]
+    assert "server_side_binding" not in options and "prepare_threshold" not in options
+
+
 def test_unset_redis_url_means_no_broker():
     assert redis_url("") == ""
 

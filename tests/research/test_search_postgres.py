@@ -236,3 +236,20 @@ def test_title_and_summary_matches_among_a_few_entries_are_those_of_all(phrasing
     assert not among.excluded and not everywhere.excluded
     assert sorted(among.ids) == sorted(np.intersect1d(everywhere.ids, within))
     assert len(among.ids)  # the titles and summaries do match
+
+
+def test_a_search_pages_statements_are_planned_once_a_connection(client, db):
+    """The page's statements are the same text whatever the hits (the ids are a
+    parameter), so PostgreSQL prepares them once a connection and plans them no more."""
+    agency = AgencyFactory(name="Anne Arundel County Sheriff's Office")
+    for day in range(1, 4):
+        DocumentAgencyFactory(document=doc(f"Report {day}", "A detainer.", day), agency=agency)
+    doc("Anne Arundel County report", "On the sheriff's agreement.", 4)
+    # Six pages of hits, each with other documents and the agency or not.
+    for query in ("detainer", "report 1", "report 2", "anne arundel", "report 3", "a detainer"):
+        assert "hit-document" in client.get("/search/", {"q": query}).content.decode()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("ANY(" in sql and "research_document d" in sql for sql in prepared), prepared
+    assert any("search_version" in sql for sql in prepared), prepared

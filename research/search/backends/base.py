@@ -215,6 +215,10 @@ class SearchBackend:
             for v, (_name, kind) in zip(values, columns, strict=True)
         ]
 
+    def among(self, column: str, ids: list[int]) -> tuple[str, list]:
+        """(SQL true where ``column`` holds one of ``ids``, its parameters)."""
+        return f"{column} IN ({in_list(ids)})", []
+
     def joined(self, expression: str, separator: str) -> str:
         """SQL aggregating ``expression`` (text) over the rows into one ``separator``-joined string."""
         raise NotImplementedError

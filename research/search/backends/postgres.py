@@ -353,6 +353,10 @@ class PostgresBackend(SearchBackend):
             yield
             cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
+    def among(self, column: str, ids: list[int]) -> tuple[str, list]:
+        # The same statement whatever the ids, so that it is prepared once a connection.
+        return f"{column} = ANY(%s::bigint[])", [_id_param(np.asarray(ids, np.int64))]
+
     def joined(self, expression: str, separator: str) -> str:
         return f"string_agg(CAST({expression} AS text), '{separator}')"
 
