@@ -267,7 +267,7 @@ def server_cpu(pid: int) -> float:
 
 
 def researcher_headers() -> dict[str, str]:
-    """A researcher's session cookie: full text searched, as Datasette searches every body.
+    """A researcher's cookies: full text searched, as Datasette searches every body.
 
     An anonymous reader searches a copyrighted document by its title and summary only
     (research/policy.py), which would compare fewer matches with Datasette's.
@@ -281,9 +281,10 @@ def researcher_headers() -> dict[str, str]:
     user.groups.add(Group.objects.get(name="Researchers"))
     client = Client()
     client.force_login(user, backend="portal.auth.PermissionsBackend")
-    return {
-        "Cookie": f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    }
+    # The CSRF cookie the first page sets, which a browser sends back with the session's.
+    client.get("/search/")
+    names = (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+    return {"Cookie": "; ".join(f"{name}={client.cookies[name].value}" for name in names)}
 
 
 # --- The URLs and their checks -------------------------------------------------------

@@ -66,13 +66,12 @@ def requested_format(request: HttpRequest) -> str | None:
 
 def export_links(request: HttpRequest) -> dict[str, str]:
     """The current page's URL with ``format`` set, for each download format."""
-    links = {}
-    for fmt in FORMATS:
-        query = request.GET.copy()
-        query.pop("page", None)
-        query["format"] = fmt
-        links[fmt] = f"{request.path}?{query.urlencode()}"
-    return links
+    query = request.GET.copy()  # a deep copy: once, not once a format
+    query.pop("page", None)
+    query.pop("format", None)
+    encoded = query.urlencode()
+    start = f"{request.path}?{encoded}&" if encoded else f"{request.path}?"
+    return {fmt: f"{start}format={fmt}" for fmt in FORMATS}
 
 
 def _json_value(value: Any) -> Any:
