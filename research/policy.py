@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group
-from django.db import connection
 from django.db.models import Q, QuerySet
 
 from research.models import Annotation, Collection, Document, DocumentAgency
@@ -353,7 +352,7 @@ def own_unpublished_query(user) -> tuple[str, list] | None:
     nothing to ask (no reader signed in, or one who sees every status).
 
     Search reads it in its first statement (``SearchBackend.search_state``), so it
-    is plain SQL; :func:`search_scope` reads it alone otherwise.
+    is plain SQL.
     """
     if not _signed_in(user) or sees_unreviewed(user):
         return None
@@ -368,16 +367,11 @@ def own_unpublished_query(user) -> tuple[str, list] | None:
     )
 
 
-def search_scope(user, own_unpublished: Iterable[int] | None = None) -> SearchScope:
-    """The :class:`SearchScope` of ``user``: ``own_unpublished`` is what
-    :func:`own_unpublished_query` selects, if the caller has read it (else one
-    indexed query here for a signed-in reader)."""
-    every_status = sees_unreviewed(user)
-    own: frozenset[int] = frozenset()
-    if own_unpublished is not None:
-        own = frozenset(own_unpublished)
-    elif asked := own_unpublished_query(user):
-        with connection.cursor() as cursor:
-            cursor.execute(*asked)
-            own = frozenset(row[0] for row in cursor.fetchall())
-    return SearchScope(every_status=every_status, document_ids=own, full_text=reads_full_text(user))
+def search_scope(user, own_unpublished: Iterable[int] | None) -> SearchScope:
+    """The :class:`SearchScope` of ``user``; ``own_unpublished``: the ids
+    :func:`own_unpublished_query` selects (None where it asks nothing)."""
+    return SearchScope(
+        every_status=sees_unreviewed(user),
+        document_ids=frozenset(own_unpublished or ()),
+        full_text=reads_full_text(user),
+    )
