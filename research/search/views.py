@@ -132,6 +132,18 @@ def _escape(value) -> str:
     return html.escape(str(value))
 
 
+@functools.lru_cache(maxsize=4096)
+def _escaped_name(value: str) -> str:
+    """A label, publisher or list of states, escaped: the same few thousand on every page."""
+    return html.escape(value)
+
+
+def _query_href(url: str) -> str:
+    """A URL of :class:`QueryState`, escaped for an attribute: every name and value
+    in it is percent-encoded, so only the ampersands between them need escaping."""
+    return url.replace("&", "&amp;")
+
+
 def _facet_items(state: QueryState, name: str, values) -> SafeString:
     """A facet's list items, built here: a page has about a hundred links, too many
     to render through the template or ``format_html`` cheaply; every value is
@@ -140,8 +152,8 @@ def _facet_items(state: QueryState, name: str, values) -> SafeString:
     for value in values:
         box, selected = ("☑", _SELECTED) if value.selected else ("☐", "")
         items.append(
-            f'<li><a href="{_escape(state.toggle(name, value.value))}"{selected}>'
-            f'<span class="facet-box" aria-hidden="true">{box}</span> {_escape(value.label)}'
+            f'<li><a href="{_query_href(state.toggle(name, value.value))}"{selected}>'
+            f'<span class="facet-box" aria-hidden="true">{box}</span> {_escaped_name(value.label)}'
             f' <span class="count">({int(value.count)})</span></a></li>'
         )
     return mark_safe("\n".join(items))  # noqa: S308 - every value is escaped above
@@ -161,19 +173,19 @@ def _hit_items(hits: list[Hit]) -> SafeString:
         if hit.type == "note":
             items.append(_note_item(hit, months))
             continue
-        meta = ["Agency" if hit.type == "agency" else _escape(hit.kind_label)]
+        meta = ["Agency" if hit.type == "agency" else _escaped_name(hit.kind_label)]
         if hit.publisher:
-            meta.append(_escape(hit.publisher))
+            meta.append(_escaped_name(hit.publisher))
         if hit.date:
             label = f"{months[hit.date.month]} {hit.date.day}, {hit.date.year}"
             meta.append(f'<time datetime="{hit.date.isoformat()}">{label}</time>')
         if hit.states:
-            meta.append(_escape(", ".join(hit.states)))
+            meta.append(_escaped_name(", ".join(hit.states)))
         if hit.agreements is not None:
             meta.append(f"{hit.agreements} agreement{'' if hit.agreements == 1 else 's'}")
         snippet = f'\n  <p class="snippet">{hit.snippet}</p>' if hit.snippet else ""
         items.append(
-            f'<li class="hit hit-{_escape(hit.type)}">\n'
+            f'<li class="hit hit-{_escaped_name(hit.type)}">\n'
             f'  <h3><a href="{_escape(hit.url)}">{hit.title_html}</a></h3>\n'
             f'  <p class="muted">{" · ".join(meta)}</p>{snippet}\n'
             "</li>"
