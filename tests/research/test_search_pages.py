@@ -103,6 +103,16 @@ def test_number_of_queries_does_not_grow_with_results(client, documents):
     assert len(many) == len(few) <= 16
 
 
+def test_a_hostile_publisher_is_escaped_in_its_hit_and_its_facet_link(client):
+    DocumentFactory(title="Zebra report", publisher='<i>Ex</i> & "Co"', text="Zebras.")
+    html = client.get(reverse("research:search"), {"q": 'zebra "report"'}).content.decode()
+    assert "<i>Ex" not in html
+    label = "&lt;i&gt;Ex&lt;/i&gt; &amp; &quot;Co&quot;"
+    assert html.count(label) == 2  # the hit's line and the facet's
+    link = re.search(r'<a href="([^"]*publisher=[^"]*)"', html).group(1)
+    assert link == "?q=zebra+%22report%22&amp;publisher=%3Ci%3EEx%3C%2Fi%3E+%26+%22Co%22"
+
+
 def test_a_researchers_search_page_reads_what_it_shows_in_three_statements(client, documents):
     client.force_login(ResearcherFactory())
     url = reverse("research:search")
