@@ -19,15 +19,23 @@ NAVIGATION = [
 ]
 
 
-# The header's and footer's other links, by URL name: reversed once, not on every page.
-LINKS = ["home", "api-docs", "api-schema", "healthz", "login", "logout", "password_change", "me"]
+# The header's and footer's other links: template name -> URL name, reversed once.
+LINKS = {
+    "home": "home",
+    "api_docs": "api-docs",
+    "api_schema": "api-schema",
+    "healthz": "healthz",
+    "login": "login",
+    "logout": "logout",
+    "password_change": "password_change",
+    "me": "me",
+    "curate": "admin:index",
+}
 
 
 @cache
 def _links() -> dict[str, str]:
-    return {name.replace("-", "_"): reverse(name) for name in LINKS} | {
-        "curate": reverse("admin:index")
-    }
+    return {key: reverse(name) for key, name in LINKS.items()}
 
 
 @cache

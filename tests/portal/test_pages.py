@@ -1,6 +1,7 @@
 """The site frame: every page has a header, navigation and footer."""
 
 import gzip
+import re
 
 import pytest
 
@@ -14,6 +15,20 @@ def test_home_page_has_site_frame(client):
     assert 'aria-label="Main"' in html
     assert "<footer" in html
     assert '<a class="skip-link" href="#main">' in html
+
+
+@pytest.mark.django_db
+def test_the_frames_links_lead_to_their_pages(client, django_user_model):
+    frame = {"/", "/api/docs/", "/api/schema/", "/healthz", "/accounts/login/?next=/search/"}
+    html = client.get("/search/").content.decode()
+    assert frame <= set(re.findall(r'href="(/[^"#]*)"', html))
+    client.force_login(django_user_model.objects.create_user("frame-reader", password="x" * 16))
+    html = client.get("/search/").content.decode()
+    signed_in = {"/accounts/password_change/", "/me/"}
+    assert signed_in <= set(re.findall(r'href="(/[^"#]*)"', html))
+    assert 'action="/accounts/logout/"' in html
+    for href in frame | signed_in:
+        assert client.get(href).status_code == 200, href
 
 
 @pytest.mark.django_db
